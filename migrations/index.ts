@@ -1,0 +1,10 @@
+import type { Migration } from 'kysely';
+import * as rowcastSchema from './0001-rowcast-schema.js';
+
+/**
+ * Every migration, by name, in order. Listed here rather than read from the
+ * folder so that they compile and ship with the server.
+ */
+export const migrations: Record<string, Migration> = {
+  '0001-rowcast-schema': rowcastSchema,
+};

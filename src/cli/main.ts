@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError } from 'commander';
+import jwt from 'jsonwebtoken';
+import { devSecret } from '../auth/dev-secret.js';
+import { loadConfig, type Config } from '../config/config.js';
+import { StartupError } from '../errors.js';
+import { uwsEngine } from '../live/uws-engine.js';
+import { startServer, type RowcastServer } from '../server.js';
+import { VERSION } from '../version.js';
+
+const program = new Command('rowcast')
+  .description('Postgres row changes as live, permission-aware WebSocket topics')
+  .version(VERSION);
+
+program
+  .command('serve')
+  .description('run the server (embedded Postgres when DATABASE_URL is unset)')
+  .action(async () => {
+    const config = loadConfig(process.env);
+    const server = await startServer(config);
+    process.stdout.write(banner(config, server));
+    let closing = false;
+    const shutdown = (signal: string) => {
+      if (closing) return;
+      closing = true;
+      process.stdout.write(`\n${signal}: shutting down\n`);
+      server.close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    };
+    process.on('SIGINT', () => shutdown('SIGINT'));
+    process.on('SIGTERM', () => shutdown('SIGTERM'));
+  });
+
+program
+  .command('token')
+  .description('mint a development token with the configured secret (JWT_SECRET or the embedded default)')
+  .requiredOption('--sub <sub>', 'the user id (sub claim)')
+  .option('--role <role>', 'role claim, e.g. admin')
+  .option('--groups <groups>', 'comma-separated groups claim', (v: string) => v.split(',').filter(Boolean))
+  .option('--ttl <ttl>', 'lifetime such as 1h, 30m, 7d', '1h')
+  .action((options: { sub: string; role?: string; groups?: string[]; ttl: string }) => {
+    const config = loadConfig(process.env);
+    const secret = config.JWT_SECRET ?? devSecret(config.DATA_DIR);
+    const claims: Record<string, unknown> = { sub: options.sub };
+    if (options.role) setPath(claims, config.ROLE_CLAIM, options.role);
+    if (options.groups) claims['groups'] = options.groups;
+    const token = jwt.sign(claims, secret, { algorithm: 'HS256', expiresIn: parseTtl(options.ttl) });
+    process.stdout.write(`${token}\n`);
+  });
+
+function banner(config: Config, server: RowcastServer): string {
+  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
+  const engine = uwsEngine === 'native' ? 'native uWebSockets.js' : 'JavaScript fallback of uWebSockets.js (slow!)';
+  const database = server.embedded
+    ? `${server.databaseUrl}  (embedded Postgres, data in ${config.DATA_DIR}/pgdata)`
+    : maskPassword(server.databaseUrl);
+  return [
+    '',
+    `rowcast ${VERSION} is running on the ${engine} engine`,
+    `  WebSocket:  ws://${host}:${server.port}/live?token=<JWT>`,
+    `  Status:     http://${host}:${server.port}/status`,
+    `  Database:   ${database}`,
+    `  Dev token:  npx rowcast token --sub 42 --role admin`,
+    '',
+    '',
+  ].join('\n');
+}
+
+function maskPassword(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
+}
+
+function parseTtl(ttl: string): number {
+  const match = /^(\d+)([smhd])$/.exec(ttl);
+  if (!match) throw new InvalidArgumentError(`--ttl ${ttl}: use a number and s, m, h or d, e.g. 1h`);
+  const unit = { s: 1, m: 60, h: 3600, d: 86400 }[match[2] as 's' | 'm' | 'h' | 'd'];
+  return Number(match[1]) * unit;
+}
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let node = target;
+  for (const key of keys.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
+  node[keys.at(-1)!] = value;
+}
+
+program.parseAsync().catch((error: unknown) => {
+  if (error instanceof StartupError || error instanceof InvalidArgumentError) {
+    process.stderr.write(`rowcast: ${error.message}\n`);
+  } else {
+    process.stderr.write(`rowcast: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  }
+  process.exit(1);
+});

@@ -1,0 +1,70 @@
+import { z } from 'zod';
+import { StartupError } from '../errors.js';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number) => z.coerce.number().int().min(min);
+const identifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case Postgres identifier');
+
+const schema = z.object({
+  PORT: int(0).max(65535).default(6336),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  DATABASE_URL: z.string().url().optional(),
+  EMBEDDED_PG_PORT: int(1).max(65535).default(54329),
+  DATA_DIR: z.string().min(1).default('.rowcast'),
+  JWT_SECRET: z.string().min(16).optional(),
+  ADMIN_ROLE: z.string().min(1).default('admin'),
+  ROLE_CLAIM: z.string().min(1).default('role'),
+  ALLOW_ANONYMOUS: bool.default(false),
+  PUBLICATION_TABLES: z.string().min(1).default('*'),
+  SLOT_NAME: identifier.default('rowcast'),
+  PUBLICATION_NAME: identifier.default('rowcast'),
+  MAX_CONNECTIONS: int(1).default(100_000),
+  MAX_SUBSCRIPTIONS: int(1).default(100),
+  MAX_MESSAGE_BYTES: int(1024).default(1_048_576),
+  RATE_LIMIT_PER_SECOND: int(1).default(100),
+  RATE_LIMIT_BURST: int(1).default(200),
+  IDLE_TIMEOUT_SECONDS: int(0).default(60),
+  MAX_BACKPRESSURE_BYTES: int(1024).default(4_194_304),
+  HISTORY_EVENTS: int(0).default(10_000),
+  ALLOWED_ORIGINS: z.string().default('*'),
+  REDIS_URL: z.string().url().optional(),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+});
+
+/**
+ * The server's configuration: DESIGN.md §6, resolved once from the
+ * environment and frozen. Keys keep their environment names so the README's
+ * table, the env and the code read the same.
+ *
+ * Extra keys beyond §6: `EMBEDDED_PG_PORT` (default 54329, the port of the
+ * embedded Postgres) and `DATA_DIR` (default `.rowcast`, where the embedded
+ * Postgres and the development secret live).
+ */
+export type Config = Readonly<z.infer<typeof schema>>;
+
+/**
+ * Validates `env` (usually `process.env`) and returns the frozen config.
+ * Empty strings count as unset. Throws a {@link StartupError} naming every
+ * invalid key and the form it expects.
+ *
+ * @example
+ * const config = loadConfig({ PORT: '7000' });
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? '?');
+      return `  ${key}=${JSON.stringify(input[key] ?? '')}: ${issue.message}`;
+    });
+    throw new StartupError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return Object.freeze(parsed.data);
+}

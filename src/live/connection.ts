@@ -1,0 +1,15 @@
+import type { Principal } from '../auth/principal.js';
+
+/**
+ * The state of one /live connection, kept as the uWS socket's user data.
+ * `closed` is set in the close handler: nothing may touch the socket after.
+ */
+export interface Connection {
+  readonly id: string;
+  /** The sanitized `client=` name, or `''`. */
+  readonly client: string;
+  principal: Principal;
+  /** Topic name → the partitions (uWS topics) this connection is subscribed to for it. */
+  readonly subscriptions: Map<string, readonly string[]>;
+  closed: boolean;
+}

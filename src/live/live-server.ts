@@ -1,0 +1,239 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import uWS, { type HttpResponse, type TemplatedApp, type WebSocket, type us_listen_socket } from 'uWebSockets.js';
+import { ANONYMOUS, type Principal } from '../auth/principal.js';
+import type { TokenVerifier } from '../auth/token-verifier.js';
+import { RowcastError } from '../errors.js';
+import type { EventLog } from '../log/event-log.js';
+import type { TopicRegistry } from '../topics/topic-registry.js';
+import type { Connection } from './connection.js';
+import { handle, type HandlerContext } from './method-handlers.js';
+import { encodeFrame, parseClientFrame, type ClientRequest, type ServerFrame } from './protocol.js';
+import { routeEvents } from './event-router.js';
+
+/** What the /live endpoint needs. */
+export interface LiveServerOptions {
+  readonly verifyToken: TokenVerifier;
+  readonly registry: TopicRegistry;
+  readonly log: EventLog;
+  readonly logger: Logger;
+  readonly allowAnonymous: boolean;
+  readonly maxConnections: number;
+  readonly maxSubscriptions: number;
+  readonly maxMessageBytes: number;
+  readonly maxBackpressureBytes: number;
+  readonly idleTimeoutSeconds: number;
+  readonly rateLimitPerSecond: number;
+  /** Extra HTTP routes (status, health) mounted on the same app. */
+  readonly routes?: (app: TemplatedApp) => void;
+}
+
+/** A listening /live endpoint. */
+export interface LiveServer {
+  /** The port actually bound (useful with port 0). */
+  readonly port: number;
+  /** Open connections. */
+  connectionCount(): number;
+  /** Events published to uWS topics since start. */
+  eventsPublished(): number;
+  /** Stops listening and closes every socket with 1001. */
+  close(): void;
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * Starts the uWS app with the `/live` WebSocket endpoint: JWT check during the
+ * upgrade (401 with a JSON body saying why), a `session` frame on open, one
+ * parse of every frame into the protocol union, and `response` frames that
+ * echo `id`. Events reach sockets through uWS topics (see `routeEvents`).
+ *
+ * uWS rules kept here: everything needed from `req` is copied before any
+ * asynchronous step; a closed socket is never touched (`Connection.closed`);
+ * replies after an `await` are corked.
+ */
+export async function startLiveServer(options: LiveServerOptions, host: string, port: number): Promise<LiveServer> {
+  const { logger } = options;
+  const app = uWS.App();
+  const sockets = new Set<WebSocket<Connection>>();
+  let lastRefresh = 0;
+  let refreshing: Promise<void> | null = null;
+  const context: HandlerContext = {
+    registry: options.registry,
+    maxSubscriptions: options.maxSubscriptions,
+    refreshTopics: () => {
+      if (refreshing) return refreshing;
+      if (Date.now() - lastRefresh < 1000) return Promise.resolve();
+      lastRefresh = Date.now();
+      refreshing = options.registry.reload().finally(() => (refreshing = null));
+      return refreshing;
+    },
+  };
+
+  app.ws<Connection>('/live', {
+    compression: uWS.DISABLED,
+    maxPayloadLength: options.maxMessageBytes,
+    maxBackpressure: options.maxBackpressureBytes,
+    closeOnBackpressureLimit: 1,
+    idleTimeout: options.idleTimeoutSeconds,
+    sendPingsAutomatically: true,
+
+    upgrade: (res, req, socketContext) => {
+      const token = req.getQuery('token') ?? '';
+      const client = sanitizeClient(req.getQuery('client'));
+      const key = req.getHeader('sec-websocket-key');
+      const protocol = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      if (sockets.size >= options.maxConnections) {
+        refuse(res, '503 Service Unavailable', 'LIMIT_EXCEEDED', 'too many connections');
+        return;
+      }
+      let principal: Principal;
+      if (token === '') {
+        if (!options.allowAnonymous) {
+          refuse(res, '401 Unauthorized', 'TOKEN_INVALID', 'missing token: connect with ?token=<JWT>');
+          return;
+        }
+        principal = ANONYMOUS;
+      } else {
+        try {
+          principal = options.verifyToken(token);
+        } catch (error) {
+          refuse(res, '401 Unauthorized', 'TOKEN_INVALID', (error as Error).message);
+          return;
+        }
+      }
+      const id = `${client || 'conn'}-${randomBytes(6).toString('hex')}`;
+      const conn: Connection = { id, client, principal, subscriptions: new Map(), closed: false };
+      res.upgrade(conn, key, protocol, extensions, socketContext);
+    },
+
+    open: (ws) => {
+      const conn = ws.getUserData();
+      sockets.add(ws);
+      logger.info({ connection: conn.id, client: conn.client, sub: conn.principal.sub }, 'connection opened');
+      send(ws, {
+        type: 'session',
+        status: 'open',
+        data: {
+          connectionId: conn.id,
+          user: { sub: conn.principal.sub, role: conn.principal.role },
+          serverTime: new Date().toISOString(),
+          limits: {
+            maxMessageBytes: options.maxMessageBytes,
+            messagesPerSecond: options.rateLimitPerSecond,
+            maxSubscriptions: options.maxSubscriptions,
+          },
+        },
+      });
+    },
+
+    message: (ws, message, isBinary) => {
+      if (isBinary) {
+        send(ws, { type: 'error', error: { code: 'INVALID_MESSAGE', message: 'binary frames are not accepted; send JSON text' } });
+        return;
+      }
+      const parsed = parseClientFrame(decoder.decode(message));
+      if (!parsed.ok) {
+        const { request, error } = parsed;
+        const body = { code: error.code, message: error.message };
+        send(ws, request ? { type: 'response', ...idOf(request.id), method: request.method, ok: false, error: body } : { type: 'error', error: body });
+        return;
+      }
+      dispatch(ws, parsed.request);
+    },
+
+    close: (ws, code) => {
+      const conn = ws.getUserData();
+      conn.closed = true;
+      sockets.delete(ws);
+      logger.info({ connection: conn.id, client: conn.client, code }, 'connection closed');
+    },
+  });
+
+  function dispatch(ws: WebSocket<Connection>, request: ClientRequest): void {
+    const conn = ws.getUserData();
+    if (request.method === 'ping') {
+      send(ws, { type: 'pong', ...idOf(request.id) });
+      return;
+    }
+    try {
+      const result = handle(context, ws, conn, request);
+      if (result instanceof Promise) {
+        result.then(
+          (data) => reply(ws, conn, request, data),
+          (error: unknown) => fail(ws, conn, request, error),
+        );
+      } else {
+        reply(ws, conn, request, result);
+      }
+    } catch (error) {
+      fail(ws, conn, request, error);
+    }
+  }
+
+  function reply(ws: WebSocket<Connection>, conn: Connection, request: ClientRequest, data: unknown): void {
+    if (conn.closed) return;
+    ws.cork(() => send(ws, { type: 'response', ...idOf(request.id), method: request.method, ok: true, data }));
+  }
+
+  function fail(ws: WebSocket<Connection>, conn: Connection, request: ClientRequest, error: unknown): void {
+    let coded: RowcastError;
+    if (error instanceof RowcastError) coded = error;
+    else {
+      const correlationId = randomUUID();
+      logger.error({ err: error, correlationId, connection: conn.id, method: request.method }, 'request failed');
+      coded = new RowcastError('INTERNAL', `internal error (correlation id ${correlationId})`);
+    }
+    if (conn.closed) return;
+    ws.cork(() =>
+      send(ws, {
+        type: 'response',
+        ...idOf(request.id),
+        method: request.method,
+        ok: false,
+        error: { code: coded.code, message: coded.message },
+      }),
+    );
+  }
+
+  if (options.routes) options.routes(app);
+  app.any('/*', (res) => {
+    res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end('{"error":"not found"}');
+  });
+
+  const published = routeEvents(options.log, app);
+  const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
+    app.listen(host, port, (socket) => (socket ? resolve(socket) : reject(new Error(`cannot listen on ${host}:${port}`))));
+  });
+
+  return {
+    port: uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket),
+    connectionCount: () => sockets.size,
+    eventsPublished: () => published.count,
+    close: () => {
+      uWS.us_listen_socket_close(listenSocket);
+      for (const ws of [...sockets]) ws.end(1001, 'server shutting down');
+    },
+  };
+}
+
+function send(ws: WebSocket<Connection>, frame: ServerFrame): void {
+  ws.send(encodeFrame(frame), false);
+}
+
+function idOf(id: string | number | undefined): { id?: string | number } {
+  return id === undefined ? {} : { id };
+}
+
+function refuse(res: HttpResponse, status: string, code: string, message: string): void {
+  res
+    .writeStatus(status)
+    .writeHeader('content-type', 'application/json')
+    .end(JSON.stringify({ error: { code, message } }));
+}
+
+/** `client=` is reduced to `[A-Za-z0-9_-]`, at most 32 characters. */
+function sanitizeClient(raw: string | undefined): string {
+  return (raw ?? '').replace(/[^A-Za-z0-9_-]/g, '').slice(0, 32);
+}

@@ -1,0 +1,162 @@
+/**
+ * The /live wire protocol (DESIGN.md §3): every client frame as a union on
+ * `method`, every server frame as a union on `type`, and the one function
+ * that turns a text frame into a request or a coded error. Nothing else in
+ * the server parses client frames.
+ */
+import { z } from 'zod';
+import { RowcastError, type ErrorCode } from '../errors.js';
+import { SEQ_PATTERN } from '../events/seq.js';
+import type { EventKind } from '../events/event.js';
+
+/** A request id, echoed in its response. */
+export type RequestId = string | number;
+
+const topicNames = z.string().trim().min(1, 'must not be empty').max(4096);
+const scalar = z.union([z.string().max(1024), z.number(), z.boolean(), z.null()]);
+const condition = z
+  .object({
+    eq: scalar,
+    neq: scalar,
+    lt: scalar,
+    lte: scalar,
+    gt: scalar,
+    gte: scalar,
+    in: z.array(scalar).max(100, 'takes at most 100 values'),
+  })
+  .partial()
+  .strict()
+  .refine((c) => Object.keys(c).length > 0, 'needs at least one operator');
+const topicKind = z.enum(['anyone', 'authenticated', 'admin']);
+const none = z.object({}).passthrough();
+
+/** The attributes each method takes. */
+const attributeSchemas = {
+  subscribe: z.object({
+    topicName: topicNames,
+    filter: z.record(z.string().min(1).max(63), condition).optional(),
+    events: z.array(z.enum(['create', 'update', 'delete'])).min(1).optional(),
+    since: z.string().regex(SEQ_PATTERN, 'must be a seq such as 00000000016B3A28-00000000').optional(),
+  }),
+  unsubscribe: z.object({ topicName: topicNames }),
+  'new-message': z.object({ topicName: z.string().min(1), message: z.unknown().refine((m) => m !== undefined, 'is required') }),
+  'create-topic': z.object({
+    name: z.string(),
+    description: z.string().max(1024).optional(),
+    history: z.number().int().min(0).optional(),
+    maxSubscribers: z.number().int().positive().optional(),
+    readers: topicKind.optional(),
+    writers: topicKind.optional(),
+  }),
+  'destroy-topic': z.object({ name: z.string().min(1) }),
+  'list-topic': none,
+  'get-topic': z.object({ topicName: z.string().min(1) }),
+  history: z.object({
+    topicName: z.string().min(1),
+    before: z.union([z.string(), z.number()]).optional(),
+    limit: z.number().int().min(1).max(100).optional(),
+  }),
+  'refresh-token': z.object({ token: z.string().min(1) }),
+  ping: none,
+} as const;
+
+/** Every method of the protocol. */
+export type Method = keyof typeof attributeSchemas;
+
+/** A client frame that passed validation: a union on `method`. */
+export type ClientRequest = {
+  [M in Method]: { readonly method: M; readonly id: RequestId | undefined; readonly attributes: z.infer<(typeof attributeSchemas)[M]> };
+}[Method];
+
+/** The request of method `M`. */
+export type RequestOf<M extends Method> = Extract<ClientRequest, { method: M }>;
+
+const envelope = z.object({
+  id: z.union([z.string().max(128), z.number().finite()]).optional(),
+  method: z.string().max(64),
+  attributes: z.unknown().optional(),
+});
+
+/** The outcome of {@link parseClientFrame}. */
+export type ParsedFrame =
+  | { readonly ok: true; readonly request: ClientRequest }
+  | {
+      readonly ok: false;
+      /** Present when the frame was a request: answer with a `response`; else with an `error` frame. */
+      readonly request: { readonly id: RequestId | undefined; readonly method: string } | null;
+      readonly error: RowcastError;
+    };
+
+/**
+ * Parses one text frame. Not JSON, not an object or no `method` →
+ * `INVALID_MESSAGE`; a method outside the protocol → `UNKNOWN_METHOD`;
+ * attributes that do not fit the method → `INVALID_ATTRIBUTES` naming the
+ * attribute.
+ */
+export function parseClientFrame(text: string): ParsedFrame {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return invalid(null, 'INVALID_MESSAGE', 'the frame is not JSON');
+  }
+  const head = envelope.safeParse(json);
+  if (!head.success) {
+    const issue = head.error.issues[0]!;
+    const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+    return invalid(null, 'INVALID_MESSAGE', `not a request (${where}${issue.message}); expected {"method": string, "attributes": object}`);
+  }
+  const { id, method } = head.data;
+  const request = { id, method };
+  if (!Object.hasOwn(attributeSchemas, method)) {
+    return invalid(request, 'UNKNOWN_METHOD', `unknown method ${JSON.stringify(method)}`);
+  }
+  const schema = attributeSchemas[method as Method];
+  const attributes = schema.safeParse(head.data.attributes ?? {});
+  if (!attributes.success) {
+    const issue = attributes.error.issues[0]!;
+    const name = issue.path.length > 0 ? issue.path.join('.') : 'attributes';
+    return invalid(request, 'INVALID_ATTRIBUTES', `${name}: ${issue.message}`);
+  }
+  return { ok: true, request: { method, id, attributes: attributes.data } as ClientRequest };
+}
+
+function invalid(request: { id: RequestId | undefined; method: string } | null, code: ErrorCode, message: string): ParsedFrame {
+  return { ok: false, request, error: new RowcastError(code, message) };
+}
+
+/** What a client is told about itself on open. */
+export interface SessionData {
+  readonly connectionId: string;
+  readonly user: { readonly sub: string | null; readonly role: string | null };
+  readonly serverTime: string;
+  readonly limits: { readonly maxMessageBytes: number; readonly messagesPerSecond: number; readonly maxSubscriptions: number };
+}
+
+/** Every frame the server sends, as a union on `type`. */
+export type ServerFrame =
+  | { readonly type: 'session'; readonly status: 'open'; readonly data: SessionData }
+  | { readonly type: 'response'; readonly id?: RequestId; readonly method: string; readonly ok: true; readonly data: unknown }
+  | {
+      readonly type: 'response';
+      readonly id?: RequestId;
+      readonly method: string;
+      readonly ok: false;
+      readonly error: { readonly code: ErrorCode; readonly message: string };
+    }
+  | {
+      readonly type: 'event';
+      readonly topic: string;
+      readonly event: EventKind | 'new-message';
+      readonly seq: string;
+      readonly ts: string;
+      readonly data: { readonly type: string; readonly id: string; readonly attributes: unknown; readonly old?: unknown };
+    }
+  | { readonly type: 'pong'; readonly id?: RequestId }
+  | { readonly type: 'subscription'; readonly topic: string; readonly status: 'revoked'; readonly reason: string }
+  | { readonly type: 'error'; readonly error: { readonly code: ErrorCode; readonly message: string } };
+
+/** Serializes a server frame. Event frames are not built here: they are serialized once, upstream. */
+export function encodeFrame(frame: ServerFrame): string {
+  return JSON.stringify(frame);
+}

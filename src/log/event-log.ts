@@ -1,0 +1,17 @@
+import type { Event } from '../events/event.js';
+
+/**
+ * The seam between decoding and delivery (DESIGN.md §1, §7). The replication
+ * side appends events in stream order; the router reads them. In a single
+ * node the log is in-process; in a cluster a Redis stream fills the same role.
+ * Events whose `seq` is not above the last one appended are dropped, so a
+ * transaction read twice (after a reconnect) is delivered once.
+ */
+export interface EventLog {
+  /** Hands one event on. Returns false when it was a duplicate and dropped. */
+  append(event: Event): boolean;
+  /** Calls `listener` for every event appended from now on; returns an unsubscribe function. */
+  subscribe(listener: (event: Event) => void): () => void;
+  /** The `seq` of the last event appended, or `''`. */
+  readonly lastSeq: string;
+}

@@ -1,0 +1,308 @@
+import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
+import type { Logger } from 'pino';
+import { formatLsn, lsnHex, parseLsn, type Lsn } from './lsn.js';
+import type { Relation, Row, Transaction, TransactionSink } from './transaction.js';
+
+/** Converts the text form of a value of type `typeOid` to its JSON value. */
+export type ValueParser = (text: string) => unknown;
+
+/** How to reach the slot and what to do with what it streams. */
+export interface ReplicationStreamOptions {
+  /** Postgres URL; a `replication=database` connection is opened on it. */
+  readonly url: string;
+  readonly slotName: string;
+  readonly publicationName: string;
+  /** The slot's confirmed position at start-up; nothing before it is handed on. */
+  readonly startLsn: Lsn;
+  /** Picks the converter for a column type (DESIGN.md §3 value rules). */
+  readonly valueParser: (typeOid: number) => ValueParser;
+  readonly sink: TransactionSink;
+  readonly logger: Logger;
+  /** Reconnect backoff: first delay and cap, in ms. Defaults 200 / 10,000. */
+  readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
+}
+
+/** What the stream has done so far, for /status and tests. */
+export interface ReplicationState {
+  readonly connected: boolean;
+  /** End LSN of the last transaction handed to the sink (or the start position). */
+  readonly handedOffLsn: string;
+  /** The position last reported to Postgres as flushed (the slot's `confirmed_flush_lsn`). */
+  readonly acknowledgedLsn: string;
+  readonly transactions: number;
+  readonly changes: number;
+  readonly reconnects: number;
+  readonly lastError: string | null;
+}
+
+/**
+ * Session settings for the walsender: they decide the text form pgoutput
+ * writes values in, which the value parsers rely on.
+ */
+const SESSION_OPTIONS =
+  '-c DateStyle=ISO,YMD -c TimeZone=UTC -c IntervalStyle=iso_8601 -c bytea_output=hex -c extra_float_digits=1';
+
+/** Status updates go out at least this often while connected. */
+const STATUS_INTERVAL_MS = 1000;
+
+/**
+ * The one logical replication stream: pgoutput protocol 1 through
+ * `pg-logical-replication`, decoded into transactions for a
+ * {@link TransactionSink}.
+ *
+ * Acknowledgement discipline: the slot is told a position only once every
+ * transaction before it has been handed to the sink. The library's automatic
+ * acknowledgement and its timer (which report the last *received* position,
+ * its issue #174) are switched off; keepalives are answered here with the
+ * handed-off position. Between transactions, a keepalive's WAL position is
+ * itself handed off (everything before it has been decoded and delivered in
+ * order), as Postgres's own subscriber does, so an idle slot does not hold WAL.
+ *
+ * The connection is re-opened with capped exponential backoff and jitter when
+ * it drops; the relation cache (the plugin's parser) survives reconnects.
+ * Transactions at or before the handed-off position are skipped when Postgres
+ * sends them again.
+ */
+export class ReplicationStream {
+  readonly #options: ReplicationStreamOptions;
+  readonly #plugin: PgoutputPlugin;
+  #service: LogicalReplicationService | null = null;
+  #running = false;
+  #connected = false;
+  #tx: (Transaction & { index: number; skip: boolean }) | null = null;
+  #handedOff: Lsn;
+  #lastCommitLsn: Lsn;
+  #acknowledged: Lsn;
+  #transactions = 0;
+  #changes = 0;
+  #reconnects = 0;
+  #lastError: string | null = null;
+  #statusTimer: NodeJS.Timeout | null = null;
+  #wake: (() => void) | null = null;
+  #loop: Promise<void> | null = null;
+
+  constructor(options: ReplicationStreamOptions) {
+    this.#options = options;
+    this.#plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [options.publicationName] });
+    this.#handedOff = options.startLsn;
+    this.#acknowledged = options.startLsn;
+    this.#lastCommitLsn = 0n;
+  }
+
+  /** Starts streaming; resolves once the first connection is streaming. */
+  async start(): Promise<void> {
+    this.#running = true;
+    const started = new Promise<void>((resolve, reject) => {
+      this.#loop = this.#run(resolve, reject);
+    });
+    this.#statusTimer = setInterval(() => this.#sendStatus(), STATUS_INTERVAL_MS);
+    this.#statusTimer.unref();
+    await started;
+  }
+
+  /** Reports the handed-off position one last time and closes the stream. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    if (this.#statusTimer) clearInterval(this.#statusTimer);
+    this.#sendStatus();
+    this.#wake?.();
+    await this.#service?.stop();
+    await this.#loop;
+  }
+
+  /** A snapshot of progress and health. */
+  state(): ReplicationState {
+    return {
+      connected: this.#connected,
+      handedOffLsn: formatLsn(this.#handedOff),
+      acknowledgedLsn: formatLsn(this.#acknowledged),
+      transactions: this.#transactions,
+      changes: this.#changes,
+      reconnects: this.#reconnects,
+      lastError: this.#lastError,
+    };
+  }
+
+  async #run(started: () => void, failed: (error: unknown) => void): Promise<void> {
+    const { initialMs, maxMs } = this.#options.backoff ?? { initialMs: 200, maxMs: 10_000 };
+    let attempt = 0;
+    let first = true;
+    while (this.#running) {
+      const service = this.#connect();
+      try {
+        const ended = service.subscribe(this.#plugin, this.#options.slotName, formatLsn(this.#handedOff));
+        await Promise.race([ended, onceStarted(service)]);
+        if (first) started();
+        first = false;
+        attempt = 0;
+        await ended;
+      } catch (error) {
+        this.#lastError = error instanceof Error ? error.message : String(error);
+        if (first) {
+          this.#running = false;
+          failed(error);
+          break;
+        }
+      } finally {
+        this.#connected = false;
+        this.#tx = null;
+        await service.stop().catch(() => {});
+      }
+      if (!this.#running) break;
+      this.#reconnects++;
+      const delay = Math.min(maxMs, initialMs * 2 ** attempt++) * (0.5 + Math.random() / 2);
+      this.#options.logger.warn({ err: this.#lastError, retryInMs: Math.round(delay) }, 'replication stream lost');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wake = null;
+    }
+  }
+
+  #connect(): LogicalReplicationService {
+    const service = new LogicalReplicationService(
+      { connectionString: this.#options.url, options: SESSION_OPTIONS, application_name: 'rowcast' },
+      { acknowledge: { auto: false, timeoutSeconds: 0 } },
+    );
+    service.on('error', (error: Error) => {
+      this.#lastError = error.message;
+    });
+    service.on('start', () => {
+      this.#connected = true;
+      this.#options.logger.info({ from: formatLsn(this.#handedOff) }, 'replication stream started');
+    });
+    service.on('data', (_lsn: string, message: Pgoutput.Message) => this.#onMessage(message));
+    service.on('heartbeat', (lsn: string, _time: number, shouldRespond: boolean) => {
+      if (this.#tx === null) {
+        const walEnd = parseLsn(lsn);
+        if (walEnd > this.#handedOff) this.#handedOff = walEnd;
+      }
+      if (shouldRespond) this.#sendStatus(true);
+    });
+    this.#service = service;
+    return service;
+  }
+
+  /** The per-message hot path: one switch, no awaits. */
+  #onMessage(message: Pgoutput.Message): void {
+    switch (message.tag) {
+      case 'begin': {
+        const commitLsn = parseLsn(message.commitLsn!);
+        this.#tx = {
+          xid: message.xid,
+          commitLsn,
+          commitLsnHex: lsnHex(commitLsn),
+          commitTime: new Date(Number((message.commitTime as bigint) / 1000n)).toISOString(),
+          index: 0,
+          skip: commitLsn <= this.#lastCommitLsn || commitLsn < this.#handedOff,
+        };
+        return;
+      }
+      case 'relation':
+        this.#installParsers(message);
+        return;
+      case 'insert':
+      case 'update':
+      case 'delete':
+      case 'truncate': {
+        const tx = this.#tx!;
+        const index = tx.index++;
+        if (tx.skip) return;
+        this.#changes++;
+        this.#options.sink.change(tx, toChange(message, index));
+        return;
+      }
+      case 'commit': {
+        const tx = this.#tx!;
+        this.#tx = null;
+        if (tx.skip) return;
+        const endLsn = parseLsn(message.commitEndLsn!);
+        this.#options.sink.commit(tx, endLsn);
+        this.#lastCommitLsn = tx.commitLsn;
+        if (endLsn > this.#handedOff) this.#handedOff = endLsn;
+        this.#transactions++;
+        this.#options.logger.debug(
+          { xid: tx.xid, commitLsn: formatLsn(tx.commitLsn), endLsn: formatLsn(endLsn), changes: tx.index },
+          'transaction handed off',
+        );
+        return;
+      }
+      case 'origin':
+      case 'type':
+      case 'message':
+        return;
+      default:
+        throw new Error(`unknown pgoutput message ${(message as { tag: string }).tag}`);
+    }
+  }
+
+  /** Replaces the library's `pg-types` parsers with rowcast's converters. */
+  #installParsers(relation: Relation): void {
+    for (const column of relation.columns) column.parser = this.#options.valueParser(column.typeOid);
+  }
+
+  /**
+   * Tells Postgres the handed-off position as written, flushed and applied.
+   * The library's `acknowledge` adds one to the position it is given, so it
+   * gets `handedOff - 1`: the slot's `confirmed_flush_lsn` becomes exactly
+   * the end of the last handed-off transaction.
+   */
+  #sendStatus(force = false): void {
+    const service = this.#service;
+    if (!service || !this.#connected || this.#handedOff === 0n) return;
+    if (!force && this.#handedOff === this.#acknowledged) return;
+    const position = this.#handedOff;
+    void service.acknowledge(formatLsn(position - 1n)).then((sent) => {
+      if (sent && position > this.#acknowledged) this.#acknowledged = position;
+    });
+  }
+}
+
+function onceStarted(service: LogicalReplicationService): Promise<void> {
+  return new Promise((resolve) => service.once('start', () => resolve()));
+}
+
+function toChange(
+  message: Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete | Pgoutput.MessageTruncate,
+  index: number,
+) {
+  switch (message.tag) {
+    case 'insert':
+      return { tag: 'insert', index, relation: message.relation, new: message.new } as const;
+    case 'update':
+      return {
+        tag: 'update',
+        index,
+        relation: message.relation,
+        old: message.old,
+        new: message.new,
+        unchanged: unchangedColumns(message.new),
+      } as const;
+    case 'delete':
+      return { tag: 'delete', index, relation: message.relation, old: (message.old ?? message.key) as Row } as const;
+    case 'truncate':
+      return { tag: 'truncate', index, relations: message.relations } as const;
+  }
+}
+
+/**
+ * pgoutput marks a TOAST value the update did not touch as "unchanged" and
+ * sends no data; the parser fills it from the old row when it has one and
+ * leaves `undefined` otherwise. Those columns are removed and listed.
+ */
+function unchangedColumns(row: Row): readonly string[] {
+  let unchanged: string[] | null = null;
+  for (const key in row) {
+    if (row[key] === undefined) {
+      (unchanged ??= []).push(key);
+      delete row[key];
+    }
+  }
+  return unchanged ?? NONE;
+}
+
+const NONE: readonly string[] = Object.freeze([]);

@@ -1,0 +1,164 @@
+import path from 'node:path';
+import { pino, type Logger } from 'pino';
+import { devSecret } from './auth/dev-secret.js';
+import { createTokenVerifier } from './auth/token-verifier.js';
+import type { Config } from './config/config.js';
+import { checkReplicationReady } from './db/check-replication-ready.js';
+import { createDatabase, type Database } from './db/database.js';
+import { startEmbeddedPostgres, type RunningPostgres } from './db/embedded-postgres.js';
+import { migrateToLatest } from './db/migrate.js';
+import { StartupError } from './errors.js';
+import { EventBuilder } from './events/event-builder.js';
+import { valueParser } from './events/value-parser.js';
+import { mountStatusRoutes } from './http/status-routes.js';
+import { startLiveServer, type LiveServer } from './live/live-server.js';
+import { uwsEngine } from './live/uws-engine.js';
+import { InProcessEventLog } from './log/in-process-event-log.js';
+import { ReplicationStream, type ReplicationState } from './replication/replication-stream.js';
+import { ensureSlotAndPublication } from './replication/slot-and-publication.js';
+import { TopicRegistry } from './topics/topic-registry.js';
+import { VERSION } from './version.js';
+
+/** A running rowcast server. */
+export interface RowcastServer {
+  /** The /live port actually bound. */
+  readonly port: number;
+  /** The database URL in use (the embedded one when `DATABASE_URL` was unset). */
+  readonly databaseUrl: string;
+  /** Whether the database is the embedded Postgres. */
+  readonly embedded: boolean;
+  /** The HMAC secret tokens are checked with. */
+  readonly jwtSecret: string;
+  /** What `/status` reports. */
+  status(): ServerStatus;
+  /** Closes sockets (1001), reports the handed-off position, closes the database. */
+  close(): Promise<void>;
+}
+
+/** The `/status` document. */
+export interface ServerStatus {
+  readonly version: string;
+  readonly engine: typeof uwsEngine;
+  readonly uptimeSeconds: number;
+  readonly connections: number;
+  readonly eventsPublished: number;
+  readonly replication: ReplicationState;
+  readonly topics: Array<{ name: string; read: string }>;
+}
+
+/**
+ * Starts rowcast: the database (embedded when `DATABASE_URL` is unset),
+ * pre-flight checks, migrations, slot and publication, topic registry, the
+ * /live endpoint, and finally the replication stream.
+ *
+ * @example
+ * const server = await startServer(loadConfig(process.env));
+ * console.log(server.port);
+ */
+export async function startServer(config: Config, logger: Logger = pino({ level: config.LOG_LEVEL })): Promise<RowcastServer> {
+  const startedAt = Date.now();
+  let embedded: RunningPostgres | null = null;
+  let db: Database | null = null;
+  try {
+    let url = config.DATABASE_URL;
+    if (url === undefined) {
+      embedded = await startEmbeddedPostgres({
+        dataDir: path.join(config.DATA_DIR, 'pgdata'),
+        port: config.EMBEDDED_PG_PORT,
+        onLog: (line) => logger.debug({ postgres: line.trim() }, 'embedded postgres'),
+      });
+      url = embedded.url;
+    }
+    const jwtSecret = config.JWT_SECRET ?? (embedded ? devSecret(config.DATA_DIR) : undefined);
+    if (jwtSecret === undefined) {
+      throw new StartupError('JWT_SECRET is required when DATABASE_URL is set (at least 16 characters)');
+    }
+
+    db = createDatabase(url);
+    await checkReplicationReady(db);
+    await migrateToLatest(db);
+    const slot = await ensureSlotAndPublication(db, {
+      slotName: config.SLOT_NAME,
+      publicationName: config.PUBLICATION_NAME,
+      tables: config.PUBLICATION_TABLES,
+    });
+    if (slot.tablesWithoutIdentity.length > 0) {
+      logger.warn(
+        { tables: slot.tablesWithoutIdentity },
+        'published tables without a primary key or replica identity: Postgres refuses UPDATE/DELETE on them; ' +
+          'add a primary key or ALTER TABLE … REPLICA IDENTITY FULL',
+      );
+    }
+    const registry = new TopicRegistry({ db, publicationName: config.PUBLICATION_NAME, logger });
+    await registry.reload();
+
+    const log = new InProcessEventLog();
+    const stream = new ReplicationStream({
+      url,
+      slotName: config.SLOT_NAME,
+      publicationName: config.PUBLICATION_NAME,
+      startLsn: slot.confirmedFlushLsn,
+      valueParser,
+      sink: new EventBuilder({ registry, log, logger }),
+      logger,
+    });
+
+    const status = (): ServerStatus => ({
+      version: VERSION,
+      engine: uwsEngine,
+      uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+      connections: live.connectionCount(),
+      eventsPublished: live.eventsPublished(),
+      replication: stream.state(),
+      topics: registry.list().map((t) => ({ name: t.name, read: t.policy.read })),
+    });
+    const live: LiveServer = await startLiveServer(
+      {
+        verifyToken: createTokenVerifier({ secret: jwtSecret, roleClaim: config.ROLE_CLAIM, adminRole: config.ADMIN_ROLE }),
+        registry,
+        log,
+        logger,
+        allowAnonymous: config.ALLOW_ANONYMOUS,
+        maxConnections: config.MAX_CONNECTIONS,
+        maxSubscriptions: config.MAX_SUBSCRIPTIONS,
+        maxMessageBytes: config.MAX_MESSAGE_BYTES,
+        maxBackpressureBytes: config.MAX_BACKPRESSURE_BYTES,
+        idleTimeoutSeconds: config.IDLE_TIMEOUT_SECONDS,
+        rateLimitPerSecond: config.RATE_LIMIT_PER_SECOND,
+        routes: (app) =>
+          mountStatusRoutes(app, status, () => {
+            const failing = stream.state().connected ? [] : ['replication'];
+            return { ok: failing.length === 0, failing };
+          }),
+      },
+      config.HOST,
+      config.PORT,
+    );
+    try {
+      await stream.start();
+    } catch (error) {
+      live.close();
+      throw error;
+    }
+    logger.info({ port: live.port, engine: uwsEngine, version: VERSION }, 'rowcast started');
+
+    const database = db;
+    return {
+      port: live.port,
+      databaseUrl: url,
+      embedded: embedded !== null,
+      jwtSecret,
+      status,
+      close: async () => {
+        live.close();
+        await stream.stop();
+        await database.destroy();
+        await embedded?.stop();
+      },
+    };
+  } catch (error) {
+    await db?.destroy().catch(() => {});
+    await embedded?.stop().catch(() => {});
+    throw error;
+  }
+}

@@ -1,0 +1,91 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+
+/** A database of its own for one test (and its slot, named after it). */
+export interface TestDatabase {
+  /** Also the slot and publication name the test's server uses. */
+  readonly name: string;
+  readonly url: string;
+  /** Runs SQL in this database. */
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+  /** A new client on this database (the caller ends it). */
+  client(): Promise<pg.Client>;
+  /** Drops the slot and the database. */
+  drop(): Promise<void>;
+}
+
+const PREFIX = 'rowcast_t_';
+
+function baseUrl(): string {
+  const url = process.env['DATABASE_URL'];
+  if (!url) throw new Error('DATABASE_URL is not set: run the suite with `npm test`');
+  return url;
+}
+
+function urlOf(database: string): string {
+  const url = new URL(baseUrl());
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: baseUrl() });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Creates a fresh, empty database on the test server. */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const name = `${PREFIX}${randomBytes(5).toString('hex')}`;
+  await withAdmin((admin) => admin.query(`CREATE DATABASE ${name}`));
+  const url = urlOf(name);
+  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  pool.on('error', () => {});
+  return {
+    name,
+    url,
+    query: (text, values) => pool.query(text, values),
+    client: async () => {
+      const client = new pg.Client({ connectionString: url });
+      client.on('error', () => {});
+      await client.connect();
+      return client;
+    },
+    drop: async () => {
+      await pool.end();
+      await dropDatabase(name);
+    },
+  };
+}
+
+async function dropDatabase(name: string): Promise<void> {
+  await withAdmin(async (admin) => {
+    await admin.query(
+      `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL`,
+      [name],
+    );
+    await admin.query(
+      `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1 AND NOT active`,
+      [name],
+    ).catch(() => {});
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  });
+}
+
+/** Removes what killed test runs left on a shared server: inactive test slots and their databases. */
+export async function dropStaleTestDatabases(url: string): Promise<void> {
+  process.env['DATABASE_URL'] ??= url;
+  const names = await withAdmin(async (admin) => {
+    const { rows } = await admin.query<{ datname: string }>(
+      `SELECT datname FROM pg_database d
+        WHERE datname LIKE '${PREFIX}%'
+          AND NOT EXISTS (SELECT 1 FROM pg_replication_slots s WHERE s.database = d.datname AND s.active)`,
+    );
+    return rows.map((r) => r.datname);
+  });
+  for (const name of names) await dropDatabase(name).catch(() => {});
+}

@@ -1,0 +1,86 @@
+import test, { type ExecutionContext } from 'ava';
+import jwt from 'jsonwebtoken';
+import { pino } from 'pino';
+import { loadConfig } from '../../src/config/config.js';
+import { createDatabase } from '../../src/db/database.js';
+import { migrateToLatest } from '../../src/db/migrate.js';
+import { startServer, type RowcastServer } from '../../src/server.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
+import { LiveClient } from './live-client.js';
+
+export const TEST_SECRET = 'rowcast-test-secret-0123456789';
+
+/** What a test gets from {@link withServer}. */
+export interface ServerFixture {
+  readonly server: RowcastServer;
+  readonly db: TestDatabase;
+  /** `ws://127.0.0.1:<port>/live` */
+  readonly liveUrl: string;
+  /** Signs a token with the server's secret. */
+  token(claims: Record<string, unknown>): string;
+  /** Connects with a token for `claims` (or a raw token string). */
+  connect(claims: Record<string, unknown> | string, query?: string): Promise<LiveClient>;
+}
+
+/** Options of a {@link withServer} test: SQL run before the server starts, and extra config. */
+export interface ServerSetup {
+  readonly sql?: string;
+  readonly env?: Record<string, string>;
+}
+
+/** Sign a token for these claims with the test secret. */
+export function signToken(claims: Record<string, unknown>, secret = TEST_SECRET): string {
+  return jwt.sign(claims, secret, { algorithm: 'HS256', expiresIn: '1h' });
+}
+
+/**
+ * An ava macro: a database of the test's own (migrated, so `setup.sql` can
+ * write policies), the SQL of `setup`, a rowcast
+ * server on an ephemeral port, and clean-up of all of it.
+ *
+ * @example
+ * test('delivers inserts', withServer, { sql: 'create table t (id int primary key)' }, async (t, s) => { … });
+ */
+export const withServer = test.macro(
+  async (t: ExecutionContext, setup: ServerSetup, body: (t: ExecutionContext, fixture: ServerFixture) => Promise<void>) => {
+    const db = await createTestDatabase();
+    const clients: LiveClient[] = [];
+    let server: RowcastServer | null = null;
+    try {
+      if (setup.sql) {
+        const kysely = createDatabase(db.url, { max: 1 });
+        await migrateToLatest(kysely).finally(() => kysely.destroy());
+        await db.query(setup.sql);
+      }
+      const config = loadConfig({
+        DATABASE_URL: db.url,
+        PORT: '0',
+        HOST: '127.0.0.1',
+        JWT_SECRET: TEST_SECRET,
+        SLOT_NAME: db.name,
+        PUBLICATION_NAME: db.name,
+        LOG_LEVEL: 'silent',
+        ...setup.env,
+      });
+      server = await startServer(config, pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }));
+      const liveUrl = `ws://127.0.0.1:${server.port}/live`;
+      const fixture: ServerFixture = {
+        server,
+        db,
+        liveUrl,
+        token: (claims) => signToken(claims),
+        connect: async (claims, query = '') => {
+          const token = typeof claims === 'string' ? claims : signToken(claims);
+          const client = await LiveClient.connect(`${liveUrl}?token=${token}${query}`);
+          clients.push(client);
+          return client;
+        },
+      };
+      await body(t, fixture);
+    } finally {
+      for (const client of clients) client.close();
+      await server?.close();
+      await db.drop();
+    }
+  },
+);
