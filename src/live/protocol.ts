@@ -12,7 +12,11 @@ import type { EventKind } from '../events/event.js';
 /** A request id, echoed in its response. */
 export type RequestId = string | number;
 
-const topicNames = z.string().trim().min(1, 'must not be empty').max(4096);
+/** One topic name or several, comma-separated. */
+const topicNames = z
+  .string()
+  .max(4096)
+  .refine((names) => names.split(',').some((n) => n.trim().length > 0), 'must name at least one topic');
 const scalar = z.union([z.string().max(1024), z.number(), z.boolean(), z.null()]);
 const condition = z
   .object({

@@ -30,7 +30,7 @@ export interface ServerSetup {
 
 /** Sign a token for these claims with the test secret. */
 export function signToken(claims: Record<string, unknown>, secret = TEST_SECRET): string {
-  return jwt.sign(claims, secret, { algorithm: 'HS256', expiresIn: '1h' });
+  return jwt.sign(claims, secret, { algorithm: 'HS256', ...('exp' in claims ? {} : { expiresIn: '1h' }) });
 }
 
 /**

@@ -1,0 +1,86 @@
+import test from 'ava';
+import { signToken, withServer } from './helpers/with-server.js';
+import { upgradeStatus } from './helpers/live-client.js';
+
+const NOTES = `
+  CREATE TABLE notes (id int PRIMARY KEY, text text);
+  INSERT INTO rowcast.table_policies (table_name, read) VALUES ('notes', 'public');`;
+
+test('a missing, malformed, wrongly signed or expired token is refused with 401 at the upgrade', withServer, { sql: NOTES }, async (t, { liveUrl }) => {
+  const cases = {
+    missing: '',
+    malformed: 'not-a-jwt',
+    'wrong secret': signToken({ sub: '1' }, 'another-secret-of-enough-length'),
+    expired: signToken({ sub: '1', exp: Math.floor(Date.now() / 1000) - 60 }),
+  };
+  for (const [name, token] of Object.entries(cases)) {
+    const { status, body } = await upgradeStatus(`${liveUrl}?token=${token}`);
+    t.is(status, 401, name);
+    t.is(JSON.parse(body).error.code, 'TOKEN_INVALID', name);
+  }
+});
+
+test('the session frame names the connection, the user and the limits', withServer, { sql: NOTES }, async (t, { connect }) => {
+  const client = await connect({ sub: 42, role: 'user' }, '&client=my app!');
+  const session = client.frames[0]!;
+  t.like(session, { type: 'session', status: 'open', data: { user: { sub: '42', role: 'user' } } });
+  t.regex(session['data'].connectionId, /^myapp-[0-9a-f]{12}$/);
+  t.deepEqual(Object.keys(session['data'].limits).sort(), ['maxMessageBytes', 'maxSubscriptions', 'messagesPerSecond']);
+});
+
+test('bad frames get coded errors and the connection keeps working', withServer, { sql: NOTES }, async (t, { db, connect }) => {
+  const client = await connect({ sub: '1' });
+
+  client.sendRaw('this is not json');
+  t.like(await client.next(), { type: 'error', error: { code: 'INVALID_MESSAGE' } });
+
+  client.sendRaw('[1, 2, 3]');
+  t.like(await client.next(), { type: 'error', error: { code: 'INVALID_MESSAGE' } });
+
+  client.sendRaw('{"id": 5, "attributes": {}}');
+  t.like(await client.next(), { type: 'error', error: { code: 'INVALID_MESSAGE' } });
+
+  t.like(await client.request('explode'), { type: 'response', method: 'explode', ok: false, error: { code: 'UNKNOWN_METHOD' } });
+
+  const missing = await client.request('subscribe', {});
+  t.like(missing, { ok: false, method: 'subscribe', error: { code: 'INVALID_ATTRIBUTES' } });
+  t.regex(missing['error'].message, /topicName/);
+
+  t.like(await client.request('subscribe', { topicName: 42 }), { ok: false, error: { code: 'INVALID_ATTRIBUTES' } });
+  t.like(await client.request('subscribe', { topicName: ' , ' }), { ok: false, error: { code: 'INVALID_ATTRIBUTES' } });
+
+  client.socket.send(Buffer.from([1, 2, 3]), { binary: true });
+  t.like(await client.next(), { type: 'error', error: { code: 'INVALID_MESSAGE' } });
+
+  // Still the same connection, still working.
+  client.sendRaw('{"id": 77, "method": "ping"}');
+  t.deepEqual(await client.next(), { type: 'pong', id: 77 });
+  await client.subscribe('notes');
+  await db.query(`INSERT INTO notes VALUES (1, 'still here')`);
+  const [event] = await client.events(1);
+  t.is(event!['data'].attributes.text, 'still here');
+  t.is(client.closeCode, null);
+});
+
+test('responses echo string and number ids, and ping answers pong', withServer, { sql: NOTES }, async (t, { connect }) => {
+  const client = await connect({ sub: '1' });
+  client.sendRaw(JSON.stringify({ id: 'abc', method: 'subscribe', attributes: { topicName: 'notes' } }));
+  t.like(await client.next((f) => f['type'] === 'response'), { id: 'abc', method: 'subscribe', ok: true, data: { topics: ['notes'] } });
+  client.sendRaw(JSON.stringify({ method: 'ping' }));
+  t.deepEqual(await client.next(), { type: 'pong' });
+  client.sendRaw(JSON.stringify({ id: 9, method: 'ping' }));
+  t.deepEqual(await client.next(), { type: 'pong', id: 9 });
+});
+
+test('list-topic and get-topic describe readable tables', withServer, { sql: NOTES }, async (t, { connect }) => {
+  const client = await connect({ sub: '1' });
+  const list = await client.request('list-topic');
+  t.deepEqual(list['data'].topics, [{ name: 'notes', kind: 'table', schema: 'public', table: 'notes', read: 'public' }]);
+  t.like(await client.request('get-topic', { topicName: 'notes' }), { ok: true, data: { name: 'notes', read: 'public' } });
+});
+
+test('subscribe with since says plainly that it did not resume', withServer, { sql: NOTES }, async (t, { connect }) => {
+  const client = await connect({ sub: '1' });
+  const response = await client.subscribe('notes', { since: '0000000001000000-00000000' });
+  t.is(response['data'].resumed, false);
+});
