@@ -42,6 +42,7 @@ export interface ServerStatus {
   readonly uptimeSeconds: number;
   readonly connections: number;
   readonly eventsPublished: number;
+  readonly slowConsumersClosed: number;
   readonly replication: ReplicationState;
   readonly topics: Array<{ name: string; read: string }>;
 }
@@ -93,6 +94,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     await registry.reload();
 
     const log = new InProcessEventLog();
+    let live: LiveServer | null = null;
     const stream = new ReplicationStream({
       url,
       slotName: config.SLOT_NAME,
@@ -101,18 +103,20 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       valueParser,
       sink: new EventBuilder({ registry, log, logger }),
       logger,
+      pacer: { congested: () => live?.pacer.congested() ?? false },
     });
 
     const status = (): ServerStatus => ({
       version: VERSION,
       engine: uwsEngine,
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
-      connections: live.connectionCount(),
-      eventsPublished: live.eventsPublished(),
+      connections: live?.connectionCount() ?? 0,
+      eventsPublished: live?.eventsPublished() ?? 0,
+      slowConsumersClosed: live?.slowConsumersClosed() ?? 0,
       replication: stream.state(),
       topics: registry.list().map((t) => ({ name: t.name, read: t.policy.read })),
     });
-    const live: LiveServer = await startLiveServer(
+    live = await startLiveServer(
       {
         verifyToken: createTokenVerifier({ secret: jwtSecret, roleClaim: config.ROLE_CLAIM, adminRole: config.ADMIN_ROLE }),
         registry,
@@ -143,14 +147,15 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     logger.info({ port: live.port, engine: uwsEngine, version: VERSION }, 'rowcast started');
 
     const database = db;
+    const running = live;
     return {
-      port: live.port,
+      port: running.port,
       databaseUrl: url,
       embedded: embedded !== null,
       jwtSecret,
       status,
       close: async () => {
-        live.close();
+        running.close();
         await stream.stop();
         await database.destroy();
         await embedded?.stop();

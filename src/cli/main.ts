@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import jwt from 'jsonwebtoken';
+import { pino } from 'pino';
 import { devSecret } from '../auth/dev-secret.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { StartupError } from '../errors.js';
@@ -17,7 +18,9 @@ program
   .description('run the server (embedded Postgres when DATABASE_URL is unset)')
   .action(async () => {
     const config = loadConfig(process.env);
-    const server = await startServer(config);
+    // Synchronous writes: a log line written before a crash is never lost.
+    const logger = pino({ level: config.LOG_LEVEL }, pino.destination({ dest: 1, sync: true }));
+    const server = await startServer(config, logger);
     process.stdout.write(banner(config, server));
     let closing = false;
     const shutdown = (signal: string) => {

@@ -12,4 +12,6 @@ export interface Connection {
   /** Topic name → the partitions (uWS topics) this connection is subscribed to for it. */
   readonly subscriptions: Map<string, readonly string[]>;
   closed: boolean;
+  /** When its unsent bytes first passed the high-water mark (0: they are below it). */
+  congestedSince: number;
 }

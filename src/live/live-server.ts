@@ -10,6 +10,7 @@ import type { Connection } from './connection.js';
 import { handle, type HandlerContext } from './method-handlers.js';
 import { encodeFrame, parseClientFrame, type ClientRequest, type ServerFrame } from './protocol.js';
 import { routeEvents } from './event-router.js';
+import { BackpressureGauge, type Pacer } from './backpressure-gauge.js';
 
 /** What the /live endpoint needs. */
 export interface LiveServerOptions {
@@ -36,6 +37,10 @@ export interface LiveServer {
   connectionCount(): number;
   /** Events published to uWS topics since start. */
   eventsPublished(): number;
+  /** Flow control for the replication stream. */
+  readonly pacer: Pacer;
+  /** Connections closed as slow consumers so far. */
+  slowConsumersClosed(): number;
   /** Stops listening and closes every socket with 1001. */
   close(): void;
 }
@@ -104,7 +109,7 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
         }
       }
       const id = `${client || 'conn'}-${randomBytes(6).toString('hex')}`;
-      const conn: Connection = { id, client, principal, subscriptions: new Map(), closed: false };
+      const conn: Connection = { id, client, principal, subscriptions: new Map(), closed: false, congestedSince: 0 };
       res.upgrade(conn, key, protocol, extensions, socketContext);
     },
 
@@ -203,6 +208,12 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
   });
 
   const published = routeEvents(options.log, app);
+  const gauge = new BackpressureGauge(sockets, {
+    highWaterBytes: Math.floor(options.maxBackpressureBytes / 4),
+    graceMs: 5000,
+    sweepIntervalMs: 20,
+    logger,
+  });
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
     app.listen(host, port, (socket) => (socket ? resolve(socket) : reject(new Error(`cannot listen on ${host}:${port}`))));
   });
@@ -211,6 +222,8 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     port: uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket),
     connectionCount: () => sockets.size,
     eventsPublished: () => published.count,
+    pacer: gauge,
+    slowConsumersClosed: () => gauge.slowConsumersClosed,
     close: () => {
       uWS.us_listen_socket_close(listenSocket);
       for (const ws of [...sockets]) ws.end(1001, 'server shutting down');

@@ -18,6 +18,8 @@ export interface ReplicationStreamOptions {
   readonly valueParser: (typeOid: number) => ValueParser;
   readonly sink: TransactionSink;
   readonly logger: Logger;
+  /** Flow control: while it reports congestion, the stream stops reading. */
+  readonly pacer?: { congested(): boolean };
   /** Reconnect backoff: first delay and cap, in ms. Defaults 200 / 10,000. */
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
 }
@@ -79,6 +81,8 @@ export class ReplicationStream {
   #lastError: string | null = null;
   #statusTimer: NodeJS.Timeout | null = null;
   #wake: (() => void) | null = null;
+  #sincePaceCheck = 0;
+  #paused = false;
   #loop: Promise<void> | null = null;
 
   constructor(options: ReplicationStreamOptions) {
@@ -193,7 +197,7 @@ export class ReplicationStream {
       case 'begin': {
         const commitLsn = parseLsn(message.commitLsn!);
         this.#tx = {
-          xid: message.xid,
+          xid: message.xid >>> 0,
           commitLsn,
           commitLsnHex: lsnHex(commitLsn),
           commitTime: new Date(Number((message.commitTime as bigint) / 1000n)).toISOString(),
@@ -214,6 +218,7 @@ export class ReplicationStream {
         if (tx.skip) return;
         this.#changes++;
         this.#options.sink.change(tx, toChange(message, index));
+        if (++this.#sincePaceCheck >= PACE_CHECK_EVERY) this.#pace();
         return;
       }
       case 'commit': {
@@ -240,6 +245,27 @@ export class ReplicationStream {
     }
   }
 
+  /**
+   * Stops reading the replication socket while the pacer reports congestion
+   * (the messages of the chunk already read still go through). Resumes as
+   * soon as it clears, or when the stream stops.
+   */
+  #pace(): void {
+    this.#sincePaceCheck = 0;
+    const pacer = this.#options.pacer;
+    if (this.#paused || !pacer?.congested()) return;
+    const socket = replicationSocket(this.#service);
+    if (!socket) return;
+    this.#paused = true;
+    socket.pause();
+    const timer = setInterval(() => {
+      if (this.#running && this.#connected && pacer.congested()) return;
+      clearInterval(timer);
+      this.#paused = false;
+      socket.resume();
+    }, 10);
+  }
+
   /** Replaces the library's `pg-types` parsers with rowcast's converters. */
   #installParsers(relation: Relation): void {
     for (const column of relation.columns) column.parser = this.#options.valueParser(column.typeOid);
@@ -260,6 +286,17 @@ export class ReplicationStream {
       if (sent && position > this.#acknowledged) this.#acknowledged = position;
     });
   }
+}
+
+/** How many changes pass between two looks at the pacer. */
+const PACE_CHECK_EVERY = 256;
+
+/**
+ * The socket under the service's replication connection. The library keeps
+ * it private; its own flow-control mode pauses this same stream.
+ */
+function replicationSocket(service: LogicalReplicationService | null): { pause(): void; resume(): void } | undefined {
+  return (service as unknown as { _connection?: { stream?: { pause(): void; resume(): void } } } | null)?._connection?.stream;
 }
 
 function onceStarted(service: LogicalReplicationService): Promise<void> {

@@ -1,0 +1,79 @@
+import type { Logger } from 'pino';
+import type { WebSocket } from 'uWebSockets.js';
+import type { Connection } from './connection.js';
+
+/** Tells the replication stream whether to wait for sockets to drain. */
+export interface Pacer {
+  /** True while some socket holds more than the high-water mark of unsent bytes. */
+  congested(): boolean;
+}
+
+/** Thresholds of a {@link BackpressureGauge}. */
+export interface BackpressureGaugeOptions {
+  /** Unsent bytes above which a socket counts as congested. */
+  readonly highWaterBytes: number;
+  /** A socket congested this long is closed with 1013 (slow consumer). */
+  readonly graceMs: number;
+  /** At most one sweep per this many ms; in between the last answer stands. */
+  readonly sweepIntervalMs: number;
+  readonly logger: Logger;
+}
+
+/**
+ * Flow control between the replication stream and the sockets. A burst (say a
+ * 200,000-row transaction) is decoded no faster than subscribers take it:
+ * while a socket is above the high-water mark the stream stops reading, so
+ * memory stays bounded and a consumer that is merely slower than the decoder
+ * still receives everything. A consumer that stays congested past the grace
+ * period is closed with 1013 so it cannot hold everyone back; it reconnects
+ * and resumes with `since`. (uWS's own `maxBackpressure` close remains the
+ * hard memory cap.)
+ *
+ * The sweep reads each socket's buffered amount, so it runs at most once per
+ * `sweepIntervalMs` and only when the stream asks, i.e. while events flow;
+ * it is never part of the per-event path.
+ */
+export class BackpressureGauge implements Pacer {
+  readonly #sockets: ReadonlySet<WebSocket<Connection>>;
+  readonly #options: BackpressureGaugeOptions;
+  #lastSweep = 0;
+  #congested = false;
+  #slowClosed = 0;
+
+  constructor(sockets: ReadonlySet<WebSocket<Connection>>, options: BackpressureGaugeOptions) {
+    this.#sockets = sockets;
+    this.#options = options;
+  }
+
+  /** Connections closed as slow consumers so far. */
+  get slowConsumersClosed(): number {
+    return this.#slowClosed;
+  }
+
+  congested(): boolean {
+    const now = Date.now();
+    if (now - this.#lastSweep < this.#options.sweepIntervalMs) return this.#congested;
+    this.#lastSweep = now;
+    const { highWaterBytes, graceMs } = this.#options;
+    let congested = false;
+    let slow: Array<WebSocket<Connection>> | null = null;
+    for (const ws of this.#sockets) {
+      const conn = ws.getUserData();
+      if (ws.getBufferedAmount() <= highWaterBytes) {
+        conn.congestedSince = 0;
+        continue;
+      }
+      if (conn.congestedSince === 0) conn.congestedSince = now;
+      if (now - conn.congestedSince > graceMs) (slow ??= []).push(ws);
+      else congested = true;
+    }
+    for (const ws of slow ?? []) {
+      const conn = ws.getUserData();
+      this.#slowClosed++;
+      this.#options.logger.warn({ connection: conn.id, client: conn.client }, 'closing slow consumer');
+      ws.end(1013, 'slow consumer: reconnect and resume with since');
+    }
+    this.#congested = congested;
+    return congested;
+  }
+}

@@ -1,0 +1,108 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { TEST_SECRET } from './with-server.js';
+import type { TestDatabase } from './database.js';
+
+/** A JSON log line of the server. */
+export type LogLine = Record<string, any>;
+
+const MAIN = path.resolve('dist/src/cli/main.js');
+
+/**
+ * The server as a separate process (the built `rowcast serve`), for tests
+ * that kill it or measure its memory. Its JSON log lines are kept in order.
+ */
+export class ServerProcess {
+  readonly child: ChildProcess;
+  readonly logs: LogLine[] = [];
+  port = 0;
+  #waiters: Array<() => void> = [];
+  #exited = false;
+
+  private constructor(child: ChildProcess) {
+    this.child = child;
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (!line.startsWith('{')) return;
+      this.logs.push(JSON.parse(line) as LogLine);
+      this.#wake();
+    });
+    child.stderr!.on('data', () => {});
+    child.on('exit', () => {
+      this.#exited = true;
+      this.#wake();
+    });
+  }
+
+  /** Starts `rowcast serve` on `db` and waits until it listens. */
+  static async start(db: TestDatabase, env: Record<string, string> = {}): Promise<ServerProcess> {
+    const child = spawn(process.execPath, [MAIN, 'serve'], {
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        DATABASE_URL: db.url,
+        PORT: '0',
+        HOST: '127.0.0.1',
+        JWT_SECRET: TEST_SECRET,
+        SLOT_NAME: db.name,
+        PUBLICATION_NAME: db.name,
+        LOG_LEVEL: 'info',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const server = new ServerProcess(child);
+    const started = await server.waitForLog((l) => l['msg'] === 'rowcast started', 30_000);
+    server.port = started['port'] as number;
+    return server;
+  }
+
+  get liveUrl(): string {
+    return `ws://127.0.0.1:${this.port}/live`;
+  }
+
+  /** Waits for a log line that matches (lines already seen count). */
+  async waitForLog(match: (line: LogLine) => boolean, timeoutMs = 20_000): Promise<LogLine> {
+    const deadline = Date.now() + timeoutMs;
+    for (let seen = 0; ; ) {
+      for (; seen < this.logs.length; seen++) if (match(this.logs[seen]!)) return this.logs[seen]!;
+      if (this.#exited) throw new Error(`server exited while waiting; last logs: ${JSON.stringify(this.logs.slice(-3))}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no matching log line within ${timeoutMs} ms; last: ${JSON.stringify(this.logs.slice(-3))}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** `/status` of the running server. */
+  async status(): Promise<Record<string, any>> {
+    const response = await fetch(`http://127.0.0.1:${this.port}/status`);
+    return (await response.json()) as Record<string, any>;
+  }
+
+  /** Resident set size now and at its peak (VmHWM), in MiB. */
+  memory(): { rssMiB: number; peakMiB: number } {
+    const status = readFileSync(`/proc/${this.child.pid}/status`, 'utf8');
+    const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+    return { rssMiB: kib('VmRSS') / 1024, peakMiB: kib('VmHWM') / 1024 };
+  }
+
+  /** Sends `signal` and waits for the process to exit. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (this.#exited) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.kill(signal);
+    await exited;
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
+  }
+}
