@@ -64,14 +64,20 @@ export async function createTestDatabase(): Promise<TestDatabase> {
 
 async function dropDatabase(name: string): Promise<void> {
   await withAdmin(async (admin) => {
-    await admin.query(
-      `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL`,
-      [name],
-    );
-    await admin.query(
-      `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1 AND NOT active`,
-      [name],
-    ).catch(() => {});
+    // A terminated walsender takes a moment to release its slot: retry until the slot is gone.
+    for (let attempt = 0; ; attempt++) {
+      const { rows } = await admin.query<{ slot_name: string; active_pid: number | null }>(
+        `SELECT slot_name, active_pid FROM pg_replication_slots WHERE database = $1`,
+        [name],
+      );
+      if (rows.length === 0) break;
+      for (const slot of rows) {
+        if (slot.active_pid !== null) await admin.query(`SELECT pg_terminate_backend($1)`, [slot.active_pid]);
+        else await admin.query(`SELECT pg_drop_replication_slot($1)`, [slot.slot_name]).catch(() => {});
+      }
+      if (attempt > 200) throw new Error(`cannot drop the replication slots of ${name}`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
     await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
   });
 }
