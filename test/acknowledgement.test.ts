@@ -1,6 +1,4 @@
 import test from 'ava';
-import { createDatabase } from '../src/db/database.js';
-import { migrateToLatest } from '../src/db/migrate.js';
 import { parseLsn } from '../src/replication/lsn.js';
 import { createTestDatabase } from './helpers/database.js';
 import { ServerProcess, type LogLine } from './helpers/server-process.js';
@@ -18,14 +16,11 @@ function handedOff(logs: LogLine[]): HandedOff[] {
 }
 
 test('SIGKILL mid-write: the slot never passes what was handed on, and a restart reads every later transaction', async (t) => {
-  const db = await createTestDatabase();
+  const db = await createTestDatabase(`CREATE TABLE ticks (n int PRIMARY KEY);
+                    INSERT INTO rowcast.table_policies (table_name, read) VALUES ('ticks', 'public');`);
   let first: ServerProcess | null = null;
   let second: ServerProcess | null = null;
   try {
-    const kysely = createDatabase(db.url, { max: 1 });
-    await migrateToLatest(kysely).finally(() => kysely.destroy());
-    await db.query(`CREATE TABLE ticks (n int PRIMARY KEY);
-                    INSERT INTO rowcast.table_policies (table_name, read) VALUES ('ticks', 'public');`);
     first = await ServerProcess.start(db, { LOG_LEVEL: 'debug' });
 
     // A writer commits one transaction per row, without pause, through the kill and after it.

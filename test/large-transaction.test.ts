@@ -1,6 +1,4 @@
 import test from 'ava';
-import { createDatabase } from '../src/db/database.js';
-import { migrateToLatest } from '../src/db/migrate.js';
 import { createTestDatabase } from './helpers/database.js';
 import { LiveClient } from './helpers/live-client.js';
 import { ServerProcess } from './helpers/server-process.js';
@@ -9,14 +7,11 @@ import { signToken } from './helpers/with-server.js';
 const ROWS = 200_000;
 
 test(`a transaction of ${ROWS.toLocaleString('en')} rows is delivered completely while the server's memory stays flat`, async (t) => {
-  const db = await createTestDatabase();
+  const db = await createTestDatabase(`CREATE TABLE big (id int PRIMARY KEY, payload text);
+                    INSERT INTO rowcast.table_policies (table_name, read) VALUES ('big', 'public');`);
   let server: ServerProcess | null = null;
   let client: LiveClient | null = null;
   try {
-    const kysely = createDatabase(db.url, { max: 1 });
-    await migrateToLatest(kysely).finally(() => kysely.destroy());
-    await db.query(`CREATE TABLE big (id int PRIMARY KEY, payload text);
-                    INSERT INTO rowcast.table_policies (table_name, read) VALUES ('big', 'public');`);
     server = await ServerProcess.start(db);
     client = await LiveClient.connect(`${server.liveUrl}?token=${signToken({ sub: '1' })}`);
     await client.subscribe('big');

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { createDatabase } from '../../src/db/database.js';
+import { migrateToLatest } from '../../src/db/migrate.js';
 
 /** A database of its own for one test (and its slot, named after it). */
 export interface TestDatabase {
@@ -38,13 +40,21 @@ async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-/** Creates a fresh, empty database on the test server. */
-export async function createTestDatabase(): Promise<TestDatabase> {
+/**
+ * Creates a fresh database on the test server. With `setupSql`, the rowcast
+ * migrations run first (so the SQL can write policies), then the SQL.
+ */
+export async function createTestDatabase(setupSql?: string): Promise<TestDatabase> {
   const name = `${PREFIX}${randomBytes(5).toString('hex')}`;
   await withAdmin((admin) => admin.query(`CREATE DATABASE ${name}`));
   const url = urlOf(name);
   const pool = new pg.Pool({ connectionString: url, max: 4 });
   pool.on('error', () => {});
+  if (setupSql !== undefined) {
+    const kysely = createDatabase(url, { max: 1 });
+    await migrateToLatest(kysely).finally(() => kysely.destroy());
+    await pool.query(setupSql);
+  }
   return {
     name,
     url,
@@ -80,6 +90,18 @@ async function dropDatabase(name: string): Promise<void> {
     }
     await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
   });
+}
+
+/** The configuration of a test server on `db`: its own slot and publication, an ephemeral port. */
+export function serverEnv(db: TestDatabase, secret: string): Record<string, string> {
+  return {
+    DATABASE_URL: db.url,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    JWT_SECRET: secret,
+    SLOT_NAME: db.name,
+    PUBLICATION_NAME: db.name,
+  };
 }
 
 /** Removes what killed test runs left on a shared server: inactive test slots and their databases. */

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { TEST_SECRET } from './with-server.js';
-import type { TestDatabase } from './database.js';
+import { serverEnv, type TestDatabase } from './database.js';
 
 /** A JSON log line of the server. */
 export type LogLine = Record<string, any>;
@@ -40,12 +40,7 @@ export class ServerProcess {
     const child = spawn(process.execPath, [MAIN, 'serve'], {
       env: {
         PATH: process.env['PATH'] ?? '',
-        DATABASE_URL: db.url,
-        PORT: '0',
-        HOST: '127.0.0.1',
-        JWT_SECRET: TEST_SECRET,
-        SLOT_NAME: db.name,
-        PUBLICATION_NAME: db.name,
+        ...serverEnv(db, TEST_SECRET),
         LOG_LEVEL: 'info',
         ...env,
       },

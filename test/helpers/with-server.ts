@@ -2,10 +2,8 @@ import test, { type ExecutionContext } from 'ava';
 import jwt from 'jsonwebtoken';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/config.js';
-import { createDatabase } from '../../src/db/database.js';
-import { migrateToLatest } from '../../src/db/migrate.js';
 import { startServer, type RowcastServer } from '../../src/server.js';
-import { createTestDatabase, type TestDatabase } from './database.js';
+import { createTestDatabase, serverEnv, type TestDatabase } from './database.js';
 import { LiveClient } from './live-client.js';
 
 export const TEST_SECRET = 'rowcast-test-secret-0123456789';
@@ -43,25 +41,11 @@ export function signToken(claims: Record<string, unknown>, secret = TEST_SECRET)
  */
 export const withServer = test.macro(
   async (t: ExecutionContext, setup: ServerSetup, body: (t: ExecutionContext, fixture: ServerFixture) => Promise<void>) => {
-    const db = await createTestDatabase();
+    const db = await createTestDatabase(setup.sql ?? '');
     const clients: LiveClient[] = [];
     let server: RowcastServer | null = null;
     try {
-      if (setup.sql) {
-        const kysely = createDatabase(db.url, { max: 1 });
-        await migrateToLatest(kysely).finally(() => kysely.destroy());
-        await db.query(setup.sql);
-      }
-      const config = loadConfig({
-        DATABASE_URL: db.url,
-        PORT: '0',
-        HOST: '127.0.0.1',
-        JWT_SECRET: TEST_SECRET,
-        SLOT_NAME: db.name,
-        PUBLICATION_NAME: db.name,
-        LOG_LEVEL: 'silent',
-        ...setup.env,
-      });
+      const config = loadConfig({ ...serverEnv(db, TEST_SECRET), LOG_LEVEL: 'silent', ...setup.env });
       server = await startServer(config, pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }));
       const liveUrl = `ws://127.0.0.1:${server.port}/live`;
       const fixture: ServerFixture = {
