@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as rowcastSchema from './0001-rowcast-schema.js';
+import * as policyIdentityTrigger from './0002-policy-identity-trigger.js';
 
 /**
  * Every migration, by name, in order. Listed here rather than read from the
@@ -7,4 +8,5 @@ import * as rowcastSchema from './0001-rowcast-schema.js';
  */
 export const migrations: Record<string, Migration> = {
   '0001-rowcast-schema': rowcastSchema,
+  '0002-policy-identity-trigger': policyIdentityTrigger,
 };

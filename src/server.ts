@@ -8,6 +8,7 @@ import { createDatabase, type Database } from './db/database.js';
 import { startEmbeddedPostgres, type RunningPostgres } from './db/embedded-postgres.js';
 import { migrateToLatest } from './db/migrate.js';
 import { StartupError } from './errors.js';
+import { ensureFullIdentity } from './policies/ensure-full-identity.js';
 import { EventBuilder } from './events/event-builder.js';
 import { valueParser } from './events/value-parser.js';
 import { mountStatusRoutes } from './http/status-routes.js';
@@ -44,7 +45,7 @@ export interface ServerStatus {
   readonly eventsPublished: number;
   readonly slowConsumersClosed: number;
   readonly replication: ReplicationState;
-  readonly topics: Array<{ name: string; read: string }>;
+  readonly topics: Array<{ name: string; read: string; subscribers: number }>;
 }
 
 /**
@@ -90,8 +91,9 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
           'add a primary key or ALTER TABLE … REPLICA IDENTITY FULL',
       );
     }
-    const registry = new TopicRegistry({ db, publicationName: config.PUBLICATION_NAME, logger });
-    await registry.reload();
+    const registry = new TopicRegistry({ db, publicationName: config.PUBLICATION_NAME });
+    await registry.load();
+    await ensureIdentities(db, registry, logger);
 
     const log = new InProcessEventLog();
     let live: LiveServer | null = null;
@@ -114,11 +116,16 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       eventsPublished: live?.eventsPublished() ?? 0,
       slowConsumersClosed: live?.slowConsumersClosed() ?? 0,
       replication: stream.state(),
-      topics: registry.list().map((t) => ({ name: t.name, read: t.policy.read })),
+      topics: registry.list().map((t) => ({ name: t.name, read: t.policy.read, subscribers: live?.subscriberCounts().get(t.name) ?? 0 })),
     });
     live = await startLiveServer(
       {
-        verifyToken: createTokenVerifier({ secret: jwtSecret, roleClaim: config.ROLE_CLAIM, adminRole: config.ADMIN_ROLE }),
+        verifyToken: createTokenVerifier({
+          secret: jwtSecret,
+          roleClaim: config.ROLE_CLAIM,
+          adminRole: config.ADMIN_ROLE,
+          groupClaims: () => registry.groupClaims(),
+        }),
         registry,
         log,
         logger,
@@ -166,4 +173,28 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     await embedded?.stop().catch(() => {});
     throw error;
   }
+}
+
+/**
+ * Tables with a policy should carry the whole old row. For `owner` and
+ * `group` it is required (moves and deletes are routed by the old row):
+ * start-up fails naming the table and the fix when it cannot be set.
+ */
+async function ensureIdentities(db: Database, registry: TopicRegistry, logger: Logger): Promise<void> {
+  const partial = registry.list().filter((t) => t.policy.read !== 'admin' && !t.fullIdentity);
+  if (partial.length === 0) return;
+  const failed = await ensureFullIdentity(db, partial);
+  const required: string[] = [];
+  for (const { table, reason } of failed) {
+    const topic = partial.find((t) => `${t.schema}.${t.table}` === table)!;
+    if (topic.policy.read === 'owner' || topic.policy.read === 'group') required.push(`${table} (${reason})`);
+    else logger.warn({ table, reason }, 'cannot set REPLICA IDENTITY FULL: updates will lack data.old');
+  }
+  if (required.length > 0) {
+    throw new StartupError(
+      `tables with owner/group policies must give the old row on update and delete, and these cannot: ${required.join('; ')}. ` +
+        `As their owner run ALTER TABLE <table> REPLICA IDENTITY FULL;`,
+    );
+  }
+  await registry.refreshTables();
 }

@@ -10,6 +10,8 @@ export interface TokenVerifierOptions {
   readonly roleClaim: string;
   /** The role value that makes a principal an admin. */
   readonly adminRole: string;
+  /** Claims that group policies read (besides `groups`): each must be an array of strings or numbers when present. */
+  readonly groupClaims?: () => Iterable<string>;
 }
 
 /** Verifies a JWT and returns its principal. */
@@ -41,6 +43,12 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     const sub = claims.sub;
     if (sub !== undefined && typeof sub !== 'string' && typeof sub !== 'number') {
       throw new RowcastError('TOKEN_INVALID', 'invalid token: sub must be a string or a number');
+    }
+    for (const name of new Set(['groups', ...(options.groupClaims?.() ?? [])])) {
+      const groups = (claims as Record<string, unknown>)[name];
+      if (groups !== undefined && !(Array.isArray(groups) && groups.every((g) => typeof g === 'string' || typeof g === 'number'))) {
+        throw new RowcastError('TOKEN_INVALID', `invalid token: claim ${name} must be an array of strings or numbers`);
+      }
     }
     let role: unknown = claims;
     for (const key of path) role = role !== null && typeof role === 'object' ? (role as Record<string, unknown>)[key] : undefined;

@@ -4,8 +4,8 @@ import { audiencePartitions } from '../policies/audience-partitions.js';
 import { ADMIN_ONLY } from '../policies/read-policy.js';
 import type { Lsn } from '../replication/lsn.js';
 import type { Change, Relation, Row, Transaction, TransactionSink } from '../replication/transaction.js';
-import { tableTopicName, type TableTopic, type TopicRegistry } from '../topics/topic-registry.js';
-import type { Event, EventKind } from './event.js';
+import { policyFromRow, tableTopicName, type TableTopic, type TopicRegistry } from '../topics/topic-registry.js';
+import { Event, type EventKind } from './event.js';
 import { formatSeq } from './seq.js';
 
 /** Where events come from and go. */
@@ -20,14 +20,14 @@ export interface EventBuilderOptions {
  * once) and appends them to the event log as they arrive, so a large
  * transaction streams through instead of being held whole.
  *
- * Changes to `rowcast.table_policies`, and tables the registry does not know
- * yet, make the registry reload; until it has, an unknown table's events go to
- * admins only.
+ * A change to `rowcast.table_policies` is applied to the registry at its
+ * place in the stream. A table the registry does not know yet makes it
+ * reload its tables; until then that table's events go to admins only.
  */
 export class EventBuilder implements TransactionSink {
   readonly #options: EventBuilderOptions;
   /** Relation OID → topic; cleared whenever the registry reloads. */
-  #topics = new Map<number, TableTopic | null>();
+  #topics = new Map<number, TableTopic>();
   #registryStale = false;
 
   constructor(options: EventBuilderOptions) {
@@ -40,70 +40,91 @@ export class EventBuilder implements TransactionSink {
       this.#options.logger.info({ tables: change.relations.map((r) => `${r.schema}.${r.name}`) }, 'TRUNCATE is not delivered as events');
       return;
     }
-    const topic = this.#topicOf(change.relation);
-    if (topic === null) return;
+    const relation = change.relation;
+    if (relation.schema === 'rowcast') {
+      if (relation.name === 'table_policies') this.#applyPolicyChange(change);
+      return;
+    }
+    const topic = this.#topicOf(relation);
+    const policy = topic.policy;
+    let event: Event;
     switch (change.tag) {
       case 'insert':
-        this.#append(tx, change.index, topic, change.relation, 'create', change.new, null, NONE);
-        return;
-      case 'update':
-        this.#append(tx, change.index, topic, change.relation, 'update', change.new, change.old, change.unchanged);
-        return;
+        event = this.#event(tx, change.index, topic, relation, 'create', change.new, null, audiencePartitions(topic.name, policy, change.new), null, NONE);
+        break;
+      case 'update': {
+        const oldPartitions = change.old === null ? null : audiencePartitions(topic.name, policy, change.old);
+        const partitions = audiencePartitions(topic.name, policy, change.new);
+        event = this.#event(tx, change.index, topic, relation, 'update', change.new, change.old, partitions, oldPartitions, change.unchanged);
+        break;
+      }
       case 'delete':
-        this.#append(tx, change.index, topic, change.relation, 'delete', change.old, null, NONE);
-        return;
+        event = this.#event(tx, change.index, topic, relation, 'delete', null, change.old, audiencePartitions(topic.name, policy, change.old), null, NONE);
+        break;
     }
+    this.#options.log.append(event);
   }
 
   commit(_tx: Transaction, _endLsn: Lsn): void {
     if (this.#registryStale) {
       this.#registryStale = false;
-      this.#options.registry.reload().catch((error: unknown) => {
+      this.#options.registry.refreshTables().catch((error: unknown) => {
         this.#options.logger.error({ err: error }, 'reloading topics failed');
       });
     }
   }
 
-  #append(
+  #event(
     tx: Transaction,
     index: number,
     topic: TableTopic,
     relation: Relation,
     kind: EventKind,
-    row: Row,
+    row: Row | null,
     old: Row | null,
+    partitions: readonly string[],
+    oldPartitions: readonly string[] | null,
     unchanged: readonly string[],
-  ): void {
-    const seq = formatSeq(tx.commitLsnHex, index);
-    const id = rowId(row, topic.primaryKey.length > 0 ? topic.primaryKey : relation.keyColumns);
-    const data: Record<string, unknown> = { type: topic.table, id, attributes: row };
-    if (old !== null) data['old'] = old;
-    if (unchanged.length > 0) data['unchanged'] = unchanged;
-    const frame = JSON.stringify({ type: 'event', topic: topic.name, event: kind, seq, ts: tx.commitTime, data });
-    const event: Event = {
-      seq,
+  ): Event {
+    return new Event({
+      seq: formatSeq(tx.commitLsnHex, index),
       topic: topic.name,
+      type: topic.table,
+      ts: tx.commitTime,
       kind,
-      id,
-      attributes: row,
+      key: topic.primaryKey.length > 0 ? topic.primaryKey : relation.keyColumns,
+      row,
       old,
-      partitions: audiencePartitions(topic.name, topic.policy, row),
-      frame,
-    };
-    this.#options.log.append(event);
+      partitions,
+      oldPartitions,
+      unchanged,
+    });
   }
 
-  /** The topic of a relation; `null` for rowcast's own tables. */
-  #topicOf(relation: Relation): TableTopic | null {
+  /**
+   * A policy row changed: the registry takes the new policy now, at this
+   * point of the stream, so the very next change is routed by it.
+   */
+  #applyPolicyChange(change: Exclude<Change, { tag: 'truncate' }>): void {
+    const row = (change.tag === 'delete' ? change.old : change.new) as Record<string, string | null>;
+    const schema = row['table_schema'] ?? 'public';
+    const table = row['table_name']!;
+    if (change.tag === 'update' && change.old) {
+      const before = change.old as Record<string, string | null>;
+      if (before['table_schema'] !== schema || before['table_name'] !== table) {
+        this.#options.registry.applyPolicy(before['table_schema'] ?? 'public', before['table_name']!, null);
+      }
+    }
+    this.#options.registry.applyPolicy(schema, table, change.tag === 'delete' ? null : policyFromRow(change.new as never));
+    if (!this.#options.registry.byTable(schema, table)) this.#registryStale = true;
+  }
+
+  /** The topic of a relation; a table the registry does not know yet is admin-only until it has reloaded. */
+  #topicOf(relation: Relation): TableTopic {
     const cached = this.#topics.get(relation.relationOid);
     if (cached !== undefined) return cached;
-    let topic: TableTopic | null;
-    if (relation.schema === 'rowcast') {
-      if (relation.name === 'table_policies') this.#registryStale = true;
-      return null; // not cached: every policy change must mark the registry stale
-    }
-    topic = this.#options.registry.byTable(relation.schema, relation.name) ?? null;
-    if (topic === null) {
+    let topic = this.#options.registry.byTable(relation.schema, relation.name);
+    if (topic === undefined) {
       this.#registryStale = true;
       topic = {
         kind: 'table',
@@ -111,19 +132,14 @@ export class EventBuilder implements TransactionSink {
         schema: relation.schema,
         table: relation.name,
         primaryKey: relation.replicaIdentity === 'full' ? [] : relation.keyColumns,
+        columns: relation.columns.map((c) => ({ name: c.name, type: String(c.typeOid) })),
+        fullIdentity: relation.replicaIdentity === 'full',
         policy: ADMIN_ONLY,
       };
     }
     this.#topics.set(relation.relationOid, topic);
     return topic;
   }
-}
-
-function rowId(row: Row, key: readonly string[]): string {
-  if (key.length === 1) return String(row[key[0]!]);
-  let id = '';
-  for (let i = 0; i < key.length; i++) id += (i === 0 ? '' : '/') + String(row[key[i]!]);
-  return id;
 }
 
 const NONE: readonly string[] = Object.freeze([]);

@@ -3,24 +3,92 @@ import type { Row } from '../replication/transaction.js';
 /** What happened to a row, as clients see it. */
 export type EventKind = 'create' | 'update' | 'delete';
 
-/**
- * One row change on its way to subscribers. Built once per change, with its
- * wire frame already serialized; nothing downstream copies or re-encodes it.
- */
-export interface Event {
+/** The fields of an {@link Event} fixed by the change itself. */
+export interface EventInit {
   /** `<16 hex commit LSN>-<8 hex index in transaction>`: sorts in stream order. */
   readonly seq: string;
   /** Table topic name, e.g. `order` or `app.items`. */
   readonly topic: string;
+  /** Table name (`data.type`). */
+  readonly type: string;
+  /** Commit time, ISO-8601. */
+  readonly ts: string;
+  /** What happened in the table. */
   readonly kind: EventKind;
-  /** Primary key as a string (composite keys joined with `/`). */
-  readonly id: string;
-  /** The row: new values for create/update, the old row for delete. */
-  readonly attributes: Row;
-  /** Previous values of an update, when the table's identity gives them. */
+  /** Primary key columns (for `data.id`). */
+  readonly key: readonly string[];
+  /** The new row; `null` for a delete. */
+  readonly row: Row | null;
+  /** The old row: a delete's row, an update's previous values when the table's identity gives them, else `null`. */
   readonly old: Row | null;
-  /** The row's audience partitions (DESIGN.md §4), admins' `t|all` excluded. */
+  /** Audience partitions of `row` (of `old` for a delete), admins' `t|all` excluded. */
   readonly partitions: readonly string[];
-  /** The `{"type":"event",…}` frame, exactly as sent. */
-  readonly frame: string;
+  /** Partitions of `old` for an update that has it; `null` otherwise. */
+  readonly oldPartitions: readonly string[] | null;
+  /** TOAST columns Postgres did not resend and the old row could not supply (left out of `row`). */
+  readonly unchanged: readonly string[];
+}
+
+/**
+ * One row change on its way to subscribers. A change is seen as `create`,
+ * `update` or `delete` depending on the audience (a row moving into a user's
+ * view is a `create` for them); each of those frames is serialized at most
+ * once, on first use, and shared by every recipient.
+ */
+export class Event implements EventInit {
+  readonly seq: string;
+  readonly topic: string;
+  readonly type: string;
+  readonly ts: string;
+  readonly kind: EventKind;
+  readonly key: readonly string[];
+  readonly row: Row | null;
+  readonly old: Row | null;
+  readonly partitions: readonly string[];
+  readonly oldPartitions: readonly string[] | null;
+  readonly unchanged: readonly string[];
+  #create: string | null = null;
+  #update: string | null = null;
+  #delete: string | null = null;
+
+  constructor(init: EventInit) {
+    this.seq = init.seq;
+    this.topic = init.topic;
+    this.type = init.type;
+    this.ts = init.ts;
+    this.kind = init.kind;
+    this.key = init.key;
+    this.row = init.row;
+    this.old = init.old;
+    this.partitions = init.partitions;
+    this.oldPartitions = init.oldPartitions;
+    this.unchanged = init.unchanged;
+  }
+
+  /** The `{"type":"event",…}` frame of this change seen as `kind`. */
+  frame(kind: EventKind): string {
+    switch (kind) {
+      case 'create':
+        return (this.#create ??= this.#encode('create', this.row!, null));
+      case 'update':
+        return (this.#update ??= this.#encode('update', this.row!, this.old));
+      case 'delete':
+        return (this.#delete ??= this.#encode('delete', this.old ?? this.row!, null));
+    }
+  }
+
+  #encode(kind: EventKind, attributes: Row, old: Row | null): string {
+    const data: Record<string, unknown> = { type: this.type, id: rowId(attributes, this.key), attributes };
+    if (old !== null) data['old'] = old;
+    if (kind === 'update' && this.unchanged.length > 0) data['unchanged'] = this.unchanged;
+    return JSON.stringify({ type: 'event', topic: this.topic, event: kind, seq: this.seq, ts: this.ts, data });
+  }
+}
+
+/** The primary key of `row` as `data.id`: values joined with `/`. */
+export function rowId(row: Row, key: readonly string[]): string {
+  if (key.length === 1) return String(row[key[0]!]);
+  let id = '';
+  for (let i = 0; i < key.length; i++) id += (i === 0 ? '' : '/') + String(row[key[i]!]);
+  return id;
 }

@@ -1,4 +1,5 @@
 import type { Principal } from '../auth/principal.js';
+import type { Subscription } from './subscription-index.js';
 
 /**
  * The state of one /live connection, kept as the uWS socket's user data.
@@ -9,8 +10,8 @@ export interface Connection {
   /** The sanitized `client=` name, or `''`. */
   readonly client: string;
   principal: Principal;
-  /** Topic name → the partitions (uWS topics) this connection is subscribed to for it. */
-  readonly subscriptions: Map<string, readonly string[]>;
+  /** Topic name → its subscription (kept by the SubscriptionIndex). */
+  readonly subscriptions: Map<string, Subscription>;
   closed: boolean;
   /** When its unsent bytes first passed the high-water mark (0: they are below it). */
   congestedSince: number;

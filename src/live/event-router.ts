@@ -1,21 +1,78 @@
 import type { TemplatedApp } from 'uWebSockets.js';
+import type { Event, EventKind } from '../events/event.js';
 import type { EventLog } from '../log/event-log.js';
 import { adminPartition } from '../policies/audience-partitions.js';
+import { uwsTopic, type SubscriptionGroup, type SubscriptionIndex } from './subscription-index.js';
+
+const PLAIN: SubscriptionGroup = { key: '', test: null, events: null };
+const NONE: readonly string[] = [];
 
 /**
- * Publishes every event of the log to its audience partitions and to its
- * topic's admin partition. The per-recipient work is uWS's native fan-out;
- * this function's cost per event is the number of partitions of the row.
+ * Publishes every event of the log to the uWS topics of its audience: for
+ * each subscription group of the event's topic (the plain one and each
+ * distinct filter), each partition the row was or is in, and the admins'
+ * `t|all`. Per partition the change is a `create` (the row enters what that
+ * audience sees), an `update` (it stays), or a `delete` (it leaves), so a
+ * client cache built from events is always exactly what it may read.
+ *
+ * The cost of an event is (groups of its topic) × (partitions of its row);
+ * each group's filter runs once; delivery to the sockets is uWS's native
+ * fan-out. Nothing here loops over subscribers.
  *
  * @returns a live counter of events routed.
  */
-export function routeEvents(log: EventLog, app: TemplatedApp): { readonly count: number } {
+export function routeEvents(log: EventLog, app: TemplatedApp, index: SubscriptionIndex): { readonly count: number } {
   const counter = { count: 0 };
   log.subscribe((event) => {
     counter.count++;
-    const { partitions, frame } = event;
-    for (let i = 0; i < partitions.length; i++) app.publish(partitions[i]!, frame, false);
-    app.publish(adminPartition(event.topic), frame, false);
+    const admin = adminPartition(event.topic);
+    publishGroup(app, event, PLAIN, admin);
+    const groups = index.groupsOf(event.topic);
+    if (groups) for (const { group } of groups) publishGroup(app, event, group, admin);
   });
   return counter;
+}
+
+function publishGroup(app: TemplatedApp, event: Event, group: SubscriptionGroup, admin: string): void {
+  const row = event.row;
+  const old = event.old;
+  const test = group.test;
+  // Whether the row passes the group's filter now and passed it before the change.
+  const isIn = row !== null && (test === null || test(row));
+  let wasIn: boolean;
+  let before: readonly string[];
+  let after: readonly string[];
+  switch (event.kind) {
+    case 'create':
+      wasIn = false;
+      before = NONE;
+      after = event.partitions;
+      break;
+    case 'update':
+      // Without the old row (no REPLICA IDENTITY FULL) a move cannot be seen: treat it as staying.
+      wasIn = old === null ? isIn : test === null || test(old);
+      before = event.oldPartitions ?? event.partitions;
+      after = event.partitions;
+      break;
+    case 'delete':
+      wasIn = test === null || test(old!);
+      before = event.partitions;
+      after = NONE;
+      break;
+  }
+  emit(app, event, group, admin, wasIn, isIn);
+  for (let i = 0; i < after.length; i++) {
+    const partition = after[i]!;
+    emit(app, event, group, partition, wasIn && before.includes(partition), isIn);
+  }
+  for (let i = 0; i < before.length; i++) {
+    const partition = before[i]!;
+    if (!after.includes(partition)) emit(app, event, group, partition, wasIn, false);
+  }
+}
+
+function emit(app: TemplatedApp, event: Event, group: SubscriptionGroup, partition: string, wasIn: boolean, isIn: boolean): void {
+  const kind: EventKind | null = wasIn ? (isIn ? 'update' : 'delete') : isIn ? 'create' : null;
+  if (kind === null || (group.events !== null && !group.events.has(kind))) return;
+  app.publish(uwsTopic(partition, group.key), event.frame(kind), false);
 }

@@ -11,6 +11,8 @@ import { handle, type HandlerContext } from './method-handlers.js';
 import { encodeFrame, parseClientFrame, type ClientRequest, type ServerFrame } from './protocol.js';
 import { routeEvents } from './event-router.js';
 import { BackpressureGauge, type Pacer } from './backpressure-gauge.js';
+import { SubscriptionIndex } from './subscription-index.js';
+import { grantedPartitions } from '../policies/audience-partitions.js';
 
 /** What the /live endpoint needs. */
 export interface LiveServerOptions {
@@ -37,6 +39,8 @@ export interface LiveServer {
   connectionCount(): number;
   /** Events published to uWS topics since start. */
   eventsPublished(): number;
+  /** Subscribers per topic. */
+  subscriberCounts(): Map<string, number>;
   /** Flow control for the replication stream. */
   readonly pacer: Pacer;
   /** Connections closed as slow consumers so far. */
@@ -61,16 +65,18 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
   const { logger } = options;
   const app = uWS.App();
   const sockets = new Set<WebSocket<Connection>>();
+  const index = new SubscriptionIndex();
   let lastRefresh = 0;
   let refreshing: Promise<void> | null = null;
   const context: HandlerContext = {
     registry: options.registry,
+    index,
     maxSubscriptions: options.maxSubscriptions,
     refreshTopics: () => {
       if (refreshing) return refreshing;
       if (Date.now() - lastRefresh < 1000) return Promise.resolve();
       lastRefresh = Date.now();
-      refreshing = options.registry.reload().finally(() => (refreshing = null));
+      refreshing = options.registry.refreshTables().finally(() => (refreshing = null));
       return refreshing;
     },
   };
@@ -152,6 +158,7 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
       const conn = ws.getUserData();
       conn.closed = true;
       sockets.delete(ws);
+      index.closed(ws);
       logger.info({ connection: conn.id, client: conn.client, code }, 'connection closed');
     },
   });
@@ -207,7 +214,30 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end('{"error":"not found"}');
   });
 
-  const published = routeEvents(options.log, app);
+  const published = routeEvents(options.log, app, index);
+  options.registry.onPolicyChange((topic) => revalidate(topic));
+
+  /**
+   * A topic's policy changed (at its place in the stream): every subscription
+   * to it is granted again; one no longer allowed is revoked and its client
+   * told, one whose partitions changed is moved.
+   */
+  function revalidate(name: string): void {
+    const topic = options.registry.get(name);
+    for (const ws of [...index.subscribersOf(name)]) {
+      const conn = ws.getUserData();
+      const subscription = conn.subscriptions.get(name)!;
+      const partitions = topic ? grantedPartitions(name, topic.policy, conn.principal) : null;
+      if (partitions === null) {
+        index.unsubscribe(ws, name);
+        ws.cork(() =>
+          send(ws, { type: 'subscription', topic: name, status: 'revoked', reason: 'the read policy of this topic no longer allows this user' }),
+        );
+      } else if (partitions.join('\n') !== subscription.partitions.join('\n')) {
+        index.subscribe(ws, name, { group: subscription.group, partitions });
+      }
+    }
+  }
   const gauge = new BackpressureGauge(sockets, {
     highWaterBytes: Math.floor(options.maxBackpressureBytes / 4),
     graceMs: 5000,
@@ -223,6 +253,7 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     connectionCount: () => sockets.size,
     eventsPublished: () => published.count,
     pacer: gauge,
+    subscriberCounts: () => index.counts(),
     slowConsumersClosed: () => gauge.slowConsumersClosed,
     close: () => {
       uWS.us_listen_socket_close(listenSocket);

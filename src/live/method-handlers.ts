@@ -1,13 +1,17 @@
 import type { WebSocket } from 'uWebSockets.js';
 import { RowcastError } from '../errors.js';
+import type { EventKind } from '../events/event.js';
 import { grantedPartitions } from '../policies/audience-partitions.js';
+import { compileRowFilter } from '../policies/row-filter.js';
 import type { TableTopic, TopicRegistry } from '../topics/topic-registry.js';
 import type { Connection } from './connection.js';
 import type { ClientRequest, Method, RequestOf } from './protocol.js';
+import type { SubscriptionGroup, SubscriptionIndex } from './subscription-index.js';
 
 /** What method handlers may use. */
 export interface HandlerContext {
   readonly registry: TopicRegistry;
+  readonly index: SubscriptionIndex;
   readonly maxSubscriptions: number;
   /** Reloads the registry, at most once per interval, when a client names a topic it does not know. */
   readonly refreshTopics: () => Promise<void>;
@@ -46,8 +50,6 @@ export function handle(context: HandlerContext, ws: WebSocket<Connection>, conn:
 
 async function subscribe(context: HandlerContext, ws: WebSocket<Connection>, conn: Connection, request: RequestOf<'subscribe'>) {
   const { filter, events, since } = request.attributes;
-  if (filter !== undefined) throw new RowcastError('INVALID_ATTRIBUTES', 'filter: not supported by this server yet');
-  if (events !== undefined) throw new RowcastError('INVALID_ATTRIBUTES', 'events: not supported by this server yet');
   const names = splitNames(request.attributes.topicName);
   let topics = names.map((name) => context.registry.get(name));
   if (topics.includes(undefined)) {
@@ -55,36 +57,40 @@ async function subscribe(context: HandlerContext, ws: WebSocket<Connection>, con
     topics = names.map((name) => context.registry.get(name));
   }
   // All-or-nothing: every name is checked before anything is subscribed.
-  const grants: Array<[TableTopic, readonly string[]]> = [];
+  const grants: Array<[TableTopic, readonly string[], SubscriptionGroup]> = [];
   for (let i = 0; i < names.length; i++) {
     const topic = topics[i];
     const partitions = topic ? grantedPartitions(topic.name, topic.policy, conn.principal) : null;
     if (!topic || !partitions) throw new RowcastError('TOPIC_NOT_FOUND', `no topic named ${JSON.stringify(names[i])}`);
-    grants.push([topic, partitions]);
+    grants.push([topic, partitions, subscriptionGroup(topic, filter, events)]);
   }
   const added = grants.filter(([topic]) => !conn.subscriptions.has(topic.name)).length;
   if (conn.subscriptions.size + added > context.maxSubscriptions) {
     throw new RowcastError('LIMIT_EXCEEDED', `at most ${context.maxSubscriptions} subscriptions per connection`);
   }
   if (conn.closed) return null;
-  for (const [topic, partitions] of grants) {
-    for (const partition of conn.subscriptions.get(topic.name) ?? []) ws.unsubscribe(partition);
-    for (const partition of partitions) ws.subscribe(partition);
-    conn.subscriptions.set(topic.name, partitions);
-  }
+  for (const [topic, partitions, group] of grants) context.index.subscribe(ws, topic.name, { group, partitions });
   // Replay with `since` is not offered yet: say so rather than pretend.
   return since === undefined ? { topics: names } : { topics: names, resumed: false };
 }
 
-function unsubscribe(_context: HandlerContext, ws: WebSocket<Connection>, conn: Connection, request: RequestOf<'unsubscribe'>) {
-  const removed: string[] = [];
-  for (const name of splitNames(request.attributes.topicName)) {
-    const partitions = conn.subscriptions.get(name);
-    if (!partitions) continue;
-    for (const partition of partitions) ws.unsubscribe(partition);
-    conn.subscriptions.delete(name);
-    removed.push(name);
-  }
+/** The group of a subscription: its filter compiled for the topic's columns, and its events. */
+function subscriptionGroup(
+  topic: TableTopic,
+  filter: RequestOf<'subscribe'>['attributes']['filter'],
+  events: readonly EventKind[] | undefined,
+): SubscriptionGroup {
+  const compiled = filter === undefined || Object.keys(filter).length === 0 ? null : compileRowFilter(filter, topic.columns);
+  const kinds = events === undefined || new Set(events).size === 3 ? null : new Set(events);
+  if (compiled === null && kinds === null) return PLAIN;
+  const key = JSON.stringify([compiled?.key ?? null, kinds ? [...kinds].sort() : null]);
+  return { key, test: compiled?.test ?? null, events: kinds };
+}
+
+const PLAIN: SubscriptionGroup = Object.freeze({ key: '', test: null, events: null });
+
+function unsubscribe(context: HandlerContext, ws: WebSocket<Connection>, _conn: Connection, request: RequestOf<'unsubscribe'>) {
+  const removed = splitNames(request.attributes.topicName).filter((name) => context.index.unsubscribe(ws, name));
   return { topics: removed };
 }
 
@@ -92,7 +98,7 @@ function listTopics(context: HandlerContext, _ws: WebSocket<Connection>, conn: C
   const topics = context.registry
     .list()
     .filter((topic) => grantedPartitions(topic.name, topic.policy, conn.principal) !== null)
-    .map(describe)
+    .map(summary)
     .sort((a, b) => a.name.localeCompare(b.name));
   return { topics };
 }
@@ -109,8 +115,12 @@ function notYet(_context: HandlerContext, _ws: WebSocket<Connection>, _conn: Con
   throw new RowcastError('UNKNOWN_METHOD', `${request.method} is not supported by this server yet`);
 }
 
-function describe(topic: TableTopic) {
+function summary(topic: TableTopic) {
   return { name: topic.name, kind: topic.kind, schema: topic.schema, table: topic.table, read: topic.policy.read };
+}
+
+function describe(topic: TableTopic) {
+  return { ...summary(topic), primaryKey: topic.primaryKey, columns: topic.columns };
 }
 
 /** `"order, document,order"` → `['order', 'document']`. */

@@ -1,8 +1,13 @@
 import { sql } from 'kysely';
 import type { Database } from '../db/database.js';
-import type { Logger } from 'pino';
-import { ensureFullIdentity } from '../policies/ensure-full-identity.js';
 import { ADMIN_ONLY, type ReadPolicy } from '../policies/read-policy.js';
+
+/** A column of a table topic. */
+export interface TopicColumn {
+  readonly name: string;
+  /** The SQL type as Postgres formats it (`integer`, `numeric(10,2)`, …). */
+  readonly type: string;
+}
 
 /** A published table, as a topic. */
 export interface TableTopic {
@@ -13,6 +18,9 @@ export interface TableTopic {
   readonly table: string;
   /** Primary key columns, in key order (empty when the table has none). */
   readonly primaryKey: readonly string[];
+  readonly columns: readonly TopicColumn[];
+  /** Whether updates and deletes carry the whole old row (`REPLICA IDENTITY FULL`). */
+  readonly fullIdentity: boolean;
   readonly policy: ReadPolicy;
 }
 
@@ -20,7 +28,6 @@ export interface TableTopic {
 export interface TopicRegistryOptions {
   readonly db: Database;
   readonly publicationName: string;
-  readonly logger: Logger;
 }
 
 /** The topic name of `schema.table`. */
@@ -28,18 +35,28 @@ export function tableTopicName(schema: string, table: string): string {
   return schema === 'public' ? table : `${schema}.${table}`;
 }
 
+type TableInfo = Omit<TableTopic, 'policy' | 'kind' | 'name'>;
+
 /**
  * The topics a client can name: every published table outside the `rowcast`
- * schema, with its read policy from `rowcast.table_policies`. Loaded at
- * start-up and reloaded when a table appears or a policy row changes; a
- * reload swaps the whole map at once.
+ * schema, with its read policy.
+ *
+ * Tables (columns, keys, identity) are read from the catalog at start-up and
+ * again when an unknown table shows up. Policies are read once at start-up
+ * and from then on follow the replication stream: a change to
+ * `rowcast.table_policies` is applied with {@link applyPolicy} at its place in
+ * the stream, so every event after it is routed by the new policy and none
+ * before it is.
  */
 export class TopicRegistry {
   readonly #options: TopicRegistryOptions;
+  #tables = new Map<string, TableInfo>();
+  #policies = new Map<string, ReadPolicy>();
   #byName = new Map<string, TableTopic>();
-  #reloading: Promise<void> | null = null;
+  #refreshing: Promise<void> | null = null;
   #again = false;
-  #listeners: Array<() => void> = [];
+  #changeListeners: Array<() => void> = [];
+  #policyListeners: Array<(topic: string) => void> = [];
 
   constructor(options: TopicRegistryOptions) {
     this.#options = options;
@@ -60,44 +77,87 @@ export class TopicRegistry {
     return [...this.#byName.values()];
   }
 
-  /** Calls `listener` after every reload. */
+  /** The claims group policies read groups from (validated at the upgrade). */
+  groupClaims(): Set<string> {
+    const claims = new Set<string>();
+    for (const policy of this.#policies.values()) if (policy.read === 'group') claims.add(policy.groupClaim);
+    return claims;
+  }
+
+  /** Calls `listener` whenever any topic changes (after the change). */
   onChange(listener: () => void): void {
-    this.#listeners.push(listener);
+    this.#changeListeners.push(listener);
+  }
+
+  /** Calls `listener` with the name of each topic whose policy changed or that disappeared. */
+  onPolicyChange(listener: (topic: string) => void): void {
+    this.#policyListeners.push(listener);
+  }
+
+  /** Reads tables and policies (start-up). */
+  async load(): Promise<void> {
+    const [tables, policies] = await Promise.all([this.#loadTables(), this.#loadPolicies()]);
+    this.#policies = policies;
+    this.#swap(tables);
   }
 
   /**
-   * Reads tables and policies again. Concurrent calls share one reload, and a
-   * call made while one runs causes exactly one more afterwards.
+   * Reads the tables again (policies stay as the stream left them).
+   * Concurrent calls share one refresh, and a call made while one runs causes
+   * exactly one more afterwards.
    */
-  reload(): Promise<void> {
-    if (this.#reloading) {
+  refreshTables(): Promise<void> {
+    if (this.#refreshing) {
       this.#again = true;
-      return this.#reloading;
+      return this.#refreshing;
     }
-    this.#reloading = (async () => {
+    this.#refreshing = (async () => {
       try {
         do {
           this.#again = false;
-          this.#byName = await this.#load();
-          for (const listener of this.#listeners) listener();
+          this.#swap(await this.#loadTables());
         } while (this.#again);
       } finally {
-        this.#reloading = null;
+        this.#refreshing = null;
       }
     })();
-    return this.#reloading;
+    return this.#refreshing;
   }
 
-  async #load(): Promise<Map<string, TableTopic>> {
+  /** Sets (or with `null` removes) the policy of `schema.table`, synchronously. */
+  applyPolicy(schema: string, table: string, policy: ReadPolicy | null): void {
+    const key = `${schema}.${table}`;
+    if (policy === null) this.#policies.delete(key);
+    else this.#policies.set(key, policy);
+    this.#swap(this.#tables);
+  }
+
+  /** Rebuilds the topics from tables × policies and tells listeners what changed. */
+  #swap(tables: Map<string, TableInfo>): void {
+    const before = this.#byName;
+    const topics = new Map<string, TableTopic>();
+    for (const [name, info] of tables) {
+      const policy = this.#policies.get(`${info.schema}.${info.table}`) ?? ADMIN_ONLY;
+      const previous = before.get(name);
+      const unchanged = previous && previous.policy === policy && sameTable(previous, info);
+      topics.set(name, unchanged ? previous : { kind: 'table', name, ...info, policy });
+    }
+    this.#tables = tables;
+    this.#byName = topics;
+    for (const listener of this.#changeListeners) listener();
+    for (const [name, previous] of before) {
+      const now = topics.get(name);
+      if (!now || !samePolicy(now.policy, previous.policy)) for (const listener of this.#policyListeners) listener(name);
+    }
+  }
+
+  async #loadTables(): Promise<Map<string, TableInfo>> {
     const { db, publicationName } = this.#options;
     const { rows } = await sql<{
       schema: string;
       table: string;
       primary_key: string[] | null;
-      read: ReadPolicy['read'] | null;
-      owner_column: string | null;
-      group_column: string | null;
-      group_claim: string | null;
+      columns: TopicColumn[];
       identity: string;
     }>`
       SELECT p.schemaname AS schema, p.tablename AS table,
@@ -105,38 +165,37 @@ export class TopicRegistry {
                 FROM pg_index i
                 CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-               WHERE i.indrelid = format('%I.%I', p.schemaname, p.tablename)::regclass
-                 AND i.indisprimary) AS primary_key,
-             tp.read, tp.owner_column, tp.group_column, tp.group_claim,
-             (SELECT c.relreplident::text FROM pg_class c
-               WHERE c.oid = format('%I.%I', p.schemaname, p.tablename)::regclass) AS identity
+               WHERE i.indrelid = c.oid AND i.indisprimary) AS primary_key,
+             (SELECT coalesce(json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod))
+                                       ORDER BY a.attnum), '[]')
+                FROM pg_attribute a
+               WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
+             c.relreplident::text AS identity
         FROM pg_publication_tables p
-        LEFT JOIN rowcast.table_policies tp
-          ON tp.table_schema = p.schemaname AND tp.table_name = p.tablename
+        JOIN pg_class c ON c.oid = format('%I.%I', p.schemaname, p.tablename)::regclass
        WHERE p.pubname = ${publicationName} AND p.schemaname <> 'rowcast'`.execute(db);
-    // Tables rowcast manages (those with a policy row) carry the whole old row.
-    const partial = rows.filter((row) => row.read !== null && row.identity !== 'f');
-    for (const { table, reason } of await ensureFullIdentity(db, partial)) {
-      this.#options.logger.warn({ table, reason }, 'cannot set REPLICA IDENTITY FULL: updates will lack data.old');
-    }
-    const topics = new Map<string, TableTopic>();
+    const tables = new Map<string, TableInfo>();
     for (const row of rows) {
-      const name = tableTopicName(row.schema, row.table);
-      topics.set(name, {
-        kind: 'table',
-        name,
+      tables.set(tableTopicName(row.schema, row.table), {
         schema: row.schema,
         table: row.table,
         primaryKey: row.primary_key ?? [],
-        policy: toPolicy(row),
+        columns: row.columns,
+        fullIdentity: row.identity === 'f',
       });
     }
-    return topics;
+    return tables;
+  }
+
+  async #loadPolicies(): Promise<Map<string, ReadPolicy>> {
+    const rows = await this.#options.db.selectFrom('rowcast.table_policies').selectAll().execute();
+    return new Map(rows.map((row) => [`${row.table_schema}.${row.table_name}`, policyFromRow(row)]));
   }
 }
 
-function toPolicy(row: {
-  read: ReadPolicy['read'] | null;
+/** The policy a `rowcast.table_policies` row describes. */
+export function policyFromRow(row: {
+  read: string;
   owner_column: string | null;
   group_column: string | null;
   group_claim: string | null;
@@ -148,8 +207,19 @@ function toPolicy(row: {
       return { read: 'owner', ownerColumn: row.owner_column! };
     case 'group':
       return { read: 'group', groupColumn: row.group_column!, groupClaim: row.group_claim ?? 'groups' };
-    case 'admin':
-    case null:
+    default:
       return ADMIN_ONLY;
   }
+}
+
+function samePolicy(a: ReadPolicy, b: ReadPolicy): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function sameTable(topic: TableTopic, info: TableInfo): boolean {
+  return (
+    topic.fullIdentity === info.fullIdentity &&
+    JSON.stringify(topic.primaryKey) === JSON.stringify(info.primaryKey) &&
+    JSON.stringify(topic.columns) === JSON.stringify(info.columns)
+  );
 }
