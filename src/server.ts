@@ -45,7 +45,7 @@ export interface ServerStatus {
   readonly eventsPublished: number;
   readonly slowConsumersClosed: number;
   readonly replication: ReplicationState;
-  readonly topics: Array<{ name: string; read: string; subscribers: number }>;
+  readonly topics: Array<{ name: string; read: string; subscribers: number; filterGroups: number }>;
 }
 
 /**
@@ -116,7 +116,11 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       eventsPublished: live?.eventsPublished() ?? 0,
       slowConsumersClosed: live?.slowConsumersClosed() ?? 0,
       replication: stream.state(),
-      topics: registry.list().map((t) => ({ name: t.name, read: t.policy.read, subscribers: live?.subscriberCounts().get(t.name) ?? 0 })),
+      topics: registry.list().map((t) => ({
+        name: t.name,
+        read: t.policy.read,
+        ...(live?.topicStats(t.name) ?? { subscribers: 0, filterGroups: 0 }),
+      })),
     });
     live = await startLiveServer(
       {

@@ -32,7 +32,7 @@ test('/status and /health report the stream', withServer, { sql: NOTES }, async 
   await client.events(1);
   const status = (await (await fetch(`${base}/status`)).json()) as Record<string, any>;
   t.like(status, { engine: 'native', connections: 1, eventsPublished: 1, replication: { connected: true, transactions: 1, changes: 1 } });
-  t.deepEqual(status['topics'], [{ name: 'notes', read: 'public', subscribers: 1 }]);
+  t.deepEqual(status['topics'], [{ name: 'notes', read: 'public', subscribers: 1, filterGroups: 0 }]);
   const health = await fetch(`${base}/health`);
   t.is(health.status, 200);
   t.deepEqual(await health.json(), { ok: true, failing: [] });

@@ -60,14 +60,16 @@ function publishGroup(app: TemplatedApp, event: Event, group: SubscriptionGroup,
       after = NONE;
       break;
   }
+  // Leaving partitions first: a user in both the old and the new partition (two of their
+  // groups) sees delete then create, and their cache still ends with the row.
+  for (let i = 0; i < before.length; i++) {
+    const partition = before[i]!;
+    if (!after.includes(partition)) emit(app, event, group, partition, wasIn, false);
+  }
   emit(app, event, group, admin, wasIn, isIn);
   for (let i = 0; i < after.length; i++) {
     const partition = after[i]!;
     emit(app, event, group, partition, wasIn && before.includes(partition), isIn);
-  }
-  for (let i = 0; i < before.length; i++) {
-    const partition = before[i]!;
-    if (!after.includes(partition)) emit(app, event, group, partition, wasIn, false);
   }
 }
 

@@ -39,8 +39,8 @@ export interface LiveServer {
   connectionCount(): number;
   /** Events published to uWS topics since start. */
   eventsPublished(): number;
-  /** Subscribers per topic. */
-  subscriberCounts(): Map<string, number>;
+  /** Subscribers and distinct filter groups of a topic. */
+  topicStats(topic: string): { subscribers: number; filterGroups: number };
   /** Flow control for the replication stream. */
   readonly pacer: Pacer;
   /** Connections closed as slow consumers so far. */
@@ -253,7 +253,7 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     connectionCount: () => sockets.size,
     eventsPublished: () => published.count,
     pacer: gauge,
-    subscriberCounts: () => index.counts(),
+    topicStats: (topic) => index.stats(topic),
     slowConsumersClosed: () => gauge.slowConsumersClosed,
     close: () => {
       uWS.us_listen_socket_close(listenSocket);

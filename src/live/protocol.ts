@@ -26,7 +26,7 @@ const condition = z
     lte: scalar,
     gt: scalar,
     gte: scalar,
-    in: z.array(scalar).max(100, 'takes at most 100 values'),
+    in: z.array(scalar).max(10_000),
   })
   .partial()
   .strict()

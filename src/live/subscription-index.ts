@@ -51,9 +51,9 @@ export class SubscriptionIndex {
     return this.#subscribers.get(topic) ?? EMPTY;
   }
 
-  /** Subscribers per topic, for /status. */
-  counts(): Map<string, number> {
-    return new Map([...this.#subscribers].map(([topic, set]) => [topic, set.size]));
+  /** Subscribers and distinct filter groups of `topic`, for /status. */
+  stats(topic: string): { subscribers: number; filterGroups: number } {
+    return { subscribers: this.#subscribers.get(topic)?.size ?? 0, filterGroups: this.#groups.get(topic)?.size ?? 0 };
   }
 
   /** Subscribes `ws` to `topic`, replacing an earlier subscription of it. */

@@ -28,6 +28,9 @@ export interface RowFilter {
 
 type Compare = 'number' | 'time' | 'bool' | 'text';
 
+/** The most values an `in` condition may list. */
+export const MAX_IN_VALUES = 100;
+
 /**
  * Compiles a filter against a topic's columns, with SQL's meaning: `eq`
  * (`=`), `neq` (`<>`), `lt`, `lte`, `gt`, `gte`, `in`; a NULL column value
@@ -54,6 +57,9 @@ export function compileRowFilter(spec: FilterSpec, columns: readonly TopicColumn
     for (const op of Object.keys(condition).sort() as Array<keyof ColumnCondition>) {
       const value = condition[op];
       if (op === 'in') {
+        if ((value as FilterValue[]).length > MAX_IN_VALUES) {
+          throw new RowcastError('LIMIT_EXCEEDED', `filter.${name}.in: at most ${MAX_IN_VALUES} values`);
+        }
         const values = (value as FilterValue[]).map((v) => normalize(v, compare, `filter.${name}.in`));
         ops.push([op, [...new Set(values.map((v) => JSON.stringify(v)))].sort()]);
         tests.push(inTest(name, values, compare));

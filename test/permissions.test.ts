@@ -1,0 +1,180 @@
+import test from 'ava';
+import { upgradeStatus } from './helpers/live-client.js';
+import { signToken, withServer } from './helpers/with-server.js';
+import { waitFor } from './helpers/wait-for.js';
+
+const SCHEMA = `
+  CREATE TABLE "order" (id int PRIMARY KEY, owner_id int, amount numeric(10,2), status text);
+  CREATE TABLE document (id int PRIMARY KEY, team text, title text);
+  CREATE TABLE marker (id int PRIMARY KEY);
+  INSERT INTO rowcast.table_policies (table_name, read, owner_column) VALUES ('order', 'owner', 'owner_id');
+  INSERT INTO rowcast.table_policies (table_name, read, group_column, group_claim) VALUES ('document', 'group', 'team', 'teams');
+  INSERT INTO rowcast.table_policies (table_name, read) VALUES ('marker', 'public');`;
+
+/** Commits a public marker row and waits for it on each client: everything committed before has arrived by then. */
+async function settle(db: { query: (sql: string) => Promise<unknown> }, clients: Array<{ next: (m: (f: any) => boolean) => Promise<any>; subscribe: (t: string) => Promise<unknown> }>, id: number) {
+  await db.query(`INSERT INTO marker VALUES (${id})`);
+  for (const client of clients) await client.next((f) => f.type === 'event' && f.topic === 'marker' && f.data.id === String(id));
+}
+
+test('owner policy: each user receives only their rows; a move from A to B is a delete for A, a create for B and an update for admins', withServer, { sql: SCHEMA }, async (t, { db, connect }) => {
+  const alice = await connect({ sub: '1' });
+  const bob = await connect({ sub: '2' });
+  const admin = await connect({ sub: '99', role: 'admin' });
+  for (const client of [alice, bob, admin]) await client.subscribe('order,marker');
+
+  await db.query(`INSERT INTO "order" VALUES (10, 1, 5, 'new'), (20, 2, 7, 'new')`);
+  await db.query(`UPDATE "order" SET owner_id = 2, status = 'moved' WHERE id = 10`);
+  await settle(db, [alice, bob, admin], 1);
+
+  const orders = (frames: Array<Record<string, any>>) =>
+    frames.filter((f) => f['type'] === 'event' && f['topic'] === 'order').map((f) => `${f['event']} ${f['data'].id} ${f['data'].attributes.owner_id}`);
+  t.deepEqual(orders(alice.frames), ['create 10 1', 'delete 10 1']);
+  t.deepEqual(orders(bob.frames), ['create 20 2', 'create 10 2']);
+  t.deepEqual(orders(admin.frames), ['create 10 1', 'create 20 2', 'update 10 2']);
+  const update = admin.frames.find((f) => f['event'] === 'update')!;
+  t.is(update['data'].old.owner_id, 1);
+});
+
+test('a delete reaches exactly the audience of the old row', withServer, { sql: SCHEMA }, async (t, { db, connect }) => {
+  await db.query(`INSERT INTO "order" VALUES (10, 1, 5, 'new')`);
+  const alice = await connect({ sub: '1' });
+  const bob = await connect({ sub: '2' });
+  for (const client of [alice, bob]) await client.subscribe('order,marker');
+  await db.query(`DELETE FROM "order" WHERE id = 10`);
+  await settle(db, [alice, bob], 1);
+  t.deepEqual(alice.frames.filter((f) => f['topic'] === 'order').map((f) => [f['event'], f['data'].attributes]), [
+    ['delete', { id: 10, owner_id: 1, amount: '5.00', status: 'new' }],
+  ]);
+  t.false(bob.frames.some((f) => f['topic'] === 'order'));
+});
+
+test('group policy: membership comes from the configured claim, which must be an array', withServer, { sql: SCHEMA }, async (t, { db, connect, liveUrl }) => {
+  const red = await connect({ sub: '1', teams: ['red'] });
+  const both = await connect({ sub: '2', teams: ['red', 'blue'] });
+  const none = await connect({ sub: '3' });
+  for (const client of [red, both, none]) await client.subscribe('document,marker');
+  await db.query(`INSERT INTO document VALUES (1, 'red', 'r'), (2, 'blue', 'b'), (3, NULL, 'nobody')`);
+  await db.query(`UPDATE document SET team = 'blue' WHERE id = 1`);
+  await settle(db, [red, both, none], 1);
+  const docs = (frames: Array<Record<string, any>>) =>
+    frames.filter((f) => f['topic'] === 'document').map((f) => `${f['event']} ${f['data'].id}`);
+  t.deepEqual(docs(red.frames), ['create 1', 'delete 1']);
+  // A move between two of the user's own groups: delete from one partition, then create in the other.
+  t.deepEqual(docs(both.frames), ['create 1', 'create 2', 'delete 1', 'create 1']);
+  t.deepEqual(docs(none.frames), []);
+
+  for (const teams of ['red', [{ team: 'red' }], { red: true }]) {
+    const { status, body } = await upgradeStatus(`${liveUrl}?token=${signToken({ sub: '4', teams })}`);
+    t.is(status, 401);
+    t.regex(JSON.parse(body).error.message, /claim teams must be an array/);
+  }
+  for (const sub of [{ id: 1 }, true, [1]]) {
+    const { status, body } = await upgradeStatus(`${liveUrl}?token=${signToken({ sub })}`);
+    t.is(status, 401);
+    t.regex(JSON.parse(body).error.message, /sub must be a string or a number/);
+  }
+});
+
+test('a filter narrows: rows entering it arrive as create, leaving it as delete, never wider than the policy', withServer, { sql: SCHEMA }, async (t, { db, connect }) => {
+  const alice = await connect({ sub: '1' });
+  await alice.subscribe('order', { filter: { status: { eq: 'paid' }, amount: { gte: 100 } } });
+  await alice.subscribe('marker');
+  await db.query(`INSERT INTO "order" VALUES (1, 1, 150, 'new'), (2, 1, 50, 'paid'), (3, 2, 500, 'paid')`);
+  await db.query(`UPDATE "order" SET status = 'paid' WHERE id = 1`);
+  await db.query(`UPDATE "order" SET amount = 120 WHERE id = 1`);
+  await db.query(`UPDATE "order" SET status = 'refunded' WHERE id = 1`);
+  await db.query(`UPDATE "order" SET owner_id = 1 WHERE id = 3`);
+  await db.query(`UPDATE "order" SET owner_id = 2 WHERE id = 3`);
+  await settle(db, [alice], 1);
+  const seen = alice.frames.filter((f) => f['topic'] === 'order').map((f) => `${f['event']} ${f['data'].id} ${f['data'].attributes.status}`);
+  t.deepEqual(seen, ['create 1 paid', 'update 1 paid', 'delete 1 paid', 'create 3 paid', 'delete 3 paid']);
+});
+
+test('events narrows a subscription to some kinds of event', withServer, { sql: SCHEMA }, async (t, { db, connect }) => {
+  const admin = await connect({ sub: '1', role: 'admin' });
+  await admin.subscribe('order', { events: ['delete'] });
+  await admin.subscribe('marker');
+  await db.query(`INSERT INTO "order" VALUES (1, 1, 1, 'a')`);
+  await db.query(`UPDATE "order" SET status = 'b'`);
+  await db.query(`DELETE FROM "order"`);
+  await settle(db, [admin], 1);
+  t.deepEqual(admin.frames.filter((f) => f['topic'] === 'order').map((f) => f['event']), ['delete']);
+});
+
+test('connections with the same filter, written differently, share one filter group', withServer, { sql: SCHEMA }, async (t, { server, connect }) => {
+  const filters = [
+    { status: { eq: 'paid' }, amount: { gte: 100, lt: 200 } },
+    { amount: { lt: 200, gte: '100' }, status: { eq: 'paid' } },
+    { amount: { gte: 100.0, lt: 200 }, status: { eq: 'paid' } },
+  ];
+  for (const [i, filter] of filters.entries()) {
+    const client = await connect({ sub: String(i) });
+    await client.subscribe('order', { filter });
+  }
+  const other = await connect({ sub: '9' });
+  await other.subscribe('order', { filter: { status: { eq: 'new' } } });
+  t.like(server.status().topics.find((x) => x.name === 'order'), { subscribers: 4, filterGroups: 2 });
+  other.close();
+  await waitFor('the closed connection to release its group', () => server.status().topics.find((x) => x.name === 'order')!.filterGroups === 1);
+});
+
+test('bad filters are refused with the right code and nothing is subscribed', withServer, { sql: SCHEMA }, async (t, { db, connect }) => {
+  const client = await connect({ sub: '1' });
+  const cases: Array<[unknown, string]> = [
+    [{ nope: { eq: 1 } }, 'INVALID_ATTRIBUTES'],
+    [{ amount: { eq: 'lots' } }, 'INVALID_ATTRIBUTES'],
+    [{ amount: { between: [1, 2] } }, 'INVALID_ATTRIBUTES'],
+    [{ amount: {} }, 'INVALID_ATTRIBUTES'],
+    [{ id: { in: Array.from({ length: 101 }, (_, i) => i) } }, 'LIMIT_EXCEEDED'],
+  ];
+  for (const [filter, code] of cases) {
+    const response = await client.request('subscribe', { topicName: 'order', filter });
+    t.like(response, { ok: false, error: { code } }, JSON.stringify(filter));
+  }
+  t.like(await client.request('subscribe', { topicName: 'order', filter: { id: { in: Array.from({ length: 100 }, (_, i) => i) } } }), { ok: true });
+  await db.query(`INSERT INTO "order" VALUES (5, 1, 1, 'x')`);
+  t.like((await client.events(1))[0], { event: 'create', data: { id: '5' } });
+});
+
+test('a policy change takes effect at once: subscriptions no longer allowed are revoked, new ones obey it', withServer, { sql: SCHEMA }, async (t, { db, connect }) => {
+  const user = await connect({ sub: '1' });
+  await user.subscribe('marker,order');
+  await db.query(`UPDATE rowcast.table_policies SET read = 'admin', owner_column = NULL WHERE table_name = 'order'`);
+  const revoked = await user.next((f) => f['type'] === 'subscription');
+  t.like(revoked, { type: 'subscription', topic: 'order', status: 'revoked' });
+  await db.query(`INSERT INTO "order" VALUES (1, 1, 1, 'after revocation')`);
+  await settle(db, [user], 1);
+  t.false(user.frames.some((f) => f['type'] === 'event' && f['topic'] === 'order'));
+  t.like(await user.request('subscribe', { topicName: 'order' }), { ok: false, error: { code: 'TOPIC_NOT_FOUND' } });
+
+  await db.query(`UPDATE rowcast.table_policies SET read = 'public' WHERE table_name = 'order'`);
+  await waitFor('the public policy', async () => (await user.request('subscribe', { topicName: 'order' }))['ok']);
+  await db.query(`INSERT INTO "order" VALUES (2, 7, 1, 'public now')`);
+  t.like((await user.next((f) => f['type'] === 'event' && f['topic'] === 'order'))['data'], { id: '2' });
+});
+
+test('list-topic and get-topic show only readable tables, with policy mode and columns', withServer, { sql: SCHEMA }, async (t, { connect }) => {
+  const user = await connect({ sub: '1', teams: [] });
+  const list = await user.request('list-topic');
+  t.deepEqual(list['data'].topics.map((x: { name: string; read: string }) => `${x.name}:${x.read}`), ['document:group', 'marker:public', 'order:owner']);
+  const order = await user.request('get-topic', { topicName: 'order' });
+  t.like(order['data'], { name: 'order', kind: 'table', read: 'owner', primaryKey: ['id'] });
+  t.deepEqual(order['data'].columns, [
+    { name: 'id', type: 'integer' },
+    { name: 'owner_id', type: 'integer' },
+    { name: 'amount', type: 'numeric(10,2)' },
+    { name: 'status', type: 'text' },
+  ]);
+  const anonymous = await connect({ role: 'user' });
+  const anonymousList = await anonymous.request('list-topic');
+  t.deepEqual(anonymousList['data'].topics.map((x: { name: string }) => x.name), ['document', 'marker']);
+  t.like(await anonymous.request('get-topic', { topicName: 'order' }), { ok: false, error: { code: 'TOPIC_NOT_FOUND' } });
+});
+
+test('an owner policy on a table rowcast cannot give REPLICA IDENTITY FULL is refused when written', withServer, { sql: SCHEMA }, async (t, { db }) => {
+  const error = await t.throwsAsync(db.query(`INSERT INTO rowcast.table_policies (table_name, read, owner_column) VALUES ('missing_table', 'owner', 'x')`));
+  t.regex(error!.message, /no table public\.missing_table/);
+  const { rows } = await db.query<{ relreplident: string }>(`SELECT relreplident FROM pg_class WHERE relname IN ('order', 'document') ORDER BY relname`);
+  t.deepEqual(rows.map((r) => r.relreplident), ['f', 'f']);
+});
