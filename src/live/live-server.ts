@@ -66,19 +66,12 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
   const app = uWS.App();
   const sockets = new Set<WebSocket<Connection>>();
   const index = new SubscriptionIndex();
-  let lastRefresh = 0;
-  let refreshing: Promise<void> | null = null;
   const context: HandlerContext = {
     registry: options.registry,
     index,
     maxSubscriptions: options.maxSubscriptions,
-    refreshTopics: () => {
-      if (refreshing) return refreshing;
-      if (Date.now() - lastRefresh < 1000) return Promise.resolve();
-      lastRefresh = Date.now();
-      refreshing = options.registry.refreshTables().finally(() => (refreshing = null));
-      return refreshing;
-    },
+    // The registry runs one catalog read at a time and folds concurrent requests into the next.
+    refreshTopics: () => options.registry.refreshTables(),
   };
 
   app.ws<Connection>('/live', {
@@ -219,8 +212,10 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
 
   /**
    * A topic's policy changed (at its place in the stream): every subscription
-   * to it is granted again; one no longer allowed is revoked and its client
-   * told, one whose partitions changed is moved.
+   * to it is granted again. One whose partitions are no longer what it holds
+   * is revoked and its client told: rows it may no longer read could sit in
+   * its cache (or rows it now may read be missing from it), which only a
+   * refetch can mend. Admins' subscriptions (`t|all`) never change.
    */
   function revalidate(name: string): void {
     const topic = options.registry.get(name);
@@ -228,16 +223,16 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
       const conn = ws.getUserData();
       const subscription = conn.subscriptions.get(name)!;
       const partitions = topic ? grantedPartitions(name, topic.policy, conn.principal) : null;
-      if (partitions === null) {
-        index.unsubscribe(ws, name);
-        ws.cork(() =>
-          send(ws, { type: 'subscription', topic: name, status: 'revoked', reason: 'the read policy of this topic no longer allows this user' }),
-        );
-      } else if (partitions.join('\n') !== subscription.partitions.join('\n')) {
-        index.subscribe(ws, name, { group: subscription.group, partitions });
-      }
+      if (partitions !== null && partitions.join('\n') === subscription.partitions.join('\n')) continue;
+      index.unsubscribe(ws, name);
+      const reason =
+        partitions === null
+          ? 'the read policy of this topic no longer allows this user'
+          : 'the read policy of this topic changed: subscribe again and refetch';
+      ws.cork(() => send(ws, { type: 'subscription', topic: name, status: 'revoked', reason }));
     }
   }
+
   const gauge = new BackpressureGauge(sockets, {
     highWaterBytes: Math.floor(options.maxBackpressureBytes / 4),
     graceMs: 5000,

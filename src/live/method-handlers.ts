@@ -13,7 +13,7 @@ export interface HandlerContext {
   readonly registry: TopicRegistry;
   readonly index: SubscriptionIndex;
   readonly maxSubscriptions: number;
-  /** Reloads the registry, at most once per interval, when a client names a topic it does not know. */
+  /** Reads the tables again when a client names a topic the registry does not know (yet). */
   readonly refreshTopics: () => Promise<void>;
 }
 
