@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { sql } from 'kysely';
 import { pino, type Logger } from 'pino';
 import { devSecret } from './auth/dev-secret.js';
 import { createTokenVerifier } from './auth/token-verifier.js';
@@ -15,6 +16,7 @@ import { mountStatusRoutes } from './http/status-routes.js';
 import { startLiveServer, type LiveServer } from './live/live-server.js';
 import { uwsEngine } from './live/uws-engine.js';
 import { InProcessEventLog } from './log/in-process-event-log.js';
+import { parseLsn } from './replication/lsn.js';
 import { ReplicationStream, type ReplicationState } from './replication/replication-stream.js';
 import { ensureSlotAndPublication } from './replication/slot-and-publication.js';
 import { TopicRegistry } from './topics/topic-registry.js';
@@ -77,6 +79,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     }
 
     db = createDatabase(url);
+    const database = db;
     await checkReplicationReady(db);
     await migrateToLatest(db);
     const slot = await ensureSlotAndPublication(db, {
@@ -131,6 +134,10 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
           groupClaims: () => registry.groupClaims(),
         }),
         registry,
+        catchUp: async () => {
+          const { rows } = await sql<{ lsn: string }>`SELECT pg_current_wal_flush_lsn()::text AS lsn`.execute(database);
+          await Promise.all([registry.refreshTables(), stream.waitFor(parseLsn(rows[0]!.lsn), 5000)]);
+        },
         log,
         logger,
         allowAnonymous: config.ALLOW_ANONYMOUS,
@@ -157,7 +164,6 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     }
     logger.info({ port: live.port, engine: uwsEngine, version: VERSION }, 'rowcast started');
 
-    const database = db;
     const running = live;
     return {
       port: running.port,

@@ -18,6 +18,8 @@ import { grantedPartitions } from '../policies/audience-partitions.js';
 export interface LiveServerOptions {
   readonly verifyToken: TokenVerifier;
   readonly registry: TopicRegistry;
+  /** See {@link HandlerContext.catchUp}. */
+  readonly catchUp: () => Promise<void>;
   readonly log: EventLog;
   readonly logger: Logger;
   readonly allowAnonymous: boolean;
@@ -70,8 +72,7 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     registry: options.registry,
     index,
     maxSubscriptions: options.maxSubscriptions,
-    // The registry runs one catalog read at a time and folds concurrent requests into the next.
-    refreshTopics: () => options.registry.refreshTables(),
+    catchUp: options.catchUp,
   };
 
   app.ws<Connection>('/live', {

@@ -13,8 +13,14 @@ export interface HandlerContext {
   readonly registry: TopicRegistry;
   readonly index: SubscriptionIndex;
   readonly maxSubscriptions: number;
-  /** Reads the tables again when a client names a topic the registry does not know (yet). */
-  readonly refreshTopics: () => Promise<void>;
+  /**
+   * Brings the registry up to the database's present: reads the tables again
+   * and waits until the stream has routed every commit made so far (policy
+   * rows included). Used before answering that a topic is unknown or
+   * forbidden, so a client that just created a table or set a policy is not
+   * refused by a server a few milliseconds behind.
+   */
+  readonly catchUp: () => Promise<void>;
 }
 
 /** A handler answers with the response `data`, synchronously or not, or throws a {@link RowcastError}. */
@@ -51,18 +57,22 @@ export function handle(context: HandlerContext, ws: WebSocket<Connection>, conn:
 async function subscribe(context: HandlerContext, ws: WebSocket<Connection>, conn: Connection, request: RequestOf<'subscribe'>) {
   const { filter, events, since } = request.attributes;
   const names = splitNames(request.attributes.topicName);
-  let topics = names.map((name) => context.registry.get(name));
-  if (topics.includes(undefined)) {
-    await context.refreshTopics();
-    topics = names.map((name) => context.registry.get(name));
+  const grant = (name: string) => {
+    const topic = context.registry.get(name);
+    const partitions = topic ? grantedPartitions(topic.name, topic.policy, conn.principal) : null;
+    return topic && partitions ? ([topic, partitions] as const) : null;
+  };
+  let granted = names.map(grant);
+  if (granted.includes(null)) {
+    await context.catchUp();
+    granted = names.map(grant);
   }
   // All-or-nothing: every name is checked before anything is subscribed.
   const grants: Array<[TableTopic, readonly string[], SubscriptionGroup]> = [];
   for (let i = 0; i < names.length; i++) {
-    const topic = topics[i];
-    const partitions = topic ? grantedPartitions(topic.name, topic.policy, conn.principal) : null;
-    if (!topic || !partitions) throw new RowcastError('TOPIC_NOT_FOUND', `no topic named ${JSON.stringify(names[i])}`);
-    grants.push([topic, partitions, subscriptionGroup(topic, filter, events)]);
+    const entry = granted[i];
+    if (!entry) throw new RowcastError('TOPIC_NOT_FOUND', `no topic named ${JSON.stringify(names[i])}`);
+    grants.push([entry[0], entry[1], subscriptionGroup(entry[0], filter, events)]);
   }
   const added = grants.filter(([topic]) => !conn.subscriptions.has(topic.name)).length;
   if (conn.subscriptions.size + added > context.maxSubscriptions) {

@@ -83,6 +83,8 @@ export class ReplicationStream {
   #wake: (() => void) | null = null;
   #sincePaceCheck = 0;
   #paused = false;
+  #waiters: Array<{ lsn: Lsn; resolve: (reached: boolean) => void }> = [];
+  #pingTimer: NodeJS.Timeout | null = null;
   #loop: Promise<void> | null = null;
 
   constructor(options: ReplicationStreamOptions) {
@@ -108,10 +110,40 @@ export class ReplicationStream {
   async stop(): Promise<void> {
     this.#running = false;
     if (this.#statusTimer) clearInterval(this.#statusTimer);
+    if (this.#pingTimer) clearInterval(this.#pingTimer);
+    for (const waiter of this.#waiters.splice(0)) waiter.resolve(false);
     this.#sendStatus();
     this.#wake?.();
     await this.#service?.stop();
     await this.#loop;
+  }
+
+  /**
+   * Resolves `true` once everything up to `lsn` has been handed off, or
+   * `false` after `timeoutMs`. While someone waits, the stream asks Postgres
+   * for a keepalive every 20 ms, so an idle stream reports its position too.
+   *
+   * @example
+   * await stream.waitFor(parseLsn(currentFlushLsn), 5000); // every commit before now is routed
+   */
+  waitFor(lsn: Lsn, timeoutMs: number): Promise<boolean> {
+    if (this.#handedOff >= lsn) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter = {
+        lsn,
+        resolve: (reached: boolean) => {
+          clearTimeout(timer);
+          resolve(reached);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        resolve(false);
+      }, timeoutMs);
+      this.#waiters.push(waiter);
+      this.#pingTimer ??= setInterval(() => this.#sendStatus(true, true), 20);
+      this.#sendStatus(true, true);
+    });
   }
 
   /** A snapshot of progress and health. */
@@ -183,12 +215,26 @@ export class ReplicationStream {
     service.on('heartbeat', (lsn: string, _time: number, shouldRespond: boolean) => {
       if (this.#tx === null) {
         const walEnd = parseLsn(lsn);
-        if (walEnd > this.#handedOff) this.#handedOff = walEnd;
+        if (walEnd > this.#handedOff) this.#advance(walEnd);
       }
       if (shouldRespond) this.#sendStatus(true);
     });
     this.#service = service;
     return service;
+  }
+
+  /** Moves the handed-off position and wakes those waiting for it. */
+  #advance(lsn: Lsn): void {
+    this.#handedOff = lsn;
+    if (this.#waiters.length === 0) return;
+    const reached = this.#waiters.filter((w) => w.lsn <= lsn);
+    if (reached.length === 0) return;
+    this.#waiters = this.#waiters.filter((w) => w.lsn > lsn);
+    for (const waiter of reached) waiter.resolve(true);
+    if (this.#waiters.length === 0 && this.#pingTimer) {
+      clearInterval(this.#pingTimer);
+      this.#pingTimer = null;
+    }
   }
 
   /** The per-message hot path: one switch, no awaits. */
@@ -228,7 +274,7 @@ export class ReplicationStream {
         const endLsn = parseLsn(message.commitEndLsn!);
         this.#options.sink.commit(tx, endLsn);
         this.#lastCommitLsn = tx.commitLsn;
-        if (endLsn > this.#handedOff) this.#handedOff = endLsn;
+        if (endLsn > this.#handedOff) this.#advance(endLsn);
         this.#transactions++;
         this.#options.logger.debug(
           { xid: tx.xid, commitLsn: formatLsn(tx.commitLsn), endLsn: formatLsn(endLsn), changes: tx.index },
@@ -277,12 +323,12 @@ export class ReplicationStream {
    * gets `handedOff - 1`: the slot's `confirmed_flush_lsn` becomes exactly
    * the end of the last handed-off transaction.
    */
-  #sendStatus(force = false): void {
+  #sendStatus(force = false, requestReply = false): void {
     const service = this.#service;
     if (!service || !this.#connected || this.#handedOff === 0n) return;
     if (!force && this.#handedOff === this.#acknowledged) return;
     const position = this.#handedOff;
-    void service.acknowledge(formatLsn(position - 1n)).then((sent) => {
+    void service.acknowledge(formatLsn(position - 1n), requestReply).then((sent) => {
       if (sent && position > this.#acknowledged) this.#acknowledged = position;
     });
   }
