@@ -10,7 +10,7 @@ import type { ServerFixture } from './helpers/with-server.js';
 import { withServer } from './helpers/with-server.js';
 import type { Frame, LiveClient } from './helpers/live-client.js';
 
-type Policy = { read: 'public' } | { read: 'owner' } | { read: 'group' } | { read: 'admin' };
+type Policy = { read: 'public' } | { read: 'owner'; column: 'owner' | 'owner2' } | { read: 'group'; column: 'grp' | 'grp2' } | { read: 'admin' };
 type Condition = { eq: number } | { neq: number } | { lt: number } | { gte: number } | { in: number[] };
 interface User {
   sub: string;
@@ -21,7 +21,9 @@ interface User {
 }
 interface RowValues {
   owner: string | null;
+  owner2: string | null;
   grp: string | null;
+  grp2: string | null;
   val: number;
 }
 type Op =
@@ -40,7 +42,14 @@ const TABLES = 3;
 const SUBS = ['u0', 'u1', 'u2', 'u3'];
 const GROUPS = ['g0', 'g1', 'g2'];
 
-const policy = fc.constantFrom<Policy>({ read: 'public' }, { read: 'owner' }, { read: 'group' }, { read: 'admin' });
+const policy = fc.constantFrom<Policy>(
+  { read: 'public' },
+  { read: 'owner', column: 'owner' },
+  { read: 'owner', column: 'owner2' },
+  { read: 'group', column: 'grp' },
+  { read: 'group', column: 'grp2' },
+  { read: 'admin' },
+);
 const value = fc.integer({ min: 0, max: 9 });
 const condition: fc.Arbitrary<Condition> = fc.oneof(
   value.map((n) => ({ eq: n })),
@@ -51,7 +60,9 @@ const condition: fc.Arbitrary<Condition> = fc.oneof(
 );
 const rowValues: fc.Arbitrary<RowValues> = fc.record({
   owner: fc.option(fc.constantFrom(...SUBS), { freq: 6 }),
+  owner2: fc.option(fc.constantFrom(...SUBS), { freq: 6 }),
   grp: fc.option(fc.constantFrom(...GROUPS), { freq: 6 }),
+  grp2: fc.option(fc.constantFrom(...GROUPS), { freq: 6 }),
   val: value,
 });
 const table = fc.integer({ min: 0, max: TABLES - 1 });
@@ -59,7 +70,13 @@ const id = fc.integer({ min: 0, max: 5 });
 const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ op: fc.constant('insert' as const), table, id, row: rowValues }) },
   { weight: 4, arbitrary: fc.record({ op: fc.constant('update' as const), table, id, set: fc.record(
-    { owner: fc.option(fc.constantFrom(...SUBS)), grp: fc.option(fc.constantFrom(...GROUPS)), val: value },
+    {
+      owner: fc.option(fc.constantFrom(...SUBS)),
+      owner2: fc.option(fc.constantFrom(...SUBS)),
+      grp: fc.option(fc.constantFrom(...GROUPS)),
+      grp2: fc.option(fc.constantFrom(...GROUPS)),
+      val: value,
+    },
     { requiredKeys: [] },
   ) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('shift' as const), table, below: value }) },
@@ -87,9 +104,9 @@ function mayRead(user: User, policy: Policy, row: Record<string, unknown>): bool
     case 'public':
       return true;
     case 'owner':
-      return row['owner'] === user.sub;
+      return row[policy.column] === user.sub;
     case 'group':
-      return row['grp'] !== null && user.groups.includes(row['grp'] as string);
+      return row[policy.column] !== null && user.groups.includes(row[policy.column] as string);
     case 'admin':
       return false;
   }
@@ -109,8 +126,8 @@ function passes(filter: Condition | null, row: Record<string, unknown>): boolean
 function readableSql(user: User, policy: Policy, filter: Condition | null, tableName: string): string {
   const conditions: string[] = [];
   if (!user.admin) {
-    if (policy.read === 'owner') conditions.push(`owner = '${user.sub}'`);
-    if (policy.read === 'group') conditions.push(user.groups.length ? `grp IN (${user.groups.map((g) => `'${g}'`).join(',')})` : 'false');
+    if (policy.read === 'owner') conditions.push(`${policy.column} = '${user.sub}'`);
+    if (policy.read === 'group') conditions.push(user.groups.length ? `${policy.column} IN (${user.groups.map((g) => `'${g}'`).join(',')})` : 'false');
     if (policy.read === 'admin') conditions.push('false');
   }
   if (filter) {
@@ -120,11 +137,11 @@ function readableSql(user: User, policy: Policy, filter: Condition | null, table
     if ('gte' in filter) conditions.push(`val >= ${filter.gte}`);
     if ('in' in filter) conditions.push(`val IN (${filter.in.join(',')})`);
   }
-  return `SELECT id, owner, grp, val FROM ${tableName} ${conditions.length ? `WHERE ${conditions.join(' AND ')}` : ''} ORDER BY id`;
+  return `SELECT id, owner, owner2, grp, grp2, val FROM ${tableName} ${conditions.length ? `WHERE ${conditions.join(' AND ')}` : ''} ORDER BY id`;
 }
 
 function policySql(name: string, p: Policy): string {
-  const columns = p.read === 'owner' ? `'owner', NULL` : p.read === 'group' ? `NULL, 'grp'` : 'NULL, NULL';
+  const columns = p.read === 'owner' ? `'${p.column}', NULL` : p.read === 'group' ? `NULL, '${p.column}'` : 'NULL, NULL';
   return `INSERT INTO rowcast.table_policies (table_name, read, owner_column, group_column) VALUES ('${name}', '${p.read}', ${columns})
           ON CONFLICT (table_schema, table_name) DO UPDATE SET read = EXCLUDED.read, owner_column = EXCLUDED.owner_column, group_column = EXCLUDED.group_column`;
 }
@@ -133,7 +150,7 @@ function opSql(name: string, o: Op): string {
   const lit = (v: string | null) => (v === null ? 'NULL' : `'${v}'`);
   switch (o.op) {
     case 'insert':
-      return `INSERT INTO ${name} VALUES (${o.id}, ${lit(o.row.owner)}, ${lit(o.row.grp)}, ${o.row.val}) ON CONFLICT (id) DO NOTHING`;
+      return `INSERT INTO ${name} VALUES (${o.id}, ${lit(o.row.owner)}, ${lit(o.row.owner2)}, ${lit(o.row.grp)}, ${lit(o.row.grp2)}, ${o.row.val}) ON CONFLICT (id) DO NOTHING`;
     case 'update': {
       const sets = Object.entries(o.set).map(([k, v]) => `${k} = ${typeof v === 'number' ? v : lit(v ?? null)}`);
       return sets.length ? `UPDATE ${name} SET ${sets.join(', ')} WHERE id = ${o.id}` : `SELECT 1`;
@@ -155,7 +172,7 @@ async function runScenario(t: { log: (...v: unknown[]) => void }, fixture: Serve
   const names = Array.from({ length: TABLES }, (_, i) => `p${n}_t${i}`);
   const marker = `p${n}_marker`;
   await db.query(
-    names.map((name) => `CREATE TABLE ${name} (id int PRIMARY KEY, owner text, grp text, val int NOT NULL);`).join('\n') +
+    names.map((name) => `CREATE TABLE ${name} (id int PRIMARY KEY, owner text, owner2 text, grp text, grp2 text, val int NOT NULL);`).join('\n') +
       `CREATE TABLE ${marker} (id int PRIMARY KEY);` +
       `INSERT INTO rowcast.table_policies (table_name, read) VALUES ('${marker}', 'public');` +
       names.map((name, i) => `${policySql(name, s.policies[i]!)};`).join('\n'),
@@ -165,6 +182,7 @@ async function runScenario(t: { log: (...v: unknown[]) => void }, fixture: Serve
   /** caches[user][table]: id → row, or null while not subscribed. */
   const caches: Array<Array<Map<number, Record<string, unknown>> | null>> = [];
   const cursors: number[] = [];
+  const seen: Array<Set<string>> = [];
 
   async function trySubscribe(u: number, tbl: number): Promise<void> {
     const filter = s.users[u]!.filters[tbl]!;
@@ -202,6 +220,14 @@ async function runScenario(t: { log: (...v: unknown[]) => void }, fixture: Serve
         const cache = caches[u]![tbl];
         if (!cache) throw new Error(`user ${u} got an event for ${frame['topic']} without a subscription`);
         const rowId = Number(frame['data'].id);
+        // The variant must fit the cache: create only for a row it lacks, update and delete only for one it has.
+        const has = cache.has(rowId);
+        if (frame['event'] === 'create' ? has : !has) {
+          throw new Error(`user ${u} got ${frame['event']} for row ${rowId} of ${frame['topic']} while its cache ${has ? 'had' : 'lacked'} it`);
+        }
+        const delivery = `${frame['topic']} ${frame['seq']} ${frame['event']}`;
+        if (seen[u]!.has(delivery)) throw new Error(`user ${u} got ${delivery} twice`);
+        seen[u]!.add(delivery);
         if (frame['event'] === 'delete') cache.delete(rowId);
         else cache.set(rowId, frame['data'].attributes);
       }
@@ -213,6 +239,7 @@ async function runScenario(t: { log: (...v: unknown[]) => void }, fixture: Serve
     for (const [u, user] of s.users.entries()) {
       clients.push(await connect({ sub: user.sub, groups: user.groups, ...(user.admin ? { role: 'admin' } : {}) }));
       caches.push(Array.from({ length: TABLES }, () => null));
+      seen.push(new Set());
       await clients[u]!.subscribe(marker);
       for (let tbl = 0; tbl < TABLES; tbl++) await trySubscribe(u, tbl);
       cursors.push(clients[u]!.frames.length);

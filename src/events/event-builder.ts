@@ -98,6 +98,7 @@ export class EventBuilder implements TransactionSink {
       partitions,
       oldPartitions,
       unchanged,
+      oldComplete: relation.replicaIdentity === 'full',
     });
   }
 
@@ -124,6 +125,13 @@ export class EventBuilder implements TransactionSink {
     const cached = this.#topics.get(relation.relationOid);
     if (cached !== undefined) return cached;
     let topic = this.#options.registry.byTable(relation.schema, relation.name);
+    if (topic && (topic.policy.read === 'owner' || topic.policy.read === 'group') && relation.replicaIdentity !== 'full') {
+      this.#options.logger.error(
+        { table: `${relation.schema}.${relation.name}`, identity: relation.replicaIdentity },
+        'a table with an owner/group policy lost REPLICA IDENTITY FULL: moves and deletes reach admins only; ' +
+          'run ALTER TABLE … REPLICA IDENTITY FULL',
+      );
+    }
     if (topic === undefined) {
       this.#registryStale = true;
       topic = {

@@ -27,6 +27,8 @@ export interface EventInit {
   readonly oldPartitions: readonly string[] | null;
   /** TOAST columns Postgres did not resend and the old row could not supply (left out of `row`). */
   readonly unchanged: readonly string[];
+  /** Whether `old` is the whole old row (`REPLICA IDENTITY FULL`) rather than its key only. */
+  readonly oldComplete: boolean;
 }
 
 /**
@@ -47,6 +49,7 @@ export class Event implements EventInit {
   readonly partitions: readonly string[];
   readonly oldPartitions: readonly string[] | null;
   readonly unchanged: readonly string[];
+  readonly oldComplete: boolean;
   #create: string | null = null;
   #update: string | null = null;
   #delete: string | null = null;
@@ -63,6 +66,7 @@ export class Event implements EventInit {
     this.partitions = init.partitions;
     this.oldPartitions = init.oldPartitions;
     this.unchanged = init.unchanged;
+    this.oldComplete = init.oldComplete;
   }
 
   /** The `{"type":"event",…}` frame of this change seen as `kind`. */

@@ -15,4 +15,6 @@ export interface Connection {
   closed: boolean;
   /** When its unsent bytes first passed the high-water mark (0: they are below it). */
   congestedSince: number;
+  /** The asynchronous request being answered, if any; later requests wait for it. */
+  pending: Promise<void> | null;
 }

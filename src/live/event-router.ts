@@ -55,7 +55,8 @@ function publishGroup(app: TemplatedApp, event: Event, group: SubscriptionGroup,
       after = event.partitions;
       break;
     case 'delete':
-      wasIn = test === null || test(old!);
+      // A key-only old row cannot be filtered: tell the group, a delete of an unknown id is harmless.
+      wasIn = test === null || !event.oldComplete || test(old!);
       before = event.partitions;
       after = NONE;
       break;

@@ -109,7 +109,7 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
         }
       }
       const id = `${client || 'conn'}-${randomBytes(6).toString('hex')}`;
-      const conn: Connection = { id, client, principal, subscriptions: new Map(), closed: false, congestedSince: 0 };
+      const conn: Connection = { id, client, principal, subscriptions: new Map(), closed: false, congestedSince: 0, pending: null };
       res.upgrade(conn, key, protocol, extensions, socketContext);
     },
 
@@ -157,25 +157,50 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     },
   });
 
+  /**
+   * Runs a request. Requests of one connection are answered in the order
+   * they came: while an asynchronous one is pending, later ones queue behind
+   * it (so a subscribe waiting to catch up cannot overtake an unsubscribe).
+   */
   function dispatch(ws: WebSocket<Connection>, request: ClientRequest): void {
     const conn = ws.getUserData();
+    if (conn.pending) track(conn, conn.pending.then(() => (conn.closed ? undefined : execute(ws, conn, request))));
+    else execute(ws, conn, request);
+  }
+
+  function execute(ws: WebSocket<Connection>, conn: Connection, request: ClientRequest): Promise<void> | undefined {
     if (request.method === 'ping') {
-      send(ws, { type: 'pong', ...idOf(request.id) });
-      return;
+      ws.cork(() => send(ws, { type: 'pong', ...idOf(request.id) }));
+      return undefined;
     }
     try {
       const result = handle(context, ws, conn, request);
-      if (result instanceof Promise) {
-        result.then(
-          (data) => reply(ws, conn, request, data),
-          (error: unknown) => fail(ws, conn, request, error),
-        );
-      } else {
+      if (!(result instanceof Promise)) {
         reply(ws, conn, request, result);
+        return undefined;
       }
+      const done = result.then(
+        (data) => reply(ws, conn, request, data),
+        (error: unknown) => fail(ws, conn, request, error),
+      );
+      track(conn, done);
+      return done;
     } catch (error) {
       fail(ws, conn, request, error);
+      return undefined;
     }
+  }
+
+  /** Makes `work` the connection's pending request until it settles. */
+  function track(conn: Connection, work: Promise<unknown>): void {
+    const pending = work.then(
+      () => {},
+      () => {},
+    );
+    conn.pending = pending;
+    void pending.then(() => {
+      if (conn.pending === pending) conn.pending = null;
+    });
   }
 
   function reply(ws: WebSocket<Connection>, conn: Connection, request: ClientRequest, data: unknown): void {
@@ -212,24 +237,21 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
   options.registry.onPolicyChange((topic) => revalidate(topic));
 
   /**
-   * A topic's policy changed (at its place in the stream): every subscription
-   * to it is granted again. One whose partitions are no longer what it holds
-   * is revoked and its client told: rows it may no longer read could sit in
-   * its cache (or rows it now may read be missing from it), which only a
-   * refetch can mend. Admins' subscriptions (`t|all`) never change.
+   * A topic's policy changed (at its place in the stream). Every non-admin
+   * subscription to it is revoked and its client told: under another policy
+   * its cache may hold rows it can no longer read, or lack rows it now can,
+   * and only a refetch mends that. Admins read everything either way.
    */
   function revalidate(name: string): void {
     const topic = options.registry.get(name);
     for (const ws of [...index.subscribersOf(name)]) {
       const conn = ws.getUserData();
-      const subscription = conn.subscriptions.get(name)!;
-      const partitions = topic ? grantedPartitions(name, topic.policy, conn.principal) : null;
-      if (partitions !== null && partitions.join('\n') === subscription.partitions.join('\n')) continue;
+      if (conn.principal.isAdmin && topic) continue;
       index.unsubscribe(ws, name);
-      const reason =
-        partitions === null
-          ? 'the read policy of this topic no longer allows this user'
-          : 'the read policy of this topic changed: subscribe again and refetch';
+      const allowed = topic ? grantedPartitions(name, topic.policy, conn.principal) !== null : false;
+      const reason = allowed
+        ? 'the read policy of this topic changed: subscribe again and refetch'
+        : 'the read policy of this topic no longer allows this user';
       ws.cork(() => send(ws, { type: 'subscription', topic: name, status: 'revoked', reason }));
     }
   }

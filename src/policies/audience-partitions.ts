@@ -11,9 +11,20 @@ import type { Row } from '../replication/transaction.js';
  * subscribers.
  */
 
+/**
+ * A name or value as it appears inside a partition: `|`, `#` and `%` are
+ * percent-encoded, so a value can never forge another partition's name or a
+ * filter group's topic (`<partition>#<filter key>`).
+ */
+function part(text: string): string {
+  return UNSAFE.test(text) ? encodeURIComponent(text) : text;
+}
+
+const UNSAFE = /[|#%]/;
+
 /** The partition every admin of topic `topic` subscribes to. */
 export function adminPartition(topic: string): string {
-  return `${topic}|all`;
+  return `${part(topic)}|all`;
 }
 
 /**
@@ -26,14 +37,14 @@ export function adminPartition(topic: string): string {
 export function audiencePartitions(topic: string, policy: ReadPolicy, row: Row): readonly string[] {
   switch (policy.read) {
     case 'public':
-      return [`${topic}|*`];
+      return [`${part(topic)}|*`];
     case 'owner': {
       const owner = row[policy.ownerColumn];
-      return owner === null || owner === undefined ? NONE : [`${topic}|u|${String(owner)}`];
+      return owner === null || owner === undefined ? NONE : [`${part(topic)}|u|${part(String(owner))}`];
     }
     case 'group': {
       const group = row[policy.groupColumn];
-      return group === null || group === undefined ? NONE : [`${topic}|g|${String(group)}`];
+      return group === null || group === undefined ? NONE : [`${part(topic)}|g|${part(String(group))}`];
     }
     case 'admin':
       return NONE;
@@ -42,19 +53,22 @@ export function audiencePartitions(topic: string, policy: ReadPolicy, row: Row):
 
 /**
  * The partitions `principal` may subscribe to on `topic`, or `null` when it
- * may not read the topic at all.
+ * may not read the topic at all. The anonymous principal reads `public`
+ * tables only; a signed-in user without the group claim may subscribe to a
+ * `group` table but sees none of its rows.
  */
 export function grantedPartitions(topic: string, policy: ReadPolicy, principal: Principal): readonly string[] | null {
   if (principal.isAdmin) return [adminPartition(topic)];
+  if (principal.sub === null && policy.read !== 'public') return null;
   switch (policy.read) {
     case 'public':
-      return [`${topic}|*`];
+      return [`${part(topic)}|*`];
     case 'owner':
-      return principal.sub === null ? null : [`${topic}|u|${principal.sub}`];
+      return [`${part(topic)}|u|${part(principal.sub!)}`];
     case 'group': {
       const groups = principal.claims[policy.groupClaim];
       if (!Array.isArray(groups)) return NONE;
-      return groups.map((g) => `${topic}|g|${String(g)}`);
+      return groups.map((g) => `${part(topic)}|g|${part(String(g))}`);
     }
     case 'admin':
       return null;

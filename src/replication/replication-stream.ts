@@ -110,7 +110,7 @@ export class ReplicationStream {
   async stop(): Promise<void> {
     this.#running = false;
     if (this.#statusTimer) clearInterval(this.#statusTimer);
-    if (this.#pingTimer) clearInterval(this.#pingTimer);
+    this.#stopPinging();
     for (const waiter of this.#waiters.splice(0)) waiter.resolve(false);
     this.#sendStatus();
     this.#wake?.();
@@ -138,6 +138,7 @@ export class ReplicationStream {
       };
       const timer = setTimeout(() => {
         this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        if (this.#waiters.length === 0) this.#stopPinging();
         resolve(false);
       }, timeoutMs);
       this.#waiters.push(waiter);
@@ -231,10 +232,12 @@ export class ReplicationStream {
     if (reached.length === 0) return;
     this.#waiters = this.#waiters.filter((w) => w.lsn > lsn);
     for (const waiter of reached) waiter.resolve(true);
-    if (this.#waiters.length === 0 && this.#pingTimer) {
-      clearInterval(this.#pingTimer);
-      this.#pingTimer = null;
-    }
+    if (this.#waiters.length === 0) this.#stopPinging();
+  }
+
+  #stopPinging(): void {
+    if (this.#pingTimer) clearInterval(this.#pingTimer);
+    this.#pingTimer = null;
   }
 
   /** The per-message hot path: one switch, no awaits. */
