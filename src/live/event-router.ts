@@ -2,9 +2,7 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import type { Event, EventKind } from '../events/event.js';
 import type { EventLog } from '../log/event-log.js';
 import { adminPartition } from '../policies/audience-partitions.js';
-import { uwsTopic, type SubscriptionGroup, type SubscriptionIndex } from './subscription-index.js';
-
-const PLAIN: SubscriptionGroup = { key: '', test: null, events: null };
+import { PLAIN_GROUP, uwsTopic, type SubscriptionGroup, type SubscriptionIndex } from './subscription-index.js';
 const NONE: readonly string[] = [];
 
 /**
@@ -26,7 +24,7 @@ export function routeEvents(log: EventLog, app: TemplatedApp, index: Subscriptio
   log.subscribe((event) => {
     counter.count++;
     const admin = adminPartition(event.topic);
-    publishGroup(app, event, PLAIN, admin);
+    publishGroup(app, event, PLAIN_GROUP, admin);
     const groups = index.groupsOf(event.topic);
     if (groups) for (const { group } of groups) publishGroup(app, event, group, admin);
   });

@@ -6,7 +6,7 @@ import { compileRowFilter } from '../policies/row-filter.js';
 import type { TableTopic, TopicRegistry } from '../topics/topic-registry.js';
 import type { Connection } from './connection.js';
 import type { ClientRequest, Method, RequestOf } from './protocol.js';
-import type { SubscriptionGroup, SubscriptionIndex } from './subscription-index.js';
+import { PLAIN_GROUP, type SubscriptionGroup, type SubscriptionIndex } from './subscription-index.js';
 
 /** What method handlers may use. */
 export interface HandlerContext {
@@ -92,12 +92,10 @@ function subscriptionGroup(
 ): SubscriptionGroup {
   const compiled = filter === undefined || Object.keys(filter).length === 0 ? null : compileRowFilter(filter, topic.columns);
   const kinds = events === undefined || new Set(events).size === 3 ? null : new Set(events);
-  if (compiled === null && kinds === null) return PLAIN;
+  if (compiled === null && kinds === null) return PLAIN_GROUP;
   const key = JSON.stringify([compiled?.key ?? null, kinds ? [...kinds].sort() : null]);
   return { key, test: compiled?.test ?? null, events: kinds };
 }
-
-const PLAIN: SubscriptionGroup = Object.freeze({ key: '', test: null, events: null });
 
 function unsubscribe(context: HandlerContext, ws: WebSocket<Connection>, _conn: Connection, request: RequestOf<'unsubscribe'>) {
   const removed = splitNames(request.attributes.topicName).filter((name) => context.index.unsubscribe(ws, name));

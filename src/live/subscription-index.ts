@@ -18,6 +18,9 @@ export interface SubscriptionGroup {
   readonly events: ReadonlySet<EventKind> | null;
 }
 
+/** The group of subscriptions without filter or `events`: the bare partition topics. */
+export const PLAIN_GROUP: SubscriptionGroup = Object.freeze({ key: '', test: null, events: null });
+
 /** One topic of one connection. */
 export interface Subscription {
   readonly group: SubscriptionGroup;
