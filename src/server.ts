@@ -19,6 +19,7 @@ import { InProcessEventLog } from './log/in-process-event-log.js';
 import { parseLsn } from './replication/lsn.js';
 import { ReplicationStream, type ReplicationState } from './replication/replication-stream.js';
 import { ensureSlotAndPublication } from './replication/slot-and-publication.js';
+import { MessageWriter } from './topics/message-writer.js';
 import { TopicRegistry } from './topics/topic-registry.js';
 import { VERSION } from './version.js';
 
@@ -100,13 +101,14 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
 
     const log = new InProcessEventLog();
     let live: LiveServer | null = null;
+    const builder = new EventBuilder({ registry, log, logger, startLsn: slot.confirmedFlushLsn });
     const stream = new ReplicationStream({
       url,
       slotName: config.SLOT_NAME,
       publicationName: config.PUBLICATION_NAME,
       startLsn: slot.confirmedFlushLsn,
       valueParser,
-      sink: new EventBuilder({ registry, log, logger }),
+      sink: builder,
       logger,
       pacer: { congested: () => live?.pacer.congested() ?? false },
     });
@@ -134,6 +136,10 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
           groupClaims: () => registry.groupClaims(),
         }),
         registry,
+        db: database,
+        messages: new MessageWriter({ db: database, logger }),
+        publishEphemeral: (topic, sender, message) => builder.publishEphemeral(topic, sender, message),
+        maxChatMessageBytes: Math.min(config.MAX_CHAT_MESSAGE_BYTES, config.MAX_MESSAGE_BYTES - 1024),
         catchUp: async () => {
           const { rows } = await sql<{ lsn: string }>`SELECT pg_current_wal_flush_lsn()::text AS lsn`.execute(database);
           await Promise.all([registry.refreshTables(), stream.waitFor(parseLsn(rows[0]!.lsn), 5000)]);

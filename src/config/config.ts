@@ -23,6 +23,7 @@ const schema = z.object({
   MAX_CONNECTIONS: int(1).default(100_000),
   MAX_SUBSCRIPTIONS: int(1).default(100),
   MAX_MESSAGE_BYTES: int(1024).default(1_048_576),
+  MAX_CHAT_MESSAGE_BYTES: int(1).default(65_536),
   RATE_LIMIT_PER_SECOND: int(1).default(100),
   RATE_LIMIT_BURST: int(1).default(200),
   IDLE_TIMEOUT_SECONDS: int(0).default(60),
@@ -39,8 +40,11 @@ const schema = z.object({
  * table, the env and the code read the same.
  *
  * Extra keys beyond §6: `EMBEDDED_PG_PORT` (default 54329, the port of the
- * embedded Postgres) and `DATA_DIR` (default `.rowcast`, where the embedded
- * Postgres and the development secret live).
+ * embedded Postgres), `DATA_DIR` (default `.rowcast`, where the embedded
+ * Postgres and the development secret live) and `MAX_CHAT_MESSAGE_BYTES`
+ * (default 65,536: the largest `new-message` payload; it must stay below
+ * `MAX_MESSAGE_BYTES`, the largest frame, so an oversized message gets
+ * `LIMIT_EXCEEDED` rather than a closed connection).
  */
 export type Config = Readonly<z.infer<typeof schema>>;
 

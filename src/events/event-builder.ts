@@ -1,10 +1,12 @@
 import type { Logger } from 'pino';
 import type { EventLog } from '../log/event-log.js';
-import { audiencePartitions } from '../policies/audience-partitions.js';
+import { audiencePartitions, customTopicPartition } from '../policies/audience-partitions.js';
 import { ADMIN_ONLY } from '../policies/read-policy.js';
 import type { Lsn } from '../replication/lsn.js';
 import type { Change, Relation, Row, Transaction, TransactionSink } from '../replication/transaction.js';
-import { policyFromRow, tableTopicName, type TableTopic, type TopicRegistry } from '../topics/topic-registry.js';
+import { randomUUID } from 'node:crypto';
+import { customTopicFromRow, policyFromRow, tableTopicName, type CustomTopic, type TableTopic, type TopicRegistry } from '../topics/topic-registry.js';
+import { lsnHex } from '../replication/lsn.js';
 import { Event, type EventKind } from './event.js';
 import { formatSeq } from './seq.js';
 
@@ -13,6 +15,8 @@ export interface EventBuilderOptions {
   readonly registry: TopicRegistry;
   readonly log: EventLog;
   readonly logger: Logger;
+  /** Where the stream starts (the slot's confirmed position). */
+  readonly startLsn: Lsn;
 }
 
 /**
@@ -29,13 +33,21 @@ export class EventBuilder implements TransactionSink {
   /** Relation OID → topic; cleared whenever the registry reloads. */
   #topics = new Map<number, TableTopic>();
   #registryStale = false;
+  /** Inside a transaction (between its first change and its commit). */
+  #inTransaction = false;
+  /** End of the last committed transaction: ephemeral seqs sort just below it. */
+  #lastEnd: Lsn;
+  #ephemeralIndex = 0;
+  #ephemeralQueue: Array<() => void> = [];
 
   constructor(options: EventBuilderOptions) {
     this.#options = options;
+    this.#lastEnd = options.startLsn;
     options.registry.onChange(() => this.#topics.clear());
   }
 
   change(tx: Transaction, change: Change): void {
+    this.#inTransaction = true;
     if (change.tag === 'truncate') {
       this.#options.logger.info({ tables: change.relations.map((r) => `${r.schema}.${r.name}`) }, 'TRUNCATE is not delivered as events');
       return;
@@ -43,6 +55,8 @@ export class EventBuilder implements TransactionSink {
     const relation = change.relation;
     if (relation.schema === 'rowcast') {
       if (relation.name === 'table_policies') this.#applyPolicyChange(change);
+      else if (relation.name === 'topics') this.#applyTopicChange(change);
+      else if (relation.name === 'messages' && change.tag === 'insert') this.#message(tx, change.index, change.new);
       return;
     }
     const topic = this.#topicOf(relation);
@@ -65,7 +79,15 @@ export class EventBuilder implements TransactionSink {
     this.#options.log.append(event);
   }
 
-  commit(_tx: Transaction, _endLsn: Lsn): void {
+  commit(_tx: Transaction, endLsn: Lsn): void {
+    this.#inTransaction = false;
+    this.#lastEnd = endLsn;
+    this.#ephemeralIndex = 0;
+    if (this.#ephemeralQueue.length > 0) {
+      const queued = this.#ephemeralQueue;
+      this.#ephemeralQueue = [];
+      for (const publish of queued) publish();
+    }
     if (this.#registryStale) {
       this.#registryStale = false;
       this.#options.registry.refreshTables().catch((error: unknown) => {
@@ -100,6 +122,69 @@ export class EventBuilder implements TransactionSink {
       unchanged,
       oldComplete: relation.replicaIdentity === 'full',
     });
+  }
+
+  /**
+   * Publishes a message of an ephemeral (`history: 0`) custom topic straight
+   * to the event log. Its `seq` sorts after every event handed on so far and
+   * before the next transaction's (its LSN part is the last commit's end − 1);
+   * while a transaction is being streamed the message waits for its commit,
+   * so it never lands between two changes of one transaction.
+   *
+   * @returns the event once it has been handed to the log.
+   */
+  publishEphemeral(topic: CustomTopic, sender: string | null, message: unknown): Promise<Event> {
+    return new Promise((resolve) => {
+      const publish = () => {
+        const now = new Date().toISOString();
+        const seq = formatSeq(lsnHex(this.#lastEnd - 1n), this.#ephemeralIndex++);
+        const event = this.#messageEvent(topic.name, seq, now, randomUUID(), { message, sender, createdAt: now });
+        this.#options.log.append(event);
+        resolve(event);
+      };
+      if (this.#inTransaction) this.#ephemeralQueue.push(publish);
+      else publish();
+    });
+  }
+
+  /** A row of `rowcast.messages` was inserted: its topic's `new-message` event. */
+  #message(tx: Transaction, index: number, row: Row): void {
+    const topic = this.#options.registry.custom(row['topic'] as string);
+    if (!topic) return;
+    this.#options.log.append(
+      this.#messageEvent(topic.name, formatSeq(tx.commitLsnHex, index), tx.commitTime, String(row['id']), {
+        message: row['message'],
+        sender: row['sender'],
+        createdAt: row['created_at'],
+      }),
+    );
+  }
+
+  #messageEvent(topic: string, seq: string, ts: string, id: string, attributes: Row): Event {
+    return new Event({
+      seq,
+      topic,
+      type: 'message',
+      ts,
+      kind: 'new-message',
+      key: NONE,
+      id,
+      row: attributes,
+      old: null,
+      partitions: [customTopicPartition(topic)],
+      oldPartitions: null,
+      unchanged: NONE,
+      oldComplete: false,
+    });
+  }
+
+  /** A `rowcast.topics` row changed: the registry learns it at this point of the stream. */
+  #applyTopicChange(change: Exclude<Change, { tag: 'truncate' }>): void {
+    if (change.tag === 'delete') {
+      this.#options.registry.removeCustomTopic(change.old['name'] as string);
+      return;
+    }
+    this.#options.registry.applyCustomTopic(customTopicFromRow(change.new as never));
   }
 
   /**

@@ -3,6 +3,9 @@ import type { Row } from '../replication/transaction.js';
 /** What happened to a row, as clients see it. */
 export type EventKind = 'create' | 'update' | 'delete';
 
+/** Every kind of event frame: row changes and custom-topic messages. */
+export type FrameKind = EventKind | 'new-message';
+
 /** The fields of an {@link Event} fixed by the change itself. */
 export interface EventInit {
   /** `<16 hex commit LSN>-<8 hex index in transaction>`: sorts in stream order. */
@@ -13,10 +16,12 @@ export interface EventInit {
   readonly type: string;
   /** Commit time, ISO-8601. */
   readonly ts: string;
-  /** What happened in the table. */
-  readonly kind: EventKind;
+  /** What happened in the table, or `new-message` for a custom topic's message. */
+  readonly kind: FrameKind;
   /** Primary key columns (for `data.id`). */
   readonly key: readonly string[];
+  /** `data.id` when it is not taken from the row (custom-topic messages). */
+  readonly id?: string;
   /** The new row; `null` for a delete. */
   readonly row: Row | null;
   /** The old row: a delete's row, an update's previous values when the table's identity gives them, else `null`. */
@@ -42,8 +47,9 @@ export class Event implements EventInit {
   readonly topic: string;
   readonly type: string;
   readonly ts: string;
-  readonly kind: EventKind;
+  readonly kind: FrameKind;
   readonly key: readonly string[];
+  readonly id: string | undefined;
   readonly row: Row | null;
   readonly old: Row | null;
   readonly partitions: readonly string[];
@@ -53,6 +59,7 @@ export class Event implements EventInit {
   #create: string | null = null;
   #update: string | null = null;
   #delete: string | null = null;
+  #message: string | null = null;
 
   constructor(init: EventInit) {
     this.seq = init.seq;
@@ -61,6 +68,7 @@ export class Event implements EventInit {
     this.ts = init.ts;
     this.kind = init.kind;
     this.key = init.key;
+    this.id = init.id;
     this.row = init.row;
     this.old = init.old;
     this.partitions = init.partitions;
@@ -70,8 +78,10 @@ export class Event implements EventInit {
   }
 
   /** The `{"type":"event",…}` frame of this change seen as `kind`. */
-  frame(kind: EventKind): string {
+  frame(kind: FrameKind): string {
     switch (kind) {
+      case 'new-message':
+        return (this.#message ??= this.#encode('new-message', this.row!, null));
       case 'create':
         return (this.#create ??= this.#encode('create', this.row!, null));
       case 'update':
@@ -81,8 +91,8 @@ export class Event implements EventInit {
     }
   }
 
-  #encode(kind: EventKind, attributes: Row, old: Row | null): string {
-    const data: Record<string, unknown> = { type: this.type, id: rowId(attributes, this.key), attributes };
+  #encode(kind: FrameKind, attributes: Row, old: Row | null): string {
+    const data: Record<string, unknown> = { type: this.type, id: this.id ?? rowId(attributes, this.key), attributes };
     if (old !== null) data['old'] = old;
     if (kind === 'update' && this.unchanged.length > 0) data['unchanged'] = this.unchanged;
     return JSON.stringify({ type: 'event', topic: this.topic, event: kind, seq: this.seq, ts: this.ts, data });

@@ -19,10 +19,20 @@ const NONE: readonly string[] = [];
  *
  * @returns a live counter of events routed.
  */
-export function routeEvents(log: EventLog, app: TemplatedApp, index: SubscriptionIndex): { readonly count: number } {
+export function routeEvents(
+  log: EventLog,
+  app: TemplatedApp,
+  index: SubscriptionIndex,
+  onMessage?: (event: Event) => void,
+): { readonly count: number } {
   const counter = { count: 0 };
   log.subscribe((event) => {
     counter.count++;
+    if (event.kind === 'new-message') {
+      for (const partition of event.partitions) app.publish(partition, event.frame('new-message'), false);
+      onMessage?.(event);
+      return;
+    }
     const admin = adminPartition(event.topic);
     publishGroup(app, event, PLAIN_GROUP, admin);
     const groups = index.groupsOf(event.topic);
@@ -52,6 +62,8 @@ function publishGroup(app: TemplatedApp, event: Event, group: SubscriptionGroup,
       before = event.oldPartitions ?? event.partitions;
       after = event.partitions;
       break;
+    case 'new-message':
+      return;
     case 'delete':
       // A key-only old row cannot be filtered: tell the group, a delete of an unknown id is harmless.
       wasIn = test === null || !event.oldComplete || test(old!);

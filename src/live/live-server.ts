@@ -20,6 +20,10 @@ export interface LiveServerOptions {
   readonly registry: TopicRegistry;
   /** See {@link HandlerContext.catchUp}. */
   readonly catchUp: () => Promise<void>;
+  readonly db: HandlerContext['db'];
+  readonly messages: HandlerContext['messages'];
+  readonly publishEphemeral: HandlerContext['publishEphemeral'];
+  readonly maxChatMessageBytes: number;
   readonly log: EventLog;
   readonly logger: Logger;
   readonly allowAnonymous: boolean;
@@ -68,11 +72,17 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
   const app = uWS.App();
   const sockets = new Set<WebSocket<Connection>>();
   const index = new SubscriptionIndex();
+  const deliveries = new Deliveries();
   const context: HandlerContext = {
     registry: options.registry,
     index,
     maxSubscriptions: options.maxSubscriptions,
     catchUp: options.catchUp,
+    db: options.db,
+    messages: options.messages,
+    publishEphemeral: options.publishEphemeral,
+    maxChatMessageBytes: options.maxChatMessageBytes,
+    delivered: (id) => deliveries.wait(id),
   };
 
   app.ws<Connection>('/live', {
@@ -233,7 +243,7 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end('{"error":"not found"}');
   });
 
-  const published = routeEvents(options.log, app, index);
+  const published = routeEvents(options.log, app, index, (event) => deliveries.delivered(event.id!, event.seq));
   options.registry.onPolicyChange((topic) => revalidate(topic));
 
   /**
@@ -249,9 +259,11 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
       if (conn.principal.isAdmin && topic) continue;
       index.unsubscribe(ws, name);
       const allowed = topic ? grantedPartitions(name, topic.policy, conn.principal) !== null : false;
-      const reason = allowed
-        ? 'the read policy of this topic changed: subscribe again and refetch'
-        : 'the read policy of this topic no longer allows this user';
+      const reason = !topic && !options.registry.custom(name)
+        ? 'the topic was destroyed'
+        : allowed
+          ? 'the read policy of this topic changed: subscribe again and refetch'
+          : 'the read policy of this topic no longer allows this user';
       ws.cork(() => send(ws, { type: 'subscription', topic: name, status: 'revoked', reason }));
     }
   }
@@ -299,3 +311,36 @@ function refuse(res: HttpResponse, status: string, code: string, message: string
 function sanitizeClient(raw: string | undefined): string {
   return (raw ?? '').replace(/[^A-Za-z0-9_-]/g, '').slice(0, 32);
 }
+
+/**
+ * Stored messages waiting for the stream to deliver them (so `new-message`
+ * can answer with the `seq`). The stream may deliver a message before its
+ * INSERT's result reaches the writer, so recent deliveries are remembered
+ * (a bounded number) for a waiter that comes late.
+ */
+class Deliveries {
+  readonly #waiting = new Map<string, (seq: string) => void>();
+  readonly #recent = new Map<string, string>();
+
+  wait(id: string): Promise<string> {
+    const seq = this.#recent.get(id);
+    if (seq !== undefined) {
+      this.#recent.delete(id);
+      return Promise.resolve(seq);
+    }
+    return new Promise((resolve) => this.#waiting.set(id, resolve));
+  }
+
+  delivered(id: string, seq: string): void {
+    const waiter = this.#waiting.get(id);
+    if (waiter) {
+      this.#waiting.delete(id);
+      waiter(seq);
+      return;
+    }
+    this.#recent.set(id, seq);
+    if (this.#recent.size > RECENT_DELIVERIES) this.#recent.delete(this.#recent.keys().next().value!);
+  }
+}
+
+const RECENT_DELIVERIES = 10_000;

@@ -1,9 +1,13 @@
 import type { WebSocket } from 'uWebSockets.js';
 import { RowcastError } from '../errors.js';
-import type { EventKind } from '../events/event.js';
+import type { Event, EventKind } from '../events/event.js';
 import { grantedPartitions } from '../policies/audience-partitions.js';
 import { compileRowFilter } from '../policies/row-filter.js';
-import type { TableTopic, TopicRegistry } from '../topics/topic-registry.js';
+import type { Database } from '../db/database.js';
+import type { MessageWriter } from '../topics/message-writer.js';
+import type { CustomTopic, TableTopic, TopicRegistry } from '../topics/topic-registry.js';
+import { createTopic, destroyTopic, history, newMessage } from './topic-handlers.js';
+import { describeCustom, grantOf, topicNamed } from './topic-access.js';
 import type { Connection } from './connection.js';
 import type { ClientRequest, Method, RequestOf } from './protocol.js';
 import { PLAIN_GROUP, type SubscriptionGroup, type SubscriptionIndex } from './subscription-index.js';
@@ -21,10 +25,18 @@ export interface HandlerContext {
    * refused by a server a few milliseconds behind.
    */
   readonly catchUp: () => Promise<void>;
+  readonly db: Database;
+  readonly messages: MessageWriter;
+  /** Hands an ephemeral topic's message to the event log. */
+  readonly publishEphemeral: (topic: CustomTopic, sender: string | null, message: unknown) => Promise<Event>;
+  /** Resolves with the `seq` of stored message `id` once the stream has delivered it. */
+  readonly delivered: (id: string) => Promise<string>;
+  /** Largest `new-message` payload, in bytes of JSON. */
+  readonly maxChatMessageBytes: number;
 }
 
 /** A handler answers with the response `data`, synchronously or not, or throws a {@link RowcastError}. */
-type Handler<M extends Method> = (
+export type Handler<M extends Method> = (
   context: HandlerContext,
   ws: WebSocket<Connection>,
   conn: Connection,
@@ -41,10 +53,10 @@ export const methodHandlers: { [M in Method]: Handler<M> } = {
   unsubscribe,
   'list-topic': listTopics,
   'get-topic': getTopic,
-  'new-message': notYet,
-  'create-topic': notYet,
-  'destroy-topic': notYet,
-  history: notYet,
+  'new-message': newMessage,
+  'create-topic': createTopic,
+  'destroy-topic': destroyTopic,
+  history,
   'refresh-token': notYet,
   ping: () => null,
 };
@@ -58,8 +70,8 @@ async function subscribe(context: HandlerContext, ws: WebSocket<Connection>, con
   const { filter, events, since } = request.attributes;
   const names = splitNames(request.attributes.topicName);
   const grant = (name: string) => {
-    const topic = context.registry.get(name);
-    const partitions = topic ? grantedPartitions(topic.name, topic.policy, conn.principal) : null;
+    const topic = topicNamed(context, name);
+    const partitions = topic ? grantOf(topic, conn) : null;
     return topic && partitions ? ([topic, partitions] as const) : null;
   };
   let granted = names.map(grant);
@@ -68,15 +80,26 @@ async function subscribe(context: HandlerContext, ws: WebSocket<Connection>, con
     granted = names.map(grant);
   }
   // All-or-nothing: every name is checked before anything is subscribed.
-  const grants: Array<[TableTopic, readonly string[], SubscriptionGroup]> = [];
+  const grants: Array<[TableTopic | CustomTopic, readonly string[], SubscriptionGroup]> = [];
   for (let i = 0; i < names.length; i++) {
     const entry = granted[i];
     if (!entry) throw new RowcastError('TOPIC_NOT_FOUND', `no topic named ${JSON.stringify(names[i])}`);
-    grants.push([entry[0], entry[1], subscriptionGroup(entry[0], filter, events)]);
+    const [topic, partitions] = entry;
+    if (topic.kind === 'custom' && (filter !== undefined || events !== undefined)) {
+      throw new RowcastError('INVALID_ATTRIBUTES', `filter and events apply to table topics only, not ${topic.name}`);
+    }
+    grants.push([topic, partitions, topic.kind === 'table' ? subscriptionGroup(topic, filter, events) : PLAIN_GROUP]);
   }
   const added = grants.filter(([topic]) => !conn.subscriptions.has(topic.name)).length;
   if (conn.subscriptions.size + added > context.maxSubscriptions) {
     throw new RowcastError('LIMIT_EXCEEDED', `at most ${context.maxSubscriptions} subscriptions per connection`);
+  }
+  // Checked and taken in one synchronous step: concurrent subscribes cannot over-admit.
+  for (const [topic] of grants) {
+    if (topic.kind !== 'custom' || topic.maxSubscribers === null || conn.subscriptions.has(topic.name)) continue;
+    if (context.index.stats(topic.name).subscribers >= topic.maxSubscribers) {
+      throw new RowcastError('TOPIC_FULL', `topic ${topic.name} has its ${topic.maxSubscribers} subscribers`);
+    }
   }
   if (conn.closed) return null;
   for (const [topic, partitions, group] of grants) context.index.subscribe(ws, topic.name, { group, partitions });
@@ -103,20 +126,23 @@ function unsubscribe(context: HandlerContext, ws: WebSocket<Connection>, _conn: 
 }
 
 function listTopics(context: HandlerContext, _ws: WebSocket<Connection>, conn: Connection) {
-  const topics = context.registry
+  const tables = context.registry
     .list()
-    .filter((topic) => grantedPartitions(topic.name, topic.policy, conn.principal) !== null)
-    .map(summary)
-    .sort((a, b) => a.name.localeCompare(b.name));
-  return { topics };
+    .filter((topic) => grantOf(topic, conn) !== null)
+    .map(summary);
+  const custom = context.registry
+    .customTopics()
+    .filter((topic) => grantOf(topic, conn) !== null)
+    .map((topic) => ({ name: topic.name, kind: topic.kind, description: topic.description, subscribers: context.index.stats(topic.name).subscribers }));
+  return { topics: [...tables, ...custom].sort((a, b) => a.name.localeCompare(b.name)) };
 }
 
 function getTopic(context: HandlerContext, _ws: WebSocket<Connection>, conn: Connection, request: RequestOf<'get-topic'>) {
-  const topic = context.registry.get(request.attributes.topicName);
-  if (!topic || grantedPartitions(topic.name, topic.policy, conn.principal) === null) {
+  const topic = topicNamed(context, request.attributes.topicName);
+  if (!topic || grantOf(topic, conn) === null) {
     throw new RowcastError('TOPIC_NOT_FOUND', `no topic named ${JSON.stringify(request.attributes.topicName)}`);
   }
-  return describe(topic);
+  return topic.kind === 'table' ? describe(topic) : describeCustom(topic, context.index.stats(topic.name).subscribers);
 }
 
 function notYet(_context: HandlerContext, _ws: WebSocket<Connection>, _conn: Connection, request: ClientRequest): never {

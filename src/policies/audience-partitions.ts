@@ -1,5 +1,6 @@
 import type { Principal } from '../auth/principal.js';
 import type { ReadPolicy } from './read-policy.js';
+import type { CustomTopic, TopicAccess } from '../topics/topic-registry.js';
 import type { Row } from '../replication/transaction.js';
 
 /**
@@ -76,3 +77,25 @@ export function grantedPartitions(topic: string, policy: ReadPolicy, principal: 
 }
 
 const NONE: readonly string[] = Object.freeze([]);
+
+/** The one partition of a custom topic: every reader subscribes to it, admins too. */
+export function customTopicPartition(name: string): string {
+  return `${part(name)}|*`;
+}
+
+/** Whether `principal` passes a custom topic's `readers`/`writers` rule. */
+export function mayAccess(access: TopicAccess, principal: Principal): boolean {
+  switch (access) {
+    case 'anyone':
+      return true;
+    case 'authenticated':
+      return principal.sub !== null || principal.isAdmin;
+    case 'admin':
+      return principal.isAdmin;
+  }
+}
+
+/** The partitions `principal` may subscribe to on a custom topic, or `null`. */
+export function customTopicPartitions(topic: CustomTopic, principal: Principal): readonly string[] | null {
+  return mayAccess(topic.readers, principal) ? [customTopicPartition(topic.name)] : null;
+}

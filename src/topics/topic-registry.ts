@@ -24,6 +24,23 @@ export interface TableTopic {
   readonly policy: ReadPolicy;
 }
 
+/** Who may read or write a custom topic. */
+export type TopicAccess = 'anyone' | 'authenticated' | 'admin';
+
+/** A custom topic (chat room, notification channel), a row of `rowcast.topics`. */
+export interface CustomTopic {
+  readonly kind: 'custom';
+  readonly name: string;
+  readonly description: string;
+  /** Messages kept; 0: ephemeral (never stored). */
+  readonly history: number;
+  readonly maxSubscribers: number | null;
+  readonly readers: TopicAccess;
+  readonly writers: TopicAccess;
+  readonly createdBy: string | null;
+  readonly createdAt: string;
+}
+
 /** What the registry reads from. */
 export interface TopicRegistryOptions {
   readonly db: Database;
@@ -53,6 +70,7 @@ export class TopicRegistry {
   #tables = new Map<string, TableInfo>();
   #policies = new Map<string, ReadPolicy>();
   #byName = new Map<string, TableTopic>();
+  #custom = new Map<string, CustomTopic>();
   #refreshing: Promise<void> | null = null;
   #again = false;
   #changeListeners: Array<() => void> = [];
@@ -72,9 +90,30 @@ export class TopicRegistry {
     return this.#byName.get(tableTopicName(schema, table));
   }
 
-  /** Every topic. */
+  /** Every table topic. */
   list(): TableTopic[] {
     return [...this.#byName.values()];
+  }
+
+  /** The custom topic called `name`, if there is one. */
+  custom(name: string): CustomTopic | undefined {
+    return this.#custom.get(name);
+  }
+
+  /** Every custom topic. */
+  customTopics(): CustomTopic[] {
+    return [...this.#custom.values()];
+  }
+
+  /** Adds or replaces a custom topic (idempotent: the stream and the creating node both apply it). */
+  applyCustomTopic(topic: CustomTopic): void {
+    this.#custom.set(topic.name, topic);
+  }
+
+  /** Removes a custom topic; its subscriptions are revisited (and so revoked). */
+  removeCustomTopic(name: string): void {
+    if (!this.#custom.delete(name)) return;
+    for (const listener of this.#policyListeners) listener(name);
   }
 
   /** The claims group policies read groups from (validated at the upgrade). */
@@ -96,8 +135,9 @@ export class TopicRegistry {
 
   /** Reads tables and policies (start-up). */
   async load(): Promise<void> {
-    const [tables, policies] = await Promise.all([this.#loadTables(), this.#loadPolicies()]);
+    const [tables, policies, custom] = await Promise.all([this.#loadTables(), this.#loadPolicies(), this.#loadCustomTopics()]);
     this.#policies = policies;
+    this.#custom = custom;
     this.#swap(tables);
   }
 
@@ -187,10 +227,39 @@ export class TopicRegistry {
     return tables;
   }
 
+  async #loadCustomTopics(): Promise<Map<string, CustomTopic>> {
+    const rows = await this.#options.db.selectFrom('rowcast.topics').selectAll().execute();
+    return new Map(rows.map((row) => [row.name, customTopicFromRow({ ...row, created_at: row.created_at.toISOString() })]));
+  }
+
   async #loadPolicies(): Promise<Map<string, ReadPolicy>> {
     const rows = await this.#options.db.selectFrom('rowcast.table_policies').selectAll().execute();
     return new Map(rows.map((row) => [`${row.table_schema}.${row.table_name}`, policyFromRow(row)]));
   }
+}
+
+/** The custom topic a `rowcast.topics` row describes (`created_at` as ISO text). */
+export function customTopicFromRow(row: {
+  name: string;
+  description: string;
+  history: number;
+  max_subscribers: number | null;
+  readers: string;
+  writers: string;
+  created_by: string | null;
+  created_at: string;
+}): CustomTopic {
+  return Object.freeze({
+    kind: 'custom',
+    name: row.name,
+    description: row.description,
+    history: row.history,
+    maxSubscribers: row.max_subscribers,
+    readers: row.readers as TopicAccess,
+    writers: row.writers as TopicAccess,
+    createdBy: row.created_by,
+    createdAt: row.created_at,
+  });
 }
 
 /** The policy a `rowcast.table_policies` row describes. */

@@ -13,7 +13,9 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 export class LiveClient {
   readonly frames: Frame[] = [];
   readonly socket: WebSocket;
+  /** Index of the first frame not taken yet. */
   #cursor = 0;
+  readonly #taken = new Set<number>();
   #waiters: Array<() => void> = [];
   #nextId = 1;
   closeCode: number | null = null;
@@ -64,15 +66,18 @@ export class LiveClient {
   }
 
   /**
-   * The next frame (after those already taken) that matches, waiting up to
-   * `timeoutMs`. Frames skipped over stay in `frames`.
+   * The first frame not taken yet that matches, waiting up to `timeoutMs`.
+   * Frames it passes over stay available to later calls (a response awaited
+   * by `request` does not swallow the event that arrived before it).
    */
   async next(match: (frame: Frame) => boolean = () => true, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Frame> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      while (this.#cursor < this.frames.length) {
-        const frame = this.frames[this.#cursor++]!;
-        if (match(frame)) return frame;
+      for (let i = this.#cursor; i < this.frames.length; i++) {
+        if (this.#taken.has(i) || !match(this.frames[i]!)) continue;
+        this.#taken.add(i);
+        while (this.#taken.has(this.#cursor)) this.#taken.delete(this.#cursor++);
+        return this.frames[i]!;
       }
       if (this.closeCode !== null) throw new Error(`connection closed (${this.closeCode}) while waiting for a frame`);
       const left = deadline - Date.now();

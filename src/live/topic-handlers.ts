@@ -1,0 +1,96 @@
+import { sql } from 'kysely';
+import type { WebSocket } from 'uWebSockets.js';
+import { RowcastError } from '../errors.js';
+import { mayAccess } from '../policies/audience-partitions.js';
+import { customTopicFromRow, type CustomTopic } from '../topics/topic-registry.js';
+import type { Connection } from './connection.js';
+import type { HandlerContext } from './method-handlers.js';
+import { describeCustom, grantOf, topicNamed } from './topic-access.js';
+import type { RequestOf } from './protocol.js';
+
+/** Custom topic names: 1–128 of `[A-Za-z0-9_.:-]`, starting with a letter or digit. */
+const TOPIC_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+
+/** `create-topic` (admins): stores the topic; every connection can use it at once. */
+export async function createTopic(context: HandlerContext, _ws: WebSocket<Connection>, conn: Connection, request: RequestOf<'create-topic'>) {
+  if (!conn.principal.isAdmin) throw new RowcastError('FORBIDDEN', 'only admins may create topics');
+  const a = request.attributes;
+  if (!TOPIC_NAME.test(a.name)) {
+    throw new RowcastError('INVALID_ATTRIBUTES', 'name: 1–128 characters of A-Z a-z 0-9 _ . : -, starting with a letter or digit');
+  }
+  if (context.registry.get(a.name)) throw new RowcastError('TOPIC_EXISTS', `${a.name} is a table topic`);
+  const { rows } = await sql<Record<string, never>>`
+    INSERT INTO rowcast.topics (name, description, history, max_subscribers, readers, writers, created_by)
+    VALUES (${a.name}, ${a.description ?? ''}, ${a.history ?? 100}, ${a.maxSubscribers ?? null},
+            ${a.readers ?? 'authenticated'}, ${a.writers ?? 'authenticated'}, ${conn.principal.sub})
+    ON CONFLICT (name) DO NOTHING
+    RETURNING name, description, history, max_subscribers, readers, writers, created_by,
+              to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at`.execute(context.db);
+  if (rows.length === 0) throw new RowcastError('TOPIC_EXISTS', `a topic named ${a.name} exists`);
+  // The stream brings the same row to every node; this node need not wait for it.
+  const topic = customTopicFromRow(rows[0] as never);
+  context.registry.applyCustomTopic(topic);
+  return describeCustom(topic, 0);
+}
+
+/** `destroy-topic` (admins): removes the topic and its messages; subscribers are told. */
+export async function destroyTopic(context: HandlerContext, _ws: WebSocket<Connection>, conn: Connection, request: RequestOf<'destroy-topic'>) {
+  if (!conn.principal.isAdmin) throw new RowcastError('FORBIDDEN', 'only admins may destroy topics');
+  const { name } = request.attributes;
+  const result = await context.db.deleteFrom('rowcast.topics').where('name', '=', name).executeTakeFirst();
+  if (result.numDeletedRows === 0n) throw new RowcastError('TOPIC_NOT_FOUND', `no custom topic named ${JSON.stringify(name)}`);
+  context.registry.removeCustomTopic(name);
+  return { name };
+}
+
+/**
+ * `new-message`: writers of a custom topic publish any JSON. A history topic
+ * stores it (batched) and answers once the stream has delivered it, with its
+ * `id` and `seq`; an ephemeral topic hands it straight to the event log.
+ */
+export async function newMessage(context: HandlerContext, _ws: WebSocket<Connection>, conn: Connection, request: RequestOf<'new-message'>) {
+  const { topicName, message } = request.attributes;
+  const topic = writableTopic(context, conn, topicName);
+  const json = JSON.stringify(message);
+  const bytes = Buffer.byteLength(json);
+  if (bytes > context.maxChatMessageBytes) {
+    throw new RowcastError('LIMIT_EXCEEDED', `message is ${bytes} bytes; at most ${context.maxChatMessageBytes}`);
+  }
+  const sender = conn.principal.sub;
+  if (topic.history === 0) {
+    const event = await context.publishEphemeral(topic, sender, message);
+    return { id: event.id, seq: event.seq };
+  }
+  const id = await context.messages.write({ topic: topic.name, history: topic.history, sender, json });
+  const seq = await context.delivered(id);
+  return { id, seq };
+}
+
+/** `history`: a custom topic's stored messages, newest first, paged with `before` (a message id). */
+export async function history(context: HandlerContext, _ws: WebSocket<Connection>, conn: Connection, request: RequestOf<'history'>) {
+  const { topicName, before, limit } = request.attributes;
+  const topic = context.registry.custom(topicName);
+  if (!topic || grantOf(topic, conn) === null) {
+    throw new RowcastError('TOPIC_NOT_FOUND', `no custom topic named ${JSON.stringify(topicName)}`);
+  }
+  if (before !== undefined && !/^\d{1,19}$/.test(String(before))) {
+    throw new RowcastError('INVALID_ATTRIBUTES', 'before: a message id');
+  }
+  let query = context.db
+    .selectFrom('rowcast.messages')
+    .select(['id', 'sender', 'message', sql<string>`to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('createdAt')])
+    .where('topic', '=', topic.name)
+    .orderBy('id', 'desc')
+    .limit(limit ?? 50);
+  if (before !== undefined) query = query.where('id', '<', String(before));
+  const rows = await query.execute();
+  return { topic: topic.name, messages: rows.map((r) => ({ id: String(r.id), sender: r.sender, message: r.message, createdAt: r.createdAt })) };
+}
+
+function writableTopic(context: HandlerContext, conn: Connection, name: string): CustomTopic {
+  const topic = topicNamed(context, name);
+  if (topic?.kind === 'table') throw new RowcastError('READ_ONLY_TOPIC', `${name} is a table topic: write to the table instead`);
+  if (!topic || grantOf(topic, conn) === null) throw new RowcastError('TOPIC_NOT_FOUND', `no topic named ${JSON.stringify(name)}`);
+  if (!mayAccess(topic.writers, conn.principal)) throw new RowcastError('FORBIDDEN', `you may not write to topic ${name}`);
+  return topic;
+}

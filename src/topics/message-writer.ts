@@ -1,0 +1,97 @@
+import { sql } from 'kysely';
+import type { Logger } from 'pino';
+import type { Database } from '../db/database.js';
+
+/** A message to store: its topic (with its history size), sender and JSON text. */
+export interface PendingMessage {
+  readonly topic: string;
+  readonly history: number;
+  readonly sender: string | null;
+  /** The message as JSON text (already size-checked). */
+  readonly json: string;
+}
+
+/** What the writer needs. */
+export interface MessageWriterOptions {
+  readonly db: Database;
+  readonly logger: Logger;
+  /** Most messages per INSERT statement. Default 1,000. */
+  readonly maxBatch?: number;
+}
+
+interface Queued extends PendingMessage {
+  resolve(id: string): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Stores messages of history topics in `rowcast.messages`, many per
+ * statement: while one INSERT is in flight, new messages queue and go
+ * together in the next, so throughput is not one round trip per message.
+ * One statement at a time also keeps ids in commit order. After each batch,
+ * every topic in it is pruned to its `history` newest messages through the
+ * `(topic, id desc)` index, never a scan.
+ *
+ * The message then reaches subscribers through the replication stream like
+ * any row (DESIGN.md §1).
+ */
+export class MessageWriter {
+  readonly #options: MessageWriterOptions;
+  #queue: Queued[] = [];
+  #flushing = false;
+
+  constructor(options: MessageWriterOptions) {
+    this.#options = options;
+  }
+
+  /** Resolves with the stored message's id once its INSERT has committed. */
+  write(message: PendingMessage): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ ...message, resolve, reject });
+      if (!this.#flushing) void this.#flush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    this.#flushing = true;
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, this.#options.maxBatch ?? 1000);
+        try {
+          const ids = await this.#insert(batch);
+          batch.forEach((message, i) => message.resolve(ids[i]!));
+        } catch (error) {
+          for (const message of batch) message.reject(error);
+          continue;
+        }
+        await this.#prune(batch).catch((error: unknown) => this.#options.logger.warn({ err: error }, 'pruning messages failed'));
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  async #insert(batch: Queued[]): Promise<string[]> {
+    const { rows } = await sql<{ id: string }>`
+      INSERT INTO rowcast.messages (topic, sender, message)
+      SELECT topic, sender, message
+        FROM unnest(${batch.map((m) => m.topic)}::text[], ${batch.map((m) => m.sender)}::text[], ${batch.map((m) => m.json)}::jsonb[])
+             WITH ORDINALITY AS m(topic, sender, message, position)
+       ORDER BY position
+      RETURNING id::text`.execute(this.#options.db);
+    // Ids are drawn in insertion order, which is the batch's order.
+    return rows.map((r) => r.id).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+  }
+
+  async #prune(batch: Queued[]): Promise<void> {
+    const topics = new Map(batch.map((m) => [m.topic, m.history]));
+    for (const [topic, history] of topics) {
+      await sql`
+        DELETE FROM rowcast.messages
+         WHERE topic = ${topic}
+           AND id < (SELECT id FROM rowcast.messages WHERE topic = ${topic} ORDER BY id DESC OFFSET ${history - 1} LIMIT 1)`.execute(
+        this.#options.db,
+      );
+    }
+  }
+}
