@@ -1,6 +1,8 @@
 import test from 'ava';
-import type { LiveClient } from './helpers/live-client.js';
-import { withServer } from './helpers/with-server.js';
+import { createTestDatabase } from './helpers/database.js';
+import { LiveClient } from './helpers/live-client.js';
+import { ServerProcess } from './helpers/server-process.js';
+import { signToken, withServer } from './helpers/with-server.js';
 
 const TABLES = `
   CREATE TABLE orders (id int PRIMARY KEY);
@@ -156,4 +158,32 @@ test('a topic created through one connection is usable at once from another', wi
   await other.subscribe('fresh');
   await ok(other, 'new-message', { topicName: 'fresh', message: 'first' });
   t.like(await other.next((f) => f['type'] === 'event'), { topic: 'fresh', data: { attributes: { message: 'first' } } });
+});
+
+test('after a restart, topics and their history are still there, in order', async (t) => {
+  const db = await createTestDatabase('');
+  let server: ServerProcess | null = null;
+  try {
+    server = await ServerProcess.start(db);
+    const admin = await LiveClient.connect(`${server.liveUrl}?token=${signToken(ADMIN)}`);
+    await ok(admin, 'create-topic', { name: 'durable' });
+    const sent = [];
+    for (let i = 0; i < 20; i++) sent.push((await ok(admin, 'new-message', { topicName: 'durable', message: i })).id);
+    admin.close();
+    await server.kill('SIGKILL');
+
+    server = await ServerProcess.start(db);
+    const reader = await LiveClient.connect(`${server.liveUrl}?token=${signToken({ sub: 'r' })}`);
+    t.like(await ok(reader, 'get-topic', { topicName: 'durable' }), { name: 'durable', history: 100 });
+    const history = await ok(reader, 'history', { topicName: 'durable', limit: 100 });
+    t.deepEqual(history.messages.map((m: { id: string }) => m.id), [...sent].reverse());
+    t.deepEqual(history.messages.map((m: { message: number }) => m.message), Array.from({ length: 20 }, (_, i) => 19 - i));
+    await reader.subscribe('durable');
+    await ok(reader, 'new-message', { topicName: 'durable', message: 'after restart' });
+    t.like(await reader.next((f) => f['type'] === 'event'), { data: { attributes: { message: 'after restart' } } });
+    reader.close();
+  } finally {
+    await server?.kill();
+    await db.drop();
+  }
 });
