@@ -13,17 +13,14 @@
  * is reported beside the server's. Runs against the embedded Postgres unless
  * DATABASE_URL is set. Results go to bench/results/scoped-fanout.json.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import path from 'node:path';
 import { createHistogram } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { createDatabase } from '../src/db/database.js';
-import { startEmbeddedPostgres } from '../src/db/embedded-postgres.js';
-import { migrateToLatest } from '../src/db/migrate.js';
+import { BENCH_SECRET as SECRET, cpuMs, rssMiB, startBenchServer } from './lib/bench-server.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -39,88 +36,18 @@ const RATE = Number(args.rate ?? (args.quick ? 500 : 2000));
 const SECONDS = Number(args.seconds ?? (args.quick ? 5 : 20));
 const LATENCY_AT = Number(args['latency-at'] ?? (args.quick ? 2000 : 5000));
 const WORKERS = 4;
-const SECRET = 'rowcast-bench-secret-0123456789';
-const TICKS_PER_SECOND = 100; // Linux USER_HZ for /proc/<pid>/stat
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** utime + stime of a process, in ms. */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
-}
-
-/** Polls /health until the server answers 200 (the server logs at `warn` here, so there is no start-up line to wait for). */
-async function waitForHealth(server: ChildProcess, port: number): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (server.exitCode !== null) throw new Error(`server exited with ${server.exitCode}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false);
-    if (ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error('server did not become healthy within 60 s');
-}
 
 async function main(): Promise<void> {
   console.log(`scoped fan-out: connections ${CONNECTIONS.join(' / ')}, ${RATE} changes/s for ${SECONDS} s each, ${cpus().length} cores`);
-  let stopPostgres = async () => {};
-  let baseUrl = process.env['DATABASE_URL'];
-  if (!baseUrl) {
-    mkdirSync('.rowcast', { recursive: true });
-    const dir = mkdtempSync(path.resolve('.rowcast', 'bench-pg-'));
-    const embedded = await startEmbeddedPostgres({ dataDir: path.join(dir, 'data'), port: await freePort(), onLog: (line) => process.env['BENCH_PG_LOG'] && process.stderr.write(line) });
-    baseUrl = embedded.url;
-    stopPostgres = async () => {
-      await embedded.stop();
-      rmSync(dir, { recursive: true, force: true });
-    };
-  }
-  const admin = new pg.Client({ connectionString: baseUrl });
-  await admin.connect();
-  const dbName = `rowcast_bench_${process.pid}`;
-  await admin.query(`CREATE DATABASE ${dbName}`);
-  const url = new URL(baseUrl);
-  url.pathname = `/${dbName}`;
-  const kysely = createDatabase(url.toString(), { max: 1 });
-  await migrateToLatest(kysely);
-  await kysely.destroy();
-  const db = new pg.Client({ connectionString: url.toString() });
-  await db.connect();
-  await db.query(`CREATE TABLE bench_orders (id bigserial PRIMARY KEY, owner_id int NOT NULL, amount int, written_at double precision NOT NULL);
-                  INSERT INTO rowcast.table_policies (table_name, read, owner_column) VALUES ('bench_orders', 'owner', 'owner_id');`);
-
-  const port = await freePort();
-  // As many open files as the hard limit allows (20,000 in the sandbox this was written on).
-  const server = spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec node dist/src/cli/main.js serve'], {
-    env: {
-      ...process.env,
-      DATABASE_URL: url.toString(),
-      PORT: String(port),
-      HOST: '0.0.0.0',
-      JWT_SECRET: SECRET,
-      SLOT_NAME: dbName,
-      PUBLICATION_NAME: dbName,
-      LOG_LEVEL: 'warn',
-      MAX_CONNECTIONS: '200000',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  await waitForHealth(server, port);
-  const urls = [1, 2, 3, 4].map((i) => `ws://127.0.0.${i}:${port}/live`);
+  const bench = await startBenchServer(`
+    CREATE TABLE bench_orders (id bigserial PRIMARY KEY, owner_id int NOT NULL, amount int, written_at double precision NOT NULL);
+    INSERT INTO rowcast.table_policies (table_name, read, owner_column) VALUES ('bench_orders', 'owner', 'owner_id');`);
+  const { db, urls } = bench;
 
   const results: Array<Record<string, number>> = [];
   try {
     for (const connections of CONNECTIONS) {
-      const result = await scenario(server.pid!, db, urls, connections);
+      const result = await scenario(bench.pid, db, urls, connections);
       results.push(result);
       console.log(
         `  ${connections} connections: ${result['changes']} changes, server CPU ${result['serverCpuUsPerChange']!.toFixed(1)} µs/change ` +
@@ -130,12 +57,7 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    server.kill('SIGTERM');
-    await new Promise((resolve) => server.once('exit', resolve));
-    await db.end();
-    await admin.query(`DROP DATABASE ${dbName} WITH (FORCE)`).catch(() => {});
-    await admin.end();
-    await stopPostgres();
+    await bench.stop();
   }
 
   const perChange = results.map((r) => r['serverCpuUsPerChange']!);
@@ -225,7 +147,7 @@ async function scenario(serverPid: number, db: pg.Client, urls: string[], connec
   await writer;
   await new Promise((resolve) => setTimeout(resolve, 500));
   received = [...receivedBy.values()].reduce((a, b) => a + b, 0);
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${serverPid}/status`, 'utf8'))![1]) / 1024;
+  const rss = rssMiB(serverPid);
   for (const worker of workers) worker.send({ type: 'stop' });
   await Promise.all(workers.map((w) => new Promise((resolve) => w.once('exit', resolve))));
   const changes = writtenEnd - writtenStart;

@@ -1,0 +1,113 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import pg from 'pg';
+import { createDatabase } from '../../src/db/database.js';
+import { startEmbeddedPostgres } from '../../src/db/embedded-postgres.js';
+import { migrateToLatest } from '../../src/db/migrate.js';
+
+/** The secret benchmark tokens are signed with. */
+export const BENCH_SECRET = 'rowcast-bench-secret-0123456789';
+
+/** A rowcast server (built `dist/`) in its own process on a fresh database, for a benchmark. */
+export interface BenchServer {
+  readonly port: number;
+  readonly pid: number;
+  /** A client on the benchmark's database. */
+  readonly db: pg.Client;
+  /** `ws://127.0.0.<n>:<port>/live` for n = 1…4: several destination addresses spread the ephemeral ports. */
+  readonly urls: string[];
+  stop(): Promise<void>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** utime + stime of a process, in ms (Linux USER_HZ = 100). */
+export function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** Resident set size of a process, in MiB. */
+export function rssMiB(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+}
+
+/**
+ * Starts Postgres (embedded unless DATABASE_URL is set), a fresh database with
+ * `setupSql`, and the server on it with as many open files as the hard limit
+ * allows. `stop()` undoes all of it.
+ */
+export async function startBenchServer(setupSql: string): Promise<BenchServer> {
+  let stopPostgres = async () => {};
+  let baseUrl = process.env['DATABASE_URL'];
+  if (!baseUrl) {
+    mkdirSync('.rowcast', { recursive: true });
+    const dir = mkdtempSync(path.resolve('.rowcast', 'bench-pg-'));
+    const embedded = await startEmbeddedPostgres({ dataDir: path.join(dir, 'data'), port: await freePort() });
+    baseUrl = embedded.url;
+    stopPostgres = async () => {
+      await embedded.stop();
+      rmSync(dir, { recursive: true, force: true });
+    };
+  }
+  const admin = new pg.Client({ connectionString: baseUrl });
+  await admin.connect();
+  const dbName = `rowcast_bench_${process.pid}`;
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  const url = new URL(baseUrl);
+  url.pathname = `/${dbName}`;
+  const kysely = createDatabase(url.toString(), { max: 1 });
+  await migrateToLatest(kysely);
+  await kysely.destroy();
+  const db = new pg.Client({ connectionString: url.toString() });
+  await db.connect();
+  if (setupSql) await db.query(setupSql);
+
+  const port = await freePort();
+  // As many open files as the hard limit allows (20,000 in the sandbox this was written on).
+  const server: ChildProcess = spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec node dist/src/cli/main.js serve'], {
+    env: {
+      ...process.env,
+      DATABASE_URL: url.toString(),
+      PORT: String(port),
+      HOST: '0.0.0.0',
+      JWT_SECRET: BENCH_SECRET,
+      SLOT_NAME: dbName,
+      PUBLICATION_NAME: dbName,
+      LOG_LEVEL: 'warn',
+      MAX_CONNECTIONS: '200000',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (server.exitCode !== null) throw new Error(`server exited with ${server.exitCode}`);
+    if (await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false)) break;
+    if (Date.now() > deadline) throw new Error('server did not become healthy within 60 s');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    port,
+    pid: server.pid!,
+    db,
+    urls: [1, 2, 3, 4].map((i) => `ws://127.0.0.${i}:${port}/live`),
+    stop: async () => {
+      server.kill('SIGTERM');
+      await new Promise((resolve) => server.once('exit', resolve));
+      await db.end();
+      await admin.query(`DROP DATABASE ${dbName} WITH (FORCE)`).catch(() => {});
+      await admin.end();
+      await stopPostgres();
+    },
+  };
+}
