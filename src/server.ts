@@ -49,6 +49,7 @@ export interface ServerStatus {
   readonly slowConsumersClosed: number;
   readonly replication: ReplicationState;
   readonly topics: Array<{ name: string; read: string; subscribers: number; filterGroups: number }>;
+  readonly customTopics: Array<{ name: string; history: number; subscribers: number }>;
 }
 
 /**
@@ -125,6 +126,11 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         name: t.name,
         read: t.policy.read,
         ...(live?.topicStats(t.name) ?? { subscribers: 0, filterGroups: 0 }),
+      })),
+      customTopics: registry.customTopics().map((t) => ({
+        name: t.name,
+        history: t.history,
+        subscribers: live?.topicStats(t.name).subscribers ?? 0,
       })),
     });
     live = await startLiveServer(
