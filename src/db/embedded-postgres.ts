@@ -30,8 +30,8 @@ const PASSWORD = 'rowcast';
 /** Settings that logical replication and parallel test files need. */
 const SERVER_FLAGS = [
   ['wal_level', 'logical'],
-  ['max_replication_slots', '40'],
-  ['max_wal_senders', '40'],
+  ['max_replication_slots', '64'],
+  ['max_wal_senders', '64'],
   ['max_connections', '300'],
   ['listen_addresses', '127.0.0.1'],
   ['unix_socket_directories', ''],
