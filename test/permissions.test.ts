@@ -41,8 +41,10 @@ test('owner policy: each user receives only their rows; a move from A to B is a 
   t.is(update['data'].old.owner_id, 1);
 });
 
-test('a delete reaches exactly the audience of the old row', withServer, { sql: SCHEMA }, async (t, { db, connect }) => {
-  await db.query(`INSERT INTO "order" VALUES (10, 1, 5, 'new')`);
+test('a delete reaches exactly the audience of the old row', withServer, {
+  // Written before the server (and its slot) exists, so no create event can race the subscriptions.
+  sql: `${SCHEMA} INSERT INTO "order" VALUES (10, 1, 5, 'new');`,
+}, async (t, { db, connect }) => {
   const alice = await connect({ sub: '1' });
   const bob = await connect({ sub: '2' });
   for (const client of [alice, bob]) await client.subscribe('order,marker');
