@@ -1,12 +1,18 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { EventLog } from '../log/event-log.js';
 import { audiencePartitions, customTopicPartition } from '../policies/audience-partitions.js';
 import { ADMIN_ONLY } from '../policies/read-policy.js';
-import type { Lsn } from '../replication/lsn.js';
+import { lsnHex, type Lsn } from '../replication/lsn.js';
 import type { Change, Relation, Row, Transaction, TransactionSink } from '../replication/transaction.js';
-import { randomUUID } from 'node:crypto';
-import { customTopicFromRow, policyFromRow, tableTopicName, type CustomTopic, type TableTopic, type TopicRegistry } from '../topics/topic-registry.js';
-import { lsnHex } from '../replication/lsn.js';
+import {
+  customTopicFromRow,
+  policyFromRow,
+  tableTopicName,
+  type CustomTopic,
+  type TableTopic,
+  type TopicRegistry,
+} from '../topics/topic-registry.js';
 import { Event, type EventKind } from './event.js';
 import { formatSeq } from './seq.js';
 
@@ -24,9 +30,12 @@ export interface EventBuilderOptions {
  * once) and appends them to the event log as they arrive, so a large
  * transaction streams through instead of being held whole.
  *
- * A change to `rowcast.table_policies` is applied to the registry at its
- * place in the stream. A table the registry does not know yet makes it
- * reload its tables; until then that table's events go to admins only.
+ * rowcast's own tables are applied at their place in the stream: a change to
+ * `rowcast.table_policies` or `rowcast.topics` updates the registry, an
+ * insert into `rowcast.messages` becomes its topic's `new-message` event.
+ * A table the registry does not know yet makes it reload its tables; until
+ * then that table's events go to admins only. Messages of ephemeral topics
+ * enter here too ({@link EventBuilder.publishEphemeral}).
  */
 export class EventBuilder implements TransactionSink {
   readonly #options: EventBuilderOptions;
