@@ -188,3 +188,20 @@ test('after a restart, topics and their history are still there, in order', asyn
     await db.drop();
   }
 });
+
+test('messages to a topic destroyed while they are being written fail alone; other topics are untouched', withServer, { sql: TABLES }, async (t, { connect }) => {
+  const admin = await connect(ADMIN);
+  await ok(admin, 'create-topic', { name: 'stays' });
+  await ok(admin, 'create-topic', { name: 'goes' });
+  const writer = await connect({ sub: 'w' });
+  const other = await connect({ sub: 'o' });
+  // Many messages to both topics in flight while one topic is destroyed.
+  const toGoes = Array.from({ length: 200 }, (_, i) => writer.request('new-message', { topicName: 'goes', message: i }));
+  const toStays = Array.from({ length: 200 }, (_, i) => other.request('new-message', { topicName: 'stays', message: i }));
+  await ok(admin, 'destroy-topic', { name: 'goes' });
+  const stays = await Promise.all(toStays);
+  t.true(stays.every((r) => r['ok']));
+  const goes = await Promise.all(toGoes);
+  t.true(goes.every((r) => r['ok'] || r['error'].code === 'TOPIC_NOT_FOUND'));
+  t.is(writer.closeCode, null);
+});

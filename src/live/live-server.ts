@@ -322,13 +322,23 @@ class Deliveries {
   readonly #waiting = new Map<string, (seq: string) => void>();
   readonly #recent = new Map<string, string>();
 
-  wait(id: string): Promise<string> {
+  /** Resolves with the seq, or `null` if the stream has not delivered the message within `timeoutMs`. */
+  wait(id: string, timeoutMs = DELIVERY_TIMEOUT_MS): Promise<string | null> {
     const seq = this.#recent.get(id);
     if (seq !== undefined) {
       this.#recent.delete(id);
       return Promise.resolve(seq);
     }
-    return new Promise((resolve) => this.#waiting.set(id, resolve));
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#waiting.delete(id);
+        resolve(null);
+      }, timeoutMs);
+      this.#waiting.set(id, (seq) => {
+        clearTimeout(timer);
+        resolve(seq);
+      });
+    });
   }
 
   delivered(id: string, seq: string): void {
@@ -344,3 +354,5 @@ class Deliveries {
 }
 
 const RECENT_DELIVERIES = 10_000;
+/** A stored message not delivered by then (stream down) is answered without its seq. */
+const DELIVERY_TIMEOUT_MS = 10_000;

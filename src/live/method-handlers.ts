@@ -29,8 +29,8 @@ export interface HandlerContext {
   readonly messages: MessageWriter;
   /** Hands an ephemeral topic's message to the event log. */
   readonly publishEphemeral: (topic: CustomTopic, sender: string | null, message: unknown) => Promise<Event>;
-  /** Resolves with the `seq` of stored message `id` once the stream has delivered it. */
-  readonly delivered: (id: string) => Promise<string>;
+  /** Resolves with the `seq` of stored message `id` once the stream has delivered it (`null` if it has not within 10 s). */
+  readonly delivered: (id: string) => Promise<string | null>;
   /** Largest `new-message` payload, in bytes of JSON. */
   readonly maxChatMessageBytes: number;
 }

@@ -61,7 +61,15 @@ export async function newMessage(context: HandlerContext, _ws: WebSocket<Connect
     const event = await context.publishEphemeral(topic, sender, message);
     return { id: event.id, seq: event.seq };
   }
-  const id = await context.messages.write({ topic: topic.name, history: topic.history, sender, json });
+  let id: string;
+  try {
+    id = await context.messages.write({ topic: topic.name, history: topic.history, sender, json });
+  } catch (error) {
+    // The topic was destroyed while the message waited for its batch.
+    if ((error as { code?: string }).code === '23503') throw new RowcastError('TOPIC_NOT_FOUND', `no topic named ${JSON.stringify(topicName)}`);
+    throw error;
+  }
+  // Stored and durable; the seq once the stream has delivered it (null if the stream is down).
   const seq = await context.delivered(id);
   return { id, seq };
 }

@@ -56,9 +56,16 @@ export class MessageWriter {
     this.#flushing = true;
     try {
       while (this.#queue.length > 0) {
-        const batch = this.#queue.splice(0, this.#options.maxBatch ?? 1000);
+        let batch = this.#queue.splice(0, this.#options.maxBatch ?? 1000);
         try {
-          const ids = await this.#insert(batch);
+          let ids: string[];
+          try {
+            ids = await this.#insert(batch);
+          } catch (error) {
+            if ((error as { code?: string }).code !== '23503') throw error;
+            batch = await this.#withoutDestroyedTopics(batch);
+            ids = await this.#insert(batch);
+          }
           batch.forEach((message, i) => message.resolve(ids[i]!));
         } catch (error) {
           for (const message of batch) message.reject(error);
@@ -71,7 +78,26 @@ export class MessageWriter {
     }
   }
 
+  /**
+   * A topic destroyed while its messages waited fails the whole batch
+   * (foreign key): then those messages are rejected alone and the others are
+   * inserted again.
+   */
+  async #withoutDestroyedTopics(batch: Queued[]): Promise<Queued[]> {
+    const topics = [...new Set(batch.map((m) => m.topic))];
+    const rows = await this.#options.db.selectFrom('rowcast.topics').select('name').where('name', 'in', topics).execute();
+    const existing = new Set(rows.map((r) => r.name));
+    if (existing.size === topics.length) return batch;
+    const kept: Queued[] = [];
+    for (const message of batch) {
+      if (existing.has(message.topic)) kept.push(message);
+      else message.reject(Object.assign(new Error(`topic ${message.topic} no longer exists`), { code: '23503' }));
+    }
+    return kept;
+  }
+
   async #insert(batch: Queued[]): Promise<string[]> {
+    if (batch.length === 0) return [];
     const { rows } = await sql<{ id: string }>`
       INSERT INTO rowcast.messages (topic, sender, message)
       SELECT topic, sender, message
