@@ -205,3 +205,17 @@ test('messages to a topic destroyed while they are being written fail alone; oth
   t.true(goes.every((r) => r['ok'] || r['error'].code === 'TOPIC_NOT_FOUND'));
   t.is(writer.closeCode, null);
 });
+
+test('narrowing a topic\'s readers revokes the subscriptions of users who lost access, and only theirs', withServer, { sql: TABLES }, async (t, { connect, db }) => {
+  const admin = await connect(ADMIN);
+  const user = await connect({ sub: 'u' });
+  await ok(admin, 'create-topic', { name: 'narrowing' });
+  await admin.subscribe('narrowing');
+  await user.subscribe('narrowing');
+  await db.query(`UPDATE rowcast.topics SET readers = 'admin' WHERE name = 'narrowing'`);
+  t.like(await user.next((f) => f['type'] === 'subscription'), { topic: 'narrowing', status: 'revoked' });
+  await ok(admin, 'new-message', { topicName: 'narrowing', message: 'admins only now' });
+  t.like(await admin.next((f) => f['type'] === 'event'), { data: { attributes: { message: 'admins only now' } } });
+  t.false(admin.frames.some((f) => f['type'] === 'subscription'));
+  t.false(user.frames.some((f) => f['type'] === 'event'));
+});

@@ -12,7 +12,7 @@ import { encodeFrame, parseClientFrame, type ClientRequest, type ServerFrame } f
 import { routeEvents } from './event-router.js';
 import { BackpressureGauge, type Pacer } from './backpressure-gauge.js';
 import { SubscriptionIndex } from './subscription-index.js';
-import { grantedPartitions } from '../policies/audience-partitions.js';
+import { customTopicPartitions, grantedPartitions } from '../policies/audience-partitions.js';
 
 /** What the /live endpoint needs. */
 export interface LiveServerOptions {
@@ -247,23 +247,31 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
   options.registry.onPolicyChange((topic) => revalidate(topic));
 
   /**
-   * A topic's policy changed (at its place in the stream). Every non-admin
-   * subscription to it is revoked and its client told: under another policy
-   * its cache may hold rows it can no longer read, or lack rows it now can,
-   * and only a refetch mends that. Admins read everything either way.
+   * A topic's read rule changed (at its place in the stream), or the topic is
+   * gone. For a table every non-admin subscription is revoked and its client
+   * told: under another policy its cache may hold rows it can no longer read,
+   * or lack rows it now can, and only a refetch mends that. For a custom
+   * topic, subscriptions of users who may no longer read it are revoked.
    */
   function revalidate(name: string): void {
-    const topic = options.registry.get(name);
+    const table = options.registry.get(name);
+    const custom = options.registry.custom(name);
     for (const ws of [...index.subscribersOf(name)]) {
       const conn = ws.getUserData();
-      if (conn.principal.isAdmin && topic) continue;
+      let reason: string;
+      if (table) {
+        if (conn.principal.isAdmin) continue;
+        reason =
+          grantedPartitions(name, table.policy, conn.principal) !== null
+            ? 'the read policy of this topic changed: subscribe again and refetch'
+            : 'the read policy of this topic no longer allows this user';
+      } else if (custom) {
+        if (customTopicPartitions(custom, conn.principal) !== null) continue;
+        reason = 'the readers of this topic no longer include this user';
+      } else {
+        reason = 'the topic was destroyed';
+      }
       index.unsubscribe(ws, name);
-      const allowed = topic ? grantedPartitions(name, topic.policy, conn.principal) !== null : false;
-      const reason = !topic && !options.registry.custom(name)
-        ? 'the topic was destroyed'
-        : allowed
-          ? 'the read policy of this topic changed: subscribe again and refetch'
-          : 'the read policy of this topic no longer allows this user';
       ws.cork(() => send(ws, { type: 'subscription', topic: name, status: 'revoked', reason }));
     }
   }

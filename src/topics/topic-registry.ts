@@ -105,9 +105,14 @@ export class TopicRegistry {
     return [...this.#custom.values()];
   }
 
-  /** Adds or replaces a custom topic (idempotent: the stream and the creating node both apply it). */
+  /**
+   * Adds or replaces a custom topic (idempotent: the stream and the creating
+   * node both apply it). A change of `readers` revisits its subscriptions.
+   */
   applyCustomTopic(topic: CustomTopic): void {
+    const before = this.#custom.get(topic.name);
     this.#custom.set(topic.name, topic);
+    if (before && before.readers !== topic.readers) for (const listener of this.#policyListeners) listener(topic.name);
   }
 
   /** Removes a custom topic; its subscriptions are revisited (and so revoked). */
