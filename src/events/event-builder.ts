@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { EventLog } from '../log/event-log.js';
-import { audiencePartitions, customTopicPartition } from '../policies/audience-partitions.js';
+import { audiencePartitions, customTopicAudience } from '../policies/audience-partitions.js';
 import { ADMIN_ONLY } from '../policies/read-policy.js';
 import { lsnHex, type Lsn } from '../replication/lsn.js';
 import type { Change, Relation, Row, Transaction, TransactionSink } from '../replication/transaction.js';
@@ -180,7 +180,7 @@ export class EventBuilder implements TransactionSink {
       id,
       row: attributes,
       old: null,
-      partitions: [customTopicPartition(topic)],
+      partitions: customTopicAudience(topic),
       oldPartitions: null,
       unchanged: NONE,
       oldComplete: false,

@@ -23,9 +23,31 @@ function part(text: string): string {
 
 const UNSAFE = /[|#%]/;
 
+/** The fixed partitions of a topic, built once per topic rather than per event. */
+interface TopicParts {
+  /** `t|all` */
+  readonly admin: string;
+  /** `[t|*]` */
+  readonly everyone: readonly string[];
+  /** `t|` — the owner and group partitions continue it. */
+  readonly prefix: string;
+}
+
+const topicParts = new Map<string, TopicParts>();
+
+function partsOf(topic: string): TopicParts {
+  let parts = topicParts.get(topic);
+  if (!parts) {
+    const prefix = `${part(topic)}|`;
+    parts = { admin: `${prefix}all`, everyone: Object.freeze([`${prefix}*`]), prefix };
+    topicParts.set(topic, parts);
+  }
+  return parts;
+}
+
 /** The partition every admin of topic `topic` subscribes to. */
 export function adminPartition(topic: string): string {
-  return `${part(topic)}|all`;
+  return partsOf(topic).admin;
 }
 
 /**
@@ -38,14 +60,14 @@ export function adminPartition(topic: string): string {
 export function audiencePartitions(topic: string, policy: ReadPolicy, row: Row): readonly string[] {
   switch (policy.read) {
     case 'public':
-      return [`${part(topic)}|*`];
+      return partsOf(topic).everyone;
     case 'owner': {
       const owner = row[policy.ownerColumn];
-      return owner === null || owner === undefined ? NONE : [`${part(topic)}|u|${part(String(owner))}`];
+      return owner === null || owner === undefined ? NONE : [`${partsOf(topic).prefix}u|${part(String(owner))}`];
     }
     case 'group': {
       const group = row[policy.groupColumn];
-      return group === null || group === undefined ? NONE : [`${part(topic)}|g|${part(String(group))}`];
+      return group === null || group === undefined ? NONE : [`${partsOf(topic).prefix}g|${part(String(group))}`];
     }
     case 'admin':
       return NONE;
@@ -63,13 +85,13 @@ export function grantedPartitions(topic: string, policy: ReadPolicy, principal: 
   if (principal.sub === null && policy.read !== 'public') return null;
   switch (policy.read) {
     case 'public':
-      return [`${part(topic)}|*`];
+      return partsOf(topic).everyone;
     case 'owner':
-      return [`${part(topic)}|u|${part(principal.sub!)}`];
+      return [`${partsOf(topic).prefix}u|${part(principal.sub!)}`];
     case 'group': {
       const groups = principal.claims[policy.groupClaim];
       if (!Array.isArray(groups)) return NONE;
-      return groups.map((g) => `${part(topic)}|g|${part(String(g))}`);
+      return groups.map((g) => `${partsOf(topic).prefix}g|${part(String(g))}`);
     }
     case 'admin':
       return null;
@@ -78,9 +100,9 @@ export function grantedPartitions(topic: string, policy: ReadPolicy, principal: 
 
 const NONE: readonly string[] = Object.freeze([]);
 
-/** The one partition of a custom topic: every reader subscribes to it, admins too. */
-export function customTopicPartition(name: string): string {
-  return `${part(name)}|*`;
+/** The audience of a custom topic: one partition, which every reader (admins too) subscribes to. */
+export function customTopicAudience(name: string): readonly string[] {
+  return partsOf(name).everyone;
 }
 
 /** Whether `principal` passes a custom topic's `readers`/`writers` rule. */
@@ -97,5 +119,5 @@ export function mayAccess(access: TopicAccess, principal: Principal): boolean {
 
 /** The partitions `principal` may subscribe to on a custom topic, or `null`. */
 export function customTopicPartitions(topic: CustomTopic, principal: Principal): readonly string[] | null {
-  return mayAccess(topic.readers, principal) ? [customTopicPartition(topic.name)] : null;
+  return mayAccess(topic.readers, principal) ? customTopicAudience(topic.name) : null;
 }
