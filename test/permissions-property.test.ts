@@ -166,7 +166,7 @@ function opSql(name: string, o: Op): string {
 
 let caseNumber = 0;
 
-async function runScenario(t: { log: (...v: unknown[]) => void }, fixture: ServerFixture, s: Scenario): Promise<void> {
+async function runScenario(fixture: ServerFixture, s: Scenario): Promise<void> {
   const { db, connect } = fixture;
   const n = caseNumber++;
   const names = Array.from({ length: TABLES }, (_, i) => `p${n}_t${i}`);
@@ -292,12 +292,12 @@ async function runScenario(t: { log: (...v: unknown[]) => void }, fixture: Serve
 const RUNS = Number(process.env['PROPERTY_RUNS'] ?? 100);
 
 /** Runs the property; a failure names the seed, the shrunk scenario and what went wrong in it. */
-async function check(t: { log: (...v: unknown[]) => void }, fixture: ServerFixture, seed: number): Promise<void> {
+async function check(fixture: ServerFixture, seed: number): Promise<void> {
   let lastFailure = '';
   try {
     await fc.assert(
       fc.asyncProperty(scenario, (s) =>
-        runScenario(t, fixture, s).then(
+        runScenario(fixture, s).then(
           () => true,
           (error: Error) => {
             lastFailure = error.message;
@@ -313,13 +313,13 @@ async function check(t: { log: (...v: unknown[]) => void }, fixture: ServerFixtu
 }
 
 test('every cache ends equal to what SQL says is readable (fixed seed)', withServer, {}, async (t, fixture) => {
-  await check(t, fixture, 20261122);
+  await check(fixture, 20261122);
   t.pass();
 });
 
 test('every cache ends equal to what SQL says is readable (random seed, printed on failure)', withServer, {}, async (t, fixture) => {
   const seed = (Date.now() ^ (Math.random() * 0x7fffffff)) | 0;
   t.log(`seed ${seed}`);
-  await check(t, fixture, seed);
+  await check(fixture, seed);
   t.pass();
 });

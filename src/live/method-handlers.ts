@@ -1,7 +1,6 @@
 import type { WebSocket } from 'uWebSockets.js';
 import { RowcastError } from '../errors.js';
 import type { Event, EventKind } from '../events/event.js';
-import { grantedPartitions } from '../policies/audience-partitions.js';
 import { compileRowFilter } from '../policies/row-filter.js';
 import type { Database } from '../db/database.js';
 import type { MessageWriter } from '../topics/message-writer.js';
