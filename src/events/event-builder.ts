@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { EventLog } from '../log/event-log.js';
-import { audiencePartitions, customTopicAudience } from '../policies/audience-partitions.js';
+import { audiencePartitions } from '../policies/audience-partitions.js';
 import { ADMIN_ONLY } from '../policies/read-policy.js';
 import { lsnHex, type Lsn } from '../replication/lsn.js';
 import type { Change, Relation, Row, Transaction, TransactionSink } from '../replication/transaction.js';
@@ -14,6 +14,7 @@ import {
   type TopicRegistry,
 } from '../topics/topic-registry.js';
 import { Event, type EventKind } from './event.js';
+import { messageEvent } from './message-event.js';
 import { formatSeq } from './seq.js';
 
 /** Where events come from and go. */
@@ -23,6 +24,11 @@ export interface EventBuilderOptions {
   readonly logger: Logger;
   /** Where the stream starts (the slot's confirmed position). */
   readonly startLsn: Lsn;
+  /**
+   * Called with each stored message's event once it is handed on, and the
+   * commit LSN of its transaction (see `MessagePositions`).
+   */
+  readonly onStoredMessage?: (event: Event, commitLsn: Lsn) => void;
 }
 
 /**
@@ -147,7 +153,7 @@ export class EventBuilder implements TransactionSink {
       const publish = () => {
         const now = new Date().toISOString();
         const seq = formatSeq(lsnHex(this.#lastEnd - 1n), this.#ephemeralIndex++);
-        const event = this.#messageEvent(topic.name, seq, now, randomUUID(), { message, sender, createdAt: now });
+        const event = messageEvent(topic.name, seq, now, randomUUID(), { message, sender, createdAt: now });
         this.#options.log.append(event);
         resolve(event);
       };
@@ -156,35 +162,21 @@ export class EventBuilder implements TransactionSink {
     });
   }
 
-  /** A row of `rowcast.messages` was inserted: its topic's `new-message` event. */
+  /**
+   * A row of `rowcast.messages` was inserted: its topic's `new-message`
+   * event, handed on and then reported as stored (so its position can be
+   * written back to the row).
+   */
   #message(tx: Transaction, index: number, row: Row): void {
     const topic = this.#options.registry.custom(row['topic'] as string);
     if (!topic) return;
-    this.#options.log.append(
-      this.#messageEvent(topic.name, formatSeq(tx.commitLsnHex, index), tx.commitTime, String(row['id']), {
-        message: row['message'],
-        sender: row['sender'],
-        createdAt: row['created_at'],
-      }),
-    );
-  }
-
-  #messageEvent(topic: string, seq: string, ts: string, id: string, attributes: Row): Event {
-    return new Event({
-      seq,
-      topic,
-      type: 'message',
-      ts,
-      kind: 'new-message',
-      key: NONE,
-      id,
-      row: attributes,
-      old: null,
-      partitions: customTopicAudience(topic),
-      oldPartitions: null,
-      unchanged: NONE,
-      oldComplete: false,
+    const event = messageEvent(topic.name, formatSeq(tx.commitLsnHex, index), tx.commitTime, String(row['id']), {
+      message: row['message'],
+      sender: row['sender'] as string | null,
+      createdAt: row['created_at'] as string,
     });
+    this.#options.log.append(event);
+    this.#options.onStoredMessage?.(event, tx.commitLsn);
   }
 
   /** A `rowcast.topics` row changed: the registry learns it at this point of the stream. */
