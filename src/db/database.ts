@@ -27,6 +27,9 @@ export interface RowcastTables {
     sender: string | null;
     message: unknown;
     created_at: Date;
+    /** Written back once the stream has delivered the message; `null` until then. */
+    seq: string | null;
+    committed_at: Date | null;
   };
 }
 

@@ -20,6 +20,12 @@ export interface ReplicationStreamOptions {
   readonly logger: Logger;
   /** Flow control: while it reports congestion, the stream stops reading. */
   readonly pacer?: { congested(): boolean };
+  /**
+   * The slot is never acknowledged past this position (`null`: no limit),
+   * for work that must survive a crash and is done only after hand-off
+   * (writing stored messages' positions back).
+   */
+  readonly holdBack?: () => Lsn | null;
   /** Reconnect backoff: first delay and cap, in ms. Defaults 200 / 10,000. */
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
 }
@@ -321,16 +327,18 @@ export class ReplicationStream {
   }
 
   /**
-   * Tells Postgres the handed-off position as written, flushed and applied.
-   * The library's `acknowledge` adds one to the position it is given, so it
-   * gets `handedOff - 1`: the slot's `confirmed_flush_lsn` becomes exactly
-   * the end of the last handed-off transaction.
+   * Tells Postgres the handed-off position (or the `holdBack` position, when
+   * that is earlier) as written, flushed and applied. The library's
+   * `acknowledge` adds one to the position it is given, so it gets
+   * `position - 1`: the slot's `confirmed_flush_lsn` becomes exactly that
+   * position, and a transaction committed at it is sent again after a restart.
    */
   #sendStatus(force = false, requestReply = false): void {
     const service = this.#service;
     if (!service || !this.#connected || this.#handedOff === 0n) return;
-    if (!force && this.#handedOff === this.#acknowledged) return;
-    const position = this.#handedOff;
+    const held = this.#options.holdBack?.() ?? null;
+    const position = held !== null && held < this.#handedOff ? held : this.#handedOff;
+    if (!force && position <= this.#acknowledged) return;
     void service.acknowledge(formatLsn(position - 1n), requestReply).then((sent) => {
       if (sent && position > this.#acknowledged) this.#acknowledged = position;
     });
