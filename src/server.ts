@@ -19,6 +19,8 @@ import { InProcessEventLog } from './log/in-process-event-log.js';
 import { parseLsn } from './replication/lsn.js';
 import { ReplicationStream, type ReplicationState } from './replication/replication-stream.js';
 import { ensureSlotAndPublication } from './replication/slot-and-publication.js';
+import { MessagePositions } from './topics/message-positions.js';
+import { MessageReplay } from './topics/message-replay.js';
 import { MessageWriter } from './topics/message-writer.js';
 import { TopicRegistry } from './topics/topic-registry.js';
 import { VERSION } from './version.js';
@@ -102,7 +104,14 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
 
     const log = new InProcessEventLog();
     let live: LiveServer | null = null;
-    const builder = new EventBuilder({ registry, log, logger, startLsn: slot.confirmedFlushLsn });
+    const positions = new MessagePositions({ db, logger });
+    const builder = new EventBuilder({
+      registry,
+      log,
+      logger,
+      startLsn: slot.confirmedFlushLsn,
+      onStoredMessage: (event, commitLsn) => positions.record(event, commitLsn),
+    });
     const stream = new ReplicationStream({
       url,
       slotName: config.SLOT_NAME,
@@ -112,7 +121,12 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       sink: builder,
       logger,
       pacer: { congested: () => live?.pacer.congested() ?? false },
+      holdBack: () => positions.holdBack(),
     });
+    const streamCaughtUp = async () => {
+      const { rows } = await sql<{ lsn: string }>`SELECT pg_current_wal_flush_lsn()::text AS lsn`.execute(database);
+      await stream.waitFor(parseLsn(rows[0]!.lsn), 5000);
+    };
 
     const status = (): ServerStatus => ({
       version: VERSION,
@@ -147,9 +161,11 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         publishEphemeral: (topic, sender, message) => builder.publishEphemeral(topic, sender, message),
         maxChatMessageBytes: Math.min(config.MAX_CHAT_MESSAGE_BYTES, config.MAX_MESSAGE_BYTES - 1024),
         catchUp: async () => {
-          const { rows } = await sql<{ lsn: string }>`SELECT pg_current_wal_flush_lsn()::text AS lsn`.execute(database);
-          await Promise.all([registry.refreshTables(), stream.waitFor(parseLsn(rows[0]!.lsn), 5000)]);
+          await Promise.all([registry.refreshTables(), streamCaughtUp()]);
         },
+        streamCaughtUp,
+        replay: new MessageReplay({ db: database, log, positions, maxMessages: config.HISTORY_EVENTS }),
+        positions,
         log,
         logger,
         allowAnonymous: config.ALLOW_ANONYMOUS,
@@ -186,6 +202,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       close: async () => {
         running.close();
         await stream.stop();
+        positions.close();
         await database.destroy();
         await embedded?.stop();
       },

@@ -10,10 +10,8 @@ const TABLES = `
 
 const ADMIN = { sub: 'admin-1', role: 'admin' };
 
-async function ok(client: LiveClient, method: string, attributes: Record<string, unknown> = {}) {
-  const response = await client.request(method, attributes);
-  if (!response['ok']) throw new Error(`${method} failed: ${JSON.stringify(response['error'])}`);
-  return response['data'];
+function ok(client: LiveClient, method: string, attributes: Record<string, unknown> = {}) {
+  return client.call(method, attributes);
 }
 
 test('an admin creates a topic, two users subscribe, one publishes, both receive it with sender and time', withServer, { sql: TABLES }, async (t, { connect }) => {

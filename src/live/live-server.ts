@@ -7,8 +7,8 @@ import { RowcastError } from '../errors.js';
 import type { EventLog } from '../log/event-log.js';
 import type { TopicRegistry } from '../topics/topic-registry.js';
 import type { Connection } from './connection.js';
-import { handle, type HandlerContext } from './method-handlers.js';
-import { encodeFrame, parseClientFrame, type ClientRequest, type ServerFrame } from './protocol.js';
+import { ANSWERED, handle, type HandlerContext } from './method-handlers.js';
+import { encodeFrame, parseClientFrame, responseFrame, type ClientRequest, type ServerFrame } from './protocol.js';
 import { routeEvents } from './event-router.js';
 import { BackpressureGauge, type Pacer } from './backpressure-gauge.js';
 import { SubscriptionIndex } from './subscription-index.js';
@@ -20,6 +20,9 @@ export interface LiveServerOptions {
   readonly registry: TopicRegistry;
   /** See {@link HandlerContext.catchUp}. */
   readonly catchUp: () => Promise<void>;
+  readonly streamCaughtUp: HandlerContext['streamCaughtUp'];
+  readonly replay: HandlerContext['replay'];
+  readonly positions: HandlerContext['positions'];
   readonly db: HandlerContext['db'];
   readonly messages: HandlerContext['messages'];
   readonly publishEphemeral: HandlerContext['publishEphemeral'];
@@ -78,6 +81,9 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     index,
     maxSubscriptions: options.maxSubscriptions,
     catchUp: options.catchUp,
+    streamCaughtUp: options.streamCaughtUp,
+    replay: options.replay,
+    positions: options.positions,
     db: options.db,
     messages: options.messages,
     publishEphemeral: options.publishEphemeral,
@@ -214,8 +220,8 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
   }
 
   function reply(ws: WebSocket<Connection>, conn: Connection, request: ClientRequest, data: unknown): void {
-    if (conn.closed) return;
-    ws.cork(() => send(ws, { type: 'response', ...idOf(request.id), method: request.method, ok: true, data }));
+    if (conn.closed || data === ANSWERED) return;
+    ws.cork(() => send(ws, responseFrame(request, data)));
   }
 
   function fail(ws: WebSocket<Connection>, conn: Connection, request: ClientRequest, error: unknown): void {

@@ -3,12 +3,14 @@ import { RowcastError } from '../errors.js';
 import type { Event, EventKind } from '../events/event.js';
 import { compileRowFilter } from '../policies/row-filter.js';
 import type { Database } from '../db/database.js';
+import type { MessagePositions } from '../topics/message-positions.js';
+import type { MessageReplay } from '../topics/message-replay.js';
 import type { MessageWriter } from '../topics/message-writer.js';
 import type { CustomTopic, TableTopic, TopicRegistry } from '../topics/topic-registry.js';
 import { createTopic, destroyTopic, history, newMessage } from './topic-handlers.js';
 import { describeCustom, grantOf, topicNamed } from './topic-access.js';
 import type { Connection } from './connection.js';
-import type { ClientRequest, Method, RequestOf } from './protocol.js';
+import { encodeFrame, responseFrame, type ClientRequest, type Method, type RequestOf } from './protocol.js';
 import { PLAIN_GROUP, type SubscriptionGroup, type SubscriptionIndex } from './subscription-index.js';
 
 /** What method handlers may use. */
@@ -24,6 +26,12 @@ export interface HandlerContext {
    * refused by a server a few milliseconds behind.
    */
   readonly catchUp: () => Promise<void>;
+  /** Resolves once the stream has routed every commit made before the call (or after 5 s, if it cannot). */
+  readonly streamCaughtUp: () => Promise<void>;
+  /** Replays custom topics from `rowcast.messages` (`subscribe` with `since`). */
+  readonly replay: MessageReplay;
+  /** Positions of stored messages not yet written back (for `history`). */
+  readonly positions: MessagePositions;
   readonly db: Database;
   readonly messages: MessageWriter;
   /** Hands an ephemeral topic's message to the event log. */
@@ -34,7 +42,16 @@ export interface HandlerContext {
   readonly maxChatMessageBytes: number;
 }
 
-/** A handler answers with the response `data`, synchronously or not, or throws a {@link RowcastError}. */
+/**
+ * What a handler returns when it has sent its response itself, because
+ * frames must follow the response in the same synchronous step.
+ */
+export const ANSWERED: unique symbol = Symbol('answered');
+
+/**
+ * A handler answers with the response `data` (or {@link ANSWERED}),
+ * synchronously or not, or throws a {@link RowcastError}.
+ */
 export type Handler<M extends Method> = (
   context: HandlerContext,
   ws: WebSocket<Connection>,
@@ -66,44 +83,108 @@ export function handle(context: HandlerContext, ws: WebSocket<Connection>, conn:
 }
 
 async function subscribe(context: HandlerContext, ws: WebSocket<Connection>, conn: Connection, request: RequestOf<'subscribe'>) {
-  const { filter, events, since } = request.attributes;
+  const { since } = request.attributes;
   const names = splitNames(request.attributes.topicName);
-  const grant = (name: string) => {
+  let grants = checkGrants(context, conn, request, names);
+  if (grants instanceof RowcastError) {
+    await context.catchUp();
+    grants = checkGrants(context, conn, request, names);
+  }
+  if (grants instanceof RowcastError) throw grants;
+  const replayable = since !== undefined && grants.every(({ topic }) => topic.kind === 'custom' && topic.history > 0);
+  if (!replayable) {
+    if (conn.closed) return null;
+    for (const { topic, partitions, group } of grants) context.index.subscribe(ws, topic.name, { group, partitions });
+    // Replay of table topics and ephemeral custom topics is not offered yet: say so rather than pretend.
+    return since === undefined ? { topics: names } : { topics: names, resumed: false };
+  }
+  return resume(context, ws, conn, request, names, since);
+}
+
+/**
+ * `subscribe` with `since` on custom topics with history: waits until the
+ * stream has delivered every commit made before the request, reads what each
+ * topic holds after `since`, and then, in one synchronous step, checks the
+ * grants again, subscribes, answers, and sends the missed messages in `seq`
+ * order, so the first live message follows them with nothing between and
+ * nothing twice. When a topic can no longer reach back that far, nothing is
+ * replayed and the answer says `resumed: false`.
+ */
+async function resume(
+  context: HandlerContext,
+  ws: WebSocket<Connection>,
+  conn: Connection,
+  request: RequestOf<'subscribe'>,
+  names: string[],
+  since: string,
+): Promise<typeof ANSWERED | null> {
+  await context.streamCaughtUp();
+  const opened = await Promise.allSettled(
+    names.map((name) => {
+      const topic = context.registry.custom(name);
+      if (!topic) throw new RowcastError('TOPIC_NOT_FOUND', `no topic named ${JSON.stringify(name)}`);
+      return context.replay.open(topic, since);
+    }),
+  );
+  const seams = opened.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  const failure = opened.find((result) => result.status === 'rejected');
+  const grants = failure ? null : checkGrants(context, conn, request, names);
+  if (failure || grants instanceof RowcastError || conn.closed) {
+    for (const seam of seams) seam.cancel();
+    if (failure) throw (failure as PromiseRejectedResult).reason;
+    if (grants instanceof RowcastError) throw grants;
+    return null;
+  }
+  const resumed = seams.every((seam) => seam.resumed);
+  const missed = seams.flatMap((seam) => (resumed ? seam.finish() : (seam.cancel(), [])));
+  if (seams.length > 1) missed.sort((a, b) => (a.seq < b.seq ? -1 : 1));
+  for (const { topic, partitions, group } of grants!) context.index.subscribe(ws, topic.name, { group, partitions });
+  ws.cork(() => {
+    ws.send(encodeFrame(responseFrame(request, { topics: names, resumed })), false);
+    for (const event of missed) ws.send(event.frame('new-message'), false);
+  });
+  return ANSWERED;
+}
+
+/** A topic granted to a subscribe request: what to subscribe and how. */
+interface Grant {
+  readonly topic: TableTopic | CustomTopic;
+  readonly partitions: readonly string[];
+  readonly group: SubscriptionGroup;
+}
+
+/**
+ * Checks a subscribe request against the registry as it is now, all or
+ * nothing: every name readable, filters valid, the connection's subscription
+ * limit and each topic's `maxSubscribers` respected. Synchronous, so the
+ * check and the subscription it allows happen in one step and concurrent
+ * subscribes cannot over-admit. Returns the grants, or the error to answer
+ * (an unknown name as `TOPIC_NOT_FOUND`, for the caller to retry after
+ * catching up); coded errors other than that are thrown.
+ */
+function checkGrants(context: HandlerContext, conn: Connection, request: RequestOf<'subscribe'>, names: readonly string[]): Grant[] | RowcastError {
+  const { filter, events } = request.attributes;
+  const grants: Grant[] = [];
+  for (const name of names) {
     const topic = topicNamed(context, name);
     const partitions = topic ? grantOf(topic, conn) : null;
-    return topic && partitions ? ([topic, partitions] as const) : null;
-  };
-  let granted = names.map(grant);
-  if (granted.includes(null)) {
-    await context.catchUp();
-    granted = names.map(grant);
-  }
-  // All-or-nothing: every name is checked before anything is subscribed.
-  const grants: Array<[TableTopic | CustomTopic, readonly string[], SubscriptionGroup]> = [];
-  for (let i = 0; i < names.length; i++) {
-    const entry = granted[i];
-    if (!entry) throw new RowcastError('TOPIC_NOT_FOUND', `no topic named ${JSON.stringify(names[i])}`);
-    const [topic, partitions] = entry;
+    if (!topic || !partitions) return new RowcastError('TOPIC_NOT_FOUND', `no topic named ${JSON.stringify(name)}`);
     if (topic.kind === 'custom' && (filter !== undefined || events !== undefined)) {
       throw new RowcastError('INVALID_ATTRIBUTES', `filter and events apply to table topics only, not ${topic.name}`);
     }
-    grants.push([topic, partitions, topic.kind === 'table' ? subscriptionGroup(topic, filter, events) : PLAIN_GROUP]);
+    grants.push({ topic, partitions, group: topic.kind === 'table' ? subscriptionGroup(topic, filter, events) : PLAIN_GROUP });
   }
-  const added = grants.filter(([topic]) => !conn.subscriptions.has(topic.name)).length;
+  const added = grants.filter(({ topic }) => !conn.subscriptions.has(topic.name)).length;
   if (conn.subscriptions.size + added > context.maxSubscriptions) {
     throw new RowcastError('LIMIT_EXCEEDED', `at most ${context.maxSubscriptions} subscriptions per connection`);
   }
-  // Checked and taken in one synchronous step: concurrent subscribes cannot over-admit.
-  for (const [topic] of grants) {
+  for (const { topic } of grants) {
     if (topic.kind !== 'custom' || topic.maxSubscribers === null || conn.subscriptions.has(topic.name)) continue;
     if (context.index.stats(topic.name).subscribers >= topic.maxSubscribers) {
       throw new RowcastError('TOPIC_FULL', `topic ${topic.name} has its ${topic.maxSubscribers} subscribers`);
     }
   }
-  if (conn.closed) return null;
-  for (const [topic, partitions, group] of grants) context.index.subscribe(ws, topic.name, { group, partitions });
-  // Replay with `since` is not offered yet: say so rather than pretend.
-  return since === undefined ? { topics: names } : { topics: names, resumed: false };
+  return grants;
 }
 
 /** The group of a subscription: its filter compiled for the topic's columns, and its events. */

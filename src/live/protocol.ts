@@ -160,6 +160,13 @@ export type ServerFrame =
   | { readonly type: 'subscription'; readonly topic: string; readonly status: 'revoked'; readonly reason: string }
   | { readonly type: 'error'; readonly error: { readonly code: ErrorCode; readonly message: string } };
 
+/** The successful `response` frame of `request`, echoing its `id`. */
+export function responseFrame(request: { readonly id: RequestId | undefined; readonly method: string }, data: unknown): ServerFrame {
+  return request.id === undefined
+    ? { type: 'response', method: request.method, ok: true, data }
+    : { type: 'response', id: request.id, method: request.method, ok: true, data };
+}
+
 /** Serializes a server frame. Event frames are not built here: they are serialized once, upstream. */
 export function encodeFrame(frame: ServerFrame): string {
   return JSON.stringify(frame);

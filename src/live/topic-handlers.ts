@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { WebSocket } from 'uWebSockets.js';
 import { RowcastError } from '../errors.js';
 import { mayAccess } from '../policies/audience-partitions.js';
+import { isoCreatedAt, STORED_MESSAGE_COLUMNS, type StoredMessageRow } from '../topics/stored-message.js';
 import { customTopicFromRow, type CustomTopic } from '../topics/topic-registry.js';
 import type { Connection } from './connection.js';
 import type { HandlerContext } from './method-handlers.js';
@@ -74,7 +75,12 @@ export async function newMessage(context: HandlerContext, _ws: WebSocket<Connect
   return { id, seq };
 }
 
-/** `history`: a custom topic's stored messages, newest first, paged with `before` (a message id). */
+/**
+ * `history`: a custom topic's stored messages, newest first, paged with
+ * `before` (a message id). Each carries its `seq` (`null` for one the stream
+ * has not delivered yet), so a client can load history and then subscribe
+ * with `since` the newest `seq` it holds.
+ */
 export async function history(context: HandlerContext, _ws: WebSocket<Connection>, conn: Connection, request: RequestOf<'history'>) {
   const { topicName, before, limit } = request.attributes;
   const topic = context.registry.custom(topicName);
@@ -84,15 +90,22 @@ export async function history(context: HandlerContext, _ws: WebSocket<Connection
   if (before !== undefined && !/^\d{1,19}$/.test(String(before))) {
     throw new RowcastError('INVALID_ATTRIBUTES', 'before: a message id');
   }
-  let query = context.db
-    .selectFrom('rowcast.messages')
-    .select(['id', 'sender', 'message', sql<string>`to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('createdAt')])
-    .where('topic', '=', topic.name)
-    .orderBy('id', 'desc')
-    .limit(limit ?? 50);
-  if (before !== undefined) query = query.where('id', '<', String(before));
-  const rows = await query.execute();
-  return { topic: topic.name, messages: rows.map((r) => ({ id: String(r.id), sender: r.sender, message: r.message, createdAt: r.createdAt })) };
+  const { rows } = await sql<StoredMessageRow>`
+    SELECT ${STORED_MESSAGE_COLUMNS}
+      FROM rowcast.messages
+     WHERE topic = ${topic.name} ${before === undefined ? sql`` : sql`AND messages.id < ${String(before)}::bigint`}
+     ORDER BY messages.id DESC  -- the column, not the text alias
+     LIMIT ${limit ?? 50}`.execute(context.db);
+  return {
+    topic: topic.name,
+    messages: rows.map((r) => ({
+      id: r.id,
+      seq: r.seq ?? context.positions.seqOf(r.id) ?? null,
+      sender: r.sender,
+      message: r.message,
+      createdAt: isoCreatedAt(r.created_at),
+    })),
+  };
 }
 
 function writableTopic(context: HandlerContext, conn: Connection, name: string): CustomTopic {

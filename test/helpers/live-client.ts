@@ -58,6 +58,13 @@ export class LiveClient {
     return this.next((f) => f['type'] === 'response' && f['id'] === id);
   }
 
+  /** Sends a request and returns its response `data`; throws unless the server says ok. */
+  async call(method: string, attributes: Record<string, unknown> = {}): Promise<any> {
+    const response = await this.request(method, attributes);
+    if (!response['ok']) throw new Error(`${method} failed: ${JSON.stringify(response['error'])}`);
+    return response['data'];
+  }
+
   /** Subscribes and throws unless the server says ok. */
   async subscribe(topicName: string, extra: Record<string, unknown> = {}): Promise<Frame> {
     const response = await this.request('subscribe', { topicName, ...extra });

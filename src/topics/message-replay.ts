@@ -1,0 +1,121 @@
+import { sql } from 'kysely';
+import type { Database } from '../db/database.js';
+import type { Event } from '../events/event.js';
+import type { EventLog } from '../log/event-log.js';
+import type { MessagePositions } from './message-positions.js';
+import { STORED_MESSAGE_COLUMNS, storedMessageEvent, type StoredMessageRow } from './stored-message.js';
+import type { CustomTopic } from './topic-registry.js';
+
+/** What replays read from. */
+export interface MessageReplayOptions {
+  readonly db: Database;
+  readonly log: EventLog;
+  readonly positions: MessagePositions;
+  /** Most messages one replay sends; a client further behind is told to refetch. */
+  readonly maxMessages: number;
+}
+
+/**
+ * A replay being prepared. {@link finish} must run in the same synchronous
+ * step as the live subscription it precedes: until then every message the
+ * log hands on is collected, so nothing falls between the two and nothing
+ * is sent twice.
+ */
+export interface ReplaySeam {
+  /** Whether every message after `since` can be replayed (else the client must refetch). */
+  readonly resumed: boolean;
+  /** The messages to send before going live, in `seq` order (none unless `resumed`); stops collecting. */
+  finish(): Event[];
+  /** Stops collecting without a replay. */
+  cancel(): void;
+}
+
+/**
+ * Replays a custom topic's stored messages after a `since` position, from
+ * three sources that together hold every message after it: rows of
+ * `rowcast.messages` whose position is written, messages delivered but not
+ * yet written ({@link MessagePositions.unrecorded}), and messages the log
+ * hands on while the rows are read. A later message arrives live.
+ *
+ * Resuming is possible when the topic still holds a message at or before
+ * `since` (pruning removes the oldest first, so none after it is gone), or
+ * when it has never been pruned (fewer messages than its `history`).
+ */
+export class MessageReplay {
+  readonly #options: MessageReplayOptions;
+  /** Topic → collectors of messages handed on during a replay's read. */
+  readonly #collectors = new Map<string, Set<(event: Event) => void>>();
+
+  constructor(options: MessageReplayOptions) {
+    this.#options = options;
+    options.log.subscribe((event) => {
+      if (event.kind !== 'new-message' || this.#collectors.size === 0) return;
+      const collectors = this.#collectors.get(event.topic);
+      if (collectors) for (const collect of collectors) collect(event);
+    });
+  }
+
+  /**
+   * Reads what `topic` holds after `since`.
+   *
+   * @example
+   * const seam = await replay.open(topic, since);
+   * for (const event of seam.finish()) ws.send(event.frame('new-message')); // and subscribe, in the same step
+   */
+  async open(topic: CustomTopic, since: string): Promise<ReplaySeam> {
+    const collected: Event[] = [];
+    const collect = (event: Event) => collected.push(event);
+    let collectors = this.#collectors.get(topic.name);
+    if (!collectors) this.#collectors.set(topic.name, (collectors = new Set()));
+    collectors.add(collect);
+    const stop = () => {
+      collectors.delete(collect);
+      if (collectors.size === 0 && this.#collectors.get(topic.name) === collectors) this.#collectors.delete(topic.name);
+    };
+    const unrecorded = this.#options.positions.unrecorded(topic.name);
+    let rows: StoredMessageRow[];
+    let anchored: boolean;
+    let kept: number;
+    try {
+      [rows, { anchored, kept }] = await Promise.all([this.#after(topic.name, since), this.#extent(topic, since)]);
+    } catch (error) {
+      stop();
+      throw error;
+    }
+    const resumed =
+      (anchored || kept < topic.history || unrecorded.some((e) => e.seq <= since)) && rows.length <= this.#options.maxMessages;
+    return {
+      resumed,
+      cancel: stop,
+      finish: () => {
+        stop();
+        if (!resumed) return [];
+        const missed = new Map<string, Event>();
+        for (const row of rows) missed.set(row.seq!, storedMessageEvent(topic.name, row as StoredMessageRow & { seq: string; ts: string }));
+        for (const event of [...unrecorded, ...collected]) if (event.seq > since) missed.set(event.seq, event);
+        return [...missed.values()].sort((a, b) => (a.seq < b.seq ? -1 : 1));
+      },
+    };
+  }
+
+  /** Messages of `topic` whose written position is after `since`, at most one more than a replay sends. */
+  async #after(topic: string, since: string): Promise<StoredMessageRow[]> {
+    const { rows } = await sql<StoredMessageRow>`
+      SELECT ${STORED_MESSAGE_COLUMNS}
+        FROM rowcast.messages
+       WHERE topic = ${topic} AND seq > ${since}
+       ORDER BY seq
+       LIMIT ${this.#options.maxMessages + 1}`.execute(this.#options.db);
+    return rows;
+  }
+
+  /** Whether a message at or before `since` is still kept, and how many are kept (up to `history`). */
+  async #extent(topic: CustomTopic, since: string): Promise<{ anchored: boolean; kept: number }> {
+    const { rows } = await sql<{ anchored: boolean; kept: number }>`
+      SELECT EXISTS (SELECT 1 FROM rowcast.messages WHERE topic = ${topic.name} AND seq <= ${since}) AS anchored,
+             (SELECT count(*) FROM (SELECT 1 FROM rowcast.messages WHERE topic = ${topic.name} LIMIT ${topic.history}) k)::int AS kept`.execute(
+      this.#options.db,
+    );
+    return rows[0]!;
+  }
+}
