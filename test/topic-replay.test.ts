@@ -197,3 +197,19 @@ test('after SIGKILL restarts, since replays every message in order, also those w
     await db.drop();
   }
 });
+
+test('a replay larger than half of what a socket may buffer is resumed: false', withServer, { env: { MAX_BACKPRESSURE_BYTES: '8192' } }, async (t, { connect }) => {
+  const admin = await connect(ADMIN);
+  await admin.call('create-topic', { name: 'bulky' });
+  const [first] = await publish(admin, 'bulky', 0, 1);
+  const text = 'x'.repeat(1000);
+  for (let i = 0; i < 3; i++) await admin.call('new-message', { topicName: 'bulky', message: text });
+  const near = await connect({ sub: 'near' });
+  t.like(await near.subscribe('bulky', { since: first!.seq }), { data: { resumed: true } });
+  t.is((await near.events(3)).length, 3);
+  for (let i = 0; i < 3; i++) await admin.call('new-message', { topicName: 'bulky', message: text });
+  const far = await connect({ sub: 'far' });
+  t.like(await far.subscribe('bulky', { since: first!.seq }), { data: { resumed: false } });
+  const [marker] = await publish(admin, 'bulky', 1, 1);
+  t.is((await far.next(isEvent))['data'].id, marker!.id);
+});

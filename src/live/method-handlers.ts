@@ -30,6 +30,8 @@ export interface HandlerContext {
   readonly streamCaughtUp: () => Promise<void>;
   /** Replays custom topics from `rowcast.messages` (`subscribe` with `since`). */
   readonly replay: MessageReplay;
+  /** Most bytes of frames one replay may send (below what a socket may buffer). */
+  readonly maxReplayBytes: number;
   /** Positions of stored messages not yet written back (for `history`). */
   readonly positions: MessagePositions;
   readonly db: Database;
@@ -107,8 +109,9 @@ async function subscribe(context: HandlerContext, ws: WebSocket<Connection>, con
  * topic holds after `since`, and then, in one synchronous step, checks the
  * grants again, subscribes, answers, and sends the missed messages in `seq`
  * order, so the first live message follows them with nothing between and
- * nothing twice. When a topic can no longer reach back that far, nothing is
- * replayed and the answer says `resumed: false`.
+ * nothing twice. When a topic can no longer reach back that far, or the
+ * missed messages are more than `maxReplayBytes`, nothing is replayed and
+ * the answer says `resumed: false`.
  */
 async function resume(
   context: HandlerContext,
@@ -135,9 +138,16 @@ async function resume(
     if (grants instanceof RowcastError) throw grants;
     return null;
   }
-  const resumed = seams.every((seam) => seam.resumed);
-  const missed = seams.flatMap((seam) => (resumed ? seam.finish() : (seam.cancel(), [])));
+  let resumed = seams.every((seam) => seam.resumed);
+  let missed = seams.flatMap((seam) => (resumed ? seam.finish() : (seam.cancel(), [])));
   if (seams.length > 1) missed.sort((a, b) => (a.seq < b.seq ? -1 : 1));
+  let bytes = 0;
+  for (const event of missed) bytes += event.frame('new-message').length;
+  if (bytes > context.maxReplayBytes) {
+    // More than the socket may buffer: it would be closed as a slow consumer, again on every retry.
+    resumed = false;
+    missed = [];
+  }
   for (const { topic, partitions, group } of grants!) context.index.subscribe(ws, topic.name, { group, partitions });
   ws.cork(() => {
     ws.send(encodeFrame(responseFrame(request, { topics: names, resumed })), false);
