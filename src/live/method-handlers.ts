@@ -87,6 +87,10 @@ export function handle(context: HandlerContext, ws: WebSocket<Connection>, conn:
 async function subscribe(context: HandlerContext, ws: WebSocket<Connection>, conn: Connection, request: RequestOf<'subscribe'>) {
   const { since } = request.attributes;
   const names = splitNames(request.attributes.topicName);
+  // Live only once the stream has routed every commit made before this request: a row committed
+  // after the response is never missed, and none committed before it arrives as news (after a
+  // restart, the re-read tail of the slot is not delivered to new subscriptions).
+  await context.streamCaughtUp();
   let grants = checkGrants(context, conn, request, names);
   if (grants instanceof RowcastError) {
     await context.catchUp();
@@ -104,9 +108,9 @@ async function subscribe(context: HandlerContext, ws: WebSocket<Connection>, con
 }
 
 /**
- * `subscribe` with `since` on custom topics with history: waits until the
- * stream has delivered every commit made before the request, reads what each
- * topic holds after `since`, and then, in one synchronous step, checks the
+ * `subscribe` with `since` on custom topics with history (the stream has
+ * delivered every commit made before the request): reads what each topic
+ * holds after `since`, and then, in one synchronous step, checks the
  * grants again, subscribes, answers, and sends the missed messages in `seq`
  * order, so the first live message follows them with nothing between and
  * nothing twice. When a topic can no longer reach back that far, or the
@@ -121,7 +125,6 @@ async function resume(
   names: string[],
   since: string,
 ): Promise<typeof ANSWERED | null> {
-  await context.streamCaughtUp();
   const opened = await Promise.allSettled(
     names.map((name) => {
       const topic = context.registry.custom(name);
