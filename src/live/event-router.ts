@@ -1,5 +1,5 @@
 import type { TemplatedApp } from 'uWebSockets.js';
-import type { Event, EventKind } from '../events/event.js';
+import type { Event, EventKind, FrameKind } from '../events/event.js';
 import type { EventLog } from '../log/event-log.js';
 import { adminPartition } from '../policies/audience-partitions.js';
 import { PLAIN_GROUP, uwsTopic, type SubscriptionGroup, type SubscriptionIndex } from './subscription-index.js';
@@ -26,6 +26,10 @@ export function routeEvents(
   onMessage?: (event: Event) => void,
 ): { readonly count: number } {
   const counter = { count: 0 };
+  // One publishing callback for all events (no closure per event): it reads the event and group key being routed.
+  let current: Event | null = null;
+  let key = '';
+  const publish = (partition: string, kind: FrameKind) => app.publish(uwsTopic(partition, key), current!.frame(kind), false);
   log.subscribe((event) => {
     counter.count++;
     if (event.kind === 'new-message') {
@@ -34,14 +38,35 @@ export function routeEvents(
       return;
     }
     const admin = adminPartition(event.topic);
-    publishGroup(app, event, PLAIN_GROUP, admin);
+    current = event;
+    key = '';
+    framesForGroup(event, PLAIN_GROUP, admin, publish);
     const groups = index.groupsOf(event.topic);
-    if (groups) for (const { group } of groups) publishGroup(app, event, group, admin);
+    if (groups) {
+      for (const { group } of groups) {
+        key = group.key;
+        framesForGroup(event, group, admin, publish);
+      }
+    }
   });
   return counter;
 }
 
-function publishGroup(app: TemplatedApp, event: Event, group: SubscriptionGroup, admin: string): void {
+/**
+ * What `event` means to subscription `group`: calls `emit` with each
+ * partition it reaches and the kind of frame it is there. Publishing (to the
+ * uWS topics of the group) and replaying (to one connection) share this.
+ */
+export function framesForGroup(
+  event: Event,
+  group: SubscriptionGroup,
+  admin: string,
+  emit: (partition: string, kind: FrameKind) => void,
+): void {
+  if (event.kind === 'new-message') {
+    for (const partition of event.partitions) emit(partition, 'new-message');
+    return;
+  }
   const row = event.row;
   const old = event.old;
   const test = group.test;
@@ -62,8 +87,6 @@ function publishGroup(app: TemplatedApp, event: Event, group: SubscriptionGroup,
       before = event.oldPartitions ?? event.partitions;
       after = event.partitions;
       break;
-    case 'new-message':
-      return;
     case 'delete':
       // A key-only old row cannot be filtered: tell the group, a delete of an unknown id is harmless.
       wasIn = test === null || !event.oldComplete || test(old!);
@@ -75,17 +98,23 @@ function publishGroup(app: TemplatedApp, event: Event, group: SubscriptionGroup,
   // groups) sees delete then create, and their cache still ends with the row.
   for (let i = 0; i < before.length; i++) {
     const partition = before[i]!;
-    if (!after.includes(partition)) emit(app, event, group, partition, wasIn, false);
+    if (!after.includes(partition)) emitKind(group, partition, wasIn, false, emit);
   }
-  emit(app, event, group, admin, wasIn, isIn);
+  emitKind(group, admin, wasIn, isIn, emit);
   for (let i = 0; i < after.length; i++) {
     const partition = after[i]!;
-    emit(app, event, group, partition, wasIn && before.includes(partition), isIn);
+    emitKind(group, partition, wasIn && before.includes(partition), isIn, emit);
   }
 }
 
-function emit(app: TemplatedApp, event: Event, group: SubscriptionGroup, partition: string, wasIn: boolean, isIn: boolean): void {
+function emitKind(
+  group: SubscriptionGroup,
+  partition: string,
+  wasIn: boolean,
+  isIn: boolean,
+  emit: (partition: string, kind: FrameKind) => void,
+): void {
   const kind: EventKind | null = wasIn ? (isIn ? 'update' : 'delete') : isIn ? 'create' : null;
   if (kind === null || (group.events !== null && !group.events.has(kind))) return;
-  app.publish(uwsTopic(partition, group.key), event.frame(kind), false);
+  emit(partition, kind);
 }
