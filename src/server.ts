@@ -15,6 +15,8 @@ import { mountStatusRoutes } from './http/status-routes.js';
 import { startLiveServer, type LiveServer } from './live/live-server.js';
 import { uwsEngine } from './live/uws-engine.js';
 import { InProcessEventLog } from './log/in-process-event-log.js';
+import { ReplayWindow } from './log/replay-window.js';
+import type { Lsn } from './replication/lsn.js';
 import { ReplicationStream, type ReplicationState } from './replication/replication-stream.js';
 import { ensureSlotAndPublication } from './replication/slot-and-publication.js';
 import { WalFlushPosition } from './replication/wal-flush-position.js';
@@ -104,6 +106,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     const log = new InProcessEventLog();
     let live: LiveServer | null = null;
     const positions = new MessagePositions({ db, logger });
+    const window = new ReplayWindow({ log, capacity: config.HISTORY_EVENTS, startLsn: slot.confirmedFlushLsn });
+    registry.onPolicyChange((topic) => window.ruleChanged(topic));
     const builder = new EventBuilder({
       registry,
       log,
@@ -120,7 +124,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       sink: builder,
       logger,
       pacer: { congested: () => live?.pacer.congested() ?? false },
-      holdBack: () => positions.holdBack(),
+      // After a crash the slot gives back the whole replay window and every message whose position is unwritten.
+      holdBack: () => minLsn(positions.holdBack(), window.holdBack()),
     });
     const flushPosition = new WalFlushPosition(database);
     const streamCaughtUp = async () => {
@@ -165,8 +170,9 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
           await Promise.all([registry.refreshTables(), streamCaughtUp()]);
         },
         streamCaughtUp,
-        replay: new MessageReplay({ db: database, log, positions, maxMessages: config.HISTORY_EVENTS }),
+        replay: new MessageReplay({ db: database, log, positions, maxMessages: MAX_REPLAYED_MESSAGES }),
         positions,
+        window,
         log,
         logger,
         allowAnonymous: config.ALLOW_ANONYMOUS,
@@ -213,6 +219,16 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     await embedded?.stop().catch(() => {});
     throw error;
   }
+}
+
+/** Most messages one `since` replay of a custom topic sends (further behind: `resumed: false`). */
+const MAX_REPLAYED_MESSAGES = 10_000;
+
+/** The earlier of two positions, `null` standing for none. */
+function minLsn(a: Lsn | null, b: Lsn | null): Lsn | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return a < b ? a : b;
 }
 
 /**

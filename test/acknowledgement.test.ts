@@ -21,7 +21,7 @@ test('SIGKILL mid-write: the slot never passes what was handed on, and a restart
   let first: ServerProcess | null = null;
   let second: ServerProcess | null = null;
   try {
-    first = await ServerProcess.start(db, { LOG_LEVEL: 'debug' });
+    first = await ServerProcess.start(db, { LOG_LEVEL: 'debug', HISTORY_EVENTS: '20' });
 
     // A writer commits one transaction per row, without pause, through the kill and after it.
     const writerXids: number[] = [];
@@ -62,7 +62,7 @@ test('SIGKILL mid-write: the slot never passes what was handed on, and a restart
     const before = handedOff(first.logs);
     const beforeXids = new Set(before.map((h) => h.xid));
 
-    second = await ServerProcess.start(db, { LOG_LEVEL: 'debug' });
+    second = await ServerProcess.start(db, { LOG_LEVEL: 'debug', HISTORY_EVENTS: '20' });
     const lastXid = writerXids.at(-1)!;
     await second.waitForLog((l) => l['msg'] === 'transaction handed off' && l['xid'] === lastXid);
     const after = handedOff(second.logs);

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { parseLsn } from '../src/replication/lsn.js';
 import { createTestDatabase } from './helpers/database.js';
 import { LiveClient, type Frame } from './helpers/live-client.js';
 import { ServerProcess } from './helpers/server-process.js';
@@ -49,6 +50,116 @@ test('after a crash, a new subscription gets only what is committed after it, no
     // The restarted server did re-read the old rows (they went nowhere live).
     const status = await waitFor('the re-read to be counted', async () => ((await server!.status())['replication'].changes >= 20_001 ? true : null));
     t.true(status);
+  } finally {
+    await server?.kill();
+    await db.drop();
+  }
+});
+
+const ORDERS = `
+  CREATE TABLE orders (id int PRIMARY KEY, owner_id text, amount int);
+  INSERT INTO rowcast.table_policies (table_name, read, owner_column) VALUES ('orders', 'owner', 'owner_id');`;
+
+test('since on a table replays from the window exactly what the subscription would have seen, then goes live', withServer, { sql: ORDERS }, async (t, { connect, db }) => {
+  const filter = { amount: { gte: 10 } };
+  const witness = await connect({ sub: 'alice' });
+  await witness.subscribe('orders', { filter });
+  const reader = await connect({ sub: 'alice' });
+  await reader.subscribe('orders', { filter });
+  await db.query(`INSERT INTO orders VALUES (1, 'alice', 50), (2, 'bob', 50)`);
+  const [seen] = await reader.events(1);
+  reader.close();
+  // Moves in and out of alice's view and of the filter, other owners' rows, a delete.
+  await db.query(`INSERT INTO orders VALUES (3, 'alice', 5), (4, 'alice', 20)`);
+  await db.query(`UPDATE orders SET amount = 15 WHERE id = 3`);
+  await db.query(`UPDATE orders SET owner_id = 'bob' WHERE id = 1`);
+  await db.query(`UPDATE orders SET owner_id = 'alice' WHERE id = 2`);
+  await db.query(`UPDATE orders SET amount = 1 WHERE id = 4`);
+  await db.query(`DELETE FROM orders WHERE id = 2`);
+  await db.query(`INSERT INTO orders VALUES (5, 'bob', 99)`);
+  const expected = (await witness.events(7)).slice(1);
+  t.deepEqual(expected.map((e) => [e['event'], e['data'].id]), [['create', '4'], ['create', '3'], ['delete', '1'], ['create', '2'], ['delete', '4'], ['delete', '2']]);
+
+  const back = await connect({ sub: 'alice' });
+  t.deepEqual((await back.subscribe('orders', { filter, since: seen!['seq'] }))['data'], { topics: ['orders'], resumed: true });
+  t.deepEqual(await back.events(6), expected);
+  await db.query(`INSERT INTO orders VALUES (6, 'alice', 10)`);
+  t.like(await back.next(isEvent), { event: 'create', data: { id: '6' } });
+  t.is(back.frames.filter(isEvent).length, 7);
+});
+
+test('since further back than the window, or before a change of the read policy, is resumed: false', withServer, { sql: NOTES, env: { HISTORY_EVENTS: '5' } }, async (t, { connect, db }) => {
+  const reader = await connect({ sub: '1' });
+  await reader.subscribe('notes');
+  await db.query(`INSERT INTO notes (body) VALUES ('a'), ('b')`);
+  const [first, second] = await reader.events(2);
+  await db.query(`INSERT INTO notes (body) SELECT 'more' FROM generate_series(1, 5)`);
+  await reader.events(5);
+  // Seven events passed; the window keeps five: the second is the oldest one can resume after.
+  const other = await connect({ sub: '2' });
+  t.like(await other.subscribe('notes', { since: first!['seq'] }), { data: { resumed: false } });
+  t.like(await other.subscribe('notes', { since: second!['seq'] }), { data: { resumed: true } });
+  t.is((await other.events(5)).length, 5);
+
+  const last = reader.frames.filter(isEvent).at(-1)!;
+  await db.query(`UPDATE rowcast.table_policies SET read = 'admin' WHERE table_name = 'notes'`);
+  await db.query(`UPDATE rowcast.table_policies SET read = 'public' WHERE table_name = 'notes'`);
+  await reader.next((f) => f['type'] === 'subscription');
+  const third = await connect({ sub: '3' });
+  t.like(await third.subscribe('notes', { since: last['seq'] }), { data: { resumed: false } });
+});
+
+test('a client that reconnects with since while rows keep coming misses none and sees none twice', withServer, { sql: NOTES }, async (t, { connect, db }) => {
+  let reader = await connect({ sub: 'r' });
+  await reader.subscribe('notes');
+  const writing = (async () => {
+    for (let i = 0; i < 100; i++) await db.query(`INSERT INTO notes (body) SELECT 'x' FROM generate_series(1, 3)`);
+  })();
+  const received: Frame[] = [];
+  while (received.length < 300) {
+    received.push(await reader.next(isEvent, 20_000));
+    if (received.length % 29 === 0) {
+      reader.close();
+      reader = await connect({ sub: 'r' });
+      t.true((await reader.subscribe('notes', { since: received.at(-1)!['seq'] }))['data'].resumed);
+    }
+  }
+  await writing;
+  const { rows } = await db.query<{ id: string }>(`SELECT id::text AS id FROM notes ORDER BY notes.id`);
+  t.deepEqual(received.map((e) => e['data'].id), rows.map((r) => r.id));
+});
+
+test('after a SIGKILL, since replays the window re-read from the slot, frame for frame', async (t) => {
+  const db = await createTestDatabase(NOTES);
+  let server: ServerProcess | null = null;
+  const connect = async (sub: string) => LiveClient.connect(`${server!.liveUrl}?token=${signToken({ sub })}`);
+  try {
+    server = await ServerProcess.start(db);
+    const witness = await connect('w');
+    await witness.subscribe('notes');
+    const reader = await connect('r');
+    await reader.subscribe('notes');
+    await db.query(`INSERT INTO notes (body) SELECT 'first ' || n FROM generate_series(1, 50) n`);
+    const seen = await reader.events(50);
+    reader.close();
+    for (let i = 0; i < 20; i++) await db.query(`INSERT INTO notes (body) SELECT 'then ' || n FROM generate_series(1, 5) n`);
+    const expected = (await witness.events(150)).slice(50);
+    // Once acknowledged, the slot stays at the window's oldest event (the first insert), not past it.
+    const oldest = parseLsn(`${seen[0]!['seq'].slice(0, 8)}/${seen[0]!['seq'].slice(8, 16)}`);
+    const acknowledged = await waitFor('the stream to acknowledge the slot', async () => {
+      const lsn = parseLsn((await server!.status())['replication'].acknowledgedLsn);
+      return lsn >= oldest ? lsn : null;
+    });
+    t.is(acknowledged, oldest);
+    await server.kill('SIGKILL');
+
+    server = await ServerProcess.start(db);
+    const back = await connect('r');
+    t.like(await back.subscribe('notes', { since: seen.at(-1)!['seq'] }), { data: { resumed: true } });
+    t.deepEqual(await back.events(100), expected);
+    await db.query(`INSERT INTO notes (body) VALUES ('after')`);
+    t.like(await back.next(isEvent), { data: { attributes: { body: 'after' } } });
+    t.is(back.frames.filter(isEvent).length, 101);
   } finally {
     await server?.kill();
     await db.drop();

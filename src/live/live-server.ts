@@ -22,6 +22,7 @@ export interface LiveServerOptions {
   readonly catchUp: () => Promise<void>;
   readonly streamCaughtUp: HandlerContext['streamCaughtUp'];
   readonly replay: HandlerContext['replay'];
+  readonly window: HandlerContext['window'];
   readonly positions: HandlerContext['positions'];
   readonly db: HandlerContext['db'];
   readonly messages: HandlerContext['messages'];
@@ -83,6 +84,7 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     catchUp: options.catchUp,
     streamCaughtUp: options.streamCaughtUp,
     replay: options.replay,
+    window: options.window,
     positions: options.positions,
     maxReplayBytes: Math.floor(options.maxBackpressureBytes / 2),
     db: options.db,

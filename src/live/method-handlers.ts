@@ -3,10 +3,13 @@ import { RowcastError } from '../errors.js';
 import type { Event, EventKind } from '../events/event.js';
 import { compileRowFilter } from '../policies/row-filter.js';
 import type { Database } from '../db/database.js';
+import type { FrameSource, ReplayWindow } from '../log/replay-window.js';
+import { adminPartition } from '../policies/audience-partitions.js';
 import type { MessagePositions } from '../topics/message-positions.js';
 import type { MessageReplay } from '../topics/message-replay.js';
 import type { MessageWriter } from '../topics/message-writer.js';
 import type { CustomTopic, TableTopic, TopicRegistry } from '../topics/topic-registry.js';
+import { framesForGroup } from './event-router.js';
 import { createTopic, destroyTopic, history, newMessage } from './topic-handlers.js';
 import { describeCustom, grantOf, topicNamed } from './topic-access.js';
 import type { Connection } from './connection.js';
@@ -28,6 +31,8 @@ export interface HandlerContext {
   readonly catchUp: () => Promise<void>;
   /** Resolves once the stream has routed every commit made before the call (or after 5 s, if it cannot). */
   readonly streamCaughtUp: () => Promise<void>;
+  /** The node's last events, for `subscribe` with `since` on table topics. */
+  readonly window: ReplayWindow;
   /** Replays custom topics from `rowcast.messages` (`subscribe` with `since`). */
   readonly replay: MessageReplay;
   /** Most bytes of frames one replay may send (below what a socket may buffer). */
@@ -97,27 +102,36 @@ async function subscribe(context: HandlerContext, ws: WebSocket<Connection>, con
     grants = checkGrants(context, conn, request, names);
   }
   if (grants instanceof RowcastError) throw grants;
-  const replayable = since !== undefined && grants.every(({ topic }) => topic.kind === 'custom' && topic.history > 0);
-  if (!replayable) {
+  if (since === undefined) {
     if (conn.closed) return null;
     for (const { topic, partitions, group } of grants) context.index.subscribe(ws, topic.name, { group, partitions });
-    // Replay of table topics and ephemeral custom topics is not offered yet: say so rather than pretend.
-    return since === undefined ? { topics: names } : { topics: names, resumed: false };
+    return { topics: names };
   }
-  return resume(context, ws, conn, request, names, since);
+  if (grants.every(({ topic }) => topic.kind === 'custom' && topic.history > 0)) return resumeFromMessages(context, ws, conn, request, names, since);
+  // Ephemeral topics keep nothing to replay; tables (with stored messages beside them) replay from the window.
+  const frames = grants.some(({ topic }) => topic.kind === 'custom' && topic.history === 0)
+    ? null
+    : context.window.replay(since, new Map(grants.map((grant) => [grant.topic.name, frameSource(grant)])));
+  return answerWithReplay(context, ws, conn, request, names, grants, frames);
+}
+
+/** How the subscription of `grant` sees an event: the frames of its group that reach its partitions. */
+function frameSource({ topic, partitions, group }: Grant): FrameSource {
+  const granted = new Set(partitions);
+  const admin = adminPartition(topic.name);
+  return (event, emit) =>
+    framesForGroup(event, group, admin, (partition, kind) => {
+      if (granted.has(partition)) emit(event.frame(kind));
+    });
 }
 
 /**
  * `subscribe` with `since` on custom topics with history (the stream has
  * delivered every commit made before the request): reads what each topic
- * holds after `since`, and then, in one synchronous step, checks the
- * grants again, subscribes, answers, and sends the missed messages in `seq`
- * order, so the first live message follows them with nothing between and
- * nothing twice. When a topic can no longer reach back that far, or the
- * missed messages are more than `maxReplayBytes`, nothing is replayed and
- * the answer says `resumed: false`.
+ * holds after `since` from `rowcast.messages`, then answers in one
+ * synchronous step with {@link answerWithReplay}.
  */
-async function resume(
+async function resumeFromMessages(
   context: HandlerContext,
   ws: WebSocket<Connection>,
   conn: Connection,
@@ -141,20 +155,36 @@ async function resume(
     if (grants instanceof RowcastError) throw grants;
     return null;
   }
-  let resumed = seams.every((seam) => seam.resumed);
-  let missed = seams.flatMap((seam) => (resumed ? seam.finish() : (seam.cancel(), [])));
+  const resumed = seams.every((seam) => seam.resumed);
+  const missed = seams.flatMap((seam) => (resumed ? seam.finish() : (seam.cancel(), [])));
   if (seams.length > 1) missed.sort((a, b) => (a.seq < b.seq ? -1 : 1));
+  return answerWithReplay(context, ws, conn, request, names, grants!, resumed ? missed.map((event) => event.frame('new-message')) : null);
+}
+
+/**
+ * Subscribes, answers and sends the missed frames in one synchronous step,
+ * so the first live event follows them with nothing between and nothing
+ * twice. `frames` is `null` when the client cannot be resumed; so are more
+ * frames than `maxReplayBytes` (the socket would be closed as a slow
+ * consumer, again on every retry). Either way the answer says `resumed`.
+ */
+function answerWithReplay(
+  context: HandlerContext,
+  ws: WebSocket<Connection>,
+  conn: Connection,
+  request: RequestOf<'subscribe'>,
+  names: string[],
+  grants: readonly Grant[],
+  frames: string[] | null,
+): typeof ANSWERED | null {
+  if (conn.closed) return null;
   let bytes = 0;
-  for (const event of missed) bytes += event.frame('new-message').length;
-  if (bytes > context.maxReplayBytes) {
-    // More than the socket may buffer: it would be closed as a slow consumer, again on every retry.
-    resumed = false;
-    missed = [];
-  }
-  for (const { topic, partitions, group } of grants!) context.index.subscribe(ws, topic.name, { group, partitions });
+  for (const frame of frames ?? []) bytes += frame.length;
+  const missed = frames !== null && bytes <= context.maxReplayBytes ? frames : null;
+  for (const { topic, partitions, group } of grants) context.index.subscribe(ws, topic.name, { group, partitions });
   ws.cork(() => {
-    ws.send(encodeFrame(responseFrame(request, { topics: names, resumed })), false);
-    for (const event of missed) ws.send(event.frame('new-message'), false);
+    ws.send(encodeFrame(responseFrame(request, { topics: names, resumed: missed !== null })), false);
+    for (const frame of missed ?? []) ws.send(frame, false);
   });
   return ANSWERED;
 }

@@ -1,0 +1,115 @@
+import type { Event } from '../events/event.js';
+import { formatSeq } from '../events/seq.js';
+import { lsnHex, type Lsn } from '../replication/lsn.js';
+import type { EventLog } from './event-log.js';
+
+/** What the window keeps and from where. */
+export interface ReplayWindowOptions {
+  readonly log: EventLog;
+  /** Events kept (`HISTORY_EVENTS`); 0 turns replay off. */
+  readonly capacity: number;
+  /** Where this process's stream started (the slot's confirmed position): nothing before it is here. */
+  readonly startLsn: Lsn;
+}
+
+/** How one subscription sees a topic's events (see `framesForGroup`). */
+export type FrameSource = (event: Event, emit: (frame: string) => void) => void;
+
+/**
+ * The node's replay window (DESIGN.md §1, §3): the last `capacity` events of
+ * the log, in stream order, for `subscribe` with `since`.
+ *
+ * It can resume a client from `since` only when it holds every event after
+ * it: `since` is not older than the window's floor (events before the
+ * stream's start position, and events pushed out, are not here), and no read
+ * rule of the topic changed after `since` (the client's cache was built under
+ * the old rule and must be refetched; its subscription was revoked then).
+ *
+ * After a restart the window is filled again from the slot, which is kept
+ * acknowledged no further than the window's oldest event ({@link holdBack}).
+ */
+export class ReplayWindow {
+  readonly #capacity: number;
+  readonly #events: Array<Event | undefined>;
+  /** Index of the oldest event; `#size` events follow it (wrapping). */
+  #start = 0;
+  #size = 0;
+  /** Every event with a `seq` above this is in the window (or still to come). */
+  #floor: string;
+  /** Topic → the last `seq` before its read rule changed. */
+  readonly #topicFloors = new Map<string, string>();
+  readonly #log: EventLog;
+
+  constructor(options: ReplayWindowOptions) {
+    this.#capacity = options.capacity;
+    this.#events = new Array(options.capacity);
+    this.#log = options.log;
+    // The largest seq of a commit before the start position.
+    this.#floor = options.startLsn > 0n ? formatSeq(lsnHex(options.startLsn - 1n), 0xffffffff) : '';
+    if (options.capacity > 0) options.log.subscribe((event) => this.#append(event));
+  }
+
+  /** A topic's read rule changed here, in the stream: no replay reaches back across it. */
+  ruleChanged(topic: string): void {
+    this.#topicFloors.set(topic, this.#log.lastSeq);
+  }
+
+  /**
+   * The frames of every event after `since` of the given topics, in stream
+   * order, as each topic's subscription sees them; `null` when the window
+   * cannot tell (the client must refetch).
+   */
+  replay(since: string, topics: ReadonlyMap<string, FrameSource>): string[] | null {
+    if (this.#capacity === 0 || since < this.#floor) return null;
+    for (const topic of topics.keys()) {
+      const floor = this.#topicFloors.get(topic);
+      if (floor !== undefined && since <= floor) return null;
+    }
+    const frames: string[] = [];
+    const emit = (frame: string) => frames.push(frame);
+    for (let i = this.#firstAfter(since); i < this.#size; i++) {
+      const event = this.#at(i);
+      const source = topics.get(event.topic);
+      if (source) source(event, emit);
+    }
+    return frames;
+  }
+
+  /** The commit LSN of the oldest event kept: the slot must not be acknowledged past it. */
+  holdBack(): Lsn | null {
+    if (this.#size === 0) return null;
+    return BigInt(`0x${this.#at(0).seq.slice(0, 16)}`);
+  }
+
+  /** Events kept now. */
+  get size(): number {
+    return this.#size;
+  }
+
+  #append(event: Event): void {
+    if (this.#size === this.#capacity) {
+      this.#floor = this.#at(0).seq;
+      this.#events[this.#start] = undefined;
+      this.#start = (this.#start + 1) % this.#capacity;
+      this.#size--;
+    }
+    this.#events[(this.#start + this.#size) % this.#capacity] = event;
+    this.#size++;
+  }
+
+  #at(i: number): Event {
+    return this.#events[(this.#start + i) % this.#capacity]!;
+  }
+
+  /** Position of the first event whose seq is above `since` (binary search: seqs ascend). */
+  #firstAfter(since: string): number {
+    let low = 0;
+    let high = this.#size;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.#at(middle).seq <= since) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+}
