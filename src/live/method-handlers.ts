@@ -179,7 +179,7 @@ function answerWithReplay(
 ): typeof ANSWERED | null {
   if (conn.closed) return null;
   let bytes = 0;
-  for (const frame of frames ?? []) bytes += frame.length;
+  for (const frame of frames ?? []) bytes += Buffer.byteLength(frame);
   const missed = frames !== null && bytes <= context.maxReplayBytes ? frames : null;
   for (const { topic, partitions, group } of grants) context.index.subscribe(ws, topic.name, { group, partitions });
   ws.cork(() => {

@@ -74,16 +74,14 @@ export class MessageReplay {
     };
     const unrecorded = this.#options.positions.unrecorded(topic.name);
     let rows: StoredMessageRow[];
-    let anchored: boolean;
-    let kept: number;
+    let reaches: boolean;
     try {
-      [rows, { anchored, kept }] = await Promise.all([this.#after(topic.name, since), this.#extent(topic, since)]);
+      [rows, reaches] = await Promise.all([this.#after(topic.name, since), this.#reaches(topic, since)]);
     } catch (error) {
       stop();
       throw error;
     }
-    const resumed =
-      (anchored || kept < topic.history || unrecorded.some((e) => e.seq <= since)) && rows.length <= this.#options.maxMessages;
+    const resumed = (reaches || unrecorded.some((e) => e.seq <= since)) && rows.length <= this.#options.maxMessages;
     return {
       resumed,
       cancel: stop,
@@ -109,13 +107,18 @@ export class MessageReplay {
     return rows;
   }
 
-  /** Whether a message at or before `since` is still kept, and how many are kept (up to `history`). */
-  async #extent(topic: CustomTopic, since: string): Promise<{ anchored: boolean; kept: number }> {
-    const { rows } = await sql<{ anchored: boolean; kept: number }>`
-      SELECT EXISTS (SELECT 1 FROM rowcast.messages WHERE topic = ${topic.name} AND seq <= ${since}) AS anchored,
-             (SELECT count(*) FROM (SELECT 1 FROM rowcast.messages WHERE topic = ${topic.name} LIMIT ${topic.history}) k)::int AS kept`.execute(
-      this.#options.db,
-    );
-    return rows[0]!;
+  /**
+   * Whether the topic still reaches back to `since`: it keeps a message at or
+   * before it, or it was never pruned (fewer messages than `history`). The
+   * count runs only when no such message is kept (a CASE branch's subquery
+   * is evaluated only when taken), so the usual reconnect costs one index probe.
+   */
+  async #reaches(topic: CustomTopic, since: string): Promise<boolean> {
+    const { rows } = await sql<{ reaches: boolean }>`
+      SELECT CASE
+               WHEN EXISTS (SELECT 1 FROM rowcast.messages WHERE topic = ${topic.name} AND seq <= ${since}) THEN true
+               ELSE (SELECT count(*) FROM (SELECT 1 FROM rowcast.messages WHERE topic = ${topic.name} LIMIT ${topic.history}) k) < ${topic.history}
+             END AS reaches`.execute(this.#options.db);
+    return rows[0]!.reaches;
   }
 }
