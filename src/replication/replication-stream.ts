@@ -41,6 +41,10 @@ export interface ReplicationState {
   readonly changes: number;
   readonly reconnects: number;
   readonly lastError: string | null;
+  /** The outage going on now (the stream was up, then lost), or `null`. */
+  readonly outage: { readonly since: string; readonly seconds: number; readonly attempts: number } | null;
+  /** The last outage that ended. */
+  readonly lastOutage: { readonly since: string; readonly seconds: number } | null;
 }
 
 /**
@@ -85,6 +89,10 @@ export class ReplicationStream {
   #changes = 0;
   #reconnects = 0;
   #lastError: string | null = null;
+  /** When the stream was lost (ms since the epoch), while it is down. */
+  #lostAt: number | null = null;
+  #attemptsSinceLost = 0;
+  #lastOutage: { since: string; seconds: number } | null = null;
   #statusTimer: NodeJS.Timeout | null = null;
   #wake: (() => void) | null = null;
   #sincePaceCheck = 0;
@@ -92,6 +100,8 @@ export class ReplicationStream {
   #waiters: Array<{ lsn: Lsn; resolve: (reached: boolean) => void }> = [];
   #pingTimer: NodeJS.Timeout | null = null;
   #loop: Promise<void> | null = null;
+  /** When Postgres last asked for a reply (ms), within the last second. */
+  #replyRequests: number[] = [];
 
   constructor(options: ReplicationStreamOptions) {
     this.#options = options;
@@ -163,6 +173,15 @@ export class ReplicationStream {
       changes: this.#changes,
       reconnects: this.#reconnects,
       lastError: this.#lastError,
+      outage:
+        this.#lostAt === null
+          ? null
+          : {
+              since: new Date(this.#lostAt).toISOString(),
+              seconds: Math.round((Date.now() - this.#lostAt) / 100) / 10,
+              attempts: this.#attemptsSinceLost,
+            },
+      lastOutage: this.#lastOutage,
     };
   }
 
@@ -194,7 +213,17 @@ export class ReplicationStream {
       if (!this.#running) break;
       this.#reconnects++;
       const delay = Math.min(maxMs, initialMs * 2 ** attempt++) * (0.5 + Math.random() / 2);
-      this.#options.logger.warn({ err: this.#lastError, retryInMs: Math.round(delay) }, 'replication stream lost');
+      if (this.#lostAt === null) {
+        this.#lostAt = Date.now();
+        this.#attemptsSinceLost = 0;
+        this.#options.logger.error(
+          { err: this.#lastError, at: formatLsn(this.#handedOff), retryInMs: Math.round(delay) },
+          'replication stream lost: events wait in the slot until it is back',
+        );
+      } else {
+        this.#attemptsSinceLost++;
+        this.#options.logger.warn({ err: this.#lastError, attempt: this.#attemptsSinceLost, retryInMs: Math.round(delay) }, 'replication stream still down');
+      }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);
         this.#wake = () => {
@@ -216,7 +245,16 @@ export class ReplicationStream {
     });
     service.on('start', () => {
       this.#connected = true;
-      this.#options.logger.info({ from: formatLsn(this.#handedOff) }, 'replication stream started');
+      if (this.#lostAt === null) {
+        this.#options.logger.info({ from: formatLsn(this.#handedOff) }, 'replication stream started');
+        return;
+      }
+      this.#lastOutage = { since: new Date(this.#lostAt).toISOString(), seconds: (Date.now() - this.#lostAt) / 1000 };
+      this.#lostAt = null;
+      this.#options.logger.warn(
+        { from: formatLsn(this.#handedOff), outageSeconds: this.#lastOutage.seconds, attempts: this.#attemptsSinceLost + 1 },
+        'replication stream restored: resuming from the slot',
+      );
     });
     service.on('data', (_lsn: string, message: Pgoutput.Message) => this.#onMessage(message));
     service.on('heartbeat', (lsn: string, _time: number, shouldRespond: boolean) => {
@@ -224,7 +262,12 @@ export class ReplicationStream {
         const walEnd = parseLsn(lsn);
         if (walEnd > this.#handedOff) this.#advance(walEnd);
       }
-      if (shouldRespond) this.#sendStatus(true);
+      if (!shouldRespond) return;
+      this.#sendStatus(true);
+      if (this.#serverShuttingDown()) {
+        this.#options.logger.warn('Postgres is shutting down: closing the replication connection so that it can');
+        void service.stop();
+      }
     });
     this.#service = service;
     return service;
@@ -239,6 +282,21 @@ export class ReplicationStream {
     this.#waiters = this.#waiters.filter((w) => w.lsn > lsn);
     for (const waiter of reached) waiter.resolve(true);
     if (this.#waiters.length === 0) this.#stopPinging();
+  }
+
+  /**
+   * A walsender of a Postgres that is shutting down waits until its client
+   * reports everything sent as flushed, asking for a reply again as soon as
+   * one arrives. rowcast never reports that (the slot is held back by the
+   * replay window), so left alone the shutdown would wait forever. Outside
+   * shutdown Postgres asks for a reply only every `wal_sender_timeout / 2`:
+   * several requests within a second mean it is shutting down.
+   */
+  #serverShuttingDown(): boolean {
+    const now = Date.now();
+    this.#replyRequests = this.#replyRequests.filter((at) => now - at < 1000);
+    this.#replyRequests.push(now);
+    return this.#replyRequests.length >= SHUTDOWN_REPLY_REQUESTS;
   }
 
   #stopPinging(): void {
@@ -344,6 +402,9 @@ export class ReplicationStream {
     });
   }
 }
+
+/** Reply requests within one second that mean the walsender is waiting to shut down. */
+const SHUTDOWN_REPLY_REQUESTS = 5;
 
 /** How many changes pass between two looks at the pacer. */
 const PACE_CHECK_EVERY = 256;
