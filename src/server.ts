@@ -10,7 +10,9 @@ import { migrateToLatest } from './db/migrate.js';
 import { StartupError } from './errors.js';
 import { ensureFullIdentity } from './policies/ensure-full-identity.js';
 import { EventBuilder } from './events/event-builder.js';
+import { seqLsn } from './events/seq.js';
 import { valueParser } from './events/value-parser.js';
+import { mountMetrics } from './http/metrics.js';
 import { mountStatusRoutes } from './http/status-routes.js';
 import { startLiveServer, type LiveServer } from './live/live-server.js';
 import { uwsEngine } from './live/uws-engine.js';
@@ -19,6 +21,7 @@ import { ReplayWindow } from './log/replay-window.js';
 import type { Lsn } from './replication/lsn.js';
 import { ReplicationStream, type ReplicationState } from './replication/replication-stream.js';
 import { ensureSlotAndPublication } from './replication/slot-and-publication.js';
+import { SlotMonitor, type SlotReading } from './replication/slot-monitor.js';
 import { WalFlushPosition } from './replication/wal-flush-position.js';
 import { MessagePositions } from './topics/message-positions.js';
 import { MessageReplay } from './topics/message-replay.js';
@@ -50,7 +53,9 @@ export interface ServerStatus {
   readonly connections: number;
   readonly eventsPublished: number;
   readonly slowConsumersClosed: number;
-  readonly replication: ReplicationState;
+  readonly replication: ReplicationState & { readonly slot: SlotReading | null };
+  /** Events held for `subscribe` with `since` (at most `HISTORY_EVENTS`). */
+  readonly replayWindowEvents: number;
   readonly topics: Array<{ name: string; read: string; subscribers: number; filterGroups: number }>;
   readonly customTopics: Array<{ name: string; history: number; subscribers: number }>;
 }
@@ -127,6 +132,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       // After a crash the slot gives back the whole replay window and every message whose position is unwritten.
       holdBack: () => minLsn(positions.holdBack(), window.holdBack()),
     });
+    const slotMonitor = new SlotMonitor({ db, slotName: config.SLOT_NAME, handedOffLsn: () => stream.state().handedOffLsn, logger });
     const flushPosition = new WalFlushPosition(database);
     const streamCaughtUp = async () => {
       // With the stream down there is nothing to wait for: what is committed now arrives when it is back.
@@ -141,7 +147,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       connections: live?.connectionCount() ?? 0,
       eventsPublished: live?.eventsPublished() ?? 0,
       slowConsumersClosed: live?.slowConsumersClosed() ?? 0,
-      replication: stream.state(),
+      replication: { ...stream.state(), slot: slotMonitor.reading },
+      replayWindowEvents: window.size,
       topics: registry.list().map((t) => ({
         name: t.name,
         read: t.policy.read,
@@ -170,6 +177,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
           await Promise.all([registry.refreshTables(), streamCaughtUp()]);
         },
         streamCaughtUp,
+        streamPassed: (seq) => stream.waitFor(seqLsn(seq) + 1n, 5000),
         replay: new MessageReplay({ db: database, log, positions, maxMessages: MAX_REPLAYED_MESSAGES }),
         positions,
         window,
@@ -182,11 +190,13 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         maxBackpressureBytes: config.MAX_BACKPRESSURE_BYTES,
         idleTimeoutSeconds: config.IDLE_TIMEOUT_SECONDS,
         rateLimitPerSecond: config.RATE_LIMIT_PER_SECOND,
-        routes: (app) =>
+        routes: (app) => {
           mountStatusRoutes(app, status, () => {
             const failing = stream.state().connected ? [] : ['replication'];
             return { ok: failing.length === 0, failing };
-          }),
+          });
+          mountMetrics(app, { status, slot: () => slotMonitor.reading });
+        },
       },
       config.HOST,
       config.PORT,
@@ -197,6 +207,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       live.close();
       throw error;
     }
+    await slotMonitor.start();
     logger.info({ port: live.port, engine: uwsEngine, version: VERSION }, 'rowcast started');
 
     const running = live;
@@ -208,6 +219,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       status,
       close: async () => {
         running.close();
+        slotMonitor.stop();
         await stream.stop();
         positions.close();
         await database.destroy();

@@ -1,0 +1,69 @@
+import type { TemplatedApp } from 'uWebSockets.js';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ServerStatus } from '../server.js';
+import type { SlotReading } from '../replication/slot-monitor.js';
+
+/** What `/metrics` reads on each scrape. */
+export interface MetricSources {
+  readonly status: () => ServerStatus;
+  readonly slot: () => SlotReading | null;
+}
+
+/**
+ * Mounts `GET /metrics` (Prometheus text, `prom-client`): process defaults
+ * (CPU, memory, event-loop lag) and rowcast's own gauges, read from the same
+ * sources as `/status` when scraped, so nothing is counted twice on the hot
+ * path.
+ */
+export function mountMetrics(app: TemplatedApp, sources: MetricSources): void {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'rowcast_process_' });
+  const gauge = (name: string, help: string, read: () => number | null | undefined) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const value = read();
+        if (value === null || value === undefined) this.reset();
+        else this.set(value);
+      },
+    });
+  const counter = (name: string, help: string, read: () => number) => {
+    let last = 0;
+    return new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const value = read();
+        this.inc(Math.max(0, value - last));
+        last = value;
+      },
+    });
+  };
+  const replication = () => sources.status().replication;
+  gauge('rowcast_connections', 'Open /live connections.', () => sources.status().connections);
+  counter('rowcast_events_published_total', 'Events routed to subscribers.', () => sources.status().eventsPublished);
+  counter('rowcast_slow_consumers_closed_total', 'Connections closed with 1013 for a full send buffer.', () => sources.status().slowConsumersClosed);
+  gauge('rowcast_replication_connected', '1 while the replication stream is up.', () => (replication().connected ? 1 : 0));
+  counter('rowcast_replication_reconnects_total', 'Times the replication stream was re-opened.', () => replication().reconnects);
+  counter('rowcast_replication_changes_total', 'Row changes read from the slot.', () => replication().changes);
+  gauge('rowcast_replication_outage_seconds', 'How long the replication stream has been down (0 while up).', () => replication().outage?.seconds ?? 0);
+  gauge('rowcast_replication_lag_bytes', 'Committed WAL not yet handed off by this node.', () => sources.slot()?.lagBytes);
+  gauge('rowcast_replication_slot_retained_wal_bytes', 'WAL Postgres keeps for the slot (capped by max_slot_wal_keep_size).', () => sources.slot()?.retainedWalBytes);
+  gauge('rowcast_replay_window_events', 'Events held for subscribe with since.', () => sources.status().replayWindowEvents);
+
+  app.get('/metrics', (res) => {
+    let aborted = false;
+    res.onAborted(() => (aborted = true));
+    void registry.metrics().then(
+      (text) => {
+        if (!aborted) res.cork(() => res.writeHeader('content-type', registry.contentType).end(text));
+      },
+      (error: unknown) => {
+        if (!aborted) res.cork(() => res.writeStatus('500 Internal Server Error').end(String(error)));
+      },
+    );
+  });
+}
