@@ -21,7 +21,10 @@ export interface RunningPostgres {
   readonly url: string;
   /** Whether this process started it (false: it was already running). */
   readonly owned: boolean;
+  /** Fast shutdown (as `pg_ctl stop -m fast`): sessions are ended, then the server exits. */
   stop(): Promise<void>;
+  /** Starts it again after {@link stop} (the same data directory and port). */
+  start(): Promise<void>;
 }
 
 const USER = 'postgres';
@@ -56,7 +59,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const dataDir = path.resolve(options.dataDir);
   const url = `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}/postgres`;
   if (await answers(url)) {
-    return { url, owned: false, stop: async () => {} };
+    return { url, owned: false, stop: async () => {}, start: async () => {} };
   }
 
   const isRoot = userInfo().uid === 0;
@@ -81,7 +84,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await server.initialise();
   await removeStalePid(dataDir);
   await server.start();
-  return { url, owned: true, stop: () => server.stop() };
+  return { url, owned: true, stop: () => server.stop(), start: () => server.start() };
 }
 
 async function answers(url: string): Promise<boolean> {

@@ -21,6 +21,7 @@ export interface LiveServerOptions {
   /** See {@link HandlerContext.catchUp}. */
   readonly catchUp: () => Promise<void>;
   readonly streamCaughtUp: HandlerContext['streamCaughtUp'];
+  readonly streamPassed: HandlerContext['streamPassed'];
   readonly replay: HandlerContext['replay'];
   readonly window: HandlerContext['window'];
   readonly positions: HandlerContext['positions'];
@@ -83,6 +84,7 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     maxSubscriptions: options.maxSubscriptions,
     catchUp: options.catchUp,
     streamCaughtUp: options.streamCaughtUp,
+    streamPassed: options.streamPassed,
     replay: options.replay,
     window: options.window,
     positions: options.positions,

@@ -31,6 +31,12 @@ export interface HandlerContext {
   readonly catchUp: () => Promise<void>;
   /** Resolves once the stream has routed every commit made before the call (or after 5 s, if it cannot). */
   readonly streamCaughtUp: () => Promise<void>;
+  /**
+   * Whether the stream has handed off the change `seq` names (waiting up to
+   * 5 s). After a restart the stream re-reads the slot; a client may have
+   * seen events it has not reached yet, and a replay then would send them twice.
+   */
+  readonly streamPassed: (seq: string) => Promise<boolean>;
   /** The node's last events, for `subscribe` with `since` on table topics. */
   readonly window: ReplayWindow;
   /** Replays custom topics from `rowcast.messages` (`subscribe` with `since`). */
@@ -102,6 +108,9 @@ async function subscribe(context: HandlerContext, ws: WebSocket<Connection>, con
     grants = checkGrants(context, conn, request, names);
   }
   if (grants instanceof RowcastError) throw grants;
+  if (since !== undefined && !(await context.streamPassed(since))) {
+    return answerWithReplay(context, ws, conn, request, names, grants, null);
+  }
   if (since === undefined) {
     if (conn.closed) return null;
     for (const { topic, partitions, group } of grants) context.index.subscribe(ws, topic.name, { group, partitions });

@@ -1,5 +1,5 @@
 import type { Event } from '../events/event.js';
-import { formatSeq } from '../events/seq.js';
+import { formatSeq, seqLsn } from '../events/seq.js';
 import { lsnHex, type Lsn } from '../replication/lsn.js';
 import type { EventLog } from './event-log.js';
 
@@ -78,7 +78,7 @@ export class ReplayWindow {
   /** The commit LSN of the oldest event kept: the slot must not be acknowledged past it. */
   holdBack(): Lsn | null {
     if (this.#size === 0) return null;
-    return BigInt(`0x${this.#at(0).seq.slice(0, 16)}`);
+    return seqLsn(this.#at(0).seq);
   }
 
   /** Events kept now. */

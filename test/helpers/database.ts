@@ -24,14 +24,14 @@ function baseUrl(): string {
   return url;
 }
 
-function urlOf(database: string): string {
-  const url = new URL(baseUrl());
+function urlOf(database: string, server = baseUrl()): string {
+  const url = new URL(server);
   url.pathname = `/${database}`;
   return url.toString();
 }
 
-async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: baseUrl() });
+async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>, server = baseUrl()): Promise<T> {
+  const client = new pg.Client({ connectionString: server });
   await client.connect();
   try {
     return await fn(client);
@@ -41,13 +41,14 @@ async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
 }
 
 /**
- * Creates a fresh database on the test server. With `setupSql`, the rowcast
- * migrations run first (so the SQL can write policies), then the SQL.
+ * Creates a fresh database on the test server (or on `server`, a URL of
+ * another Postgres). With `setupSql`, the rowcast migrations run first (so
+ * the SQL can write policies), then the SQL.
  */
-export async function createTestDatabase(setupSql?: string): Promise<TestDatabase> {
+export async function createTestDatabase(setupSql?: string, server = baseUrl()): Promise<TestDatabase> {
   const name = `${PREFIX}${randomBytes(5).toString('hex')}`;
-  await withAdmin((admin) => admin.query(`CREATE DATABASE ${name}`));
-  const url = urlOf(name);
+  await withAdmin((admin) => admin.query(`CREATE DATABASE ${name}`), server);
+  const url = urlOf(name, server);
   const pool = new pg.Pool({ connectionString: url, max: 4 });
   pool.on('error', () => {});
   if (setupSql !== undefined) {
@@ -67,12 +68,12 @@ export async function createTestDatabase(setupSql?: string): Promise<TestDatabas
     },
     drop: async () => {
       await pool.end();
-      await dropDatabase(name);
+      await dropDatabase(name, server);
     },
   };
 }
 
-async function dropDatabase(name: string): Promise<void> {
+async function dropDatabase(name: string, server = baseUrl()): Promise<void> {
   await withAdmin(async (admin) => {
     // A terminated walsender takes a moment to release its slot: retry until the slot is gone.
     for (let attempt = 0; ; attempt++) {
@@ -89,7 +90,7 @@ async function dropDatabase(name: string): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
     await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  });
+  }, server);
 }
 
 /** The configuration of a test server on `db`: its own slot and publication, an ephemeral port. */
