@@ -16,6 +16,7 @@ import { mountMetrics } from './http/metrics.js';
 import { mountStatusRoutes } from './http/status-routes.js';
 import { startLiveServer, type LiveServer } from './live/live-server.js';
 import { uwsEngine } from './live/uws-engine.js';
+import type { EventLog } from './log/event-log.js';
 import { InProcessEventLog } from './log/in-process-event-log.js';
 import { ReplayWindow } from './log/replay-window.js';
 import type { Lsn } from './replication/lsn.js';
@@ -177,7 +178,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
           await Promise.all([registry.refreshTables(), streamCaughtUp()]);
         },
         streamCaughtUp,
-        streamPassed: (seq) => stream.waitFor(seqLsn(seq) + 1n, 5000),
+        streamPassed: (seq) => streamPassed(stream, log, seq),
         replay: new MessageReplay({ db: database, log, positions, maxMessages: MAX_REPLAYED_MESSAGES }),
         positions,
         window,
@@ -230,6 +231,26 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     await db?.destroy().catch(() => {});
     await embedded?.stop().catch(() => {});
     throw error;
+  }
+}
+
+/**
+ * Whether the stream has reached the change `seq` names: its event is in the
+ * log (events of a transaction enter it as they are decoded), or the stream
+ * handed off a later position. After a restart the stream may be re-reading a
+ * long backlog, so this waits as long as the stream makes progress (up to a
+ * minute) rather than a fixed time; a stalled or disconnected stream gives up
+ * after a second without progress.
+ */
+async function streamPassed(stream: ReplicationStream, log: EventLog, seq: string): Promise<boolean> {
+  const target = seqLsn(seq) + 1n;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (log.lastSeq >= seq) return true;
+    const changes = stream.state().changes;
+    if (await stream.waitFor(target, 1000)) return true;
+    if (log.lastSeq >= seq) return true;
+    if (stream.state().changes === changes || Date.now() > deadline) return false;
   }
 }
 

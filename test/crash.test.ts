@@ -5,6 +5,7 @@
  */
 import test from 'ava';
 import { CRASH_SCHEMA, runCrashTest, startPrivatePostgres, type CrashRunReport } from '../chaos/crash-run.js';
+import { runTransactionCrash, TRANSACTION_SCHEMA } from '../chaos/transaction-crash-run.js';
 import { createTestDatabase } from './helpers/database.js';
 
 const report = (r: CrashRunReport) =>
@@ -64,5 +65,40 @@ test('Postgres restarted mid-run: the stream comes back, clients stay connected 
     t.true(result.status['replication'].lastOutage.seconds > 0);
   } finally {
     await postgres.destroy();
+  }
+});
+
+/** The replay of what was missed must fit half the socket buffer: these runs give it room. */
+const ROOMY = { MAX_BACKPRESSURE_BYTES: String(64 * 1024 * 1024) };
+
+test('a crash in the middle of delivering a 50,000-row transaction: the client resumes with exactly the rest', async (t) => {
+  const db = await createTestDatabase(TRANSACTION_SCHEMA);
+  try {
+    const result = await runTransactionCrash(db, {
+      kind: 'rows',
+      rows: 50_000,
+      killAfter: 15_000,
+      env: { ...ROOMY, HISTORY_EVENTS: '60000' },
+      log: (line) => t.log(line),
+    });
+    t.deepEqual(result.problems, []);
+    t.true(result.resumed);
+    t.true(result.after > 0, 'the kill came before the client had everything');
+    t.is(result.before + result.after, 50_000);
+  } finally {
+    await db.drop();
+  }
+});
+
+test('a crash in the middle of delivering 1 MiB TOAST values: every value arrives whole, once', async (t) => {
+  const db = await createTestDatabase(TRANSACTION_SCHEMA);
+  try {
+    const result = await runTransactionCrash(db, { kind: 'toast', rows: 8, killAfter: 3, env: ROOMY, log: (line) => t.log(line) });
+    t.deepEqual(result.problems, []);
+    t.true(result.resumed);
+    t.true(result.after > 0, 'the kill came before the client had everything');
+    t.is(result.before + result.after, 8);
+  } finally {
+    await db.drop();
   }
 });

@@ -32,9 +32,10 @@ export interface HandlerContext {
   /** Resolves once the stream has routed every commit made before the call (or after 5 s, if it cannot). */
   readonly streamCaughtUp: () => Promise<void>;
   /**
-   * Whether the stream has handed off the change `seq` names (waiting up to
-   * 5 s). After a restart the stream re-reads the slot; a client may have
-   * seen events it has not reached yet, and a replay then would send them twice.
+   * Whether the stream has reached the change `seq` names (waiting while it
+   * makes progress). After a restart the stream re-reads the slot; a client
+   * may have seen events it has not reached yet, and a replay then would send
+   * them twice.
    */
   readonly streamPassed: (seq: string) => Promise<boolean>;
   /** The node's last events, for `subscribe` with `since` on table topics. */
