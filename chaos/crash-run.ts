@@ -17,7 +17,7 @@ import type { TestDatabase } from '../test/helpers/database.js';
 import { freePort } from '../test/helpers/free-port.js';
 import { LiveClient, type Frame } from '../test/helpers/live-client.js';
 import { ServerProcess } from '../test/helpers/server-process.js';
-import { signToken } from '../test/helpers/with-server.js';
+import { signToken } from '../test/helpers/tokens.js';
 
 /** Tables, policies and the writer's commit markers. */
 export const CRASH_SCHEMA = `

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import type { TestDatabase } from '../test/helpers/database.js';
 import { LiveClient } from '../test/helpers/live-client.js';
 import { ServerProcess } from '../test/helpers/server-process.js';
-import { signToken } from '../test/helpers/with-server.js';
+import { signToken } from '../test/helpers/tokens.js';
 
 /** `rows`: a row count; `toast`: rows of 1 MiB text each. */
 export type TransactionKind = 'rows' | 'toast';

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { TEST_SECRET } from './with-server.js';
+import { TEST_SECRET } from './tokens.js';
 import { serverEnv, type TestDatabase } from './database.js';
 
 /** A JSON log line of the server. */

@@ -1,12 +1,12 @@
 import test, { type ExecutionContext } from 'ava';
-import jwt from 'jsonwebtoken';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/config.js';
 import { startServer, type RowcastServer } from '../../src/server.js';
 import { createTestDatabase, serverEnv, type TestDatabase } from './database.js';
 import { LiveClient } from './live-client.js';
+import { signToken, TEST_SECRET } from './tokens.js';
 
-export const TEST_SECRET = 'rowcast-test-secret-0123456789';
+export { signToken, TEST_SECRET };
 
 /** What a test gets from {@link withServer}. */
 export interface ServerFixture {
@@ -24,11 +24,6 @@ export interface ServerFixture {
 export interface ServerSetup {
   readonly sql?: string;
   readonly env?: Record<string, string>;
-}
-
-/** Sign a token for these claims with the test secret. */
-export function signToken(claims: Record<string, unknown>, secret = TEST_SECRET): string {
-  return jwt.sign(claims, secret, { algorithm: 'HS256', ...('exp' in claims ? {} : { expiresIn: '1h' }) });
 }
 
 /**

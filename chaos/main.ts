@@ -1,0 +1,107 @@
+/**
+ * `npm run chaos`: issue 5's crash runs at full size, on a Postgres of their
+ * own (an embedded one; the runs restart it).
+ *
+ *   npm run chaos                        # 5,000 changes/s for 20 s, 500,000-row and TOAST crashes
+ *   npm run chaos -- --quick             # the CI sizes of test/crash.test.ts
+ *   npm run chaos -- --rate 8000 --seconds 30
+ *
+ * Prints a Markdown table (the README's "Crash runs" section) and writes
+ * chaos/results/latest.json. Exits 1 when any run found a problem.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { createTestDatabase } from '../test/helpers/database.js';
+import { CRASH_SCHEMA, runCrashTest, startPrivatePostgres, type CrashRunOptions } from './crash-run.js';
+import { runTransactionCrash, TRANSACTION_SCHEMA } from './transaction-crash-run.js';
+
+const { values: args } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, rate: { type: 'string' }, seconds: { type: 'string' } },
+});
+const rate = Number(args.rate ?? (args.quick ? 1000 : 5000));
+const seconds = Number(args.seconds ?? (args.quick ? 6 : 20));
+const bigRows = args.quick ? 50_000 : 500_000;
+const toastRows = args.quick ? 8 : 40;
+const log = (line: string) => console.log(`  ${line}`);
+
+// A window that covers the whole run and room to replay it: what a deployment
+// that promises resumption across a few seconds of downtime at this rate needs.
+const history = String(Math.max(10_000, rate * seconds + 1000));
+const roomy = { MAX_BACKPRESSURE_BYTES: String(512 * 1024 * 1024) };
+
+interface Row {
+  run: string;
+  result: string;
+  problems: readonly string[];
+  details: unknown;
+}
+const rows: Row[] = [];
+
+const postgres = await startPrivatePostgres();
+try {
+  const crashRun = async (name: string, options: Pick<CrashRunOptions, 'disruptions' | 'reconnectEvery'>) => {
+    console.log(`${name}`);
+    const db = await createTestDatabase(CRASH_SCHEMA, postgres.url);
+    try {
+      const report = await runCrashTest(db, { rate, seconds, copies: 2, env: { HISTORY_EVENTS: history, ...roomy }, log, ...options }, postgres.server);
+      const received = report.readers.reduce((sum, r) => sum + r.received, 0);
+      const expected = report.readers.reduce((sum, r) => sum + r.expected, 0);
+      const connections = report.readers.reduce((sum, r) => sum + r.connections, 0);
+      rows.push({
+        run: name,
+        result:
+          `${report.changes.toLocaleString('en')} changes (${report.rate.toLocaleString('en')}/s); ${report.readers.length} clients received ` +
+          `${received.toLocaleString('en')} of ${expected.toLocaleString('en')} events over ${connections} connections; ` +
+          report.disruptions.map((d) => `${d.kind} back in ${d.tookMs} ms`).join(', '),
+        problems: report.problems,
+        details: { ...report, serverLog: undefined },
+      });
+    } finally {
+      await db.drop();
+    }
+  };
+  await crashRun(`${rate.toLocaleString('en')} changes/s for ${seconds} s, server killed twice (SIGKILL)`, {
+    disruptions: [
+      { at: seconds * 0.3, kind: 'kill-server' },
+      { at: seconds * 0.65, kind: 'kill-server' },
+    ],
+    reconnectEvery: 2000,
+  });
+  await crashRun(`${rate.toLocaleString('en')} changes/s for ${seconds} s, Postgres restarted`, {
+    disruptions: [{ at: seconds * 0.5, kind: 'restart-postgres' }],
+    reconnectEvery: 0,
+  });
+  for (const kind of ['rows', 'toast'] as const) {
+    const count = kind === 'rows' ? bigRows : toastRows;
+    const name = kind === 'rows' ? `one ${count.toLocaleString('en')}-row transaction, server killed mid-delivery` : `${count} rows of 1 MiB text in one transaction, server killed mid-delivery`;
+    console.log(name);
+    const db = await createTestDatabase(TRANSACTION_SCHEMA, postgres.url);
+    try {
+      const report = await runTransactionCrash(db, {
+        kind,
+        rows: count,
+        killAfter: Math.round(count * 0.3),
+        env: { HISTORY_EVENTS: String(count + 1000), ...roomy },
+        log,
+      });
+      rows.push({
+        run: name,
+        result: `${report.before.toLocaleString('en')} events before the kill, ${report.after.toLocaleString('en')} after resuming (resumed: ${report.resumed}); ${report.seconds.toFixed(1)} s from commit to last event`,
+        problems: report.problems,
+        details: report,
+      });
+    } finally {
+      await db.drop();
+    }
+  }
+} finally {
+  await postgres.destroy();
+}
+
+console.log(`\n| run | result | problems |\n|---|---|---|`);
+for (const row of rows) console.log(`| ${row.run} | ${row.result} | ${row.problems.length === 0 ? 'none' : row.problems.join('; ')} |`);
+const out = path.resolve('chaos/results');
+mkdirSync(out, { recursive: true });
+writeFileSync(path.join(out, 'latest.json'), JSON.stringify({ at: new Date().toISOString(), rate, seconds, rows }, null, 2));
+process.exit(rows.every((row) => row.problems.length === 0) ? 0 : 1);
