@@ -451,7 +451,9 @@ class Reader {
   }
 
   async #follow(client: LiveClient): Promise<void> {
-    const since = this.events.at(-1)?.['seq'] as string | undefined;
+    // The seq of the last frame, with its part when it has one (a move: delete /1, then create /2).
+    const last = this.events.at(-1);
+    const since = last === undefined ? undefined : last['part'] ? `${last['seq']}/${last['part']}` : (last['seq'] as string);
     const response = await client.request('subscribe', {
       topicName: this.spec.topics.join(','),
       ...(this.spec.vBelow !== undefined ? { filter: { v: { lt: this.spec.vBelow } } } : {}),

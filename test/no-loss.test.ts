@@ -165,3 +165,40 @@ test('after a SIGKILL, since replays the window re-read from the slot, frame for
     await db.drop();
   }
 });
+
+const DOCS = `
+  CREATE TABLE docs (id int PRIMARY KEY, team text);
+  INSERT INTO rowcast.table_policies (table_name, read, group_column) VALUES ('docs', 'group', 'team');`;
+
+test('a row moving between two of the reader\'s groups is delete (part 1) then create (part 2), and since <seq>/1 resumes between them', withServer, { sql: DOCS }, async (t, { connect, db }) => {
+  const claims = { sub: 'c', groups: ['red', 'blue'] };
+  const reader = await connect(claims);
+  await reader.subscribe('docs');
+  await db.query(`INSERT INTO docs VALUES (1, 'red')`);
+  await db.query(`UPDATE docs SET team = 'blue' WHERE id = 1`);
+  await db.query(`INSERT INTO docs VALUES (2, 'red')`);
+  const [created, left, entered] = await reader.events(3);
+  t.is(created!['part'], undefined);
+  t.like(left, { event: 'delete', part: 1, data: { id: '1' } });
+  t.like(entered, { event: 'create', part: 2, seq: left!['seq'], data: { id: '1', attributes: { team: 'blue' } } });
+
+  let marker = 100;
+  // What a client resuming with `since` receives, up to a marker row committed after it subscribed.
+  const resumeFrom = async (since: string) => {
+    const client = await connect(claims);
+    t.like(await client.subscribe('docs', { since }), { data: { resumed: true } });
+    const id = String(++marker);
+    await db.query(`INSERT INTO docs VALUES ($1, 'red')`, [id]);
+    const frames: Array<[string, string]> = [];
+    for (;;) {
+      const event = await client.next(isEvent);
+      if (event['data'].id === id) return frames;
+      if (Number(event['data'].id) < 100) frames.push([event['event'], event['data'].id]); // not earlier markers
+    }
+  };
+  t.deepEqual(await resumeFrom(`${left!['seq']}/1`), [['create', '1'], ['create', '2']]);
+  t.deepEqual(await resumeFrom(`${left!['seq']}/2`), [['create', '2']]);
+  t.deepEqual(await resumeFrom(left!['seq']), [['create', '2']]);
+  const bad = await connect(claims);
+  t.like(await bad.request('subscribe', { topicName: 'docs', since: `${left!['seq']}/3` }), { ok: false, error: { code: 'INVALID_ATTRIBUTES' } });
+});

@@ -77,6 +77,23 @@ export class Event implements EventInit {
     this.oldComplete = init.oldComplete;
   }
 
+  /**
+   * 1 for the `delete` and 2 for the `create` of a row that moved from one
+   * partition to another (owner or group changed), else 0. A subscription
+   * that reads both partitions gets both frames, with one seq; the part lets
+   * a client resume between them (`since: "<seq>/1"`).
+   */
+  part(kind: FrameKind): number {
+    if (!this.#moved) return 0;
+    return kind === 'delete' ? 1 : kind === 'create' ? 2 : 0;
+  }
+
+  get #moved(): boolean {
+    const before = this.oldPartitions;
+    if (this.kind !== 'update' || before === null || before.length === 0 || this.partitions.length === 0) return false;
+    return before.some((partition) => !this.partitions.includes(partition));
+  }
+
   /** The `{"type":"event",…}` frame of this change seen as `kind`. */
   frame(kind: FrameKind): string {
     switch (kind) {
@@ -95,6 +112,8 @@ export class Event implements EventInit {
     const data: Record<string, unknown> = { type: this.type, id: this.id ?? rowId(attributes, this.key), attributes };
     if (old !== null) data['old'] = old;
     if (kind === 'update' && this.unchanged.length > 0) data['unchanged'] = this.unchanged;
+    const part = this.part(kind);
+    if (part > 0) return JSON.stringify({ type: 'event', topic: this.topic, event: kind, seq: this.seq, part, ts: this.ts, data });
     return JSON.stringify({ type: 'event', topic: this.topic, event: kind, seq: this.seq, ts: this.ts, data });
   }
 }

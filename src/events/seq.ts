@@ -17,5 +17,26 @@ export function seqLsn(seq: string): Lsn {
   return BigInt(`0x${seq.slice(0, 16)}`);
 }
 
+/**
+ * Where a client resumes: the `seq` of the last frame it saw and, when that
+ * frame had one, its `part` (`"<seq>/1"`). A row moving between two
+ * partitions one subscription reads arrives as `delete` (part 1) then
+ * `create` (part 2) with one seq; the part says which of them the client got.
+ */
+export interface Since {
+  readonly seq: string;
+  /** 0: every frame of `seq` was seen. */
+  readonly part: number;
+}
+
+/** Splits a `since` attribute (`SINCE_PATTERN`). */
+export function parseSince(text: string): Since {
+  const slash = text.indexOf('/');
+  return slash === -1 ? { seq: text, part: 0 } : { seq: text.slice(0, slash), part: Number(text.slice(slash + 1)) };
+}
+
+/** `since`: a seq, optionally followed by `/` and the part of the frame. */
+export const SINCE_PATTERN = /^[0-9A-F]{16}-[0-9A-F]{8}(\/[12])?$/;
+
 /** Whether `text` is shaped like a `seq`. */
 export const SEQ_PATTERN = /^[0-9A-F]{16}-[0-9A-F]{8}$/;

@@ -1,6 +1,7 @@
 import type { WebSocket } from 'uWebSockets.js';
 import { RowcastError } from '../errors.js';
 import type { Event, EventKind } from '../events/event.js';
+import { parseSince } from '../events/seq.js';
 import { compileRowFilter } from '../policies/row-filter.js';
 import type { Database } from '../db/database.js';
 import type { FrameSource, ReplayWindow } from '../log/replay-window.js';
@@ -97,7 +98,7 @@ export function handle(context: HandlerContext, ws: WebSocket<Connection>, conn:
 }
 
 async function subscribe(context: HandlerContext, ws: WebSocket<Connection>, conn: Connection, request: RequestOf<'subscribe'>) {
-  const { since } = request.attributes;
+  const since = request.attributes.since === undefined ? undefined : parseSince(request.attributes.since);
   const names = splitNames(request.attributes.topicName);
   // Live only once the stream has routed every commit made before this request: a row committed
   // after the response is never missed, and none committed before it arrives as news (after a
@@ -109,7 +110,7 @@ async function subscribe(context: HandlerContext, ws: WebSocket<Connection>, con
     grants = checkGrants(context, conn, request, names);
   }
   if (grants instanceof RowcastError) throw grants;
-  if (since !== undefined && !(await context.streamPassed(since))) {
+  if (since !== undefined && !(await context.streamPassed(since.seq))) {
     return answerWithReplay(context, ws, conn, request, names, grants, null);
   }
   if (since === undefined) {
@@ -117,7 +118,7 @@ async function subscribe(context: HandlerContext, ws: WebSocket<Connection>, con
     for (const { topic, partitions, group } of grants) context.index.subscribe(ws, topic.name, { group, partitions });
     return { topics: names };
   }
-  if (grants.every(({ topic }) => topic.kind === 'custom' && topic.history > 0)) return resumeFromMessages(context, ws, conn, request, names, since);
+  if (grants.every(({ topic }) => topic.kind === 'custom' && topic.history > 0)) return resumeFromMessages(context, ws, conn, request, names, since.seq);
   // Ephemeral topics keep nothing to replay; tables (with stored messages beside them) replay from the window.
   const frames = grants.some(({ topic }) => topic.kind === 'custom' && topic.history === 0)
     ? null
@@ -131,7 +132,7 @@ function frameSource({ topic, partitions, group }: Grant): FrameSource {
   const admin = adminPartition(topic.name);
   return (event, emit) =>
     framesForGroup(event, group, admin, (partition, kind) => {
-      if (granted.has(partition)) emit(event.frame(kind));
+      if (granted.has(partition)) emit(event.frame(kind), kind);
     });
 }
 

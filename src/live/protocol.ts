@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { RowcastError, type ErrorCode } from '../errors.js';
-import { SEQ_PATTERN } from '../events/seq.js';
+import { SINCE_PATTERN } from '../events/seq.js';
 import type { EventKind } from '../events/event.js';
 
 /** A request id, echoed in its response. */
@@ -40,7 +40,10 @@ const attributeSchemas = {
     topicName: topicNames,
     filter: z.record(z.string().min(1).max(63), condition).optional(),
     events: z.array(z.enum(['create', 'update', 'delete'])).min(1).optional(),
-    since: z.string().regex(SEQ_PATTERN, 'must be a seq such as 00000000016B3A28-00000000').optional(),
+    since: z
+      .string()
+      .regex(SINCE_PATTERN, 'must be the seq of the last frame seen, such as 00000000016B3A28-00000000, with /part if the frame had a part')
+      .optional(),
   }),
   unsubscribe: z.object({ topicName: topicNames }),
   'new-message': z.object({ topicName: z.string().min(1), message: z.unknown().refine((m) => m !== undefined, 'is required') }),

@@ -1,5 +1,5 @@
-import type { Event } from '../events/event.js';
-import { formatSeq, seqLsn } from '../events/seq.js';
+import type { Event, FrameKind } from '../events/event.js';
+import { formatSeq, seqLsn, type Since } from '../events/seq.js';
 import { lsnHex, type Lsn } from '../replication/lsn.js';
 import type { EventLog } from './event-log.js';
 
@@ -13,7 +13,7 @@ export interface ReplayWindowOptions {
 }
 
 /** How one subscription sees a topic's events (see `framesForGroup`). */
-export type FrameSource = (event: Event, emit: (frame: string) => void) => void;
+export type FrameSource = (event: Event, emit: (frame: string, kind: FrameKind) => void) => void;
 
 /**
  * The node's replay window (DESIGN.md §1, §3): the last `capacity` events of
@@ -59,15 +59,23 @@ export class ReplayWindow {
    * order, as each topic's subscription sees them; `null` when the window
    * cannot tell (the client must refetch).
    */
-  replay(since: string, topics: ReadonlyMap<string, FrameSource>): string[] | null {
+  replay({ seq: since, part }: Since, topics: ReadonlyMap<string, FrameSource>): string[] | null {
     if (this.#capacity === 0 || since < this.#floor) return null;
     for (const topic of topics.keys()) {
       const floor = this.#topicFloors.get(topic);
       if (floor !== undefined && since <= floor) return null;
     }
     const frames: string[] = [];
+    const first = this.#firstAfter(since);
+    // The client saw part `part` of the `since` event: the frames of it that came after that one.
+    const seen = part > 0 && first > 0 ? this.#at(first - 1) : null;
+    if (seen !== null && seen.seq === since) {
+      topics.get(seen.topic)?.(seen, (frame, kind) => {
+        if (seen.part(kind) > part) frames.push(frame);
+      });
+    }
     const emit = (frame: string) => frames.push(frame);
-    for (let i = this.#firstAfter(since); i < this.#size; i++) {
+    for (let i = first; i < this.#size; i++) {
       const event = this.#at(i);
       const source = topics.get(event.topic);
       if (source) source(event, emit);
