@@ -1,12 +1,17 @@
 /**
  * Issue 5's crash runs at CI size (`npm run chaos` runs them at full size):
  * every client ends with exactly the events it may read, once each, in
- * commit order, across SIGKILLs of the server and a Postgres restart.
+ * commit order, across SIGKILLs of the server and a Postgres restart; and
+ * what operators see of a replication outage.
  */
 import test from 'ava';
 import { CRASH_SCHEMA, runCrashTest, startPrivatePostgres, type CrashRunReport } from '../chaos/crash-run.js';
 import { runTransactionCrash, TRANSACTION_SCHEMA } from '../chaos/transaction-crash-run.js';
 import { createTestDatabase } from './helpers/database.js';
+import { LiveClient } from './helpers/live-client.js';
+import { ServerProcess } from './helpers/server-process.js';
+import { signToken } from './helpers/tokens.js';
+import { waitFor } from './helpers/wait-for.js';
 
 const report = (r: CrashRunReport) =>
   `${r.changes} changes in ${r.transactions} transactions (${r.rate}/s); ` +
@@ -100,5 +105,47 @@ test('a crash in the middle of delivering 1 MiB TOAST values: every value arrive
     t.is(result.before + result.after, 8);
   } finally {
     await db.drop();
+  }
+});
+
+test('while Postgres is down, /status and /health report the outage and /metrics the retained WAL; clients stay connected', async (t) => {
+  const postgres = await startPrivatePostgres();
+  let server: ServerProcess | null = null;
+  try {
+    const db = await createTestDatabase(TRANSACTION_SCHEMA, postgres.url);
+    server = await ServerProcess.start(db);
+    const client = await LiveClient.connect(`${server.liveUrl}?token=${signToken({ sub: 'r' })}`);
+    await client.subscribe('big');
+    await db.query(`INSERT INTO big VALUES (1, 'before')`);
+    await client.events(1);
+    const slot = await waitFor('a slot reading with the window holding WAL', async () => {
+      const reading = (await server!.status())['replication'].slot;
+      return reading?.retainedWalBytes > 0 ? reading : null;
+    });
+    t.is(slot.walStatus, 'reserved');
+    const metrics = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+    t.regex(metrics, /^rowcast_replication_slot_retained_wal_bytes \d+/m);
+    t.regex(metrics, /^rowcast_replication_connected 1$/m);
+
+    await postgres.server.stop();
+    const outage = await waitFor('the outage to show in /status', async () => (await server!.status())['replication'].outage);
+    t.true(outage.attempts >= 0);
+    const health = await fetch(`http://127.0.0.1:${server.port}/health`);
+    t.is(health.status, 503);
+    t.deepEqual(((await health.json()) as { failing: string[] }).failing, ['replication']);
+    t.regex(await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text(), /^rowcast_replication_connected 0$/m);
+    await server.waitForLog((line) => String(line['msg']).startsWith('replication stream lost'));
+
+    await postgres.server.start();
+    await db.query(`INSERT INTO big VALUES (2, 'after')`);
+    t.like(await client.next((f) => f['type'] === 'event', 30_000), { data: { id: '2' } });
+    const status = await server.status();
+    t.is(status['replication'].outage, null);
+    t.true(status['replication'].lastOutage.seconds > 0);
+    await server.waitForLog((line) => String(line['msg']).startsWith('replication stream restored'));
+    t.is(client.closeCode, null);
+  } finally {
+    await server?.kill();
+    await postgres.destroy();
   }
 });
