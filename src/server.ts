@@ -1,3 +1,5 @@
+import { createPublicKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { devSecret } from './auth/dev-secret.js';
@@ -38,8 +40,8 @@ export interface RowcastServer {
   readonly databaseUrl: string;
   /** Whether the database is the embedded Postgres. */
   readonly embedded: boolean;
-  /** The HMAC secret tokens are checked with. */
-  readonly jwtSecret: string;
+  /** The HMAC secret tokens are checked with (`null`: public-key tokens only). */
+  readonly jwtSecret: string | null;
   /** What `/status` reports. */
   status(): ServerStatus;
   /** Closes sockets (1001), reports the handed-off position, closes the database. */
@@ -54,6 +56,8 @@ export interface ServerStatus {
   readonly connections: number;
   readonly eventsPublished: number;
   readonly slowConsumersClosed: number;
+  /** Frames refused by the rate limiter, and connections closed with 1008 for going on. */
+  readonly rateLimited: { readonly refused: number; readonly closed: number };
   readonly replication: ReplicationState & { readonly slot: SlotReading | null };
   /** Events held for `subscribe` with `since` (at most `HISTORY_EVENTS`). */
   readonly replayWindowEvents: number;
@@ -84,9 +88,10 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       });
       url = embedded.url;
     }
-    const jwtSecret = config.JWT_SECRET ?? (embedded ? devSecret(config.DATA_DIR) : undefined);
-    if (jwtSecret === undefined) {
-      throw new StartupError('JWT_SECRET is required when DATABASE_URL is set (at least 16 characters)');
+    const publicKey = config.JWT_PUBLIC_KEY_FILE === undefined ? undefined : readPublicKey(config.JWT_PUBLIC_KEY_FILE);
+    const jwtSecret = config.JWT_SECRET ?? (embedded && publicKey === undefined ? devSecret(config.DATA_DIR) : undefined);
+    if (jwtSecret === undefined && publicKey === undefined) {
+      throw new StartupError('JWT_SECRET (at least 16 characters) or JWT_PUBLIC_KEY_FILE is required when DATABASE_URL is set');
     }
 
     db = createDatabase(url);
@@ -148,6 +153,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       connections: live?.connectionCount() ?? 0,
       eventsPublished: live?.eventsPublished() ?? 0,
       slowConsumersClosed: live?.slowConsumersClosed() ?? 0,
+      rateLimited: live?.rateLimited() ?? { refused: 0, closed: 0 },
       replication: { ...stream.state(), slot: slotMonitor.reading },
       replayWindowEvents: window.size,
       topics: registry.list().map((t) => ({
@@ -165,6 +171,11 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       {
         verifyToken: createTokenVerifier({
           secret: jwtSecret,
+          publicKey,
+          algorithms: config.JWT_ALGORITHMS,
+          clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS,
+          audience: config.JWT_AUDIENCE,
+          issuer: config.JWT_ISSUER,
           roleClaim: config.ROLE_CLAIM,
           adminRole: config.ADMIN_ROLE,
           groupClaims: () => registry.groupClaims(),
@@ -185,6 +196,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         log,
         logger,
         allowAnonymous: config.ALLOW_ANONYMOUS,
+        allowedOrigins: parseOrigins(config.ALLOWED_ORIGINS),
+        rateLimitBurst: config.RATE_LIMIT_BURST,
         maxConnections: config.MAX_CONNECTIONS,
         maxSubscriptions: config.MAX_SUBSCRIPTIONS,
         maxMessageBytes: config.MAX_MESSAGE_BYTES,
@@ -216,7 +229,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       port: running.port,
       databaseUrl: url,
       embedded: embedded !== null,
-      jwtSecret,
+      jwtSecret: jwtSecret ?? null,
       status,
       close: async () => {
         running.close();
@@ -252,6 +265,28 @@ async function streamPassed(stream: ReplicationStream, log: EventLog, seq: strin
     if (log.lastSeq >= seq) return true;
     if (stream.state().changes === changes || Date.now() > deadline) return false;
   }
+}
+
+/** Reads the PEM public key of `JWT_PUBLIC_KEY_FILE`, or stops start-up saying why not. */
+function readPublicKey(file: string): string {
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new StartupError(`JWT_PUBLIC_KEY_FILE=${JSON.stringify(file)}: cannot read it (${(error as Error).message})`);
+  }
+  try {
+    createPublicKey(pem);
+  } catch {
+    throw new StartupError(`JWT_PUBLIC_KEY_FILE=${JSON.stringify(file)}: not a PEM public key (RSA or EC)`);
+  }
+  return pem;
+}
+
+/** `ALLOWED_ORIGINS`: `*` (any, or none sent) or a comma-separated list of origins such as `https://app.example.com`. */
+function parseOrigins(list: string): ReadonlySet<string> | null {
+  if (list.trim() === '*') return null;
+  return new Set(list.split(',').map((origin) => origin.trim().replace(/\/$/, '').toLowerCase()).filter((origin) => origin !== ''));
 }
 
 /** Most messages one `since` replay of a custom topic sends (further behind: `resumed: false`). */

@@ -8,9 +8,11 @@ export interface Principal {
   readonly role: string | null;
   /** Whether the role equals `ADMIN_ROLE`: admins read every event. */
   readonly isAdmin: boolean;
+  /** When the token expires (ms since the epoch, clock tolerance included); `null`: never. */
+  readonly expiresAt: number | null;
   /** All claims, for group claims named by policies. */
   readonly claims: Readonly<Record<string, unknown>>;
 }
 
 /** The principal of a connection without a token (`ALLOW_ANONYMOUS`). */
-export const ANONYMOUS: Principal = Object.freeze({ sub: null, role: null, isAdmin: false, claims: Object.freeze({}) });
+export const ANONYMOUS: Principal = Object.freeze({ sub: null, role: null, isAdmin: false, expiresAt: null, claims: Object.freeze({}) });

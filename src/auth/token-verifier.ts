@@ -2,10 +2,28 @@ import jwt from 'jsonwebtoken';
 import { RowcastError } from '../errors.js';
 import type { Principal } from './principal.js';
 
+/** Algorithms verified with the HMAC secret. */
+export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
+/** Algorithms verified with the public key. */
+export const KEY_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const;
+/** Every algorithm rowcast accepts (`none` is never one). */
+export const ALGORITHMS = [...HMAC_ALGORITHMS, ...KEY_ALGORITHMS] as const;
+export type Algorithm = (typeof ALGORITHMS)[number];
+
 /** How tokens are checked and read. */
 export interface TokenVerifierOptions {
   /** HMAC secret for HS256/384/512. */
-  readonly secret: string;
+  readonly secret?: string;
+  /** PEM public key for RS*, PS* and ES* tokens. */
+  readonly publicKey?: string;
+  /** Accepted algorithms (`JWT_ALGORITHMS`); default: those the configured keys can verify. */
+  readonly algorithms?: readonly Algorithm[];
+  /** Seconds of clock skew allowed on `exp` and `nbf`. */
+  readonly clockToleranceSeconds?: number;
+  /** When set, `aud` must include it. */
+  readonly audience?: string;
+  /** When set, `iss` must equal it. */
+  readonly issuer?: string;
   /** Claim path of the role, dotted for nested claims (`app_metadata.role`). */
   readonly roleClaim: string;
   /** The role value that makes a principal an admin. */
@@ -17,12 +35,13 @@ export interface TokenVerifierOptions {
 /** Verifies a JWT and returns its principal. */
 export type TokenVerifier = (token: string) => Principal;
 
-const ALGORITHMS: jwt.Algorithm[] = ['HS256', 'HS384', 'HS512'];
-
 /**
- * Builds the verifier the upgrade uses: signature and `exp`/`nbf` checked by
- * `jsonwebtoken` (never `alg: none`), then the claims read into a
- * {@link Principal}. Throws a `TOKEN_INVALID` {@link RowcastError} saying why.
+ * Builds the verifier the upgrade and `refresh-token` use: the header's
+ * `alg` must be one of the accepted algorithms (never `none`) and picks the
+ * key (HMAC secret or public key); `jsonwebtoken` checks the signature,
+ * `exp`/`nbf` (with the clock tolerance), `aud` and `iss`; then the claims
+ * are read into a {@link Principal}. Throws a `TOKEN_INVALID`
+ * {@link RowcastError} saying why.
  *
  * @example
  * const verify = createTokenVerifier({ secret, roleClaim: 'role', adminRole: 'admin' });
@@ -30,10 +49,23 @@ const ALGORITHMS: jwt.Algorithm[] = ['HS256', 'HS384', 'HS512'];
  */
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
   const path = options.roleClaim.split('.');
+  const available: Algorithm[] = [...(options.secret ? HMAC_ALGORITHMS : []), ...(options.publicKey ? KEY_ALGORITHMS : [])];
+  const accepted = new Set<Algorithm>(options.algorithms ? options.algorithms.filter((a) => available.includes(a)) : available);
+  if (accepted.size === 0) throw new RowcastError('INTERNAL', 'no JWT algorithm can be verified with the configured keys');
   return (token) => {
+    const alg = headerAlgorithm(token);
+    if (!accepted.has(alg as Algorithm)) {
+      throw new RowcastError('TOKEN_INVALID', `invalid token: algorithm ${alg} is not accepted (accepted: ${[...accepted].join(', ')})`);
+    }
+    const key = (HMAC_ALGORITHMS as readonly string[]).includes(alg) ? options.secret! : options.publicKey!;
     let claims: jwt.JwtPayload | string;
     try {
-      claims = jwt.verify(token, options.secret, { algorithms: ALGORITHMS });
+      claims = jwt.verify(token, key, {
+        algorithms: [alg as jwt.Algorithm],
+        clockTolerance: options.clockToleranceSeconds ?? 0,
+        ...(options.audience !== undefined ? { audience: options.audience } : {}),
+        ...(options.issuer !== undefined ? { issuer: options.issuer } : {}),
+      });
     } catch (error) {
       throw new RowcastError('TOKEN_INVALID', `invalid token: ${(error as Error).message}`, { cause: error });
     }
@@ -57,7 +89,17 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       sub: sub === undefined ? null : String(sub),
       role: roleText,
       isAdmin: roleText === options.adminRole,
+      expiresAt: typeof claims.exp === 'number' ? claims.exp * 1000 + (options.clockToleranceSeconds ?? 0) * 1000 : null,
       claims: Object.freeze(claims),
     });
   };
+}
+
+/** The `alg` of a compact JWS, read without trusting it (it only picks the key). */
+function headerAlgorithm(token: string): string {
+  const decoded = jwt.decode(token, { complete: true });
+  if (decoded === null || typeof decoded.header?.alg !== 'string') {
+    throw new RowcastError('TOKEN_INVALID', 'invalid token: not a JWT (header.payload.signature, base64url)');
+  }
+  return decoded.header.alg;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ALGORITHMS } from '../auth/token-verifier.js';
 import { StartupError } from '../errors.js';
 
 const bool = z
@@ -14,6 +15,15 @@ const schema = z.object({
   EMBEDDED_PG_PORT: int(1).max(65535).default(54329),
   DATA_DIR: z.string().min(1).default('.rowcast'),
   JWT_SECRET: z.string().min(16).optional(),
+  JWT_PUBLIC_KEY_FILE: z.string().min(1).optional(),
+  JWT_ALGORITHMS: z
+    .string()
+    .transform((list) => list.split(',').map((a) => a.trim()))
+    .pipe(z.array(z.enum(ALGORITHMS, { message: `each must be one of ${ALGORITHMS.join(', ')} (never none)` })).min(1))
+    .optional(),
+  JWT_CLOCK_TOLERANCE_SECONDS: int(0).max(300).default(5),
+  JWT_AUDIENCE: z.string().min(1).optional(),
+  JWT_ISSUER: z.string().min(1).optional(),
   ADMIN_ROLE: z.string().min(1).default('admin'),
   ROLE_CLAIM: z.string().min(1).default('role'),
   ALLOW_ANONYMOUS: bool.default(false),

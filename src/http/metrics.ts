@@ -46,6 +46,8 @@ export function mountMetrics(app: TemplatedApp, sources: MetricSources): void {
   gauge('rowcast_connections', 'Open /live connections.', () => sources.status().connections);
   counter('rowcast_events_published_total', 'Events routed to subscribers.', () => sources.status().eventsPublished);
   counter('rowcast_slow_consumers_closed_total', 'Connections closed with 1013 for a full send buffer.', () => sources.status().slowConsumersClosed);
+  counter('rowcast_rate_limited_requests_total', 'Frames refused with RATE_LIMIT_EXCEEDED.', () => sources.status().rateLimited.refused);
+  counter('rowcast_rate_limit_closes_total', 'Connections closed with 1008 for flooding while limited.', () => sources.status().rateLimited.closed);
   gauge('rowcast_replication_connected', '1 while the replication stream is up.', () => (replication().connected ? 1 : 0));
   counter('rowcast_replication_reconnects_total', 'Times the replication stream was re-opened.', () => replication().reconnects);
   counter('rowcast_replication_changes_total', 'Row changes read from the slot.', () => replication().changes);

@@ -1,4 +1,5 @@
 import type { Principal } from '../auth/principal.js';
+import type { Bucket } from './rate-limiter.js';
 import type { Subscription } from './subscription-index.js';
 
 /**
@@ -17,4 +18,6 @@ export interface Connection {
   congestedSince: number;
   /** The asynchronous request being answered, if any; later requests wait for it. */
   pending: Promise<void> | null;
+  /** Its rate limiter's token bucket. */
+  readonly bucket: Bucket;
 }

@@ -8,11 +8,14 @@ import type { EventLog } from '../log/event-log.js';
 import type { TopicRegistry } from '../topics/topic-registry.js';
 import type { Connection } from './connection.js';
 import { ANSWERED, handle, type HandlerContext } from './method-handlers.js';
-import { encodeFrame, parseClientFrame, responseFrame, type ClientRequest, type ServerFrame } from './protocol.js';
+import { encodeFrame, parseClientFrame, requestIdOf, responseFrame, type ClientRequest, type ServerFrame } from './protocol.js';
 import { routeEvents } from './event-router.js';
 import { BackpressureGauge, type Pacer } from './backpressure-gauge.js';
 import { SubscriptionIndex } from './subscription-index.js';
 import { customTopicPartitions, grantedPartitions } from '../policies/audience-partitions.js';
+import { credentials } from '../auth/credentials.js';
+import { ExpirySweep } from './expiry-sweep.js';
+import { RateLimiter } from './rate-limiter.js';
 
 /** What the /live endpoint needs. */
 export interface LiveServerOptions {
@@ -32,6 +35,9 @@ export interface LiveServerOptions {
   readonly log: EventLog;
   readonly logger: Logger;
   readonly allowAnonymous: boolean;
+  /** Origins allowed to upgrade (`null`: any). Requests without an `Origin` header (non-browsers) pass. */
+  readonly allowedOrigins: ReadonlySet<string> | null;
+  readonly rateLimitBurst: number;
   readonly maxConnections: number;
   readonly maxSubscriptions: number;
   readonly maxMessageBytes: number;
@@ -56,6 +62,8 @@ export interface LiveServer {
   readonly pacer: Pacer;
   /** Connections closed as slow consumers so far. */
   slowConsumersClosed(): number;
+  /** Frames refused by the rate limiter, and connections closed with 1008, so far. */
+  rateLimited(): { refused: number; closed: number };
   /** Stops listening and closes every socket with 1001. */
   close(): void;
 }
@@ -78,6 +86,8 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
   const sockets = new Set<WebSocket<Connection>>();
   const index = new SubscriptionIndex();
   const deliveries = new Deliveries();
+  let rateLimited = 0;
+  let rateLimitClosed = 0;
   const context: HandlerContext = {
     registry: options.registry,
     index,
@@ -94,7 +104,13 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     publishEphemeral: options.publishEphemeral,
     maxChatMessageBytes: options.maxChatMessageBytes,
     delivered: (id) => deliveries.wait(id),
+    verifyToken: options.verifyToken,
+    tokenRefreshed: (ws) => expiry.set(ws, ws.getUserData().principal.expiresAt),
   };
+  const limiter = new RateLimiter(options.rateLimitPerSecond, options.rateLimitBurst);
+  const expiry = new ExpirySweep<WebSocket<Connection>>((ws) => {
+    if (!ws.getUserData().closed) ws.end(4001, 'token expired: send refresh-token before exp, or reconnect with a new token');
+  });
 
   app.ws<Connection>('/live', {
     compression: uWS.DISABLED,
@@ -105,19 +121,24 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     sendPingsAutomatically: true,
 
     upgrade: (res, req, socketContext) => {
-      const token = req.getQuery('token') ?? '';
+      // Everything needed from req is read here: it is gone after this handler returns.
+      const { token, protocol } = credentials(req.getQuery('token') ?? '', req.getHeader('authorization'), req.getHeader('sec-websocket-protocol'));
       const client = sanitizeClient(req.getQuery('client'));
+      const origin = req.getHeader('origin');
       const key = req.getHeader('sec-websocket-key');
-      const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
       if (sockets.size >= options.maxConnections) {
         refuse(res, '503 Service Unavailable', 'LIMIT_EXCEEDED', 'too many connections');
         return;
       }
+      if (options.allowedOrigins !== null && origin !== '' && !options.allowedOrigins.has(origin.toLowerCase())) {
+        refuse(res, '403 Forbidden', 'FORBIDDEN', `origin ${origin} is not in ALLOWED_ORIGINS`);
+        return;
+      }
       let principal: Principal;
       if (token === '') {
         if (!options.allowAnonymous) {
-          refuse(res, '401 Unauthorized', 'TOKEN_INVALID', 'missing token: connect with ?token=<JWT>');
+          refuse(res, '401 Unauthorized', 'TOKEN_INVALID', 'missing token: connect with ?token=<JWT>, Authorization: Bearer <JWT> or the bearer.<JWT> subprotocol');
           return;
         }
         principal = ANONYMOUS;
@@ -128,15 +149,29 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
           refuse(res, '401 Unauthorized', 'TOKEN_INVALID', (error as Error).message);
           return;
         }
+        if (principal.sub === null && !principal.isAdmin && !options.allowAnonymous) {
+          refuse(res, '403 Forbidden', 'FORBIDDEN', 'the token is valid but has no sub, and anonymous connections are not allowed (ALLOW_ANONYMOUS)');
+          return;
+        }
       }
       const id = `${client || 'conn'}-${randomBytes(6).toString('hex')}`;
-      const conn: Connection = { id, client, principal, subscriptions: new Map(), closed: false, congestedSince: 0, pending: null };
+      const conn: Connection = {
+        id,
+        client,
+        principal,
+        subscriptions: new Map(),
+        closed: false,
+        congestedSince: 0,
+        pending: null,
+        bucket: limiter.bucket(),
+      };
       res.upgrade(conn, key, protocol, extensions, socketContext);
     },
 
     open: (ws) => {
       const conn = ws.getUserData();
       sockets.add(ws);
+      expiry.set(ws, conn.principal.expiresAt);
       logger.info({ connection: conn.id, client: conn.client, sub: conn.principal.sub }, 'connection opened');
       send(ws, {
         type: 'session',
@@ -155,6 +190,18 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     },
 
     message: (ws, message, isBinary) => {
+      const conn = ws.getUserData();
+      const rate = limiter.take(conn.bucket);
+      if (rate.verdict === 'close') {
+        rateLimitClosed++;
+        ws.end(1008, 'rate limit exceeded repeatedly');
+        return;
+      }
+      if (rate.verdict === 'refuse') {
+        rateLimited++;
+        refuseRate(ws, decoder.decode(message), rate.retryAfter);
+        return;
+      }
       if (isBinary) {
         send(ws, { type: 'error', error: { code: 'INVALID_MESSAGE', message: 'binary frames are not accepted; send JSON text' } });
         return;
@@ -173,6 +220,7 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
       const conn = ws.getUserData();
       conn.closed = true;
       sockets.delete(ws);
+      expiry.delete(ws);
       index.closed(ws);
       logger.info({ connection: conn.id, client: conn.client, code }, 'connection closed');
     },
@@ -222,6 +270,13 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     void pending.then(() => {
       if (conn.pending === pending) conn.pending = null;
     });
+  }
+
+  /** Answers a frame refused by the rate limiter (with its id when it has one), without running it. */
+  function refuseRate(ws: WebSocket<Connection>, text: string, retryAfter: number): void {
+    const error = { code: 'RATE_LIMIT_EXCEEDED' as const, message: `over ${options.rateLimitPerSecond} requests per second: retry after ${retryAfter} ms`, retryAfter };
+    const request = requestIdOf(text);
+    send(ws, request ? { type: 'response', ...idOf(request.id), method: request.method, ok: false, error } : { type: 'error', error });
   }
 
   function reply(ws: WebSocket<Connection>, conn: Connection, request: ClientRequest, data: unknown): void {
@@ -304,8 +359,10 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     pacer: gauge,
     topicStats: (topic) => index.stats(topic),
     slowConsumersClosed: () => gauge.slowConsumersClosed,
+    rateLimited: () => ({ refused: rateLimited, closed: rateLimitClosed }),
     close: () => {
       uWS.us_listen_socket_close(listenSocket);
+      expiry.stop();
       for (const ws of [...sockets]) ws.end(1001, 'server shutting down');
     },
   };

@@ -2,6 +2,7 @@ import type { WebSocket } from 'uWebSockets.js';
 import { RowcastError } from '../errors.js';
 import type { Event, EventKind } from '../events/event.js';
 import { parseSince } from '../events/seq.js';
+import type { TokenVerifier } from '../auth/token-verifier.js';
 import { compileRowFilter } from '../policies/row-filter.js';
 import type { Database } from '../db/database.js';
 import type { FrameSource, ReplayWindow } from '../log/replay-window.js';
@@ -53,6 +54,10 @@ export interface HandlerContext {
   readonly publishEphemeral: (topic: CustomTopic, sender: string | null, message: unknown) => Promise<Event>;
   /** Resolves with the `seq` of stored message `id` once the stream has delivered it (`null` if it has not within 10 s). */
   readonly delivered: (id: string) => Promise<string | null>;
+  /** Checks a token for `refresh-token`. */
+  readonly verifyToken: TokenVerifier;
+  /** The connection's principal changed: watch its new expiry. */
+  readonly tokenRefreshed: (ws: WebSocket<Connection>) => void;
   /** Largest `new-message` payload, in bytes of JSON. */
   readonly maxChatMessageBytes: number;
 }
@@ -88,7 +93,7 @@ export const methodHandlers: { [M in Method]: Handler<M> } = {
   'create-topic': createTopic,
   'destroy-topic': destroyTopic,
   history,
-  'refresh-token': notYet,
+  'refresh-token': refreshToken,
   ping: () => null,
 };
 
@@ -279,8 +284,45 @@ function getTopic(context: HandlerContext, _ws: WebSocket<Connection>, conn: Con
   return topic.kind === 'table' ? describe(topic) : describeCustom(topic, context.index.stats(topic.name).subscribers);
 }
 
-function notYet(_context: HandlerContext, _ws: WebSocket<Connection>, _conn: Connection, request: ClientRequest): never {
-  throw new RowcastError('UNKNOWN_METHOD', `${request.method} is not supported by this server yet`);
+/**
+ * `refresh-token`: replaces the connection's token before it expires (the
+ * connection is closed with 4001 at `exp` otherwise). The new token must be
+ * for the same `sub`: a different user reconnects. Subscriptions the new
+ * token reads differently (lost access, other groups, lost admin) are
+ * revoked, each with a `subscription` frame, since the client's cache was
+ * built under the old rights; the others go on untouched.
+ */
+function refreshToken(context: HandlerContext, ws: WebSocket<Connection>, conn: Connection, request: RequestOf<'refresh-token'>) {
+  const principal = context.verifyToken(request.attributes.token);
+  if (principal.sub !== conn.principal.sub) {
+    throw new RowcastError('FORBIDDEN', 'refresh-token must be for the same sub as the connection; connect again to change users');
+  }
+  conn.principal = principal;
+  context.tokenRefreshed(ws);
+  const revoked: string[] = [];
+  for (const [name, subscription] of [...conn.subscriptions]) {
+    const topic = topicNamed(context, name);
+    const partitions = topic ? grantOf(topic, conn) : null;
+    if (partitions !== null && samePartitions(partitions, subscription.partitions)) continue;
+    context.index.unsubscribe(ws, name);
+    revoked.push(name);
+    ws.cork(() =>
+      ws.send(
+        encodeFrame({
+          type: 'subscription',
+          topic: name,
+          status: 'revoked',
+          reason: partitions === null ? 'the new token does not allow reading this topic' : 'the new token reads this topic differently: subscribe again and refetch',
+        }),
+        false,
+      ),
+    );
+  }
+  return { sub: principal.sub, role: principal.role, expiresAt: principal.expiresAt === null ? null : new Date(principal.expiresAt).toISOString(), revoked };
+}
+
+function samePartitions(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((partition) => b.includes(partition));
 }
 
 function summary(topic: TableTopic) {

@@ -128,6 +128,21 @@ export function parseClientFrame(text: string): ParsedFrame {
   return { ok: true, request: { method, id, attributes: attributes.data } as ClientRequest };
 }
 
+/**
+ * The `id` and `method` of a frame if it is shaped like a request, without
+ * checking its attributes: for answering a request that will not be run.
+ */
+export function requestIdOf(text: string): { id: RequestId | undefined; method: string } | null {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const head = envelope.safeParse(json);
+  return head.success ? { id: head.data.id, method: head.data.method } : null;
+}
+
 function invalid(request: { id: RequestId | undefined; method: string } | null, code: ErrorCode, message: string): ParsedFrame {
   return { ok: false, request, error: new RowcastError(code, message) };
 }
@@ -149,7 +164,7 @@ export type ServerFrame =
       readonly id?: RequestId;
       readonly method: string;
       readonly ok: false;
-      readonly error: { readonly code: ErrorCode; readonly message: string };
+      readonly error: ErrorBody;
     }
   | {
       readonly type: 'event';
@@ -161,7 +176,14 @@ export type ServerFrame =
     }
   | { readonly type: 'pong'; readonly id?: RequestId }
   | { readonly type: 'subscription'; readonly topic: string; readonly status: 'revoked'; readonly reason: string }
-  | { readonly type: 'error'; readonly error: { readonly code: ErrorCode; readonly message: string } };
+  | { readonly type: 'error'; readonly error: ErrorBody };
+
+/** The `error` of a response or error frame; `retryAfter` (ms) with `RATE_LIMIT_EXCEEDED`. */
+export interface ErrorBody {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly retryAfter?: number;
+}
 
 /** The successful `response` frame of `request`, echoing its `id`. */
 export function responseFrame(request: { readonly id: RequestId | undefined; readonly method: string }, data: unknown): ServerFrame {

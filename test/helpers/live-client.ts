@@ -1,5 +1,12 @@
 import WebSocket from 'ws';
 
+/** How to open a connection besides its URL: subprotocols, headers (`Authorization`), `Origin`. */
+export interface ConnectOptions {
+  readonly protocols?: string[];
+  readonly headers?: Record<string, string>;
+  readonly origin?: string;
+}
+
 /** A frame as the server sent it, parsed. */
 export type Frame = Record<string, any>;
 
@@ -30,11 +37,12 @@ export class LiveClient {
       this.closeCode = code;
       this.#wake();
     });
+    socket.on('error', () => {}); // the close that follows says what happened
   }
 
   /** Opens a connection and waits for its `session` frame. */
-  static async connect(url: string): Promise<LiveClient> {
-    const socket = new WebSocket(url);
+  static async connect(url: string, options: ConnectOptions = {}): Promise<LiveClient> {
+    const socket = new WebSocket(url, options.protocols, { headers: options.headers, origin: options.origin });
     const client = new LiveClient(socket);
     await new Promise<void>((resolve, reject) => {
       socket.once('open', () => resolve());
@@ -44,6 +52,23 @@ export class LiveClient {
     const session = await client.next((f) => f['type'] === 'session');
     if (session['status'] !== 'open') throw new Error('no session frame');
     return client;
+  }
+
+  /** Resolves with the close code once the server closes the connection; rejects after `timeoutMs`. */
+  async closed(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.closeCode === null) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`the connection was not closed within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return this.closeCode;
   }
 
   /** Sends a raw text frame. */
@@ -118,8 +143,8 @@ export class LiveClient {
 }
 
 /** Tries an upgrade and returns the HTTP status and body of a refusal (or 101). */
-export async function upgradeStatus(url: string, protocols?: string[]): Promise<{ status: number; body: string }> {
-  const socket = new WebSocket(url, protocols);
+export async function upgradeStatus(url: string, protocols?: string[], options: Omit<ConnectOptions, 'protocols'> = {}): Promise<{ status: number; body: string }> {
+  const socket = new WebSocket(url, protocols, { headers: options.headers, origin: options.origin });
   return new Promise((resolve, reject) => {
     socket.once('open', () => {
       socket.close();
