@@ -114,7 +114,9 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
 
   app.ws<Connection>('/live', {
     compression: uWS.DISABLED,
-    maxPayloadLength: options.maxMessageBytes,
+    // uWS cuts a connection whose frame passes maxPayloadLength without a close frame (the client
+    // sees 1006). Up to twice the limit the frame is read and refused here with a proper 1009.
+    maxPayloadLength: options.maxMessageBytes * 2,
     maxBackpressure: options.maxBackpressureBytes,
     closeOnBackpressureLimit: 1,
     idleTimeout: options.idleTimeoutSeconds,
@@ -190,6 +192,10 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     },
 
     message: (ws, message, isBinary) => {
+      if (message.byteLength > options.maxMessageBytes) {
+        ws.end(1009, `frame of ${message.byteLength} bytes is over MAX_MESSAGE_BYTES (${options.maxMessageBytes})`);
+        return;
+      }
       const conn = ws.getUserData();
       const rate = limiter.take(conn.bucket);
       if (rate.verdict === 'close') {

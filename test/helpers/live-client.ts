@@ -80,7 +80,7 @@ export class LiveClient {
   async request(method: string, attributes: Record<string, unknown> = {}): Promise<Frame> {
     const id = this.#nextId++;
     this.socket.send(JSON.stringify({ id, method, attributes }));
-    return this.next((f) => f['type'] === 'response' && f['id'] === id);
+    return this.next((f) => (f['type'] === 'response' || f['type'] === 'pong') && f['id'] === id);
   }
 
   /** Sends a request and returns its response `data`; throws unless the server says ok. */
