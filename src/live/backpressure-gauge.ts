@@ -10,10 +10,14 @@ export interface Pacer {
 
 /** Thresholds of a {@link BackpressureGauge}. */
 export interface BackpressureGaugeOptions {
-  /** Unsent bytes above which a socket counts as congested. */
+  /** Unsent bytes above which a socket counts as congested (the stream waits for it). */
   readonly highWaterBytes: number;
-  /** A socket congested this long is closed with 1013 (slow consumer). */
+  /** Unsent bytes past which a socket is closed with 1013 at once (`MAX_BACKPRESSURE_BYTES`). */
+  readonly maxBytes: number;
+  /** A socket congested this long is closed with 1013 (slow consumer), even while it drains. */
   readonly graceMs: number;
+  /** A congested socket whose buffer has not shrunk for this long has stopped reading: closed with 1013. */
+  readonly stallMs: number;
   /** At most one sweep per this many ms; in between the last answer stands. */
   readonly sweepIntervalMs: number;
   readonly logger: Logger;
@@ -24,10 +28,12 @@ export interface BackpressureGaugeOptions {
  * 200,000-row transaction) is decoded no faster than subscribers take it:
  * while a socket is above the high-water mark the stream stops reading, so
  * memory stays bounded and a consumer that is merely slower than the decoder
- * still receives everything. A consumer that stays congested past the grace
- * period is closed with 1013 so it cannot hold everyone back; it reconnects
- * and resumes with `since`. (uWS's own `maxBackpressure` close remains the
- * hard memory cap.)
+ * still receives everything. A consumer that stopped reading (its buffer has
+ * not shrunk for `stallMs`), holds more than `maxBytes`, or stays congested
+ * past the grace period is closed with 1013 so it cannot hold everyone back; it reconnects and resumes
+ * with `since`. A stalled consumer so delays the others by at most `stallMs`
+ * (plus a sweep). (uWS's own `maxBackpressure` close remains the hard memory
+ * cap.)
  *
  * The sweep reads each socket's buffered amount, so it runs at most once per
  * `sweepIntervalMs` and only when the stream asks, i.e. while events flow;
@@ -59,18 +65,25 @@ export class BackpressureGauge implements Pacer {
     let slow: Array<WebSocket<Connection>> | null = null;
     for (const ws of this.#sockets) {
       const conn = ws.getUserData();
-      if (ws.getBufferedAmount() <= highWaterBytes) {
+      const buffered = ws.getBufferedAmount();
+      if (buffered <= highWaterBytes) {
         conn.congestedSince = 0;
         continue;
       }
-      if (conn.congestedSince === 0) conn.congestedSince = now;
-      if (now - conn.congestedSince > graceMs) (slow ??= []).push(ws);
+      if (conn.congestedSince === 0 || buffered < conn.congestedBytes) {
+        conn.congestedSince ||= now;
+        conn.drainedAt = now;
+      }
+      conn.congestedBytes = buffered;
+      if (buffered > this.#options.maxBytes || now - conn.congestedSince > graceMs || now - conn.drainedAt > this.#options.stallMs) {
+        (slow ??= []).push(ws);
+      }
       else congested = true;
     }
     for (const ws of slow ?? []) {
       const conn = ws.getUserData();
       this.#slowClosed++;
-      this.#options.logger.warn({ connection: conn.id, client: conn.client }, 'closing slow consumer');
+      this.#options.logger.warn({ connection: conn.id, client: conn.client, bufferedBytes: conn.congestedBytes }, 'closing slow consumer');
       ws.end(1013, 'slow consumer: reconnect and resume with since');
     }
     this.#congested = congested;

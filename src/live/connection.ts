@@ -16,6 +16,9 @@ export interface Connection {
   closed: boolean;
   /** When its unsent bytes first passed the high-water mark (0: they are below it). */
   congestedSince: number;
+  /** Unsent bytes at the last look while congested, and when they last went down. */
+  congestedBytes: number;
+  drainedAt: number;
   /** The asynchronous request being answered, if any; later requests wait for it. */
   pending: Promise<void> | null;
   /** Its rate limiter's token bucket. */

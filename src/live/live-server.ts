@@ -117,7 +117,9 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     // uWS cuts a connection whose frame passes maxPayloadLength without a close frame (the client
     // sees 1006). Up to twice the limit the frame is read and refused here with a proper 1009.
     maxPayloadLength: options.maxMessageBytes * 2,
-    maxBackpressure: options.maxBackpressureBytes,
+    // The gauge closes a socket past MAX_BACKPRESSURE_BYTES with 1013. uWS's own limit is only the
+    // safety net for a burst between two sweeps: past it uWS drops frames and cuts the socket (1006).
+    maxBackpressure: options.maxBackpressureBytes * HARD_BACKPRESSURE_FACTOR,
     closeOnBackpressureLimit: 1,
     idleTimeout: options.idleTimeoutSeconds,
     sendPingsAutomatically: true,
@@ -164,6 +166,8 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
         subscriptions: new Map(),
         closed: false,
         congestedSince: 0,
+        congestedBytes: 0,
+        drainedAt: 0,
         pending: null,
         bucket: limiter.bucket(),
       };
@@ -350,7 +354,9 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
 
   const gauge = new BackpressureGauge(sockets, {
     highWaterBytes: Math.floor(options.maxBackpressureBytes / 4),
+    maxBytes: options.maxBackpressureBytes,
     graceMs: 5000,
+    stallMs: 500,
     sweepIntervalMs: 20,
     logger,
   });
@@ -434,6 +440,9 @@ class Deliveries {
     if (this.#recent.size > RECENT_DELIVERIES) this.#recent.delete(this.#recent.keys().next().value!);
   }
 }
+
+/** uWS's hard backpressure limit, as a multiple of MAX_BACKPRESSURE_BYTES. */
+const HARD_BACKPRESSURE_FACTOR = 4;
 
 const RECENT_DELIVERIES = 10_000;
 /** A stored message not delivered by then (stream down) is answered without its seq. */

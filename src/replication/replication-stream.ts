@@ -407,7 +407,7 @@ export class ReplicationStream {
 const SHUTDOWN_REPLY_REQUESTS = 5;
 
 /** How many changes pass between two looks at the pacer. */
-const PACE_CHECK_EVERY = 256;
+const PACE_CHECK_EVERY = 16;
 
 /**
  * The socket under the service's replication connection. The library keeps
