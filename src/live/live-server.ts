@@ -124,107 +124,110 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     idleTimeout: options.idleTimeoutSeconds,
     sendPingsAutomatically: true,
 
-    upgrade: (res, req, socketContext) => {
-      // Everything needed from req is read here: it is gone after this handler returns.
-      const { token, protocol } = credentials(req.getQuery('token') ?? '', req.getHeader('authorization'), req.getHeader('sec-websocket-protocol'));
-      const client = sanitizeClient(req.getQuery('client'));
-      const origin = req.getHeader('origin');
-      const key = req.getHeader('sec-websocket-key');
-      const extensions = req.getHeader('sec-websocket-extensions');
-      if (sockets.size >= options.maxConnections) {
-        refuse(res, '503 Service Unavailable', 'LIMIT_EXCEEDED', 'too many connections');
-        return;
-      }
-      if (options.allowedOrigins !== null && origin !== '' && !options.allowedOrigins.has(origin.toLowerCase())) {
-        refuse(res, '403 Forbidden', 'FORBIDDEN', `origin ${origin} is not in ALLOWED_ORIGINS`);
-        return;
-      }
-      let principal: Principal;
-      if (token === '') {
-        if (!options.allowAnonymous) {
-          refuse(res, '401 Unauthorized', 'TOKEN_INVALID', 'missing token: connect with ?token=<JWT>, Authorization: Bearer <JWT> or the bearer.<JWT> subprotocol');
+    upgrade: (res, req, socketContext) =>
+      guard('upgrade', null, () => {
+        // Everything needed from req is read here: it is gone after this handler returns.
+        const { token, protocol } = credentials(req.getQuery('token') ?? '', req.getHeader('authorization'), req.getHeader('sec-websocket-protocol'));
+        const client = sanitizeClient(req.getQuery('client'));
+        const origin = req.getHeader('origin');
+        const key = req.getHeader('sec-websocket-key');
+        const extensions = req.getHeader('sec-websocket-extensions');
+        if (sockets.size >= options.maxConnections) {
+          refuse(res, '503 Service Unavailable', 'LIMIT_EXCEEDED', 'too many connections');
           return;
         }
-        principal = ANONYMOUS;
-      } else {
-        try {
-          principal = options.verifyToken(token);
-        } catch (error) {
-          refuse(res, '401 Unauthorized', 'TOKEN_INVALID', (error as Error).message);
+        if (options.allowedOrigins !== null && origin !== '' && !options.allowedOrigins.has(origin.toLowerCase())) {
+          refuse(res, '403 Forbidden', 'FORBIDDEN', `origin ${origin} is not in ALLOWED_ORIGINS`);
           return;
         }
-        if (principal.sub === null && !principal.isAdmin && !options.allowAnonymous) {
-          refuse(res, '403 Forbidden', 'FORBIDDEN', 'the token is valid but has no sub, and anonymous connections are not allowed (ALLOW_ANONYMOUS)');
-          return;
+        let principal: Principal;
+        if (token === '') {
+          if (!options.allowAnonymous) {
+            refuse(res, '401 Unauthorized', 'TOKEN_INVALID', 'missing token: connect with ?token=<JWT>, Authorization: Bearer <JWT> or the bearer.<JWT> subprotocol');
+            return;
+          }
+          principal = ANONYMOUS;
+        } else {
+          try {
+            principal = options.verifyToken(token);
+          } catch (error) {
+            refuse(res, '401 Unauthorized', 'TOKEN_INVALID', (error as Error).message);
+            return;
+          }
+          if (principal.sub === null && !principal.isAdmin && !options.allowAnonymous) {
+            refuse(res, '403 Forbidden', 'FORBIDDEN', 'the token is valid but has no sub, and anonymous connections are not allowed (ALLOW_ANONYMOUS)');
+            return;
+          }
         }
-      }
-      const id = `${client || 'conn'}-${randomBytes(6).toString('hex')}`;
-      const conn: Connection = {
-        id,
-        client,
-        principal,
-        subscriptions: new Map(),
-        closed: false,
-        congestedSince: 0,
-        congestedBytes: 0,
-        drainedAt: 0,
-        pending: null,
-        bucket: limiter.bucket(),
-      };
-      res.upgrade(conn, key, protocol, extensions, socketContext);
-    },
+        const id = `${client || 'conn'}-${randomBytes(6).toString('hex')}`;
+        const conn: Connection = {
+          id,
+          client,
+          principal,
+          subscriptions: new Map(),
+          closed: false,
+          congestedSince: 0,
+          congestedBytes: 0,
+          drainedAt: 0,
+          pending: null,
+          bucket: limiter.bucket(),
+        };
+        res.upgrade(conn, key, protocol, extensions, socketContext);
+      }, (message) => refuse(res, '500 Internal Server Error', 'INTERNAL', message)),
 
-    open: (ws) => {
-      const conn = ws.getUserData();
-      sockets.add(ws);
-      expiry.set(ws, conn.principal.expiresAt);
-      logger.info({ connection: conn.id, client: conn.client, sub: conn.principal.sub }, 'connection opened');
-      send(ws, {
-        type: 'session',
-        status: 'open',
-        data: {
-          connectionId: conn.id,
-          user: { sub: conn.principal.sub, role: conn.principal.role },
-          serverTime: new Date().toISOString(),
-          limits: {
-            maxMessageBytes: options.maxMessageBytes,
-            messagesPerSecond: options.rateLimitPerSecond,
-            maxSubscriptions: options.maxSubscriptions,
+    open: (ws) =>
+      guard('open', ws, () => {
+        const conn = ws.getUserData();
+        sockets.add(ws);
+        expiry.set(ws, conn.principal.expiresAt);
+        logger.info({ connection: conn.id, client: conn.client, sub: conn.principal.sub }, 'connection opened');
+        send(ws, {
+          type: 'session',
+          status: 'open',
+          data: {
+            connectionId: conn.id,
+            user: { sub: conn.principal.sub, role: conn.principal.role },
+            serverTime: new Date().toISOString(),
+            limits: {
+              maxMessageBytes: options.maxMessageBytes,
+              messagesPerSecond: options.rateLimitPerSecond,
+              maxSubscriptions: options.maxSubscriptions,
+            },
           },
-        },
-      });
-    },
+        });
+      }),
 
-    message: (ws, message, isBinary) => {
-      if (message.byteLength > options.maxMessageBytes) {
-        ws.end(1009, `frame of ${message.byteLength} bytes is over MAX_MESSAGE_BYTES (${options.maxMessageBytes})`);
-        return;
-      }
-      const conn = ws.getUserData();
-      const rate = limiter.take(conn.bucket);
-      if (rate.verdict === 'close') {
-        rateLimitClosed++;
-        ws.end(1008, 'rate limit exceeded repeatedly');
-        return;
-      }
-      if (rate.verdict === 'refuse') {
-        rateLimited++;
-        refuseRate(ws, decoder.decode(message), rate.retryAfter);
-        return;
-      }
-      if (isBinary) {
-        send(ws, { type: 'error', error: { code: 'INVALID_MESSAGE', message: 'binary frames are not accepted; send JSON text' } });
-        return;
-      }
-      const parsed = parseClientFrame(decoder.decode(message));
-      if (!parsed.ok) {
-        const { request, error } = parsed;
-        const body = { code: error.code, message: error.message };
-        send(ws, request ? { type: 'response', ...idOf(request.id), method: request.method, ok: false, error: body } : { type: 'error', error: body });
-        return;
-      }
-      dispatch(ws, parsed.request);
-    },
+    message: (ws, message, isBinary) =>
+      guard('message', ws, () => {
+        if (message.byteLength > options.maxMessageBytes) {
+          ws.end(1009, `frame of ${message.byteLength} bytes is over MAX_MESSAGE_BYTES (${options.maxMessageBytes})`);
+          return;
+        }
+        const conn = ws.getUserData();
+        const rate = limiter.take(conn.bucket);
+        if (rate.verdict === 'close') {
+          rateLimitClosed++;
+          ws.end(1008, 'rate limit exceeded repeatedly');
+          return;
+        }
+        if (rate.verdict === 'refuse') {
+          rateLimited++;
+          refuseRate(ws, decoder.decode(message), rate.retryAfter);
+          return;
+        }
+        if (isBinary) {
+          send(ws, { type: 'error', error: { code: 'INVALID_MESSAGE', message: 'binary frames are not accepted; send JSON text' } });
+          return;
+        }
+        const parsed = parseClientFrame(decoder.decode(message));
+        if (!parsed.ok) {
+          const { request, error } = parsed;
+          const body = { code: error.code, message: error.message };
+          send(ws, request ? { type: 'response', ...idOf(request.id), method: request.method, ok: false, error: body } : { type: 'error', error: body });
+          return;
+        }
+        dispatch(ws, parsed.request);
+      }),
 
     close: (ws, code) => {
       const conn = ws.getUserData();
@@ -235,6 +238,28 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
       logger.info({ connection: conn.id, client: conn.client, code }, 'connection closed');
     },
   });
+
+  /**
+   * Runs a uWS handler so that an exception in it is logged with a
+   * correlation id and answered (`INTERNAL` to the connection, or `answer`
+   * during an upgrade) instead of reaching uWS, which would end the process.
+   */
+  function guard(handler: string, ws: WebSocket<Connection> | null, run: () => void, answer?: (message: string) => void): void {
+    try {
+      run();
+    } catch (error) {
+      const correlationId = randomUUID();
+      const conn = ws?.getUserData();
+      logger.error({ err: error, correlationId, handler, connection: conn?.id }, 'handler failed');
+      const message = `internal error (correlation id ${correlationId})`;
+      try {
+        if (answer) answer(message);
+        else if (ws && !conn!.closed) send(ws, { type: 'error', error: { code: 'INTERNAL', message } });
+      } catch {
+        // The response or socket is already gone: the log line is all that is left to do.
+      }
+    }
+  }
 
   /**
    * Runs a request. Requests of one connection are answered in the order

@@ -78,11 +78,30 @@ export type ClientRequest = {
 /** The request of method `M`. */
 export type RequestOf<M extends Method> = Extract<ClientRequest, { method: M }>;
 
+const requestId = z.union([z.string().max(128), z.number().finite()]);
 const envelope = z.object({
-  id: z.union([z.string().max(128), z.number().finite()]).optional(),
+  id: requestId.optional(),
   method: z.string().max(64),
   attributes: z.unknown().optional(),
 });
+
+/** What a failed frame is answered as: a `response` with its id (and method, if it has one), or an `error` frame. */
+export interface RequestHead {
+  readonly id: RequestId | undefined;
+  readonly method?: string;
+}
+
+/**
+ * The id and method of a JSON value, when it is an object with a valid `id`
+ * (a string of at most 128 characters or a finite number): whatever else is
+ * wrong with it, it is answered as a request, with that id.
+ */
+function headOf(json: unknown): RequestHead | null {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) return null;
+  const { id, method } = json as Record<string, unknown>;
+  if (!requestId.safeParse(id).success) return null;
+  return typeof method === 'string' && method.length <= 64 ? { id: id as RequestId, method } : { id: id as RequestId };
+}
 
 /** The outcome of {@link parseClientFrame}. */
 export type ParsedFrame =
@@ -90,7 +109,7 @@ export type ParsedFrame =
   | {
       readonly ok: false;
       /** Present when the frame was a request: answer with a `response`; else with an `error` frame. */
-      readonly request: { readonly id: RequestId | undefined; readonly method: string } | null;
+      readonly request: RequestHead | null;
       readonly error: RowcastError;
     };
 
@@ -111,7 +130,7 @@ export function parseClientFrame(text: string): ParsedFrame {
   if (!head.success) {
     const issue = head.error.issues[0]!;
     const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-    return invalid(null, 'INVALID_MESSAGE', `not a request (${where}${issue.message}); expected {"method": string, "attributes": object}`);
+    return invalid(headOf(json), 'INVALID_MESSAGE', `not a request (${where}${issue.message}); expected {"method": string, "attributes": object}`);
   }
   const { id, method } = head.data;
   const request = { id, method };
@@ -132,18 +151,15 @@ export function parseClientFrame(text: string): ParsedFrame {
  * The `id` and `method` of a frame if it is shaped like a request, without
  * checking its attributes: for answering a request that will not be run.
  */
-export function requestIdOf(text: string): { id: RequestId | undefined; method: string } | null {
-  let json: unknown;
+export function requestIdOf(text: string): RequestHead | null {
   try {
-    json = JSON.parse(text);
+    return headOf(JSON.parse(text));
   } catch {
     return null;
   }
-  const head = envelope.safeParse(json);
-  return head.success ? { id: head.data.id, method: head.data.method } : null;
 }
 
-function invalid(request: { id: RequestId | undefined; method: string } | null, code: ErrorCode, message: string): ParsedFrame {
+function invalid(request: RequestHead | null, code: ErrorCode, message: string): ParsedFrame {
   return { ok: false, request, error: new RowcastError(code, message) };
 }
 
@@ -162,7 +178,7 @@ export type ServerFrame =
   | {
       readonly type: 'response';
       readonly id?: RequestId;
-      readonly method: string;
+      readonly method?: string;
       readonly ok: false;
       readonly error: ErrorBody;
     }
