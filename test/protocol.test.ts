@@ -37,8 +37,11 @@ test('bad frames get coded errors and the connection keeps working', withServer,
   client.sendRaw('[1, 2, 3]');
   t.like(await client.next(), { type: 'error', error: { code: 'INVALID_MESSAGE' } });
 
+  // Whatever else is wrong, a frame with a valid id is answered with that id.
   client.sendRaw('{"id": 5, "attributes": {}}');
-  t.like(await client.next(), { type: 'error', error: { code: 'INVALID_MESSAGE' } });
+  t.like(await client.next(), { type: 'response', id: 5, ok: false, error: { code: 'INVALID_MESSAGE' } });
+  client.sendRaw('{"id": "x", "method": 7}');
+  t.like(await client.next(), { type: 'response', id: 'x', ok: false, error: { code: 'INVALID_MESSAGE' } });
 
   t.like(await client.request('explode'), { type: 'response', method: 'explode', ok: false, error: { code: 'UNKNOWN_METHOD' } });
 
