@@ -189,7 +189,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
           await Promise.all([registry.refreshTables(), streamCaughtUp()]);
         },
         streamCaughtUp,
-        streamPassed: (seq) => streamPassed(stream, log, seq),
+        streamPassed: (seq) => streamPassed(stream, log, flushPosition, seq),
         replay: new MessageReplay({ db: database, log, positions, maxMessages: MAX_REPLAYED_MESSAGES }),
         positions,
         window,
@@ -253,10 +253,14 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
  * handed off a later position. After a restart the stream may be re-reading a
  * long backlog, so this waits as long as the stream makes progress (up to a
  * minute) rather than a fixed time; a stalled or disconnected stream gives up
- * after a second without progress.
+ * after a second without progress. A seq at or past the database's flush
+ * position was never produced by it (another database, or made up): no wait.
  */
-async function streamPassed(stream: ReplicationStream, log: EventLog, seq: string): Promise<boolean> {
+async function streamPassed(stream: ReplicationStream, log: EventLog, flush: WalFlushPosition, seq: string): Promise<boolean> {
+  if (log.lastSeq >= seq) return true;
   const target = seqLsn(seq) + 1n;
+  const flushed = await flush.current().catch(() => null); // the database is down: the wait below decides
+  if (flushed !== null && target > flushed) return false;
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (log.lastSeq >= seq) return true;

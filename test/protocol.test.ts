@@ -52,6 +52,12 @@ test('bad frames get coded errors and the connection keeps working', withServer,
   t.like(await client.request('subscribe', { topicName: 42 }), { ok: false, error: { code: 'INVALID_ATTRIBUTES' } });
   t.like(await client.request('subscribe', { topicName: ' , ' }), { ok: false, error: { code: 'INVALID_ATTRIBUTES' } });
 
+  // Text Postgres cannot store (U+0000, lone surrogates) is refused before it reaches a query.
+  const nul = await client.request('get-topic', { topicName: 'notes\u0000' });
+  t.like(nul, { ok: false, error: { code: 'INVALID_ATTRIBUTES' } });
+  t.regex(nul['error'].message, /attributes\.topicName/);
+  t.like(await client.request('get-topic', { topicName: 'notes\ud800' }), { ok: false, error: { code: 'INVALID_ATTRIBUTES' } });
+
   client.socket.send(Buffer.from([1, 2, 3]), { binary: true });
   t.like(await client.next(), { type: 'error', error: { code: 'INVALID_MESSAGE' } });
 

@@ -137,6 +137,10 @@ export function parseClientFrame(text: string): ParsedFrame {
   if (!Object.hasOwn(attributeSchemas, method)) {
     return invalid(request, 'UNKNOWN_METHOD', `unknown method ${JSON.stringify(method)}`);
   }
+  const unstorable = unstorableText(head.data.attributes);
+  if (unstorable !== null) {
+    return invalid(request, 'INVALID_ATTRIBUTES', `${unstorable}: text must be well-formed Unicode without U+0000 (Postgres cannot store it)`);
+  }
   const schema = attributeSchemas[method as Method];
   const attributes = schema.safeParse(head.data.attributes ?? {});
   if (!attributes.success) {
@@ -157,6 +161,33 @@ export function requestIdOf(text: string): RequestHead | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * The path of the first string (or key) in `value` that Postgres cannot
+ * store — one with U+0000 or a lone surrogate — or `null`. Iterative, so
+ * deep nesting cannot exhaust the stack.
+ */
+function unstorableText(value: unknown): string | null {
+  const stack: Array<[unknown, string]> = [[value, 'attributes']];
+  while (stack.length > 0) {
+    const [item, path] = stack.pop()!;
+    if (typeof item === 'string') {
+      if (!storable(item)) return path;
+    } else if (Array.isArray(item)) {
+      for (let i = 0; i < item.length; i++) stack.push([item[i], `${path}[${i}]`]);
+    } else if (item !== null && typeof item === 'object') {
+      for (const [key, child] of Object.entries(item)) {
+        if (!storable(key)) return `${path} (a key)`;
+        stack.push([child, `${path}.${key}`]);
+      }
+    }
+  }
+  return null;
+}
+
+function storable(text: string): boolean {
+  return !text.includes('\u0000') && text.isWellFormed();
 }
 
 function invalid(request: RequestHead | null, code: ErrorCode, message: string): ParsedFrame {
