@@ -22,7 +22,8 @@ export class ExpirySweep<T> {
   set(item: T, expiresAt: number | null): void {
     this.delete(item);
     if (expiresAt === null) return;
-    const second = Math.ceil(expiresAt / 1000);
+    // A time already swept (it cannot be earlier than now by more than the tick) goes into the next sweep.
+    const second = Math.max(Math.ceil(expiresAt / 1000), this.#lastSwept);
     let bucket = this.#buckets.get(second);
     if (!bucket) this.#buckets.set(second, (bucket = new Set()));
     bucket.add(item);

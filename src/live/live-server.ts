@@ -229,14 +229,15 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
         dispatch(ws, parsed.request);
       }),
 
-    close: (ws, code) => {
-      const conn = ws.getUserData();
-      conn.closed = true;
-      sockets.delete(ws);
-      expiry.delete(ws);
-      index.closed(ws);
-      logger.info({ connection: conn.id, client: conn.client, code }, 'connection closed');
-    },
+    close: (ws, code) =>
+      guard('close', null, () => {
+        const conn = ws.getUserData();
+        conn.closed = true;
+        sockets.delete(ws);
+        expiry.delete(ws);
+        index.closed(ws);
+        logger.info({ connection: conn.id, client: conn.client, code }, 'connection closed');
+      }),
   });
 
   /**
