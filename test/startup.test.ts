@@ -1,4 +1,8 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import test from 'ava';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config/config.js';
@@ -12,6 +16,34 @@ test('an invalid configuration value stops start-up naming the key and the expec
   t.regex(error!.message, /PORT="http"/);
   t.regex(error!.message, /LOG_LEVEL="loud"/);
   t.notRegex(error!.message, /MAX_CONNECTIONS/);
+});
+
+test('a JSON config file gives the same keys; the environment wins; its unknown keys and bad values are named', (t) => {
+  const config = loadConfig({ PORT: '7000' }, { PORT: 8000, LOG_LEVEL: 'debug', ALLOW_ANONYMOUS: true, JWT_ALGORITHMS: 'RS256, ES256' });
+  t.like(config, { PORT: 7000, LOG_LEVEL: 'debug', ALLOW_ANONYMOUS: true, JWT_ALGORITHMS: ['RS256', 'ES256'] });
+  t.regex(t.throws(() => loadConfig({}, { PORT: 8000, PROT: 1 }))!.message, /unknown key PROT/);
+  t.regex(t.throws(() => loadConfig({}, { MAX_CONNECTIONS: -1 }))!.message, /MAX_CONNECTIONS="-1"/);
+  t.regex(t.throws(() => loadConfig({}, { HOST: ['a'] }))!.message, /HOST must be a string, number or boolean/);
+  t.regex(t.throws(() => loadConfig({ JWT_ALGORITHMS: 'HS256,none' }))!.message, /JWT_ALGORITHMS="HS256,none": .*never none/);
+});
+
+test('rowcast serve --config with a bad value exits 1 naming the key; a missing file is named too', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'rowcast-config-'));
+  const file = path.join(dir, 'rowcast.json');
+  writeFileSync(file, JSON.stringify({ PORT: 'http' }));
+  const run = (args: string[]) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, ['dist/src/cli/main.js', 'serve', ...args], { env: { PATH: process.env['PATH'] ?? '' }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      child.on('exit', (code) => resolve({ code, stderr }));
+    });
+  const bad = await run(['--config', file]);
+  t.is(bad.code, 1);
+  t.regex(bad.stderr, /PORT="http"/);
+  const missing = await run(['--config', path.join(dir, 'nope.json')]);
+  t.is(missing.code, 1);
+  t.regex(missing.stderr, /nope\.json: cannot read it/);
 });
 
 test('defaults are those of DESIGN.md §6 and the result is frozen', (t) => {

@@ -3,7 +3,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import jwt from 'jsonwebtoken';
 import { pino } from 'pino';
 import { devSecret } from '../auth/dev-secret.js';
-import { loadConfig, type Config } from '../config/config.js';
+import { existsSync } from 'node:fs';
+import { loadConfig, readConfigFile, type Config } from '../config/config.js';
 import { StartupError } from '../errors.js';
 import { uwsEngine } from '../live/uws-engine.js';
 import { startServer, type RowcastServer } from '../server.js';
@@ -13,11 +14,23 @@ const program = new Command('rowcast')
   .description('Postgres row changes as live, permission-aware WebSocket topics')
   .version(VERSION);
 
+/**
+ * The configuration: `.env` in the working directory (its values never
+ * override the environment), then the environment over the JSON config file
+ * of `--config` or `ROWCAST_CONFIG`.
+ */
+function configure(configFile: string | undefined): Config {
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  const file = configFile ?? process.env['ROWCAST_CONFIG'];
+  return loadConfig(process.env, file ? readConfigFile(file) : {});
+}
+
 program
   .command('serve')
   .description('run the server (embedded Postgres when DATABASE_URL is unset)')
-  .action(async () => {
-    const config = loadConfig(process.env);
+  .option('--config <file>', 'JSON config file with the keys of the environment (also ROWCAST_CONFIG)')
+  .action(async (options: { config?: string }) => {
+    const config = configure(options.config);
     // Synchronous writes: a log line written before a crash is never lost.
     const logger = pino({ level: config.LOG_LEVEL }, pino.destination({ dest: 1, sync: true }));
     const server = await startServer(config, logger);
@@ -43,8 +56,9 @@ program
   .option('--role <role>', 'role claim, e.g. admin')
   .option('--groups <groups>', 'comma-separated groups claim', (v: string) => v.split(',').filter(Boolean))
   .option('--ttl <ttl>', 'lifetime such as 1h, 30m, 7d', '1h')
-  .action((options: { sub: string; role?: string; groups?: string[]; ttl: string }) => {
-    const config = loadConfig(process.env);
+  .option('--config <file>', 'JSON config file (also ROWCAST_CONFIG)')
+  .action((options: { sub: string; role?: string; groups?: string[]; ttl: string; config?: string }) => {
+    const config = configure(options.config);
     const secret = config.JWT_SECRET ?? devSecret(config.DATA_DIR);
     const claims: Record<string, unknown> = { sub: options.sub };
     if (options.role) setPath(claims, config.ROLE_CLAIM, options.role);

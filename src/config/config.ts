@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ALGORITHMS } from '../auth/token-verifier.js';
 import { StartupError } from '../errors.js';
@@ -59,17 +60,22 @@ const schema = z.object({
 export type Config = Readonly<z.infer<typeof schema>>;
 
 /**
- * Validates `env` (usually `process.env`) and returns the frozen config.
- * Empty strings count as unset. Throws a {@link StartupError} naming every
- * invalid key and the form it expects.
+ * Validates `env` (usually `process.env`) over `file` (the JSON config file,
+ * same keys; the environment wins) and returns the frozen config. Empty
+ * strings count as unset. Throws a {@link StartupError} naming every invalid
+ * key and the form it expects.
  *
  * @example
  * const config = loadConfig({ PORT: '7000' });
  */
-export function loadConfig(env: Record<string, string | undefined>): Config {
+export function loadConfig(env: Record<string, string | undefined>, file: Record<string, unknown> = {}): Config {
   const input: Record<string, string> = {};
+  const unknown = Object.keys(file).filter((key) => !Object.hasOwn(schema.shape, key));
+  if (unknown.length > 0) {
+    throw new StartupError(`invalid configuration file: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (the keys are those of the environment, e.g. PORT)`);
+  }
   for (const key of Object.keys(schema.shape)) {
-    const value = env[key];
+    const value = env[key] ?? fileValue(key, file[key]);
     if (value !== undefined && value !== '') input[key] = value;
   }
   const parsed = schema.safeParse(input);
@@ -81,4 +87,35 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new StartupError(`invalid configuration:\n${lines.join('\n')}`);
   }
   return Object.freeze(parsed.data);
+}
+
+/** A config file value as the environment would spell it: strings, numbers and booleans only. */
+function fileValue(key: string, value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return String(value);
+  throw new StartupError(`invalid configuration file: ${key} must be a string, number or boolean`);
+}
+
+/**
+ * Reads the JSON config file (`--config` or `ROWCAST_CONFIG`): an object of
+ * the same keys as the environment.
+ *
+ * @example
+ * loadConfig(process.env, readConfigFile('rowcast.json'));
+ */
+export function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new StartupError(`config file ${file}: cannot read it (${(error as Error).message})`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new StartupError(`config file ${file}: not JSON (${(error as Error).message})`);
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new StartupError(`config file ${file}: must be a JSON object of keys such as PORT`);
+  return json as Record<string, unknown>;
 }
