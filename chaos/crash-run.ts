@@ -70,7 +70,7 @@ export const READERS: readonly ReaderSpec[] = [
 ];
 
 /** Something done to the running system, `at` seconds into the writing. */
-export type Disruption = { readonly at: number; readonly kind: 'kill-server' | 'restart-postgres' };
+export type Disruption = { readonly at: number; readonly kind: 'kill-server' | 'terminate-server' | 'restart-postgres' };
 
 export interface CrashRunOptions {
   /** Target changes per second. */
@@ -146,6 +146,11 @@ export async function runCrashTest(db: TestDatabase, options: CrashRunOptions, p
         const started = Date.now();
         if (disruption.kind === 'kill-server') {
           await server.kill('SIGKILL');
+          server = await ServerProcess.start(db, env);
+        } else if (disruption.kind === 'terminate-server') {
+          // A graceful shutdown must end with exit code 0.
+          const code = await server.kill('SIGTERM');
+          if (code !== 0) problems.push(`SIGTERM: the server exited with ${code}`);
           server = await ServerProcess.start(db, env);
         } else {
           if (!postgres) throw new Error('restart-postgres needs a private Postgres');

@@ -206,7 +206,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         rateLimitPerSecond: config.RATE_LIMIT_PER_SECOND,
         routes: (app) => {
           mountStatusRoutes(app, status, () => {
-            const failing = stream.state().connected ? [] : ['replication'];
+            const failing = [...(slotMonitor.databaseUp ? [] : ['database']), ...(stream.state().connected ? [] : ['replication'])];
             return { ok: failing.length === 0, failing };
           });
           mountMetrics(app, { status, slot: () => slotMonitor.reading });

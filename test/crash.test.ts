@@ -42,6 +42,26 @@ test('server killed twice with SIGKILL while 1,000 changes/s are written: client
   }
 });
 
+test('SIGTERM under load: the server exits 0, and after a restart clients resume with nothing lost and nothing twice', async (t) => {
+  const db = await createTestDatabase(CRASH_SCHEMA);
+  try {
+    const result = await runCrashTest(db, {
+      rate: 1000,
+      seconds: 4,
+      disruptions: [{ at: 2, kind: 'terminate-server' }],
+      copies: 1,
+      reconnectEvery: 0,
+      env: { HISTORY_EVENTS: '20000' },
+      log: (line) => t.log(line),
+    });
+    t.log(report(result));
+    t.deepEqual(result.problems, []);
+    t.true(result.readers.every((r) => r.expected > 0 && r.received === r.expected && r.connections === 2));
+  } finally {
+    await db.drop();
+  }
+});
+
 test('Postgres restarted mid-run: the stream comes back, clients stay connected and lose nothing', async (t) => {
   const postgres = await startPrivatePostgres();
   try {
@@ -132,7 +152,7 @@ test('while Postgres is down, /status and /health report the outage and /metrics
     t.true(outage.attempts >= 0);
     const health = await fetch(`http://127.0.0.1:${server.port}/health`);
     t.is(health.status, 503);
-    t.deepEqual(((await health.json()) as { failing: string[] }).failing, ['replication']);
+    t.true(((await health.json()) as { failing: string[] }).failing.includes('replication'));
     t.regex(await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text(), /^rowcast_replication_connected 0$/m);
     await server.waitForLog((line) => String(line['msg']).startsWith('replication stream lost'));
 

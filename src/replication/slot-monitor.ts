@@ -42,6 +42,7 @@ export class SlotMonitor {
   #reading: SlotReading | null = null;
   #timer: NodeJS.Timeout | null = null;
   #reportedStatus: string | null = null;
+  #databaseUp = true;
 
   constructor(options: SlotMonitorOptions) {
     this.#options = options;
@@ -58,6 +59,11 @@ export class SlotMonitor {
     if (this.#timer) clearInterval(this.#timer);
   }
 
+  /** Whether the last reading reached the database. */
+  get databaseUp(): boolean {
+    return this.#databaseUp;
+  }
+
   /** The last reading (`null` before the first one succeeds, or while the database is unreachable). */
   get reading(): SlotReading | null {
     return this.#reading;
@@ -70,6 +76,7 @@ export class SlotMonitor {
                greatest(pg_current_wal_flush_lsn() - ${this.#options.handedOffLsn()}::pg_lsn, 0)::text AS lag,
                wal_status, safe_wal_size::text AS safe_wal_size
           FROM pg_replication_slots WHERE slot_name = ${this.#options.slotName}`.execute(this.#options.db);
+      this.#databaseUp = true;
       const row = rows[0];
       if (!row) {
         this.#reading = null;
@@ -84,7 +91,8 @@ export class SlotMonitor {
       };
       this.#report(row.wal_status);
     } catch {
-      this.#reading = null; // the database is down: the stream's outage says so
+      this.#databaseUp = false;
+      this.#reading = null;
     }
   }
 

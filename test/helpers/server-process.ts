@@ -87,12 +87,12 @@ export class ServerProcess {
     return { rssMiB: kib('VmRSS') / 1024, peakMiB: kib('VmHWM') / 1024 };
   }
 
-  /** Sends `signal` and waits for the process to exit. */
-  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    if (this.#exited) return;
-    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+  /** Sends `signal` and waits for the process to exit; returns its exit code (`null` when a signal ended it). */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
+    if (this.#exited) return this.child.exitCode;
+    const exited = new Promise<number | null>((resolve) => this.child.once('exit', (code) => resolve(code)));
     this.child.kill(signal);
-    await exited;
+    return exited;
   }
 
   #wake(): void {
