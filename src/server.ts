@@ -14,7 +14,7 @@ import { ensureFullIdentity } from './policies/ensure-full-identity.js';
 import { EventBuilder } from './events/event-builder.js';
 import { seqLsn } from './events/seq.js';
 import { valueParser } from './events/value-parser.js';
-import { mountMetrics } from './http/metrics.js';
+import { createMetrics } from './http/metrics.js';
 import { mountStatusRoutes } from './http/status-routes.js';
 import { startLiveServer, type LiveServer } from './live/live-server.js';
 import { uwsEngine } from './live/uws-engine.js';
@@ -36,6 +36,8 @@ import { VERSION } from './version.js';
 export interface RowcastServer {
   /** The /live port actually bound. */
   readonly port: number;
+  /** The wss:// port bound, when TLS is configured. */
+  readonly tlsPort: number | null;
   /** The database URL in use (the embedded one when `DATABASE_URL` was unset). */
   readonly databaseUrl: string;
   /** Whether the database is the embedded Postgres. */
@@ -167,6 +169,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         subscribers: live?.topicStats(t.name).subscribers ?? 0,
       })),
     });
+    const mountMetrics = createMetrics({ status, slot: () => slotMonitor.reading });
     live = await startLiveServer(
       {
         verifyToken: createTokenVerifier({
@@ -204,12 +207,13 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         maxBackpressureBytes: config.MAX_BACKPRESSURE_BYTES,
         idleTimeoutSeconds: config.IDLE_TIMEOUT_SECONDS,
         rateLimitPerSecond: config.RATE_LIMIT_PER_SECOND,
+        tls: tlsOptions(config),
         routes: (app) => {
           mountStatusRoutes(app, status, () => {
             const failing = [...(slotMonitor.databaseUp ? [] : ['database']), ...(stream.state().connected ? [] : ['replication'])];
             return { ok: failing.length === 0, failing };
           });
-          mountMetrics(app, { status, slot: () => slotMonitor.reading });
+          mountMetrics(app);
         },
       },
       config.HOST,
@@ -222,11 +226,12 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       throw error;
     }
     await slotMonitor.start();
-    logger.info({ port: live.port, engine: uwsEngine, version: VERSION }, 'rowcast started');
+    logger.info({ port: live.port, tlsPort: live.tlsPort, engine: uwsEngine, version: VERSION }, 'rowcast started');
 
     const running = live;
     return {
       port: running.port,
+      tlsPort: running.tlsPort,
       databaseUrl: url,
       embedded: embedded !== null,
       jwtSecret: jwtSecret ?? null,
@@ -269,6 +274,21 @@ async function streamPassed(stream: ReplicationStream, log: EventLog, flush: Wal
     if (log.lastSeq >= seq) return true;
     if (stream.state().changes === changes || Date.now() > deadline) return false;
   }
+}
+
+/** `wss://` on `TLS_PORT` when both `TLS_CERT_FILE` and `TLS_KEY_FILE` are set (and readable). */
+function tlsOptions(config: Config): { port: number; certFile: string; keyFile: string } | undefined {
+  const { TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile } = config;
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) throw new StartupError('TLS needs both TLS_CERT_FILE and TLS_KEY_FILE');
+  for (const [key, file] of [['TLS_CERT_FILE', certFile], ['TLS_KEY_FILE', keyFile]] as const) {
+    try {
+      readFileSync(file);
+    } catch (error) {
+      throw new StartupError(`${key}=${JSON.stringify(file)}: cannot read it (${(error as Error).message})`);
+    }
+  }
+  return { port: config.TLS_PORT, certFile, keyFile };
 }
 
 /** Reads the PEM public key of `JWT_PUBLIC_KEY_FILE`, or stops start-up saying why not. */

@@ -89,6 +89,7 @@ function banner(config: Config, server: RowcastServer): string {
     '',
     `rowcast ${VERSION} is running on the ${engine} engine`,
     `  WebSocket:  ws://${host}:${server.port}/live?token=<JWT>`,
+    ...(server.tlsPort !== null ? [`  TLS:        wss://${host}:${server.tlsPort}/live?token=<JWT>`] : []),
     `  Status:     http://${host}:${server.port}/status`,
     `  Database:   ${database}`,
     `  Dev token:  npx rowcast token --sub 42 --role admin`,

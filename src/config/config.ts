@@ -12,6 +12,9 @@ const identifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case Pos
 const schema = z.object({
   PORT: int(0).max(65535).default(6336),
   HOST: z.string().min(1).default('0.0.0.0'),
+  TLS_PORT: int(0).max(65535).default(6443),
+  TLS_CERT_FILE: z.string().min(1).optional(),
+  TLS_KEY_FILE: z.string().min(1).optional(),
   DATABASE_URL: z.string().url().optional(),
   EMBEDDED_PG_PORT: int(1).max(65535).default(54329),
   DATA_DIR: z.string().min(1).default('.rowcast'),

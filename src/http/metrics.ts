@@ -10,12 +10,13 @@ export interface MetricSources {
 }
 
 /**
- * Mounts `GET /metrics` (Prometheus text, `prom-client`): process defaults
- * (CPU, memory, event-loop lag) and rowcast's own gauges, read from the same
+ * `GET /metrics` (Prometheus text, `prom-client`): process defaults (CPU,
+ * memory, event-loop lag) and rowcast's own gauges, read from the same
  * sources as `/status` when scraped, so nothing is counted twice on the hot
- * path.
+ * path. Returns the function that mounts the route on an app (ws:// and
+ * wss:// share one registry).
  */
-export function mountMetrics(app: TemplatedApp, sources: MetricSources): void {
+export function createMetrics(sources: MetricSources): (app: TemplatedApp) => void {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'rowcast_process_' });
   const gauge = (name: string, help: string, read: () => number | null | undefined) =>
@@ -56,16 +57,17 @@ export function mountMetrics(app: TemplatedApp, sources: MetricSources): void {
   gauge('rowcast_replication_slot_retained_wal_bytes', 'WAL Postgres keeps for the slot (capped by max_slot_wal_keep_size).', () => sources.slot()?.retainedWalBytes);
   gauge('rowcast_replay_window_events', 'Events held for subscribe with since.', () => sources.status().replayWindowEvents);
 
-  app.get('/metrics', (res) => {
-    let aborted = false;
-    res.onAborted(() => (aborted = true));
-    void registry.metrics().then(
-      (text) => {
-        if (!aborted) res.cork(() => res.writeHeader('content-type', registry.contentType).end(text));
-      },
-      (error: unknown) => {
-        if (!aborted) res.cork(() => res.writeStatus('500 Internal Server Error').end(String(error)));
-      },
-    );
-  });
+  return (app) =>
+    app.get('/metrics', (res) => {
+      let aborted = false;
+      res.onAborted(() => (aborted = true));
+      void registry.metrics().then(
+        (text) => {
+          if (!aborted) res.cork(() => res.writeHeader('content-type', registry.contentType).end(text));
+        },
+        (error: unknown) => {
+          if (!aborted) res.cork(() => res.writeStatus('500 Internal Server Error').end(String(error)));
+        },
+      );
+    });
 }

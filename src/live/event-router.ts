@@ -21,7 +21,7 @@ const NONE: readonly string[] = [];
  */
 export function routeEvents(
   log: EventLog,
-  app: TemplatedApp,
+  app: Pick<TemplatedApp, 'publish'>,
   index: SubscriptionIndex,
   onMessage?: (event: Event) => void,
 ): { readonly count: number } {

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import uWS, { type HttpResponse, type TemplatedApp, type WebSocket, type us_listen_socket } from 'uWebSockets.js';
+import uWS, { type HttpResponse, type TemplatedApp, type WebSocket, type WebSocketBehavior, type us_listen_socket } from 'uWebSockets.js';
 import { ANONYMOUS, type Principal } from '../auth/principal.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import { RowcastError } from '../errors.js';
@@ -44,7 +44,9 @@ export interface LiveServerOptions {
   readonly maxBackpressureBytes: number;
   readonly idleTimeoutSeconds: number;
   readonly rateLimitPerSecond: number;
-  /** Extra HTTP routes (status, health) mounted on the same app. */
+  /** Also serve wss:// (and https://) on `port` with this certificate and key (PEM files). */
+  readonly tls?: { readonly port: number; readonly certFile: string; readonly keyFile: string };
+  /** Extra HTTP routes (status, health) mounted on the same app(s). */
   readonly routes?: (app: TemplatedApp) => void;
 }
 
@@ -52,6 +54,8 @@ export interface LiveServerOptions {
 export interface LiveServer {
   /** The port actually bound (useful with port 0). */
   readonly port: number;
+  /** The wss:// port bound, when TLS is configured. */
+  readonly tlsPort: number | null;
   /** Open connections. */
   connectionCount(): number;
   /** Events published to uWS topics since start. */
@@ -82,7 +86,6 @@ const decoder = new TextDecoder();
  */
 export async function startLiveServer(options: LiveServerOptions, host: string, port: number): Promise<LiveServer> {
   const { logger } = options;
-  const app = uWS.App();
   const sockets = new Set<WebSocket<Connection>>();
   const index = new SubscriptionIndex();
   const deliveries = new Deliveries();
@@ -112,7 +115,7 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     if (!ws.getUserData().closed) ws.end(4001, 'token expired: send refresh-token before exp, or reconnect with a new token');
   });
 
-  app.ws<Connection>('/live', {
+  const behavior: WebSocketBehavior<Connection> = {
     compression: uWS.DISABLED,
     // uWS cuts a connection whose frame passes maxPayloadLength without a close frame (the client
     // sees 1006). Up to twice the limit the frame is read and refused here with a proper 1009.
@@ -238,7 +241,7 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
         index.closed(ws);
         logger.info({ connection: conn.id, client: conn.client, code }, 'connection closed');
       }),
-  });
+  };
 
   /**
    * Runs a uWS handler so that an exception in it is logged with a
@@ -340,12 +343,24 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     );
   }
 
-  if (options.routes) options.routes(app);
-  app.any('/*', (res) => {
-    res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end('{"error":"not found"}');
-  });
+  // The same endpoint and routes on ws:// and, with TLS configured, wss://. uWS topics belong to
+  // an app, so events are published on each.
+  const apps = [uWS.App(), ...(options.tls ? [uWS.SSLApp({ cert_file_name: options.tls.certFile, key_file_name: options.tls.keyFile })] : [])];
+  for (const app of apps) {
+    app.ws<Connection>('/live', behavior);
+    options.routes?.(app);
+    app.any('/*', (res) => {
+      res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end('{"error":"not found"}');
+    });
+  }
+  const publisher = {
+    publish(topic: string, message: string, isBinary: boolean): boolean {
+      for (const app of apps) app.publish(topic, message, isBinary);
+      return true;
+    },
+  };
 
-  const published = routeEvents(options.log, app, index, (event) => deliveries.delivered(event.id!, event.seq));
+  const published = routeEvents(options.log, publisher, index, (event) => deliveries.delivered(event.id!, event.seq));
   options.registry.onPolicyChange((topic) => revalidate(topic));
 
   /**
@@ -386,12 +401,24 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     sweepIntervalMs: 20,
     logger,
   });
-  const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-    app.listen(host, port, (socket) => (socket ? resolve(socket) : reject(new Error(`cannot listen on ${host}:${port}`))));
-  });
+  const listen = (app: TemplatedApp, at: number) =>
+    new Promise<us_listen_socket>((resolve, reject) => {
+      app.listen(host, at, (socket) => (socket ? resolve(socket) : reject(new Error(`cannot listen on ${host}:${at}`))));
+    });
+  const listenSockets = [await listen(apps[0]!, port)];
+  if (options.tls) {
+    try {
+      listenSockets.push(await listen(apps[1]!, options.tls.port));
+    } catch (error) {
+      uWS.us_listen_socket_close(listenSockets[0]!);
+      throw error;
+    }
+  }
+  const portOf = (socket: us_listen_socket) => uWS.us_socket_local_port(socket as unknown as uWS.us_socket);
 
   return {
-    port: uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket),
+    port: portOf(listenSockets[0]!),
+    tlsPort: listenSockets[1] ? portOf(listenSockets[1]) : null,
     connectionCount: () => sockets.size,
     eventsPublished: () => published.count,
     pacer: gauge,
@@ -399,7 +426,7 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     slowConsumersClosed: () => gauge.slowConsumersClosed,
     rateLimited: () => ({ refused: rateLimited, closed: rateLimitClosed }),
     close: () => {
-      uWS.us_listen_socket_close(listenSocket);
+      for (const socket of listenSockets) uWS.us_listen_socket_close(socket);
       expiry.stop();
       for (const ws of [...sockets]) ws.end(1001, 'server shutting down');
     },

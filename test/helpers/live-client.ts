@@ -5,6 +5,8 @@ export interface ConnectOptions {
   readonly protocols?: string[];
   readonly headers?: Record<string, string>;
   readonly origin?: string;
+  /** PEM certificate(s) to trust, for wss://. */
+  readonly ca?: string;
 }
 
 /** A frame as the server sent it, parsed. */
@@ -42,7 +44,7 @@ export class LiveClient {
 
   /** Opens a connection and waits for its `session` frame. */
   static async connect(url: string, options: ConnectOptions = {}): Promise<LiveClient> {
-    const socket = new WebSocket(url, options.protocols, { headers: options.headers, origin: options.origin });
+    const socket = new WebSocket(url, options.protocols, { headers: options.headers, origin: options.origin, ...(options.ca ? { ca: options.ca } : {}) });
     const client = new LiveClient(socket);
     await new Promise<void>((resolve, reject) => {
       socket.once('open', () => resolve());
