@@ -169,7 +169,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         subscribers: live?.topicStats(t.name).subscribers ?? 0,
       })),
     });
-    const mountMetrics = createMetrics({ status, slot: () => slotMonitor.reading });
+    const mountMetrics = createMetrics({ status, slot: () => slotMonitor.reading, eventsByTopic: () => live?.eventsByTopic() ?? new Map() });
     live = await startLiveServer(
       {
         verifyToken: createTokenVerifier({

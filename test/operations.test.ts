@@ -41,3 +41,42 @@ test('with TLS_CERT_FILE and TLS_KEY_FILE, wss:// serves the same endpoint and e
   t.like(await plain.next((f) => f['type'] === 'event'), { data: { id: '1' } });
   secure.close();
 });
+
+/** Prometheus text exposition: `# HELP`/`# TYPE` comments and `name{labels} value` samples, nothing else. */
+function parsePrometheus(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('# HELP ') || line.startsWith('# TYPE ')) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})?) (-?(?:[0-9.]+(?:e[-+]?[0-9]+)?|NaN|\+Inf|-Inf))$/.exec(line);
+    if (!match) throw new Error(`not Prometheus text: ${JSON.stringify(line)}`);
+    samples.set(match[1]!, Number(match[2]));
+  }
+  return samples;
+}
+
+test('/metrics is Prometheus text and its counters move when events flow', withServer, { sql: NOTES }, async (t, { server, connect, db }) => {
+  const scrape = async () => parsePrometheus(await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text());
+  const client = await connect({ sub: 'm' });
+  await client.subscribe('notes');
+  const before = await scrape();
+  t.is(before.get('rowcast_connections'), 1);
+  t.is(before.get('rowcast_subscriptions'), 1);
+  t.true(before.has('rowcast_process_nodejs_eventloop_lag_seconds'));
+  await db.query(`INSERT INTO notes SELECT g, 'x' FROM generate_series(1, 5) g`);
+  await client.events(5);
+  const after = await scrape();
+  t.is((after.get('rowcast_events_published_total') ?? 0) - (before.get('rowcast_events_published_total') ?? 0), 5);
+  t.is(after.get('rowcast_events_total{topic="notes"}'), 5);
+  t.true((after.get('rowcast_replication_changes_total') ?? 0) >= 5);
+  t.is(after.get('rowcast_replication_connected'), 1);
+});
+
+test('rowcast token mints a token that connects', withServer, { sql: NOTES }, async (t, { liveUrl, db }) => {
+  const token = execFileSync(process.execPath, ['dist/src/cli/main.js', 'token', '--sub', '42', '--role', 'admin', '--groups', 'a,b', '--ttl', '10m'], {
+    env: { PATH: process.env['PATH'] ?? '', JWT_SECRET: 'rowcast-test-secret-0123456789', DATABASE_URL: db.url },
+    encoding: 'utf8',
+  }).trim();
+  const client = await LiveClient.connect(`${liveUrl}?token=${token}`);
+  t.like(client.frames[0], { type: 'session', data: { user: { sub: '42', role: 'admin' } } });
+  client.close();
+});

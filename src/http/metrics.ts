@@ -6,6 +6,7 @@ import type { SlotReading } from '../replication/slot-monitor.js';
 /** What `/metrics` reads on each scrape. */
 export interface MetricSources {
   readonly status: () => ServerStatus;
+  readonly eventsByTopic: () => ReadonlyMap<string, number>;
   readonly slot: () => SlotReading | null;
 }
 
@@ -44,6 +45,28 @@ export function createMetrics(sources: MetricSources): (app: TemplatedApp) => vo
     });
   };
   const replication = () => sources.status().replication;
+  const byTopic = new Map<string, number>();
+  new Counter({
+    name: 'rowcast_events_total',
+    help: 'Events routed, by topic (table or custom topic).',
+    labelNames: ['topic'],
+    registers: [registry],
+    collect() {
+      for (const [topic, count] of sources.eventsByTopic()) {
+        this.inc({ topic }, Math.max(0, count - (byTopic.get(topic) ?? 0)));
+        byTopic.set(topic, count);
+      }
+    },
+  });
+  gauge('rowcast_subscriptions', 'Subscriptions held, over all topics.', () =>
+    [...sources.status().topics, ...sources.status().customTopics].reduce((sum, t) => sum + t.subscribers, 0),
+  );
+  gauge('rowcast_replication_lag_seconds', 'Age of the last transaction handed off while the stream is behind (0 when caught up).', () => {
+    const slot = sources.slot();
+    const last = replication().lastCommitTime;
+    if (!slot || slot.lagBytes === 0 || last === null) return 0;
+    return Math.max(0, (Date.now() - Date.parse(last)) / 1000);
+  });
   gauge('rowcast_connections', 'Open /live connections.', () => sources.status().connections);
   counter('rowcast_events_published_total', 'Events routed to subscribers.', () => sources.status().eventsPublished);
   counter('rowcast_slow_consumers_closed_total', 'Connections closed with 1013 for a full send buffer.', () => sources.status().slowConsumersClosed);

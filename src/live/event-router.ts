@@ -17,21 +17,23 @@ const NONE: readonly string[] = [];
  * each group's filter runs once; delivery to the sockets is uWS's native
  * fan-out. Nothing here loops over subscribers.
  *
- * @returns a live counter of events routed.
+ * @returns live counts of events routed, in all and by topic (for /metrics).
  */
 export function routeEvents(
   log: EventLog,
   app: Pick<TemplatedApp, 'publish'>,
   index: SubscriptionIndex,
   onMessage?: (event: Event) => void,
-): { readonly count: number } {
-  const counter = { count: 0 };
+): { readonly count: number; readonly byTopic: ReadonlyMap<string, number> } {
+  const byTopic = new Map<string, number>();
+  const counter = { count: 0, byTopic };
   // One publishing callback for all events (no closure per event): it reads the event and group key being routed.
   let current: Event | null = null;
   let key = '';
   const publish = (partition: string, kind: FrameKind) => app.publish(uwsTopic(partition, key), current!.frame(kind), false);
   log.subscribe((event) => {
     counter.count++;
+    byTopic.set(event.topic, (byTopic.get(event.topic) ?? 0) + 1);
     if (event.kind === 'new-message') {
       for (const partition of event.partitions) app.publish(partition, event.frame('new-message'), false);
       onMessage?.(event);

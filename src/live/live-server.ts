@@ -60,6 +60,8 @@ export interface LiveServer {
   connectionCount(): number;
   /** Events published to uWS topics since start. */
   eventsPublished(): number;
+  /** The same, by topic. */
+  eventsByTopic(): ReadonlyMap<string, number>;
   /** Subscribers and distinct filter groups of a topic. */
   topicStats(topic: string): { subscribers: number; filterGroups: number };
   /** Flow control for the replication stream. */
@@ -421,6 +423,7 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     tlsPort: listenSockets[1] ? portOf(listenSockets[1]) : null,
     connectionCount: () => sockets.size,
     eventsPublished: () => published.count,
+    eventsByTopic: () => published.byTopic,
     pacer: gauge,
     topicStats: (topic) => index.stats(topic),
     slowConsumersClosed: () => gauge.slowConsumersClosed,

@@ -39,6 +39,8 @@ export interface ReplicationState {
   readonly acknowledgedLsn: string;
   readonly transactions: number;
   readonly changes: number;
+  /** Commit time of the last transaction handed off (ISO), or `null`. */
+  readonly lastCommitTime: string | null;
   readonly reconnects: number;
   readonly lastError: string | null;
   /** The outage going on now (the stream was up, then lost), or `null`. */
@@ -86,6 +88,7 @@ export class ReplicationStream {
   #lastCommitLsn: Lsn;
   #acknowledged: Lsn;
   #transactions = 0;
+  #lastCommitTime: string | null = null;
   #changes = 0;
   #reconnects = 0;
   #lastError: string | null = null;
@@ -171,6 +174,7 @@ export class ReplicationStream {
       acknowledgedLsn: formatLsn(this.#acknowledged),
       transactions: this.#transactions,
       changes: this.#changes,
+      lastCommitTime: this.#lastCommitTime,
       reconnects: this.#reconnects,
       lastError: this.#lastError,
       outage:
@@ -341,6 +345,7 @@ export class ReplicationStream {
         const endLsn = parseLsn(message.commitEndLsn!);
         this.#options.sink.commit(tx, endLsn);
         this.#lastCommitLsn = tx.commitLsn;
+        this.#lastCommitTime = tx.commitTime;
         if (endLsn > this.#handedOff) this.#advance(endLsn);
         this.#transactions++;
         this.#options.logger.debug(
