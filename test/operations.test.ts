@@ -1,13 +1,15 @@
 /**
- * Issue 7, operating rowcast: TLS, /metrics, the CLI.
+ * Issue 7, operating rowcast: TLS, /metrics, the CLI (token, migrate,
+ * policy, tail).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
+import { createTestDatabase } from './helpers/database.js';
 import { LiveClient } from './helpers/live-client.js';
-import { signToken } from './helpers/tokens.js';
+import { signToken, TEST_SECRET } from './helpers/tokens.js';
 import { withServer } from './helpers/with-server.js';
 
 const NOTES = `
@@ -73,10 +75,63 @@ test('/metrics is Prometheus text and its counters move when events flow', withS
 
 test('rowcast token mints a token that connects', withServer, { sql: NOTES }, async (t, { liveUrl, db }) => {
   const token = execFileSync(process.execPath, ['dist/src/cli/main.js', 'token', '--sub', '42', '--role', 'admin', '--groups', 'a,b', '--ttl', '10m'], {
-    env: { PATH: process.env['PATH'] ?? '', JWT_SECRET: 'rowcast-test-secret-0123456789', DATABASE_URL: db.url },
+    env: { PATH: process.env['PATH'] ?? '', JWT_SECRET: TEST_SECRET, DATABASE_URL: db.url },
     encoding: 'utf8',
   }).trim();
   const client = await LiveClient.connect(`${liveUrl}?token=${token}`);
   t.like(client.frames[0], { type: 'session', data: { user: { sub: '42', role: 'admin' } } });
   client.close();
+});
+
+/** Runs the built CLI with `args` and the test database, and returns its exit code and output. */
+function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['dist/src/cli/main.js', ...args], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+test('rowcast migrate creates the schema; policy set and policy list write and read policies, naming what is wrong', async (t) => {
+  const db = await createTestDatabase();
+  try {
+    const env = { DATABASE_URL: db.url, JWT_SECRET: TEST_SECRET };
+    t.like(await cli(['migrate'], env), { code: 0, stdout: 'migrations are up to date\n' });
+    await db.query(`CREATE TABLE orders (id int PRIMARY KEY, owner_id text)`);
+    t.like(await cli(['policy', 'set', 'orders', '--read', 'owner', '--owner-column', 'owner_id'], env), { code: 0 });
+    const listed = await cli(['policy', 'list'], env);
+    t.like(JSON.parse(listed.stdout.trim()), { table_schema: 'public', table_name: 'orders', read: 'owner', owner_column: 'owner_id' });
+    const missing = await cli(['policy', 'set', 'nope', '--read', 'owner', '--owner-column', 'x'], env);
+    t.is(missing.code, 1);
+    t.regex(missing.stderr, /no table public\.nope/);
+    const incomplete = await cli(['policy', 'set', 'orders', '--read', 'group'], env);
+    t.is(incomplete.code, 1);
+    t.regex(incomplete.stderr, /--group-column/);
+  } finally {
+    await db.drop();
+  }
+});
+
+test('rowcast tail prints an event committed after it started, one JSON per line', withServer, { sql: NOTES }, async (t, { liveUrl, db }) => {
+  const child = spawn(process.execPath, ['dist/src/cli/main.js', 'tail', 'notes', '--url', liveUrl], {
+    env: { PATH: process.env['PATH'] ?? '', JWT_SECRET: TEST_SECRET, DATABASE_URL: db.url },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  try {
+    await new Promise<void>((resolve) => child.stderr!.on('data', (chunk: Buffer) => chunk.toString().includes('tailing notes') && resolve()));
+    await db.query(`INSERT INTO notes VALUES (7, 'tailed')`);
+    const line = await new Promise<string>((resolve) => {
+      let out = '';
+      child.stdout!.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes('\n')) resolve(out.split('\n')[0]!);
+      });
+    });
+    t.like(JSON.parse(line), { type: 'event', topic: 'notes', event: 'create', data: { id: '7', attributes: { body: 'tailed' } } });
+  } finally {
+    child.kill();
+  }
 });

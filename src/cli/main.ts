@@ -3,7 +3,14 @@ import { Command, InvalidArgumentError } from 'commander';
 import jwt from 'jsonwebtoken';
 import { pino } from 'pino';
 import { devSecret } from '../auth/dev-secret.js';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import { createDatabase, type Database } from '../db/database.js';
+import { startEmbeddedPostgres, type RunningPostgres } from '../db/embedded-postgres.js';
+import { migrateToLatest } from '../db/migrate.js';
 import { loadConfig, readConfigFile, type Config } from '../config/config.js';
 import { StartupError } from '../errors.js';
 import { uwsEngine } from '../live/uws-engine.js';
@@ -68,16 +75,148 @@ program
   .option('--config <file>', 'JSON config file (also ROWCAST_CONFIG)')
   .action((options: { sub: string; role?: string; groups?: string[]; ttl: string; config?: string }) => {
     const config = configure(options.config);
-    const secret = config.JWT_SECRET ?? devSecret(config.DATA_DIR);
     const claims: Record<string, unknown> = { sub: options.sub };
-    if (options.role) setPath(claims, config.ROLE_CLAIM, options.role);
     if (options.groups) claims['groups'] = options.groups;
-    const token = jwt.sign(claims, secret, { algorithm: 'HS256', expiresIn: parseTtl(options.ttl) });
-    process.stdout.write(`${token}\n`);
+    process.stdout.write(`${mint(config, claims, options.role, options.ttl)}\n`);
   });
 
 /** How long SIGTERM/SIGINT may take before the process gives up and exits 1. */
 const SHUTDOWN_TIMEOUT_MS = 10_000;
+
+program
+  .command('migrate')
+  .description('run the database migrations (the rowcast schema) and exit; serve runs them too')
+  .option('--config <file>', 'JSON config file (also ROWCAST_CONFIG)')
+  .action(async (options: { config?: string }) => {
+    await withDatabase(configure(options.config), async (db) => {
+      await migrateToLatest(db);
+      process.stdout.write('migrations are up to date\n');
+    });
+  });
+
+const policy = program.command('policy').description('read policies of tables (rowcast.table_policies)');
+policy
+  .command('set <table>')
+  .description('set the read policy of a table; the running server applies it at once')
+  .requiredOption('--read <mode>', 'public, owner, group or admin', (mode: string) => {
+    if (!['public', 'owner', 'group', 'admin'].includes(mode)) throw new InvalidArgumentError('use public, owner, group or admin');
+    return mode as 'public' | 'owner' | 'group' | 'admin';
+  })
+  .option('--owner-column <column>', 'for owner: the column holding the sub of the row\'s owner')
+  .option('--group-column <column>', 'for group: the column holding the group')
+  .option('--group-claim <claim>', 'for group: the token claim (an array) listing the user\'s groups', 'groups')
+  .option('--config <file>', 'JSON config file (also ROWCAST_CONFIG)')
+  .action(async (name: string, options: { read: 'public' | 'owner' | 'group' | 'admin'; ownerColumn?: string; groupColumn?: string; groupClaim: string; config?: string }) => {
+    if (options.read === 'owner' && !options.ownerColumn) throw new InvalidArgumentError('--read owner needs --owner-column');
+    if (options.read === 'group' && !options.groupColumn) throw new InvalidArgumentError('--read group needs --group-column');
+    const [schema, table] = name.includes('.') ? (name.split('.', 2) as [string, string]) : ['public', name];
+    const row = {
+      table_schema: schema,
+      table_name: table,
+      read: options.read,
+      owner_column: options.read === 'owner' ? options.ownerColumn! : null,
+      group_column: options.read === 'group' ? options.groupColumn! : null,
+      group_claim: options.groupClaim,
+    };
+    await withDatabase(configure(options.config), async (db) => {
+      await db
+        .insertInto('rowcast.table_policies')
+        .values(row)
+        .onConflict((c) => c.columns(['table_schema', 'table_name']).doUpdateSet(row))
+        .execute();
+      process.stdout.write(`${schema}.${table}: read ${options.read}\n`);
+    });
+  });
+policy
+  .command('list')
+  .description('print every table policy, one JSON object per line')
+  .option('--config <file>', 'JSON config file (also ROWCAST_CONFIG)')
+  .action(async (options: { config?: string }) => {
+    await withDatabase(configure(options.config), async (db) => {
+      const rows = await db.selectFrom('rowcast.table_policies').selectAll().orderBy('table_schema').orderBy('table_name').execute();
+      for (const row of rows) process.stdout.write(`${JSON.stringify(row)}\n`);
+    });
+  });
+
+program
+  .command('tail <topic>')
+  .description('print the live events of a topic, one JSON object per line (pipe into jq)')
+  .option('--filter <json>', 'a filter as in subscribe, e.g. \'{"status":{"eq":"paid"}}\'', (text: string) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw new InvalidArgumentError('--filter must be JSON');
+    }
+  })
+  .option('--url <url>', 'the /live endpoint (default ws://127.0.0.1:PORT/live)')
+  .option('--token <jwt>', 'a token (default: an admin token minted with the configured secret)')
+  .option('--config <file>', 'JSON config file (also ROWCAST_CONFIG)')
+  .action(async (topic: string, options: { filter?: unknown; url?: string; token?: string; config?: string }) => {
+    const config = configure(options.config);
+    const token = options.token ?? mint(config, { sub: 'rowcast-tail' }, 'admin', '12h');
+    const url = options.url ?? `ws://127.0.0.1:${config.PORT}/live`;
+    await tail(`${url}?token=${encodeURIComponent(token)}&client=rowcast-tail`, topic, options.filter);
+  });
+
+program
+  .command('bench')
+  .description('run the benchmark suite (npm run bench; needs a source checkout)')
+  .allowUnknownOption()
+  .action((_options: unknown, command: Command) => {
+    const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+    if (!existsSync(path.join(root, 'bench'))) throw new InvalidArgumentError('the benchmarks live in the source checkout (bench/); run it from there');
+    const child = spawn('npm', ['run', 'bench', '--', ...command.args], { cwd: root, stdio: 'inherit' });
+    child.on('exit', (code) => process.exit(code ?? 1));
+  });
+
+/** Runs `fn` on the configured database (the embedded one when DATABASE_URL is unset, started if needed). */
+async function withDatabase(config: Config, fn: (db: Database) => Promise<void>): Promise<void> {
+  let embedded: RunningPostgres | null = null;
+  let url = config.DATABASE_URL;
+  if (url === undefined) {
+    embedded = await startEmbeddedPostgres({ dataDir: path.join(config.DATA_DIR, 'pgdata'), port: config.EMBEDDED_PG_PORT });
+    url = embedded.url;
+  }
+  const db = createDatabase(url, { max: 1 });
+  try {
+    await fn(db);
+  } finally {
+    await db.destroy();
+    await embedded?.stop();
+  }
+}
+
+/** Subscribes and prints each event frame as one line until the connection ends. */
+function tail(url: string, topic: string, filter: unknown): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url);
+    socket.once('error', reject);
+    socket.once('unexpected-response', (_req, res) => reject(new StartupError(`${url.split('?')[0]}: the upgrade was refused with HTTP ${res.statusCode}`)));
+    socket.once('open', () =>
+      socket.send(JSON.stringify({ id: 'tail', method: 'subscribe', attributes: { topicName: topic, ...(filter !== undefined ? { filter } : {}) } })),
+    );
+    socket.on('message', (data) => {
+      const text = data.toString();
+      const frame = JSON.parse(text) as { type: string; id?: string; ok?: boolean; error?: { message: string } };
+      if (frame.type === 'event') process.stdout.write(`${text}\n`);
+      else if (frame.type === 'response' && frame.id === 'tail' && !frame.ok) reject(new StartupError(`subscribe ${topic}: ${frame.error?.message}`));
+      else if (frame.type === 'response' && frame.id === 'tail') process.stderr.write(`tailing ${topic}\n`);
+      else if (frame.type === 'subscription') process.stderr.write(`${text}\n`);
+    });
+    socket.on('close', (code, reason) => {
+      process.stderr.write(`connection closed (${code}${reason.length > 0 ? `: ${reason.toString()}` : ''})\n`);
+      resolve();
+    });
+  });
+}
+
+/** A token signed with the configured secret (JWT_SECRET or the embedded development secret). */
+function mint(config: Config, claims: Record<string, unknown>, role: string | undefined, ttl: string): string {
+  const secret = config.JWT_SECRET ?? devSecret(config.DATA_DIR);
+  const all = { ...claims };
+  if (role) setPath(all, config.ROLE_CLAIM, role);
+  return jwt.sign(all, secret, { algorithm: 'HS256', expiresIn: parseTtl(ttl) });
+}
 
 function banner(config: Config, server: RowcastServer): string {
   const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
