@@ -14,6 +14,7 @@ import { ensureFullIdentity } from './policies/ensure-full-identity.js';
 import { EventBuilder } from './events/event-builder.js';
 import { seqLsn } from './events/seq.js';
 import { valueParser } from './events/value-parser.js';
+import { mountAdminRoutes } from './http/admin-routes.js';
 import { createMetrics } from './http/metrics.js';
 import { mountStatusRoutes } from './http/status-routes.js';
 import { startLiveServer, type LiveServer } from './live/live-server.js';
@@ -169,20 +170,21 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         subscribers: live?.topicStats(t.name).subscribers ?? 0,
       })),
     });
+    const verifyToken = createTokenVerifier({
+      secret: jwtSecret,
+      publicKey,
+      algorithms: config.JWT_ALGORITHMS,
+      clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS,
+      audience: config.JWT_AUDIENCE,
+      issuer: config.JWT_ISSUER,
+      roleClaim: config.ROLE_CLAIM,
+      adminRole: config.ADMIN_ROLE,
+      groupClaims: () => registry.groupClaims(),
+    });
     const mountMetrics = createMetrics({ status, slot: () => slotMonitor.reading, eventsByTopic: () => live?.eventsByTopic() ?? new Map() });
     live = await startLiveServer(
       {
-        verifyToken: createTokenVerifier({
-          secret: jwtSecret,
-          publicKey,
-          algorithms: config.JWT_ALGORITHMS,
-          clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS,
-          audience: config.JWT_AUDIENCE,
-          issuer: config.JWT_ISSUER,
-          roleClaim: config.ROLE_CLAIM,
-          adminRole: config.ADMIN_ROLE,
-          groupClaims: () => registry.groupClaims(),
-        }),
+        verifyToken,
         registry,
         db: database,
         messages: new MessageWriter({ db: database, logger }),
@@ -214,6 +216,15 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
             return { ok: failing.length === 0, failing };
           });
           mountMetrics(app);
+          mountAdminRoutes(app, {
+            verifyToken,
+            db: database,
+            call: (principal, method, attributes) => live!.call(principal, method, attributes),
+            connections: () => live?.connections() ?? [],
+            closeConnection: (id, reason) => live?.closeConnection(id, reason) ?? false,
+            maxBodyBytes: config.MAX_MESSAGE_BYTES,
+            logger,
+          });
         },
       },
       config.HOST,

@@ -11,8 +11,9 @@ import WebSocket from 'ws';
 import { createDatabase, type Database } from '../db/database.js';
 import { startEmbeddedPostgres, type RunningPostgres } from '../db/embedded-postgres.js';
 import { migrateToLatest } from '../db/migrate.js';
+import { listPolicies, setPolicy } from '../policies/policy-store.js';
 import { loadConfig, readConfigFile, type Config } from '../config/config.js';
-import { StartupError } from '../errors.js';
+import { RowcastError, StartupError } from '../errors.js';
 import { uwsEngine } from '../live/uws-engine.js';
 import { startServer, type RowcastServer } from '../server.js';
 import { VERSION } from '../version.js';
@@ -109,22 +110,10 @@ policy
   .action(async (name: string, options: { read: 'public' | 'owner' | 'group' | 'admin'; ownerColumn?: string; groupColumn?: string; groupClaim: string; config?: string }) => {
     if (options.read === 'owner' && !options.ownerColumn) throw new InvalidArgumentError('--read owner needs --owner-column');
     if (options.read === 'group' && !options.groupColumn) throw new InvalidArgumentError('--read group needs --group-column');
-    const [schema, table] = name.includes('.') ? (name.split('.', 2) as [string, string]) : ['public', name];
-    const row = {
-      table_schema: schema,
-      table_name: table,
-      read: options.read,
-      owner_column: options.read === 'owner' ? options.ownerColumn! : null,
-      group_column: options.read === 'group' ? options.groupColumn! : null,
-      group_claim: options.groupClaim,
-    };
     await withDatabase(configure(options.config), async (db) => {
-      await db
-        .insertInto('rowcast.table_policies')
-        .values(row)
-        .onConflict((c) => c.columns(['table_schema', 'table_name']).doUpdateSet(row))
-        .execute();
-      process.stdout.write(`${schema}.${table}: read ${options.read}\n`);
+      const { read, ownerColumn, groupColumn, groupClaim } = options;
+      const row = await setPolicy(db, name, { read, ownerColumn, groupColumn, groupClaim });
+      process.stdout.write(`${row.table_schema}.${row.table_name}: read ${row.read}\n`);
     });
   });
 policy
@@ -133,8 +122,7 @@ policy
   .option('--config <file>', 'JSON config file (also ROWCAST_CONFIG)')
   .action(async (options: { config?: string }) => {
     await withDatabase(configure(options.config), async (db) => {
-      const rows = await db.selectFrom('rowcast.table_policies').selectAll().orderBy('table_schema').orderBy('table_name').execute();
-      for (const row of rows) process.stdout.write(`${JSON.stringify(row)}\n`);
+      for (const row of await listPolicies(db)) process.stdout.write(`${JSON.stringify(row)}\n`);
     });
   });
 
@@ -258,7 +246,7 @@ function setPath(target: Record<string, unknown>, path: string, value: unknown):
 }
 
 program.parseAsync().catch((error: unknown) => {
-  if (error instanceof StartupError || error instanceof InvalidArgumentError) {
+  if (error instanceof StartupError || error instanceof InvalidArgumentError || error instanceof RowcastError) {
     process.stderr.write(`rowcast: ${error.message}\n`);
   } else {
     process.stderr.write(`rowcast: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

@@ -50,6 +50,18 @@ export interface LiveServerOptions {
   readonly routes?: (app: TemplatedApp) => void;
 }
 
+/** The socket methods the admin API runs. */
+export type AdminMethod = 'list-topic' | 'get-topic' | 'create-topic' | 'destroy-topic' | 'new-message' | 'history';
+
+/** A connection as the admin API lists it. */
+export interface ConnectionInfo {
+  readonly id: string;
+  readonly client: string;
+  readonly user: { readonly sub: string | null; readonly role: string | null };
+  readonly subscriptions: string[];
+  readonly bufferedBytes: number;
+}
+
 /** A listening /live endpoint. */
 export interface LiveServer {
   /** The port actually bound (useful with port 0). */
@@ -70,6 +82,11 @@ export interface LiveServer {
   slowConsumersClosed(): number;
   /** Frames refused by the rate limiter, and connections closed with 1008, so far. */
   rateLimited(): { refused: number; closed: number };
+  /** Runs a socket method outside any socket (the admin API), with the same validation and errors. */
+  call(principal: Principal, method: AdminMethod, attributes: unknown): Promise<unknown>;
+  connections(): ConnectionInfo[];
+  /** Closes connection `id` with 1008; `false` when there is none. */
+  closeConnection(id: string, reason: string): boolean;
   /** Stops listening and closes every socket with 1001. */
   close(): void;
 }
@@ -428,6 +445,43 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     topicStats: (topic) => index.stats(topic),
     slowConsumersClosed: () => gauge.slowConsumersClosed,
     rateLimited: () => ({ refused: rateLimited, closed: rateLimitClosed }),
+    call: async (principal, method, attributes) => {
+      const parsed = parseClientFrame(JSON.stringify({ method, attributes: attributes ?? {} }));
+      if (!parsed.ok) throw parsed.error;
+      const conn: Connection = {
+        id: 'admin-api',
+        client: 'admin-api',
+        principal,
+        subscriptions: new Map(),
+        closed: false,
+        congestedSince: 0,
+        congestedBytes: 0,
+        drainedAt: 0,
+        pending: null,
+        bucket: limiter.bucket(),
+      };
+      // These methods never touch the socket (only subscribe does): there is none.
+      return handle(context, NO_SOCKET, conn, parsed.request);
+    },
+    connections: () =>
+      [...sockets].map((ws) => {
+        const conn = ws.getUserData();
+        return {
+          id: conn.id,
+          client: conn.client,
+          user: { sub: conn.principal.sub, role: conn.principal.role },
+          subscriptions: [...conn.subscriptions.keys()],
+          bufferedBytes: ws.getBufferedAmount(),
+        };
+      }),
+    closeConnection: (id, reason) => {
+      for (const ws of sockets) {
+        if (ws.getUserData().id !== id) continue;
+        ws.end(1008, reason);
+        return true;
+      }
+      return false;
+    },
     close: () => {
       for (const socket of listenSockets) uWS.us_listen_socket_close(socket);
       expiry.stop();
@@ -496,6 +550,9 @@ class Deliveries {
     if (this.#recent.size > RECENT_DELIVERIES) this.#recent.delete(this.#recent.keys().next().value!);
   }
 }
+
+/** The socket argument of handlers run by the admin API, which never use it. */
+const NO_SOCKET = null as unknown as WebSocket<Connection>;
 
 /** uWS's hard backpressure limit, as a multiple of MAX_BACKPRESSURE_BYTES. */
 const HARD_BACKPRESSURE_FACTOR = 4;
