@@ -1,5 +1,5 @@
 # Shortcuts; every target is a plain npm or docker command.
-.PHONY: install start test token up down
+.PHONY: install start test bench token up down
 
 install:
 	npm ci
@@ -9,6 +9,9 @@ start:
 
 test:
 	npm test
+
+bench:
+	npm run bench
 
 # A development token for user 42 with the admin role (embedded default secret or JWT_SECRET).
 token:

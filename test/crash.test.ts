@@ -162,6 +162,7 @@ test('while Postgres is down, /status and /health report the outage and /metrics
     const status = await server.status();
     t.is(status['replication'].outage, null);
     t.true(status['replication'].lastOutage.seconds > 0);
+    await waitFor('/health to answer 200 again', async () => (await fetch(`http://127.0.0.1:${server!.port}/health`)).status === 200);
     await server.waitForLog((line) => String(line['msg']).startsWith('replication stream restored'));
     t.is(client.closeCode, null);
   } finally {

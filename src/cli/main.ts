@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import jwt from 'jsonwebtoken';
 import { pino } from 'pino';
+import pretty from 'pino-pretty';
 import { devSecret } from '../auth/dev-secret.js';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -39,8 +40,9 @@ program
   .option('--config <file>', 'JSON config file with the keys of the environment (also ROWCAST_CONFIG)')
   .action(async (options: { config?: string }) => {
     const config = configure(options.config);
-    // Synchronous writes: a log line written before a crash is never lost.
-    const logger = pino({ level: config.LOG_LEVEL }, pino.destination({ dest: 1, sync: true }));
+    // Synchronous writes: a log line written before a crash is never lost. Pretty on a terminal, JSON lines otherwise.
+    const destination = process.stdout.isTTY ? pretty({ sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) : pino.destination({ dest: 1, sync: true });
+    const logger = pino({ level: config.LOG_LEVEL }, destination);
     const server = await startServer(config, logger);
     process.stdout.write(banner(config, server));
     let closing = false;

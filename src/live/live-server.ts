@@ -251,14 +251,14 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
         dispatch(ws, parsed.request);
       }),
 
-    close: (ws, code) =>
+    close: (ws, code, message) =>
       guard('close', null, () => {
         const conn = ws.getUserData();
         conn.closed = true;
         sockets.delete(ws);
         expiry.delete(ws);
         index.closed(ws);
-        logger.info({ connection: conn.id, client: conn.client, code }, 'connection closed');
+        logger.info({ connection: conn.id, client: conn.client, sub: conn.principal.sub, code, reason: decoder.decode(message) }, 'connection closed');
       }),
   };
 
