@@ -1,7 +1,7 @@
 /**
  * Slow-consumer benchmark (issue 6): what stalled clients cost a fast one on
  * the same topic. A writer commits rows (with their commit-side wall time) at
- * a steady rate; a fast client measures commit-to-receive latency, first
+ * a steady rate; fast clients measure commit-to-receive latency, first
  * alone, then while clients that stop reading keep arriving (each one fills
  * its buffer, stalls, and is closed with 1013, and a new one takes its place).
  * The ratio of the two phases is the number: the ceiling is the fast client
@@ -20,9 +20,10 @@ import jwt from 'jsonwebtoken';
 import WebSocket from 'ws';
 import { BENCH_SECRET, startBenchServer } from './lib/bench-server.js';
 
-const { values: args } = parseArgs({ options: { seconds: { type: 'string' }, rate: { type: 'string' }, stalled: { type: 'string' } } });
+const { values: args } = parseArgs({ options: { seconds: { type: 'string' }, rate: { type: 'string' }, fast: { type: 'string' }, stalled: { type: 'string' } } });
 const SECONDS = Number(args.seconds ?? 10);
 const RATE = Number(args.rate ?? 200);
+const FAST = Number(args.fast ?? 4);
 const STALLED = Number(args.stalled ?? 3);
 const PAD = 'x'.repeat(8192);
 const token = jwt.sign({ sub: 'bench' }, BENCH_SECRET, { expiresIn: '1h' });
@@ -46,11 +47,13 @@ function open(): Promise<WebSocket> {
 }
 
 let histogram: RecordableHistogram = createHistogram();
-const fast = await open();
-fast.on('message', (data) => {
-  const frame = JSON.parse(data.toString());
-  if (frame.type === 'event') histogram.record(Math.max(1, Math.round((Date.now() - frame.data.attributes.sent_at) * 1000)));
-});
+const fast = await Promise.all(Array.from({ length: FAST }, () => open()));
+for (const socket of fast) {
+  socket.on('message', (data) => {
+    const frame = JSON.parse(data.toString());
+    if (frame.type === 'event') histogram.record(Math.max(1, Math.round((Date.now() - frame.data.attributes.sent_at) * 1000)));
+  });
+}
 
 let writing = true;
 const writer = (async () => {
@@ -69,7 +72,7 @@ const summary = (h: RecordableHistogram) => ({
   maxMs: h.max / 1000,
 });
 
-console.log(`phase 1: the fast client alone, ${SECONDS} s at ${RATE} rows/s`);
+console.log(`phase 1: ${FAST} fast clients alone, ${SECONDS} s at ${RATE} rows/s`);
 await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
 const alone = summary(histogram);
 histogram = createHistogram();
@@ -94,7 +97,7 @@ await writer;
 
 const status = (await (await fetch(`http://127.0.0.1:${server.port}/status`)).json()) as { slowConsumersClosed: number };
 const report = {
-  command: `npm run bench:slow -- --seconds ${SECONDS} --rate ${RATE} --stalled ${STALLED}`,
+  command: `npm run bench:slow -- --seconds ${SECONDS} --rate ${RATE} --fast ${FAST} --stalled ${STALLED}`,
   at: new Date().toISOString(),
   alone,
   withStalled,
@@ -103,13 +106,13 @@ const report = {
   p99Ratio: withStalled.p99ms / alone.p99ms,
 };
 console.log(`\n| phase | samples | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|`);
-for (const [name, s] of [['fast client alone', alone], [`with ${STALLED} stalled clients (${status.slowConsumersClosed} closed with 1013)`, withStalled]] as const) {
+for (const [name, s] of [[`${FAST} fast clients alone`, alone], [`with ${STALLED} stalled clients (${status.slowConsumersClosed} closed with 1013)`, withStalled]] as const) {
   console.log(`| ${name} | ${s.samples} | ${s.p50ms.toFixed(2)} | ${s.p99ms.toFixed(2)} | ${s.maxMs.toFixed(1)} |`);
 }
 console.log(`\np50 ratio ${report.p50Ratio.toFixed(2)}, p99 ratio ${report.p99Ratio.toFixed(2)} (1.0 = no added latency)`);
 mkdirSync(path.resolve('bench/results'), { recursive: true });
 writeFileSync(path.resolve('bench/results/slow-consumer.json'), JSON.stringify(report, null, 2));
-fast.close();
+for (const socket of fast) socket.close();
 void Promise.allSettled(stallers);
 await server.stop();
 process.exit(0);

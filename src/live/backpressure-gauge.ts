@@ -26,14 +26,14 @@ export interface BackpressureGaugeOptions {
 /**
  * Flow control between the replication stream and the sockets. A burst (say a
  * 200,000-row transaction) is decoded no faster than subscribers take it:
- * while a socket is above the high-water mark the stream stops reading, so
- * memory stays bounded and a consumer that is merely slower than the decoder
- * still receives everything. A consumer that stopped reading (its buffer has
- * not shrunk for `stallMs`), holds more than `maxBytes`, or stays congested
- * past the grace period is closed with 1013 so it cannot hold everyone back; it reconnects and resumes
- * with `since`. A stalled consumer so delays the others by at most `stallMs`
- * (plus a sweep). (uWS's own `maxBackpressure` close remains the hard memory
- * cap.)
+ * while most sockets are above the high-water mark the stream stops reading,
+ * so memory stays bounded and consumers that are merely slower than the
+ * decoder still receive everything. A minority of slow sockets never holds
+ * the stream (fast consumers see no added latency): they may buffer up to
+ * `maxBytes`. A socket past `maxBytes`, congested past the grace period, or
+ * not draining for `stallMs` while the stream is held for it, is closed with
+ * 1013; its client reconnects and resumes with `since`. (uWS's own
+ * `maxBackpressure` close remains the hard memory cap.)
  *
  * The sweep reads each socket's buffered amount, so it runs at most once per
  * `sweepIntervalMs` and only when the stream asks, i.e. while events flow;
@@ -61,7 +61,9 @@ export class BackpressureGauge implements Pacer {
     if (now - this.#lastSweep < this.#options.sweepIntervalMs) return this.#congested;
     this.#lastSweep = now;
     const { highWaterBytes, graceMs } = this.#options;
-    let congested = false;
+    // While the stream is held, a socket that does not drain has stopped reading.
+    const held = this.#congested;
+    let congested = 0;
     let slow: Array<WebSocket<Connection>> | null = null;
     for (const ws of this.#sockets) {
       const conn = ws.getUserData();
@@ -75,10 +77,11 @@ export class BackpressureGauge implements Pacer {
         conn.drainedAt = now;
       }
       conn.congestedBytes = buffered;
-      if (buffered > this.#options.maxBytes || now - conn.congestedSince > graceMs || now - conn.drainedAt > this.#options.stallMs) {
+      if (buffered > this.#options.maxBytes || now - conn.congestedSince > graceMs || (held && now - conn.drainedAt > this.#options.stallMs)) {
         (slow ??= []).push(ws);
+      } else {
+        congested++;
       }
-      else congested = true;
     }
     for (const ws of slow ?? []) {
       const conn = ws.getUserData();
@@ -86,7 +89,10 @@ export class BackpressureGauge implements Pacer {
       this.#options.logger.warn({ connection: conn.id, client: conn.client, bufferedBytes: conn.congestedBytes }, 'closing slow consumer');
       ws.end(1013, 'slow consumer: reconnect and resume with since');
     }
-    this.#congested = congested;
-    return congested;
+    // Hold the stream only when most sockets are behind (a burst outruns everyone): a few slow
+    // ones must not delay the rest; they get up to maxBytes and are closed past it.
+    const open = this.#sockets.size - (slow?.length ?? 0);
+    this.#congested = congested > 0 && congested * 2 > open;
+    return this.#congested;
   }
 }
