@@ -1,5 +1,6 @@
 import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { devSecret } from './auth/dev-secret.js';
@@ -54,10 +55,14 @@ export interface RowcastServer {
 /** The `/status` document. */
 export interface ServerStatus {
   readonly version: string;
+  /** This process among the nodes that may share the database: `host:pid`. */
+  readonly nodeId: string;
   readonly engine: typeof uwsEngine;
   readonly uptimeSeconds: number;
   readonly connections: number;
   readonly eventsPublished: number;
+  /** Frames handed to sockets. */
+  readonly deliveries: number;
   readonly slowConsumersClosed: number;
   /** Frames refused by the rate limiter, and connections closed with 1008 for going on. */
   readonly rateLimited: { readonly refused: number; readonly closed: number };
@@ -151,10 +156,12 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
 
     const status = (): ServerStatus => ({
       version: VERSION,
+      nodeId: `${hostname()}:${process.pid}`,
       engine: uwsEngine,
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
       connections: live?.connectionCount() ?? 0,
       eventsPublished: live?.eventsPublished() ?? 0,
+      deliveries: live?.deliveries() ?? 0,
       slowConsumersClosed: live?.slowConsumersClosed() ?? 0,
       rateLimited: live?.rateLimited() ?? { refused: 0, closed: 0 },
       replication: { ...stream.state(), slot: slotMonitor.reading },

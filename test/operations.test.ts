@@ -69,8 +69,13 @@ test('/metrics is Prometheus text and its counters move when events flow', withS
   const after = await scrape();
   t.is((after.get('rowcast_events_published_total') ?? 0) - (before.get('rowcast_events_published_total') ?? 0), 5);
   t.is(after.get('rowcast_events_total{topic="notes"}'), 5);
+  t.is((after.get('rowcast_deliveries_total') ?? 0) - (before.get('rowcast_deliveries_total') ?? 0), 5);
   t.true((after.get('rowcast_replication_changes_total') ?? 0) >= 5);
   t.is(after.get('rowcast_replication_connected'), 1);
+  const status = (await (await fetch(`http://127.0.0.1:${server.port}/status`)).json()) as Record<string, any>;
+  t.regex(status['nodeId'], /^.+:\d+$/);
+  t.like(status, { connections: 1, topics: [{ name: 'notes', read: 'public', subscribers: 1 }] });
+  t.true(status['replication'].slot === null || status['replication'].slot.retainedWalBytes >= 0);
 });
 
 test('rowcast token mints a token that connects', withServer, { sql: NOTES }, async (t, { liveUrl, db }) => {

@@ -69,6 +69,7 @@ export function createMetrics(sources: MetricSources): (app: TemplatedApp) => vo
   });
   gauge('rowcast_connections', 'Open /live connections.', () => sources.status().connections);
   counter('rowcast_events_published_total', 'Events routed to subscribers.', () => sources.status().eventsPublished);
+  counter('rowcast_deliveries_total', 'Frames handed to sockets (one event to 100 subscribers counts 100).', () => sources.status().deliveries);
   counter('rowcast_slow_consumers_closed_total', 'Connections closed with 1013 for a full send buffer.', () => sources.status().slowConsumersClosed);
   counter('rowcast_rate_limited_requests_total', 'Frames refused with RATE_LIMIT_EXCEEDED.', () => sources.status().rateLimited.refused);
   counter('rowcast_rate_limit_closes_total', 'Connections closed with 1008 for flooding while limited.', () => sources.status().rateLimited.closed);

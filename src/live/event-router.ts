@@ -21,21 +21,29 @@ const NONE: readonly string[] = [];
  */
 export function routeEvents(
   log: EventLog,
-  app: Pick<TemplatedApp, 'publish'>,
+  app: Pick<TemplatedApp, 'publish' | 'numSubscribers'>,
   index: SubscriptionIndex,
   onMessage?: (event: Event) => void,
-): { readonly count: number; readonly byTopic: ReadonlyMap<string, number> } {
+): { readonly count: number; readonly deliveries: number; readonly byTopic: ReadonlyMap<string, number> } {
   const byTopic = new Map<string, number>();
-  const counter = { count: 0, byTopic };
+  const counter = { count: 0, deliveries: 0, byTopic };
+  // A frame goes out only to a uWS topic that has subscribers (it is not even serialized
+  // otherwise); their number is what `deliveries` counts.
+  const send = (topic: string, frame: () => string) => {
+    const subscribers = app.numSubscribers(topic);
+    if (subscribers === 0) return;
+    counter.deliveries += subscribers;
+    app.publish(topic, frame(), false);
+  };
   // One publishing callback for all events (no closure per event): it reads the event and group key being routed.
   let current: Event | null = null;
   let key = '';
-  const publish = (partition: string, kind: FrameKind) => app.publish(uwsTopic(partition, key), current!.frame(kind), false);
+  const publish = (partition: string, kind: FrameKind) => send(uwsTopic(partition, key), () => current!.frame(kind));
   log.subscribe((event) => {
     counter.count++;
     byTopic.set(event.topic, (byTopic.get(event.topic) ?? 0) + 1);
     if (event.kind === 'new-message') {
-      for (const partition of event.partitions) app.publish(partition, event.frame('new-message'), false);
+      for (const partition of event.partitions) send(partition, () => event.frame('new-message'));
       onMessage?.(event);
       return;
     }

@@ -74,6 +74,8 @@ export interface LiveServer {
   eventsPublished(): number;
   /** The same, by topic. */
   eventsByTopic(): ReadonlyMap<string, number>;
+  /** Frames handed to sockets (an event to 100 subscribers is 100). */
+  deliveries(): number;
   /** Subscribers and distinct filter groups of a topic. */
   topicStats(topic: string): { subscribers: number; filterGroups: number };
   /** Flow control for the replication stream. */
@@ -377,6 +379,11 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
       for (const app of apps) app.publish(topic, message, isBinary);
       return true;
     },
+    numSubscribers(topic: string): number {
+      let count = 0;
+      for (const app of apps) count += app.numSubscribers(topic);
+      return count;
+    },
   };
 
   const published = routeEvents(options.log, publisher, index, (event) => deliveries.delivered(event.id!, event.seq));
@@ -441,6 +448,7 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     connectionCount: () => sockets.size,
     eventsPublished: () => published.count,
     eventsByTopic: () => published.byTopic,
+    deliveries: () => published.deliveries,
     pacer: gauge,
     topicStats: (topic) => index.stats(topic),
     slowConsumersClosed: () => gauge.slowConsumersClosed,
