@@ -14,8 +14,9 @@ export const BENCH_SECRET = 'rowcast-bench-secret-0123456789';
 export interface BenchServer {
   readonly port: number;
   readonly pid: number;
-  /** A client on the benchmark's database. */
+  /** A client on the benchmark's database, and its URL. */
   readonly db: pg.Client;
+  readonly databaseUrl: string;
   /** `ws://127.0.0.<n>:<port>/live` for n = 1…4: several destination addresses spread the ephemeral ports. */
   readonly urls: string[];
   stop(): Promise<void>;
@@ -100,6 +101,7 @@ export async function startBenchServer(setupSql: string): Promise<BenchServer> {
     port,
     pid: server.pid!,
     db,
+    databaseUrl: url.toString(),
     urls: [1, 2, 3, 4].map((i) => `ws://127.0.0.${i}:${port}/live`),
     stop: async () => {
       server.kill('SIGTERM');
