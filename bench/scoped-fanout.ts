@@ -5,9 +5,9 @@
  * change at each N (the permission index should make it flat in N) and the
  * commit-to-receive latency distribution.
  *
- *   npm run bench                 # 1,000 / 5,000 / 19,800 connections, 2,000 changes/s, 20 s each
+ *   npm run bench:fanout                 # 1,000 / 5,000 / 19,800 connections, 2,000 changes/s, 20 s each
  *                                 # (19,800: a process here may hold 20,000 files at most)
- *   npm run bench -- --quick      # 500 / 2,000 connections, 500 changes/s, 5 s each
+ *   npm run bench:fanout -- --quick      # 500 / 2,000 connections, 500 changes/s, 5 s each
  *
  * Load generators are separate processes (bench/client-worker.ts); their CPU
  * is reported beside the server's. Runs against the embedded Postgres unless

@@ -151,6 +151,7 @@ export async function runCrashTest(db: TestDatabase, options: CrashRunOptions, p
           // A graceful shutdown must end with exit code 0.
           const code = await server.kill('SIGTERM');
           if (code !== 0) problems.push(`SIGTERM: the server exited with ${code}`);
+          log(`SIGTERM: exited ${code} after ${Date.now() - started} ms`);
           server = await ServerProcess.start(db, env);
         } else {
           if (!postgres) throw new Error('restart-postgres needs a private Postgres');
