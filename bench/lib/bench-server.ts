@@ -87,6 +87,9 @@ export async function startBenchServer(setupSql: string): Promise<BenchServer> {
       PUBLICATION_NAME: dbName,
       LOG_LEVEL: 'warn',
       MAX_CONNECTIONS: '200000',
+      // Benchmarks measure throughput, not the per-connection rate limit (issue 6).
+      RATE_LIMIT_PER_SECOND: process.env['RATE_LIMIT_PER_SECOND'] ?? '10000000',
+      RATE_LIMIT_BURST: process.env['RATE_LIMIT_BURST'] ?? '10000000',
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
