@@ -183,19 +183,7 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
             return;
           }
         }
-        const id = `${client || 'conn'}-${randomBytes(6).toString('hex')}`;
-        const conn: Connection = {
-          id,
-          client,
-          principal,
-          subscriptions: new Map(),
-          closed: false,
-          congestedSince: 0,
-          congestedBytes: 0,
-          drainedAt: 0,
-          pending: null,
-          bucket: limiter.bucket(),
-        };
+        const conn = newConnection(`${client || 'conn'}-${randomBytes(6).toString('hex')}`, client, principal);
         res.upgrade(conn, key, protocol, extensions, socketContext);
       }, (message) => refuse(res, '500 Internal Server Error', 'INTERNAL', message)),
 
@@ -263,6 +251,21 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
         logger.info({ connection: conn.id, client: conn.client, sub: conn.principal.sub, code, reason: decoder.decode(message) }, 'connection closed');
       }),
   };
+
+  function newConnection(id: string, client: string, principal: Principal): Connection {
+    return {
+      id,
+      client,
+      principal,
+      subscriptions: new Map(),
+      closed: false,
+      congestedSince: 0,
+      congestedBytes: 0,
+      drainedAt: 0,
+      pending: null,
+      bucket: limiter.bucket(),
+    };
+  }
 
   /**
    * Runs a uWS handler so that an exception in it is logged with a
@@ -456,20 +459,8 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     call: async (principal, method, attributes) => {
       const parsed = parseClientFrame(JSON.stringify({ method, attributes: attributes ?? {} }));
       if (!parsed.ok) throw parsed.error;
-      const conn: Connection = {
-        id: 'admin-api',
-        client: 'admin-api',
-        principal,
-        subscriptions: new Map(),
-        closed: false,
-        congestedSince: 0,
-        congestedBytes: 0,
-        drainedAt: 0,
-        pending: null,
-        bucket: limiter.bucket(),
-      };
       // These methods never touch the socket (only subscribe does): there is none.
-      return handle(context, NO_SOCKET, conn, parsed.request);
+      return handle(context, NO_SOCKET, newConnection('admin-api', 'admin-api', principal), parsed.request);
     },
     connections: () =>
       [...sockets].map((ws) => {
