@@ -24,6 +24,12 @@ const { values: args } = parseArgs({ options: { quick: { type: 'boolean', defaul
 /** The scenarios: script, arguments at full size and at --quick size, and its results file. */
 const SCENARIOS: ReadonlyArray<{ name: string; script: string; full: string[]; quick: string[] }> = [
   { name: 'ingest', script: 'bench/ingest.ts', full: [], quick: ['--quick'] },
+  {
+    name: 'latency',
+    script: 'bench/scoped-fanout.ts',
+    full: ['--connections', '1000', '--rate', '1000', '--seconds', '20', '--latency-at', '1000', '--out', 'latency'],
+    quick: ['--connections', '1000', '--rate', '1000', '--seconds', '5', '--latency-at', '1000', '--out', 'latency'],
+  },
   { name: 'scoped-fanout', script: 'bench/scoped-fanout.ts', full: [], quick: ['--quick'] },
   { name: 'chat', script: 'bench/chat.ts', full: [], quick: ['--quick'] },
   { name: 'slow-consumer', script: 'bench/slow-consumer.ts', full: [], quick: ['--seconds', '3'] },

@@ -11,7 +11,8 @@
  *
  * Load generators are separate processes (bench/client-worker.ts); their CPU
  * is reported beside the server's. Runs against the embedded Postgres unless
- * DATABASE_URL is set. Results go to bench/results/scoped-fanout.json.
+ * DATABASE_URL is set. Results go to bench/results/scoped-fanout.json (or the
+ * name given with `--out`: the suite runs it as its latency scenario too).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -29,6 +30,7 @@ const { values: args } = parseArgs({
     rate: { type: 'string' },
     seconds: { type: 'string' },
     'latency-at': { type: 'string' },
+    out: { type: 'string' },
   },
 });
 const CONNECTIONS = (args.connections ?? (args.quick ? '500,2000' : '1000,5000,19800')).split(',').map(Number);
@@ -75,7 +77,7 @@ async function main(): Promise<void> {
   }
   mkdirSync('bench/results', { recursive: true });
   writeFileSync(
-    'bench/results/scoped-fanout.json',
+    `bench/results/${args.out ?? 'scoped-fanout'}.json`,
     JSON.stringify({ date: new Date().toISOString(), cores: cpus().length, rate: RATE, seconds: SECONDS, flatness, results }, null, 2),
   );
 }
