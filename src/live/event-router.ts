@@ -29,21 +29,21 @@ export function routeEvents(
   const counter = { count: 0, deliveries: 0, byTopic };
   // A frame goes out only to a uWS topic that has subscribers (it is not even serialized
   // otherwise); their number is what `deliveries` counts.
-  const send = (topic: string, frame: () => string) => {
+  const send = (topic: string, event: Event, kind: FrameKind) => {
     const subscribers = app.numSubscribers(topic);
     if (subscribers === 0) return;
     counter.deliveries += subscribers;
-    app.publish(topic, frame(), false);
+    app.publish(topic, event.frame(kind), false);
   };
-  // One publishing callback for all events (no closure per event): it reads the event and group key being routed.
+  // One publishing callback for all events (no closure per event or frame): it reads the event and group key being routed.
   let current: Event | null = null;
   let key = '';
-  const publish = (partition: string, kind: FrameKind) => send(uwsTopic(partition, key), () => current!.frame(kind));
+  const publish = (partition: string, kind: FrameKind) => send(uwsTopic(partition, key), current!, kind);
   log.subscribe((event) => {
     counter.count++;
     byTopic.set(event.topic, (byTopic.get(event.topic) ?? 0) + 1);
     if (event.kind === 'new-message') {
-      for (const partition of event.partitions) send(partition, () => event.frame('new-message'));
+      for (const partition of event.partitions) send(partition, event, 'new-message');
       onMessage?.(event);
       return;
     }
