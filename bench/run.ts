@@ -30,6 +30,7 @@ const SCENARIOS: ReadonlyArray<{ name: string; script: string; full: string[]; q
     full: ['--connections', '1000', '--rate', '1000', '--seconds', '20', '--latency-at', '1000', '--out', 'latency'],
     quick: ['--connections', '1000', '--rate', '1000', '--seconds', '5', '--latency-at', '1000', '--out', 'latency'],
   },
+  { name: 'fanout', script: 'bench/fanout.ts', full: [], quick: ['--quick'] },
   { name: 'scoped-fanout', script: 'bench/scoped-fanout.ts', full: [], quick: ['--quick'] },
   { name: 'chat', script: 'bench/chat.ts', full: [], quick: ['--quick'] },
   { name: 'slow-consumer', script: 'bench/slow-consumer.ts', full: [], quick: ['--seconds', '3'] },

@@ -5,23 +5,22 @@
  * change at each N (the permission index should make it flat in N) and the
  * commit-to-receive latency distribution.
  *
- *   npm run bench:fanout                 # 1,000 / 5,000 / 19,800 connections, 2,000 changes/s, 20 s each
+ *   npm run bench:scoped                 # 1,000 / 5,000 / 19,800 connections, 2,000 changes/s, 20 s each
  *                                 # (19,800: a process here may hold 20,000 files at most)
- *   npm run bench:fanout -- --quick      # 500 / 2,000 connections, 500 changes/s, 5 s each
+ *   npm run bench:scoped -- --quick      # 500 / 2,000 connections, 500 changes/s, 5 s each
  *
  * Load generators are separate processes (bench/client-worker.ts); their CPU
  * is reported beside the server's. Runs against the embedded Postgres unless
  * DATABASE_URL is set. Results go to bench/results/scoped-fanout.json (or the
  * name given with `--out`: the suite runs it as its latency scenario too).
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import path from 'node:path';
-import { createHistogram } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
-import { BENCH_SECRET as SECRET, cpuMs, rssMiB, startBenchServer } from './lib/bench-server.js';
+import type pg from 'pg';
+import { rssMiB, startBenchServer } from './lib/bench-server.js';
+import { ClientFleet } from './lib/client-fleet.js';
+import { measureWindow, pace } from './lib/measure.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -37,7 +36,6 @@ const CONNECTIONS = (args.connections ?? (args.quick ? '500,2000' : '1000,5000,1
 const RATE = Number(args.rate ?? (args.quick ? 500 : 2000));
 const SECONDS = Number(args.seconds ?? (args.quick ? 5 : 20));
 const LATENCY_AT = Number(args['latency-at'] ?? (args.quick ? 2000 : 5000));
-const WORKERS = 4;
 
 async function main(): Promise<void> {
   console.log(`scoped fan-out: connections ${CONNECTIONS.join(' / ')}, ${RATE} changes/s for ${SECONDS} s each, ${cpus().length} cores`);
@@ -83,91 +81,39 @@ async function main(): Promise<void> {
 }
 
 async function scenario(serverPid: number, db: pg.Client, urls: string[], connections: number): Promise<Record<string, number>> {
-  const workers: ChildProcess[] = [];
-  const histogram = createHistogram();
-  let received = 0;
-  const workerCpu = new Map<ChildProcess, number>();
-  const perWorker = Math.ceil(connections / WORKERS);
-  const ready: Array<Promise<void>> = [];
-  for (let w = 0; w < WORKERS; w++) {
-    const from = w * perWorker;
-    const to = Math.min(connections, from + perWorker);
-    const worker = fork(path.resolve('bench/client-worker.ts'), [JSON.stringify({ urls, secret: SECRET, topic: 'bench_orders', from, to })], {
-      execArgv: ['--import', 'tsx'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    workers.push(worker);
-    ready.push(
-      new Promise((resolve, reject) => {
-        worker.on('message', (message: { type: string; samples?: number[]; received?: number; cpu?: NodeJS.CpuUsage; message?: string }) => {
-          if (message.type === 'ready') resolve();
-          if (message.type === 'error') reject(new Error(message.message));
-          if (message.type === 'samples') {
-            for (const sample of message.samples!) histogram.record(Math.max(1, sample));
-            workerCpu.set(worker, (message.cpu!.user + message.cpu!.system) / 1000);
-          }
-        });
-      }),
-    );
-  }
-  await Promise.all(ready);
-  const receivedBy = new Map<ChildProcess, number>();
-  for (const worker of workers) worker.on('message', (m: { type: string; received?: number }) => m.type === 'samples' && receivedBy.set(worker, m.received!));
-
-  // Warm up for a second, then measure a steady window.
-  const perTick = Math.max(1, Math.round(RATE / 100));
-  let written = 0;
-  let writing = true;
-  const writer = (async () => {
-    const started = Date.now();
-    let tick = 0;
-    while (writing) {
+  const fleet = await ClientFleet.start({ urls, topic: 'bench_orders', connections });
+  try {
+    // Rows spread across owners, committed every 10 ms.
+    const perTick = Math.max(1, Math.round(RATE / 100));
+    const pacer = pace(100, async () => {
       await db.query(
         `INSERT INTO bench_orders (owner_id, amount, written_at)
          SELECT floor(random() * $1)::int, g, extract(epoch FROM clock_timestamp()) * 1000 FROM generate_series(1, $2) g`,
         [connections, perTick],
       );
-      written += perTick;
-      tick++;
-      const next = started + tick * 10;
-      const wait = next - Date.now();
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    }
-  })();
-  await new Promise((resolve) => setTimeout(resolve, 1000));
-  histogram.reset();
-  const cpuStart = cpuMs(serverPid);
-  const clientCpuStart = [...workerCpu.values()].reduce((a, b) => a + b, 0);
-  const writtenStart = written;
-  const startedAt = Date.now();
-  await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
-  const cpuEnd = cpuMs(serverPid);
-  const writtenEnd = written;
-  const elapsed = (Date.now() - startedAt) / 1000;
-  const clientCpuEnd = [...workerCpu.values()].reduce((a, b) => a + b, 0);
-  writing = false;
-  await writer;
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  received = [...receivedBy.values()].reduce((a, b) => a + b, 0);
-  const rss = rssMiB(serverPid);
-  for (const worker of workers) worker.send({ type: 'stop' });
-  await Promise.all(workers.map((w) => new Promise((resolve) => w.once('exit', resolve))));
-  const changes = writtenEnd - writtenStart;
-  return {
-    connections,
-    changes,
-    received,
-    changesPerSecond: changes / elapsed,
-    serverCpuUsPerChange: ((cpuEnd - cpuStart) * 1000) / changes,
-    serverCpuPercent: ((cpuEnd - cpuStart) / (elapsed * 1000)) * 100,
-    clientCpuPercent: ((clientCpuEnd - clientCpuStart) / (elapsed * 1000)) * 100,
-    p50Ms: histogram.percentile(50) / 1000,
-    p90Ms: histogram.percentile(90) / 1000,
-    p99Ms: histogram.percentile(99) / 1000,
-    maxMs: histogram.max / 1000,
-    samples: histogram.count,
-    serverRssMiB: rss,
-  };
+    });
+    const window = await measureWindow({ serverPid, fleet, pacer, seconds: SECONDS });
+    await pacer.stop();
+    const changes = window.changes * perTick;
+    return {
+      connections,
+      changes,
+      received: window.received,
+      closed: fleet.closed(),
+      changesPerSecond: changes / window.seconds,
+      serverCpuUsPerChange: (window.serverCpuMs * 1000) / changes,
+      serverCpuPercent: (window.serverCpuMs / (window.seconds * 1000)) * 100,
+      clientCpuPercent: (window.generatorCpuMs / (window.seconds * 1000)) * 100,
+      p50Ms: window.p50Ms,
+      p90Ms: window.p90Ms,
+      p99Ms: window.p99Ms,
+      maxMs: window.maxMs,
+      samples: window.samples,
+      serverRssMiB: rssMiB(serverPid),
+    };
+  } finally {
+    await fleet.stop();
+  }
 }
 
 main().catch((error: unknown) => {

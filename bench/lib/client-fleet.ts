@@ -1,0 +1,116 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
+import { BENCH_SECRET } from './bench-server.js';
+
+/** What a bench/client-worker.ts process reports. */
+interface WorkerMessage {
+  readonly type: 'ready' | 'report' | 'error';
+  readonly message?: string;
+  readonly samples?: number[];
+  readonly received?: number;
+  readonly closed?: number;
+  readonly cpu?: NodeJS.CpuUsage;
+}
+
+export interface FleetOptions {
+  /** Servers' /live URLs; user i connects to `urls[i % urls.length]`. */
+  readonly urls: string[];
+  readonly topic: string;
+  /** Users `0 … connections - 1` connect, each with `sub: "<i>"`. */
+  readonly connections: number;
+  /** Load-generator processes (default: one per 5,000 connections, at least 4). */
+  readonly workers?: number;
+}
+
+/**
+ * Subscribed client connections spread over several load-generator processes
+ * (bench/client-worker.ts), so the server's process is not the one making
+ * load. Latency samples (commit-to-receive, µs) go into one histogram:
+ * Node's `createHistogram` is an HDR histogram (it wraps the HdrHistogram C
+ * library), so percentiles come from every sample, not an average.
+ */
+export class ClientFleet {
+  readonly histogram: RecordableHistogram = createHistogram();
+  readonly #received = new Map<ChildProcess, number>();
+  readonly #closed = new Map<ChildProcess, number>();
+  readonly #cpuMs = new Map<ChildProcess, number>();
+
+  private constructor(readonly workers: ChildProcess[]) {}
+
+  static async start(options: FleetOptions): Promise<ClientFleet> {
+    const count = options.workers ?? Math.max(4, Math.ceil(options.connections / 5000));
+    const perWorker = Math.ceil(options.connections / count);
+    const workers: ChildProcess[] = [];
+    for (let from = 0; from < options.connections; from += perWorker) {
+      const job = { urls: options.urls, secret: BENCH_SECRET, topic: options.topic, from, to: Math.min(options.connections, from + perWorker) };
+      workers.push(
+        fork(path.resolve('bench/client-worker.ts'), [JSON.stringify(job)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+      );
+    }
+    const fleet = new ClientFleet(workers);
+    try {
+      await Promise.all(workers.map((worker) => fleet.#watch(worker)));
+    } catch (error) {
+      await fleet.stop();
+      throw error;
+    }
+    return fleet;
+  }
+
+  /** Resolves once the worker's connections are all subscribed; then records its reports. */
+  #watch(worker: ChildProcess): Promise<void> {
+    return new Promise((resolve, reject) => {
+      worker.once('exit', (code) => reject(new Error(`load generator exited with ${code} before its connections were ready`)));
+      worker.on('message', (message: WorkerMessage) => {
+        if (message.type === 'ready') resolve();
+        if (message.type === 'error') reject(new Error(message.message));
+        if (message.type === 'report') {
+          for (const sample of message.samples!) this.histogram.record(sample);
+          this.#received.set(worker, message.received!);
+          this.#closed.set(worker, message.closed!);
+          this.#cpuMs.set(worker, (message.cpu!.user + message.cpu!.system) / 1000);
+        }
+      });
+    });
+  }
+
+  /** Events received so far, over all connections (as of the last reports, ≤ 250 ms old). */
+  received(): number {
+    return sum(this.#received);
+  }
+
+  /** Connections the server closed. */
+  closed(): number {
+    return sum(this.#closed);
+  }
+
+  /** CPU time the load generators have used, in ms. */
+  cpuMs(): number {
+    return sum(this.#cpuMs);
+  }
+
+  /** Waits for the next report of every worker (so counts are current). */
+  async settle(): Promise<void> {
+    await Promise.all(
+      this.workers.map((worker) => new Promise<void>((resolve) => worker.once('message', () => resolve()))),
+    );
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.workers.map(async (worker) => {
+        if (worker.exitCode !== null || worker.signalCode !== null) return;
+        const exited = new Promise((resolve) => worker.once('exit', resolve));
+        worker.send({ type: 'stop' });
+        await exited;
+      }),
+    );
+  }
+}
+
+function sum(values: Map<unknown, number>): number {
+  let total = 0;
+  for (const value of values.values()) total += value;
+  return total;
+}
