@@ -118,7 +118,11 @@ async function main(): Promise<void> {
     console.log(`| ${r.topic} | ${Math.round(r.messagesPerSecond)} | ${Math.round(r.deliveriesPerSecond)} | ${r.serverCpuPercent.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.maxMs.toFixed(1)} |`);
   }
   mkdirSync('bench/results', { recursive: true });
-  writeFileSync('bench/results/chat.json', JSON.stringify({ date: new Date().toISOString(), seconds: SECONDS, results }, null, 2));
+  const problems = results.flatMap((r) => [
+    ...(r.failed > 0 ? [`${r.topic}: ${r.failed} new-message requests failed`] : []),
+    ...(r.messagesPerSecond === 0 ? [`${r.topic}: no message arrived`] : []),
+  ]);
+  writeFileSync('bench/results/chat.json', JSON.stringify({ date: new Date().toISOString(), seconds: SECONDS, results, problems }, null, 2));
 }
 
 main().catch((error: unknown) => {

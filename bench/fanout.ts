@@ -131,10 +131,16 @@ async function main(): Promise<void> {
   const at10k = results.find((r) => r.subscribers === 10_000);
   console.log(`\ndeliveries/s, rowcast / bare uWS: ${results.map((r) => r.ratio.toFixed(2)).join(' / ')} (target ≥ 0.8)`);
   if (at10k) console.log(`p99 at 10,000 subscribers and ${at10k.changesPerSecond} changes/s: ${at10k.rowcast.p99Ms.toFixed(2)} ms (target ≤ 50 ms)`);
+  const problems = results.flatMap((r) =>
+    (['rowcast', 'ceiling'] as const).flatMap((side) => [
+      ...(r[side].closed > 0 ? [`${r.subscribers} subscribers, ${side}: ${r[side].closed} connections closed`] : []),
+      ...(r[side].deliveriesPerSecond === 0 ? [`${r.subscribers} subscribers, ${side}: nothing delivered`] : []),
+    ]),
+  );
   mkdirSync('bench/results', { recursive: true });
   writeFileSync(
     'bench/results/fanout.json',
-    JSON.stringify({ date: new Date().toISOString(), offeredDeliveriesPerSecond: DELIVERIES, seconds: SECONDS, results }, null, 2),
+    JSON.stringify({ date: new Date().toISOString(), offeredDeliveriesPerSecond: DELIVERIES, seconds: SECONDS, results, problems }, null, 2),
   );
 }
 

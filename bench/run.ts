@@ -10,8 +10,9 @@
  * Each scenario prints its own progress and table and writes
  * bench/results/<scenario>.json; this collects them into
  * bench/results/latest.json with the machine they ran on and the command.
- * Exits 1 if a scenario fails to complete (targets are reported, never
- * enforced).
+ * Exits 1 if a scenario fails to complete or reports problems (failed
+ * requests, connections lost: numbers that measured something else); targets
+ * are reported, never enforced.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -32,6 +33,7 @@ const SCENARIOS: ReadonlyArray<{ name: string; script: string; full: string[]; q
   },
   { name: 'fanout', script: 'bench/fanout.ts', full: [], quick: ['--quick'] },
   { name: 'scoped-fanout', script: 'bench/scoped-fanout.ts', full: [], quick: ['--quick'] },
+  { name: 'connections', script: 'bench/connections.ts', full: [], quick: ['--quick'] },
   { name: 'chat', script: 'bench/chat.ts', full: [], quick: ['--quick'] },
   { name: 'slow-consumer', script: 'bench/slow-consumer.ts', full: [], quick: ['--seconds', '3'] },
 ];
@@ -54,7 +56,13 @@ for (const [i, scenario] of chosen.entries()) {
     failed.push(scenario.name);
     continue;
   }
-  results[scenario.name] = JSON.parse(readFileSync(file, 'utf8'));
+  const result = JSON.parse(readFileSync(file, 'utf8')) as { problems?: string[] };
+  results[scenario.name] = result;
+  // A scenario that completed with failed requests or lost connections measured something else.
+  if (result.problems && result.problems.length > 0) {
+    console.error(`${scenario.name}: ${result.problems.join('; ')}`);
+    failed.push(scenario.name);
+  }
 }
 
 const cpu = cpus();

@@ -76,8 +76,16 @@ async function main(): Promise<void> {
   mkdirSync('bench/results', { recursive: true });
   writeFileSync(
     `bench/results/${args.out ?? 'scoped-fanout'}.json`,
-    JSON.stringify({ date: new Date().toISOString(), cores: cpus().length, rate: RATE, seconds: SECONDS, flatness, results }, null, 2),
+    JSON.stringify({ date: new Date().toISOString(), cores: cpus().length, rate: RATE, seconds: SECONDS, flatness, results, problems: fleetProblems(results) }, null, 2),
   );
+}
+
+/** What makes a run's numbers meaningless: connections the server closed, or nothing received. */
+function fleetProblems(results: Array<Record<string, number>>): string[] {
+  return results.flatMap((r) => [
+    ...(r['closed']! > 0 ? [`${r['connections']} connections: the server closed ${r['closed']}`] : []),
+    ...(r['received'] === 0 ? [`${r['connections']} connections: no event arrived`] : []),
+  ]);
 }
 
 async function scenario(serverPid: number, db: pg.Client, urls: string[], connections: number): Promise<Record<string, number>> {

@@ -17,8 +17,9 @@ export interface FleetOptions {
   /** Servers' /live URLs; user i connects to `urls[i % urls.length]`. */
   readonly urls: string[];
   readonly topic: string;
-  /** Users `0 … connections - 1` connect, each with `sub: "<i>"`. */
+  /** Users `userOffset … userOffset + connections - 1` connect, each with `sub: "<i>"`. */
   readonly connections: number;
+  readonly userOffset?: number;
   /** Load-generator processes (default: one per 5,000 connections, at least 4). */
   readonly workers?: number;
 }
@@ -42,8 +43,10 @@ export class ClientFleet {
     const count = options.workers ?? Math.max(4, Math.ceil(options.connections / 5000));
     const perWorker = Math.ceil(options.connections / count);
     const workers: ChildProcess[] = [];
-    for (let from = 0; from < options.connections; from += perWorker) {
-      const job = { urls: options.urls, secret: BENCH_SECRET, topic: options.topic, from, to: Math.min(options.connections, from + perWorker) };
+    const first = options.userOffset ?? 0;
+    const end = first + options.connections;
+    for (let from = first; from < end; from += perWorker) {
+      const job = { urls: options.urls, secret: BENCH_SECRET, topic: options.topic, from, to: Math.min(end, from + perWorker) };
       workers.push(
         fork(path.resolve('bench/client-worker.ts'), [JSON.stringify(job)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
       );
