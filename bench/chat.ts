@@ -6,7 +6,7 @@
  * seen by a subscriber.
  *
  *   npm run bench:chat                 # 10 s per topic kind
- *   npm run bench:chat -- --quick      # 3 s per topic kind
+ *   npm run bench:chat -- --quick      # 2 s per topic kind
  *
  * Publishers and subscribers are separate processes (bench/chat-worker.ts).
  * Results go to bench/results/chat.json.
@@ -23,7 +23,7 @@ import { BENCH_SECRET, cpuMs, startBenchServer } from './lib/bench-server.js';
 const { values: args } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, seconds: { type: 'string' }, publishers: { type: 'string' }, window: { type: 'string' } },
 });
-const SECONDS = Number(args.seconds ?? (args.quick ? 3 : 10));
+const SECONDS = Number(args.seconds ?? (args.quick ? 2 : 10));
 const PUBLISHERS = Number(args.publishers ?? 10);
 const WINDOW = Number(args.window ?? 50);
 const SUBSCRIBERS = 10;

@@ -7,7 +7,7 @@
  * still be open.
  *
  *   npm run bench:connections                  # steps to 10,000 / 25,000 / 50,000, held 15 s
- *   npm run bench:connections -- --quick       # steps to 2,000 / 5,000, held 3 s
+ *   npm run bench:connections -- --quick       # steps to 1,000 / 2,000, held 1 s
  *
  * The target is 50,000 on one node. Where a process may not hold that many
  * open files (`ulimit -Hn`: 20,000 on the machine this was written on;
@@ -28,8 +28,8 @@ const TARGET = 50_000;
 /** The most open files the server process may have (bench-server raises its soft limit to this). */
 const FILE_LIMIT = Number(execFileSync('bash', ['-c', 'ulimit -Hn']).toString().trim().replace('unlimited', 'Infinity'));
 const fullSteps = FILE_LIMIT >= TARGET + 200 ? [10_000, 25_000, TARGET] : [5_000, 10_000, FILE_LIMIT - 200];
-const STEPS = args.steps ? args.steps.split(',').map(Number) : args.quick ? [2_000, 5_000] : fullSteps;
-const HOLD_SECONDS = Number(args.hold ?? (args.quick ? 3 : 15));
+const STEPS = args.steps ? args.steps.split(',').map(Number) : args.quick ? [1_000, 2_000] : fullSteps;
+const HOLD_SECONDS = Number(args.hold ?? (args.quick ? 1 : 15));
 
 async function serverConnections(port: number): Promise<number> {
   const status = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as { connections: number };

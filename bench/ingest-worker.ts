@@ -2,7 +2,8 @@
  * The ingest benchmark's subscriber, in its own process: one admin
  * connection subscribed to a topic, counting event frames without parsing
  * them (so the client is not what is measured), reporting to the parent when
- * `expect` events have arrived, with the time of the last one and its CPU.
+ * `expect` events have arrived, with the time of the last one, its CPU, and
+ * how many had arrived when (every 1,000 events).
  */
 import jwt from 'jsonwebtoken';
 import WebSocket from 'ws';
@@ -18,10 +19,13 @@ const job = JSON.parse(process.argv[2]!) as Job;
 const token = jwt.sign({ sub: 'bench-admin', role: 'admin' }, job.secret, { algorithm: 'HS256', expiresIn: '2h' });
 const socket = new WebSocket(`${job.url}?token=${token}&client=bench-ingest`, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
 let received = 0;
+/** [epoch ms, events received] every 1,000 events: the throughput-over-time chart. */
+const series: Array<[number, number]> = [];
 socket.on('message', (data) => {
   const text = data.toString();
   if (text.startsWith('{"type":"event"')) {
-    if (++received === job.expect) process.send!({ type: 'done', at: Date.now(), received, cpu: process.cpuUsage() });
+    if (++received % 1000 === 0) series.push([Date.now(), received]);
+    if (received === job.expect) process.send!({ type: 'done', at: Date.now(), received, cpu: process.cpuUsage(), series });
   } else if (text.startsWith('{"type":"session"')) {
     socket.send(JSON.stringify({ id: 1, method: 'subscribe', attributes: { topicName: job.topic } }));
   } else if (text.includes('"method":"subscribe"')) {

@@ -44,9 +44,12 @@ try {
   const bare = new LogicalReplicationService({ connectionString: server.databaseUrl }, { acknowledge: { auto: true, timeoutSeconds: 1 } });
   let bareReceived = 0;
   let bareDoneAt = 0;
+  const bareSeries: Array<[number, number]> = [];
   const bareDone = new Promise<void>((resolve) => {
     bare.on('data', (_lsn: string, message: { tag: string }) => {
-      if (message.tag === 'insert' && ++bareReceived === ROWS) {
+      if (message.tag !== 'insert') return;
+      if (++bareReceived % 1000 === 0) bareSeries.push([Date.now(), bareReceived]);
+      if (bareReceived === ROWS) {
         bareDoneAt = Date.now();
         resolve();
       }
@@ -60,9 +63,10 @@ try {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const messages: Array<{ type: string; at?: number; message?: string; cpu?: NodeJS.CpuUsage }> = [];
+  type WorkerMessage = { type: string; at?: number; message?: string; cpu?: NodeJS.CpuUsage; series?: Array<[number, number]> };
+  const messages: WorkerMessage[] = [];
   const next = (type: string) =>
-    new Promise<{ at?: number; cpu?: NodeJS.CpuUsage }>((resolve, reject) => {
+    new Promise<WorkerMessage>((resolve, reject) => {
       const check = () => {
         const found = messages.find((m) => m.type === type || m.type === 'error');
         if (!found) return false;
@@ -87,7 +91,7 @@ try {
   }
   const written = Date.now();
   await writer.end();
-  const { at: rowcastDoneAt, cpu: clientCpu } = await next('done');
+  const { at: rowcastDoneAt, cpu: clientCpu, series: rowcastSeries } = await next('done');
   await bareDone;
   const serverCpu = cpuMs(server.pid) - serverCpuBefore;
 
@@ -103,6 +107,11 @@ try {
     ceiling: { seconds: seconds(bareDoneAt), changesPerSecond: Math.round(bareRate) },
     ratio: rowcastRate / bareRate,
     subscriberCpuSeconds: clientCpu ? (clientCpu.user + clientCpu.system) / 1e6 : null,
+    /** [seconds since the first commit, changes received]: the throughput-over-time chart. */
+    series: {
+      rowcast: rowcastSeries!.map(([at, count]) => [seconds(at), count]),
+      ceiling: bareSeries.map(([at, count]) => [seconds(at), count]),
+    },
   };
   console.log(`  writes committed in ${report.writeSeconds.toFixed(2)} s`);
   console.log(`  bare replication stream (ceiling): ${report.ceiling.changesPerSecond.toLocaleString('en')} changes/s (${report.ceiling.seconds.toFixed(2)} s)`);

@@ -6,21 +6,27 @@
  *   npm run bench                      # full size
  *   npm run bench -- --quick           # reduced sizes (what CI runs, without thresholds)
  *   npm run bench -- --only ingest,chat
+ *   npm run bench -- --publish         # also copy the table and charts to docs/benchmarks/ (what the README shows)
  *
  * Each scenario prints its own progress and table and writes
  * bench/results/<scenario>.json; this collects them into
- * bench/results/latest.json with the machine they ran on and the command.
+ * bench/results/latest.json with the machine they ran on and the command,
+ * and renders bench/results/latest.md (the summary table) and SVG charts.
  * Exits 1 if a scenario fails to complete or reports problems (failed
  * requests, connections lost: numbers that measured something else); targets
  * are reported, never enforced.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { benchPostgres } from './lib/bench-server.js';
+import { charts, summaryTable, type SuiteResults } from './lib/report.js';
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
+const { values: args } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, publish: { type: 'boolean', default: false } },
+});
 
 /** The scenarios: script, arguments at full size and at --quick size, and its results file. */
 const SCENARIOS: ReadonlyArray<{ name: string; script: string; full: string[]; quick: string[] }> = [
@@ -29,13 +35,14 @@ const SCENARIOS: ReadonlyArray<{ name: string; script: string; full: string[]; q
     name: 'latency',
     script: 'bench/scoped-fanout.ts',
     full: ['--connections', '1000', '--rate', '1000', '--seconds', '20', '--latency-at', '1000', '--out', 'latency'],
-    quick: ['--connections', '1000', '--rate', '1000', '--seconds', '5', '--latency-at', '1000', '--out', 'latency'],
+    quick: ['--connections', '1000', '--rate', '1000', '--seconds', '2', '--latency-at', '1000', '--out', 'latency'],
   },
   { name: 'fanout', script: 'bench/fanout.ts', full: [], quick: ['--quick'] },
   { name: 'scoped-fanout', script: 'bench/scoped-fanout.ts', full: [], quick: ['--quick'] },
   { name: 'connections', script: 'bench/connections.ts', full: [], quick: ['--quick'] },
   { name: 'chat', script: 'bench/chat.ts', full: [], quick: ['--quick'] },
-  { name: 'slow-consumer', script: 'bench/slow-consumer.ts', full: [], quick: ['--seconds', '3'] },
+  { name: 'slow-consumer', script: 'bench/slow-consumer.ts', full: [], quick: ['--seconds', '2'] },
+  { name: 'baseline', script: 'bench/baseline.ts', full: [], quick: ['--quick'] },
 ];
 const only = args.only?.split(',');
 const chosen = SCENARIOS.filter((s) => !only || only.includes(s.name));
@@ -44,14 +51,19 @@ if (chosen.length === 0) throw new Error(`--only: no scenario among ${SCENARIOS.
 const results: Record<string, unknown> = {};
 const failed: string[] = [];
 const started = Date.now();
+// One Postgres for every scenario (each makes its own database on it): children inherit DATABASE_URL.
+const postgres = await benchPostgres();
+process.env['DATABASE_URL'] = postgres.url;
 for (const [i, scenario] of chosen.entries()) {
   const scenarioArgs = args.quick ? scenario.quick : scenario.full;
-  console.log(`\n[${i + 1}/${chosen.length}] ${scenario.name}: tsx ${scenario.script} ${scenarioArgs.join(' ')}`);
+  const elapsed = Math.round((Date.now() - started) / 1000);
+  console.log(`\n[${i + 1}/${chosen.length}, ${elapsed} s] ${scenario.name}: tsx ${scenario.script} ${scenarioArgs.join(' ')}`);
+  const file = path.resolve('bench/results', `${scenario.name}.json`);
+  rmSync(file, { force: true }); // a result left by an earlier run must not pass for this one's
   const code = await new Promise<number | null>((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', scenario.script, ...scenarioArgs], { stdio: 'inherit' });
     child.on('exit', (exitCode) => resolve(exitCode));
   });
-  const file = path.resolve('bench/results', `${scenario.name}.json`);
   if (code !== 0 || !existsSync(file)) {
     failed.push(scenario.name);
     continue;
@@ -65,6 +77,8 @@ for (const [i, scenario] of chosen.entries()) {
   }
 }
 
+await postgres.stop();
+
 const cpu = cpus();
 const latest = {
   command: `npm run bench --${args.quick ? ' --quick' : ''}${args.only ? ` --only ${args.only}` : ''}`,
@@ -74,10 +88,21 @@ const latest = {
   failed,
   results,
 };
+const table =
+  `${summaryTable(latest as SuiteResults)}\n` +
+  `Measured with \`${latest.command}\` on ${latest.at.slice(0, 10)}: ${latest.machine.cpus} × ${latest.machine.model}, ` +
+  `${latest.machine.memoryGiB} GiB, Node ${latest.machine.node}.\n`;
+const outputs: Record<string, string> = { 'latest.json': JSON.stringify(latest, null, 2), 'latest.md': table, ...charts(latest as SuiteResults) };
 mkdirSync(path.resolve('bench/results'), { recursive: true });
-writeFileSync(path.resolve('bench/results/latest.json'), JSON.stringify(latest, null, 2));
+for (const [name, content] of Object.entries(outputs)) writeFileSync(path.resolve('bench/results', name), content);
+if (args.publish) {
+  mkdirSync(path.resolve('docs/benchmarks'), { recursive: true });
+  for (const [name, content] of Object.entries(outputs)) writeFileSync(path.resolve('docs/benchmarks', name), content);
+}
+console.log(`\n${table}`);
 console.log(
   `\nbench suite: ${chosen.length - failed.length} of ${chosen.length} scenarios completed in ${latest.seconds} s` +
-    `${failed.length > 0 ? `; failed: ${failed.join(', ')}` : ''}; results in bench/results/latest.json`,
+    `${failed.length > 0 ? `; failed: ${failed.join(', ')}` : ''}; results in bench/results/ (latest.json, latest.md, *.svg)` +
+    `${args.publish ? ' and docs/benchmarks/' : ''}`,
 );
 process.exit(failed.length === 0 ? 0 : 1);

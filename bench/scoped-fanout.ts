@@ -7,7 +7,7 @@
  *
  *   npm run bench:scoped                 # 1,000 / 5,000 / 19,800 connections, 2,000 changes/s, 20 s each
  *                                 # (19,800: a process here may hold 20,000 files at most)
- *   npm run bench:scoped -- --quick      # 500 / 2,000 connections, 500 changes/s, 5 s each
+ *   npm run bench:scoped -- --quick      # 500 / 1,500 connections, 500 changes/s, 2 s each
  *
  * Load generators are separate processes (bench/client-worker.ts); their CPU
  * is reported beside the server's. Runs against the embedded Postgres unless
@@ -32,10 +32,10 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
   },
 });
-const CONNECTIONS = (args.connections ?? (args.quick ? '500,2000' : '1000,5000,19800')).split(',').map(Number);
+const CONNECTIONS = (args.connections ?? (args.quick ? '500,1500' : '1000,5000,19800')).split(',').map(Number);
 const RATE = Number(args.rate ?? (args.quick ? 500 : 2000));
-const SECONDS = Number(args.seconds ?? (args.quick ? 5 : 20));
-const LATENCY_AT = Number(args['latency-at'] ?? (args.quick ? 2000 : 5000));
+const SECONDS = Number(args.seconds ?? (args.quick ? 2 : 20));
+const LATENCY_AT = Number(args['latency-at'] ?? (args.quick ? 1500 : 5000));
 
 async function main(): Promise<void> {
   console.log(`scoped fan-out: connections ${CONNECTIONS.join(' / ')}, ${RATE} changes/s for ${SECONDS} s each, ${cpus().length} cores`);

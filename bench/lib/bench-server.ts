@@ -44,23 +44,33 @@ export function rssMiB(pid: number): number {
 }
 
 /**
- * Starts Postgres (embedded unless DATABASE_URL is set), a fresh database with
- * `setupSql`, and the server on it with as many open files as the hard limit
- * allows. `stop()` undoes all of it.
+ * The Postgres benchmarks run on: DATABASE_URL if set (the suite sets it to
+ * one embedded Postgres for all its scenarios), else a new embedded one that
+ * `stop()` removes.
  */
-export async function startBenchServer(setupSql: string): Promise<BenchServer> {
-  let stopPostgres = async () => {};
-  let baseUrl = process.env['DATABASE_URL'];
-  if (!baseUrl) {
-    mkdirSync('.rowcast', { recursive: true });
-    const dir = mkdtempSync(path.resolve('.rowcast', 'bench-pg-'));
-    const embedded = await startEmbeddedPostgres({ dataDir: path.join(dir, 'data'), port: await freePort() });
-    baseUrl = embedded.url;
-    stopPostgres = async () => {
+export async function benchPostgres(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const url = process.env['DATABASE_URL'];
+  if (url) return { url, stop: async () => {} };
+  mkdirSync('.rowcast', { recursive: true });
+  const dir = mkdtempSync(path.resolve('.rowcast', 'bench-pg-'));
+  const embedded = await startEmbeddedPostgres({ dataDir: path.join(dir, 'data'), port: await freePort() });
+  return {
+    url: embedded.url,
+    stop: async () => {
       await embedded.stop();
       rmSync(dir, { recursive: true, force: true });
-    };
-  }
+    },
+  };
+}
+
+/**
+ * Starts Postgres (embedded unless DATABASE_URL is set), a fresh database with
+ * `setupSql`, and the server on it with as many open files as the hard limit
+ * allows (unless `rowcast: false`: a baseline that needs the database only;
+ * then `pid`, `port` and `urls` are unset). `stop()` undoes all of it.
+ */
+export async function startBenchServer(setupSql: string, options: { rowcast?: boolean } = {}): Promise<BenchServer> {
+  const { url: baseUrl, stop: stopPostgres } = await benchPostgres();
   const admin = new pg.Client({ connectionString: baseUrl });
   await admin.connect();
   const dbName = `rowcast_bench_${process.pid}`;
@@ -73,6 +83,14 @@ export async function startBenchServer(setupSql: string): Promise<BenchServer> {
   const db = new pg.Client({ connectionString: url.toString() });
   await db.connect();
   if (setupSql) await db.query(setupSql);
+
+  const stopDatabase = async () => {
+    await db.end();
+    await admin.query(`DROP DATABASE ${dbName} WITH (FORCE)`).catch(() => {});
+    await admin.end();
+    await stopPostgres();
+  };
+  if (options.rowcast === false) return { port: 0, pid: 0, db, databaseUrl: url.toString(), urls: [], stop: stopDatabase };
 
   const port = await freePort();
   // As many open files as the hard limit allows (20,000 in the sandbox this was written on).
@@ -109,10 +127,7 @@ export async function startBenchServer(setupSql: string): Promise<BenchServer> {
     stop: async () => {
       server.kill('SIGTERM');
       await new Promise((resolve) => server.once('exit', resolve));
-      await db.end();
-      await admin.query(`DROP DATABASE ${dbName} WITH (FORCE)`).catch(() => {});
-      await admin.end();
-      await stopPostgres();
+      await stopDatabase();
     },
   };
 }

@@ -20,7 +20,7 @@ export interface FleetOptions {
   /** Users `userOffset … userOffset + connections - 1` connect, each with `sub: "<i>"`. */
   readonly connections: number;
   readonly userOffset?: number;
-  /** Load-generator processes (default: one per 5,000 connections, at least 4). */
+  /** Load-generator processes (default: one per 5,000 connections, at least 2: one per core here). */
   readonly workers?: number;
 }
 
@@ -40,7 +40,7 @@ export class ClientFleet {
   private constructor(readonly workers: ChildProcess[]) {}
 
   static async start(options: FleetOptions): Promise<ClientFleet> {
-    const count = options.workers ?? Math.max(4, Math.ceil(options.connections / 5000));
+    const count = options.workers ?? Math.max(2, Math.ceil(options.connections / 5000));
     const perWorker = Math.ceil(options.connections / count);
     const workers: ChildProcess[] = [];
     const first = options.userOffset ?? 0;

@@ -62,7 +62,7 @@ export async function measureWindow(options: {
   warmupSeconds?: number;
 }): Promise<Window> {
   const { serverPid, fleet, pacer } = options;
-  await sleep((options.warmupSeconds ?? 1) * 1000);
+  await sleep((options.warmupSeconds ?? 0.5) * 1000);
   await fleet.settle();
   fleet.histogram.reset();
   const start = { at: performance.now(), cpu: cpuMs(serverPid), generator: fleet.cpuMs(), received: fleet.received(), changes: pacer?.count() ?? 0 };

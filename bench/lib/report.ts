@@ -1,0 +1,218 @@
+/**
+ * Turns the suite's results (bench/results/latest.json) into what the README
+ * shows: one Markdown table of every scenario against its target and its
+ * ceiling or baseline from the same run, and SVG charts.
+ */
+import { lineChart } from './svg-chart.js';
+
+/* The parts of each scenario's results file that the report reads. */
+interface Latency {
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+interface Ingest {
+  rows: number;
+  rowcast: { changesPerSecond: number };
+  ceiling: { changesPerSecond: number };
+  ratio: number;
+  series?: { rowcast: Array<[number, number]>; ceiling: Array<[number, number]> };
+}
+interface Scoped {
+  rate: number;
+  flatness: number;
+  results: Array<Latency & { connections: number; serverCpuUsPerChange: number; changesPerSecond: number }>;
+}
+interface Fanout {
+  results: Array<{
+    subscribers: number;
+    changesPerSecond: number;
+    ratio: number;
+    rowcast: Latency & { deliveriesPerSecond: number; generatorCpuPercent: number; serverCpuPercent: number };
+    ceiling: Latency & { deliveriesPerSecond: number; generatorCpuPercent: number; serverCpuPercent: number };
+  }>;
+}
+interface Connections {
+  steps: Array<{ connections: number; serverRssMiB: number }>;
+  held: number;
+  perConnectionKiB: number;
+  estimatedRssAtTargetMiB: number;
+  target: number;
+  fileLimit: number | null;
+}
+interface Chat {
+  results: Array<Latency & { topic: string; messagesPerSecond: number }>;
+}
+interface Baseline {
+  ingest: { rows: number; changesPerSecond: number; series?: Array<[number, number]> };
+  latency: Latency & { changesPerSecond: number };
+}
+interface SlowConsumer {
+  alone: { p99ms: number };
+  withStalled: { p99ms: number };
+  p99Ratio: number;
+}
+export interface SuiteResults {
+  command: string;
+  at: string;
+  machine: { cpus: number; model: string; memoryGiB: number; node: string };
+  results: Partial<{
+    ingest: Ingest;
+    latency: Scoped;
+    fanout: Fanout;
+    'scoped-fanout': Scoped;
+    connections: Connections;
+    chat: Chat;
+    baseline: Baseline;
+    'slow-consumer': SlowConsumer;
+  }>;
+}
+
+const n = (value: number) => Math.round(value).toLocaleString('en');
+const ms = (value: number) => `${value.toFixed(value < 10 ? 2 : 1)} ms`;
+const verdict = (met: boolean) => (met ? 'met' : '**missed**');
+
+/** The summary table: one row per measured target. */
+export function summaryTable(suite: SuiteResults): string {
+  const { ingest, latency, fanout, connections, chat, baseline } = suite.results;
+  const scoped = suite.results['scoped-fanout'];
+  const slow = suite.results['slow-consumer'];
+  const rows: string[][] = [];
+  if (ingest) {
+    const met = ingest.rowcast.changesPerSecond >= 100_000 && ingest.ratio >= 0.7;
+    rows.push([
+      'ingest',
+      `${n(ingest.rowcast.changesPerSecond)} changes/s (${n(ingest.rows)}-row transaction, one admin subscriber)`,
+      `bare replication stream ${n(ingest.ceiling.changesPerSecond)}/s: **${ingest.ratio.toFixed(2)}**`,
+      '≥ 100,000/s and ≥ 0.7',
+      `${verdict(met)}${!met && ingest.ratio >= 0.7 ? ' (ratio met)' : ''}`,
+    ]);
+  }
+  if (latency) {
+    const r = latency.results[0]!;
+    rows.push([
+      'latency',
+      `p50 ${ms(r.p50Ms)}, p90 ${ms(r.p90Ms)}, p99 ${ms(r.p99Ms)}, max ${ms(r.maxMs)} (${n(r.connections)} owner-scoped subscribers, ${n(r.changesPerSecond)} changes/s)`,
+      '—',
+      'p50 ≤ 2 ms, p99 ≤ 10 ms',
+      verdict(r.p50Ms <= 2 && r.p99Ms <= 10),
+    ]);
+  }
+  if (fanout) {
+    for (const r of fanout.results) {
+      const at10k = r.subscribers === 10_000;
+      const met = r.ratio >= 0.8 && (!at10k || r.rowcast.p99Ms <= 50);
+      rows.push([
+        `fan-out, ${n(r.subscribers)} subscribers`,
+        `${n(r.rowcast.deliveriesPerSecond)} deliveries/s at ${+r.changesPerSecond.toFixed(1)} changes/s; p50 ${ms(r.rowcast.p50Ms)}, p99 ${ms(r.rowcast.p99Ms)}`,
+        `bare uWS ${n(r.ceiling.deliveriesPerSecond)}/s, p99 ${ms(r.ceiling.p99Ms)}: **${r.ratio.toFixed(2)}**`,
+        at10k ? '≥ 0.8; p99 ≤ 50 ms' : '≥ 0.8',
+        verdict(met),
+      ]);
+    }
+  }
+  if (scoped) {
+    const perChange = scoped.results.map((r) => `${n(r.connections)}: ${r.serverCpuUsPerChange.toFixed(0)} µs`).join(', ');
+    rows.push([
+      'scoped fan-out',
+      `server CPU per change ${perChange} (${n(scoped.rate)} changes/s)`,
+      `highest / lowest **${scoped.flatness.toFixed(2)}**`,
+      'flat within 25% (≤ 1.25)',
+      verdict(scoped.flatness <= 1.25),
+    ]);
+  }
+  if (connections) {
+    const last = connections.steps.at(-1)!;
+    const reached = connections.held >= connections.target;
+    rows.push([
+      'connections',
+      `${n(connections.held)} idle subscribed connections held, server RSS ${n(last.serverRssMiB)} MiB (${connections.perConnectionKiB.toFixed(1)} KiB each)` +
+        (reached ? '' : `; 50,000 estimated at ${n(connections.estimatedRssAtTargetMiB)} MiB`),
+      '—',
+      '50,000 with RSS ≤ 1 GB',
+      reached
+        ? verdict(last.serverRssMiB <= 1024)
+        : `not measurable here: ${n(connections.fileLimit ?? 0)} open files per process; estimate ${connections.estimatedRssAtTargetMiB <= 1024 ? 'within' : 'over'} 1 GB`,
+    ]);
+  }
+  if (chat) {
+    const targets: Record<string, number> = { 'bench-persisted': 5000, 'bench-ephemeral': 20_000 };
+    for (const r of chat.results) {
+      const target = targets[r.topic] ?? 0;
+      rows.push([
+        `chat, ${r.topic.replace('bench-', '')}`,
+        `${n(r.messagesPerSecond)} messages/s to 10 subscribers; p50 ${ms(r.p50Ms)}, p99 ${ms(r.p99Ms)}`,
+        '—',
+        `≥ ${n(target)}/s`,
+        verdict(r.messagesPerSecond >= target),
+      ]);
+    }
+  }
+  if (baseline) {
+    const throughput = ingest ? ingest.rowcast.changesPerSecond / baseline.ingest.changesPerSecond : NaN;
+    const r = latency?.results[0];
+    rows.push([
+      'baseline: ingest',
+      `pg_notify + LISTEN + ws: ${n(baseline.ingest.changesPerSecond)} changes/s (${n(baseline.ingest.rows)}-row transaction)`,
+      `rowcast / baseline **${throughput.toFixed(2)}×**`,
+      '≥ 5×',
+      verdict(throughput >= 5),
+    ]);
+    rows.push([
+      'baseline: latency',
+      `pg_notify + LISTEN + ws: p50 ${ms(baseline.latency.p50Ms)}, p99 ${ms(baseline.latency.p99Ms)}`,
+      r ? `rowcast p50 ${ms(r.p50Ms)}, p99 ${ms(r.p99Ms)}` : '—',
+      'lower p99 than the baseline',
+      r ? verdict(r.p99Ms < baseline.latency.p99Ms) : '—',
+    ]);
+  }
+  if (slow) {
+    rows.push([
+      'slow consumer',
+      `4 fast clients' p99 ${ms(slow.withStalled.p99ms)} beside 3 stalled ones`,
+      `the same clients alone ${ms(slow.alone.p99ms)}: **${slow.p99Ratio.toFixed(2)}**`,
+      '(issue 6) no added latency',
+      verdict(slow.p99Ratio <= 1.5),
+    ]);
+  }
+  const header = '| scenario | rowcast | ceiling / baseline, same run | target | |\n|---|---|---|---|---|';
+  return `${header}\n${rows.map((row) => `| ${row.join(' | ')} |`).join('\n')}\n`;
+}
+
+/** The charts: file name → SVG. */
+export function charts(suite: SuiteResults): Record<string, string> {
+  const out: Record<string, string> = {};
+  const { ingest, fanout, baseline } = suite.results;
+  const scoped = suite.results['scoped-fanout'];
+  if (fanout || scoped) {
+    const series = [];
+    if (fanout) {
+      const points = (pick: (r: Fanout['results'][number]) => number) => fanout.results.map((r) => [r.subscribers, pick(r)] as [number, number]);
+      series.push({ name: 'fan-out p99', points: points((r) => r.rowcast.p99Ms) });
+      series.push({ name: 'fan-out p50', points: points((r) => r.rowcast.p50Ms) });
+      series.push({ name: 'bare uWS p99', points: points((r) => r.ceiling.p99Ms), dashed: true });
+      series.push({ name: 'bare uWS p50', points: points((r) => r.ceiling.p50Ms), dashed: true });
+    }
+    if (scoped) {
+      series.push({ name: 'scoped fan-out p99', points: scoped.results.map((r) => [r.connections, r.p99Ms] as [number, number]) });
+    }
+    out['latency-vs-subscribers.svg'] = lineChart({ title: 'Commit-to-receive latency vs. subscribers', xLabel: 'subscribers (connections)', yLabel: 'ms', series });
+  }
+  if (ingest?.series) {
+    const series = [
+      { name: 'rowcast', points: ingest.series.rowcast },
+      { name: 'bare replication stream', points: ingest.series.ceiling, dashed: true },
+    ];
+    if (baseline?.ingest.series && baseline.ingest.rows === ingest.rows) {
+      series.push({ name: 'pg_notify + ws', points: baseline.ingest.series, dashed: true });
+    }
+    out['ingest-over-time.svg'] = lineChart({
+      title: `Ingest: ${n(ingest.rows)}-row transaction`,
+      xLabel: 'seconds since the commit',
+      yLabel: 'changes received',
+      series,
+    });
+  }
+  return out;
+}
