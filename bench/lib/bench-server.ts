@@ -94,7 +94,9 @@ export async function startBenchServer(setupSql: string, options: { rowcast?: bo
 
   const port = await freePort();
   // As many open files as the hard limit allows (20,000 in the sandbox this was written on).
-  const server: ChildProcess = spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec node dist/src/cli/main.js serve'], {
+  // BENCH_PROFILE_DIR: the server writes a V8 CPU profile there when it stops (bench/profile-summary.ts reads it).
+  const profile = process.env['BENCH_PROFILE_DIR'] ? `--cpu-prof --cpu-prof-dir=${path.resolve(process.env['BENCH_PROFILE_DIR'])} ` : '';
+  const server: ChildProcess = spawn('bash', ['-c', `ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec node ${profile}dist/src/cli/main.js serve`], {
     env: {
       ...process.env,
       DATABASE_URL: url.toString(),

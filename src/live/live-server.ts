@@ -428,6 +428,7 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     graceMs: 5000,
     stallMs: 500,
     sweepIntervalMs: 20,
+    sweepCpuShare: 0.01,
     logger,
   });
   const listen = (app: TemplatedApp, at: number) =>
