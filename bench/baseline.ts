@@ -3,12 +3,14 @@
  * common hand-made alternative to rowcast (bench/baseline-server.ts: a
  * trigger calling `pg_notify` with the row as JSON, one `LISTEN`
  * connection, a `ws` server looping over its sockets), with the same tables,
- * rows, subscribers and load generators as rowcast's scenarios. The suite
- * (bench/run.ts) sets these beside rowcast's ingest and latency results of
- * the same run.
+ * rows, subscribers and load generators as rowcast's scenarios, and the
+ * largest point of the scoped fan-out scenario (where the baseline's loop
+ * over every socket per change shows). The suite (bench/run.ts) sets these
+ * beside rowcast's results of the same run.
  *
- *   npm run bench:baseline                 # 500,000-row transaction; 1,000 owner-scoped subscribers at 1,000 changes/s for 20 s
- *   npm run bench:baseline -- --quick      # 50,000 rows; 2 s
+ *   npm run bench:baseline                 # 500,000-row transaction; 1,000 owner-scoped subscribers at 1,000 changes/s
+ *                                          # for 20 s; 19,800 at 2,000 changes/s
+ *   npm run bench:baseline -- --quick      # 50,000 rows; 2 s; 1,500 at 500 changes/s
  *
  * Results go to bench/results/baseline.json.
  */
@@ -24,8 +26,8 @@ import { measureWindow, pace } from './lib/measure.js';
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, rows: { type: 'string' }, seconds: { type: 'string' } } });
 const ROWS = Number(args.rows ?? (args.quick ? 50_000 : 500_000));
 const SECONDS = Number(args.seconds ?? (args.quick ? 2 : 20));
-const CONNECTIONS = 1000;
-const RATE = 1000;
+/** The scoped fan-out scenario's largest point: connections and changes/s (as bench/scoped-fanout.ts). */
+const SCOPED = args.quick ? { connections: 1500, rate: 500 } : { connections: 19_800, rate: 2000 };
 
 /** The hand-made way: every row change as a notification carrying the row. */
 const SETUP = `
@@ -92,27 +94,28 @@ async function ingest(databaseUrl: string, baseline: { pid: number; urls: string
   }
 }
 
-/** 1,000 owner-scoped subscribers, 1,000 changes/s spread across owners, as rowcast's latency scenario. */
-async function latency(db: pg.Client, baseline: { pid: number; urls: string[] }) {
-  const fleet = await ClientFleet.start({ urls: baseline.urls, topic: 'bench_orders', connections: CONNECTIONS });
+/** Owner-scoped subscribers, changes spread across owners in batches every 10 ms, as rowcast's latency and scoped fan-out scenarios. */
+async function scoped(db: pg.Client, baseline: { pid: number; urls: string[] }, connections: number, rate: number) {
+  const fleet = await ClientFleet.start({ urls: baseline.urls, topic: 'bench_orders', connections });
   try {
-    const perTick = RATE / 100;
+    const perTick = Math.max(1, Math.round(rate / 100));
     const pacer = pace(100, async () => {
       await db.query(
         `INSERT INTO bench_orders (owner_id, amount, written_at)
          SELECT floor(random() * $1)::int, g, extract(epoch FROM clock_timestamp()) * 1000 FROM generate_series(1, $2) g`,
-        [CONNECTIONS, perTick],
+        [connections, perTick],
       );
     });
     const window = await measureWindow({ serverPid: baseline.pid, fleet, pacer, seconds: SECONDS });
     await pacer.stop();
     const changes = window.changes * perTick;
     return {
-      connections: CONNECTIONS,
+      connections,
       changesPerSecond: changes / window.seconds,
       received: window.received,
       closed: fleet.closed(),
       serverCpuPercent: (window.serverCpuMs / (window.seconds * 1000)) * 100,
+      serverCpuUsPerChange: (window.serverCpuMs * 1000) / changes,
       generatorCpuPercent: (window.generatorCpuMs / (window.seconds * 1000)) * 100,
       p50Ms: window.p50Ms,
       p90Ms: window.p90Ms,
@@ -126,7 +129,10 @@ async function latency(db: pg.Client, baseline: { pid: number; urls: string[] })
 }
 
 async function main(): Promise<void> {
-  console.log(`baseline (pg_notify + LISTEN + ws): ingest ${ROWS.toLocaleString('en')} rows; latency ${CONNECTIONS} subscribers at ${RATE} changes/s for ${SECONDS} s`);
+  console.log(
+    `baseline (pg_notify + LISTEN + ws): ingest ${ROWS.toLocaleString('en')} rows; latency 1000 subscribers at 1000 changes/s for ${SECONDS} s; ` +
+      `${SCOPED.connections} subscribers at ${SCOPED.rate} changes/s`,
+  );
   const database = await startBenchServer(SETUP, { rowcast: false });
   const baseline = await startBaseline(database.databaseUrl);
   try {
@@ -135,17 +141,21 @@ async function main(): Promise<void> {
       `  ingest: ${ingestResult.changesPerSecond.toLocaleString('en')} changes/s (${ingestResult.seconds.toFixed(2)} s after the commit; ` +
         `the write with its trigger took ${ingestResult.writeSeconds.toFixed(2)} s), server CPU ${ingestResult.serverCpuSeconds.toFixed(1)} s`,
     );
-    const latencyResult = await latency(database.db, baseline);
-    console.log(
-      `  latency: ${Math.round(latencyResult.changesPerSecond)} changes/s, p50 ${latencyResult.p50Ms.toFixed(2)} ms p90 ${latencyResult.p90Ms.toFixed(2)} ms ` +
-        `p99 ${latencyResult.p99Ms.toFixed(2)} ms max ${latencyResult.maxMs.toFixed(1)} ms, server CPU ${latencyResult.serverCpuPercent.toFixed(0)}%, load generators ${latencyResult.generatorCpuPercent.toFixed(0)}%`,
-    );
-    const problems = [
-      ...(latencyResult.closed > 0 ? [`latency: the baseline closed ${latencyResult.closed} connections`] : []),
-      ...(latencyResult.received === 0 ? ['latency: no event arrived'] : []),
-    ];
+    const latencyResult = await scoped(database.db, baseline, 1000, 1000);
+    const scopedResult = await scoped(database.db, baseline, SCOPED.connections, SCOPED.rate);
+    for (const [name, r] of [['latency', latencyResult], ['scoped', scopedResult]] as const) {
+      console.log(
+        `  ${name}: ${r.connections} subscribers, ${Math.round(r.changesPerSecond)} changes/s, p50 ${r.p50Ms.toFixed(2)} ms p90 ${r.p90Ms.toFixed(2)} ms ` +
+          `p99 ${r.p99Ms.toFixed(2)} ms max ${r.maxMs.toFixed(1)} ms, server CPU ${r.serverCpuPercent.toFixed(0)}% (${r.serverCpuUsPerChange.toFixed(0)} µs/change), ` +
+          `load generators ${r.generatorCpuPercent.toFixed(0)}%`,
+      );
+    }
+    const problems = [latencyResult, scopedResult].flatMap((r) => [
+      ...(r.closed > 0 ? [`${r.connections} subscribers: the baseline closed ${r.closed} connections`] : []),
+      ...(r.received === 0 ? [`${r.connections} subscribers: no event arrived`] : []),
+    ]);
     mkdirSync('bench/results', { recursive: true });
-    writeFileSync('bench/results/baseline.json', JSON.stringify({ date: new Date().toISOString(), ingest: ingestResult, latency: latencyResult, problems }, null, 2));
+    writeFileSync('bench/results/baseline.json', JSON.stringify({ date: new Date().toISOString(), ingest: ingestResult, latency: latencyResult, scoped: scopedResult, problems }, null, 2));
   } finally {
     baseline.child.kill();
     await database.stop();
