@@ -111,6 +111,7 @@ async function scoped(db: pg.Client, baseline: { pid: number; urls: string[] }, 
     const changes = window.changes * perTick;
     return {
       connections,
+      changes,
       changesPerSecond: changes / window.seconds,
       received: window.received,
       closed: fleet.closed(),

@@ -7,6 +7,7 @@
  *   npm run bench -- --quick           # reduced sizes (what CI runs, without thresholds)
  *   npm run bench -- --only ingest,chat
  *   npm run bench -- --publish         # also copy the table and charts to docs/benchmarks/ (what the README shows)
+ *   npm run bench -- --render docs/benchmarks/latest.json   # only re-render a run's table and charts next to it
  *
  * Each scenario prints its own progress and table and writes
  * bench/results/<scenario>.json; this collects them into
@@ -25,8 +26,26 @@ import { benchPostgres } from './lib/bench-server.js';
 import { charts, summaryTable, type SuiteResults } from './lib/report.js';
 
 const { values: args } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, publish: { type: 'boolean', default: false } },
+  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, publish: { type: 'boolean', default: false }, render: { type: 'string' } },
 });
+
+/** latest.md (the summary table, with the command and machine) and the charts of one suite run. */
+function render(suite: SuiteResults): Record<string, string> {
+  const table =
+    `${summaryTable(suite)}\n` +
+    `Measured with \`${suite.command}\` on ${suite.at.slice(0, 10)}: ${suite.machine.cpus} × ${suite.machine.model}, ` +
+    `${suite.machine.memoryGiB} GiB, Node ${suite.machine.node}.\n`;
+  return { 'latest.md': table, ...charts(suite) };
+}
+
+if (args.render) {
+  const dir = path.dirname(path.resolve(args.render));
+  for (const [name, content] of Object.entries(render(JSON.parse(readFileSync(args.render, 'utf8')) as SuiteResults))) {
+    writeFileSync(path.join(dir, name), content);
+  }
+  console.log(`rendered ${dir}/latest.md and charts`);
+  process.exit(0);
+}
 
 /** The scenarios: script, arguments at full size and at --quick size, and its results file. */
 const SCENARIOS: ReadonlyArray<{ name: string; script: string; full: string[]; quick: string[] }> = [
@@ -41,7 +60,7 @@ const SCENARIOS: ReadonlyArray<{ name: string; script: string; full: string[]; q
   { name: 'scoped-fanout', script: 'bench/scoped-fanout.ts', full: [], quick: ['--quick'] },
   { name: 'connections', script: 'bench/connections.ts', full: [], quick: ['--quick'] },
   { name: 'chat', script: 'bench/chat.ts', full: [], quick: ['--quick'] },
-  { name: 'slow-consumer', script: 'bench/slow-consumer.ts', full: [], quick: ['--seconds', '2'] },
+  { name: 'slow-consumer', script: 'bench/slow-consumer.ts', full: [], quick: ['--quick'] },
   { name: 'baseline', script: 'bench/baseline.ts', full: [], quick: ['--quick'] },
 ];
 const only = args.only?.split(',');
@@ -81,25 +100,21 @@ await postgres.stop();
 
 const cpu = cpus();
 const latest = {
-  command: `npm run bench --${args.quick ? ' --quick' : ''}${args.only ? ` --only ${args.only}` : ''}`,
+  command: `npm run bench${args.quick || args.only ? ' --' : ''}${args.quick ? ' --quick' : ''}${args.only ? ` --only ${args.only}` : ''}`,
   at: new Date().toISOString(),
   seconds: Math.round((Date.now() - started) / 1000),
   machine: { cpus: cpu.length, model: cpu[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
   failed,
   results,
 };
-const table =
-  `${summaryTable(latest as SuiteResults)}\n` +
-  `Measured with \`${latest.command}\` on ${latest.at.slice(0, 10)}: ${latest.machine.cpus} × ${latest.machine.model}, ` +
-  `${latest.machine.memoryGiB} GiB, Node ${latest.machine.node}.\n`;
-const outputs: Record<string, string> = { 'latest.json': JSON.stringify(latest, null, 2), 'latest.md': table, ...charts(latest as SuiteResults) };
+const outputs: Record<string, string> = { 'latest.json': JSON.stringify(latest, null, 2), ...render(latest as SuiteResults) };
 mkdirSync(path.resolve('bench/results'), { recursive: true });
 for (const [name, content] of Object.entries(outputs)) writeFileSync(path.resolve('bench/results', name), content);
 if (args.publish) {
   mkdirSync(path.resolve('docs/benchmarks'), { recursive: true });
   for (const [name, content] of Object.entries(outputs)) writeFileSync(path.resolve('docs/benchmarks', name), content);
 }
-console.log(`\n${table}`);
+console.log(`\n${outputs['latest.md']}`);
 console.log(
   `\nbench suite: ${chosen.length - failed.length} of ${chosen.length} scenarios completed in ${latest.seconds} s` +
     `${failed.length > 0 ? `; failed: ${failed.join(', ')}` : ''}; results in bench/results/ (latest.json, latest.md, *.svg)` +

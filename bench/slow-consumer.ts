@@ -8,7 +8,7 @@
  * alone in the same run.
  *
  *   npm run bench:slow                    # 10 s per phase
- *   npm run bench:slow -- --seconds 4
+ *   npm run bench:slow -- --quick         # 2 s per phase (or --seconds N)
  *
  * Results go to bench/results/slow-consumer.json.
  */
@@ -20,8 +20,10 @@ import jwt from 'jsonwebtoken';
 import WebSocket from 'ws';
 import { BENCH_SECRET, startBenchServer } from './lib/bench-server.js';
 
-const { values: args } = parseArgs({ options: { seconds: { type: 'string' }, rate: { type: 'string' }, fast: { type: 'string' }, stalled: { type: 'string' } } });
-const SECONDS = Number(args.seconds ?? 10);
+const { values: args } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, seconds: { type: 'string' }, rate: { type: 'string' }, fast: { type: 'string' }, stalled: { type: 'string' } },
+});
+const SECONDS = Number(args.seconds ?? (args.quick ? 2 : 10));
 const RATE = Number(args.rate ?? 200);
 const FAST = Number(args.fast ?? 4);
 const STALLED = Number(args.stalled ?? 3);

@@ -72,7 +72,7 @@ export interface SuiteResults {
 }
 
 const n = (value: number) => Math.round(value).toLocaleString('en');
-const ms = (value: number) => `${value.toFixed(value < 10 ? 2 : 1)} ms`;
+const ms = (value: number) => (value >= 10_000 ? `${(value / 1000).toFixed(1)} s` : `${value.toFixed(value < 10 ? 2 : 1)} ms`);
 const verdict = (met: boolean) => (met ? 'met' : '**missed**');
 
 /** The summary table: one row per measured target. */
@@ -178,7 +178,8 @@ export function summaryTable(suite: SuiteResults): string {
     if (b && same) {
       rows.push([
         `baseline: scoped fan-out, ${n(b.connections)} subscribers`,
-        `pg_notify + LISTEN + ws: ${b.serverCpuUsPerChange.toFixed(0)} µs CPU per change, p99 ${ms(b.p99Ms)} at ${n(b.changesPerSecond)} changes/s`,
+        `pg_notify + LISTEN + ws: ${b.serverCpuUsPerChange.toFixed(0)} µs CPU per change (server at ${b.serverCpuPercent.toFixed(0)}% of a core), ` +
+          `p99 ${ms(b.p99Ms)} at ${n(b.changesPerSecond)} changes/s`,
         `rowcast ${same.serverCpuUsPerChange.toFixed(0)} µs per change, p99 ${ms(same.p99Ms)}: **${(b.serverCpuUsPerChange / same.serverCpuUsPerChange).toFixed(1)}×** less CPU`,
         '(no target)',
         '—',
