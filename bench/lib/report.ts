@@ -107,7 +107,9 @@ export function summaryTable(suite: SuiteResults): string {
       const met = r.ratio >= 0.8 && (!at10k || r.rowcast.p99Ms <= 50);
       rows.push([
         `fan-out, ${n(r.subscribers)} subscribers`,
-        `${n(r.rowcast.deliveriesPerSecond)} deliveries/s at ${+r.changesPerSecond.toFixed(1)} changes/s; p50 ${ms(r.rowcast.p50Ms)}, p99 ${ms(r.rowcast.p99Ms)}`,
+        `${n(r.rowcast.deliveriesPerSecond)} deliveries/s at ${+r.changesPerSecond.toFixed(1)} changes/s; p50 ${ms(r.rowcast.p50Ms)}, p99 ${ms(r.rowcast.p99Ms)}; ` +
+          `server ${r.rowcast.serverCpuPercent.toFixed(0)}%, load generators ${r.rowcast.generatorCpuPercent.toFixed(0)}% of a core` +
+          (r.rowcast.generatorCpuPercent > 100 ? ' (the generators need more than a core: the machine is saturated)' : ''),
         `bare uWS ${n(r.ceiling.deliveriesPerSecond)}/s, p99 ${ms(r.ceiling.p99Ms)}: **${r.ratio.toFixed(2)}**`,
         at10k ? '≥ 0.8; p99 ≤ 50 ms' : '≥ 0.8',
         verdict(met),
