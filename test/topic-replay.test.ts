@@ -30,7 +30,7 @@ test('subscribe with since replays exactly the missed messages, as the live fram
   const missed = await publish(admin, 'room', 5, 7);
   const back = await connect({ sub: 'reader' });
   const response = await back.subscribe('room', { since: seen[4]!['seq'] });
-  t.deepEqual(response['data'], { topics: ['room'], resumed: true });
+  t.like(response['data'], { topics: ['room'], resumed: true });
   const replayed = await back.events(7);
   t.deepEqual(replayed.map((e) => e['data'].id), missed.map((m) => m.id));
   // Byte for byte what a subscriber that never left received.
@@ -45,7 +45,7 @@ test('subscribe with since replays exactly the missed messages, as the live fram
 
   // Resuming from the newest message replays nothing.
   const current = await connect({ sub: 'current' });
-  t.deepEqual((await current.subscribe('room', { since: next!.seq }))['data'], { topics: ['room'], resumed: true });
+  t.like((await current.subscribe('room', { since: next!.seq }))['data'], { topics: ['room'], resumed: true });
   const [after] = await publish(admin, 'room', 13, 1);
   t.is((await current.next(isEvent))['data'].id, after!.id);
 });
@@ -57,7 +57,7 @@ test('history gives every message its seq, so a client can load history and resu
   const page = await admin.call('history', { topicName: 'log' });
   t.deepEqual(page.messages.map((m: { id: string; seq: string }) => [m.id, m.seq]), sent.map((m) => [m.id, m.seq]).reverse());
   const reader = await connect({ sub: 'r' });
-  t.deepEqual((await reader.subscribe('log', { since: page.messages[1].seq }))['data'], { topics: ['log'], resumed: true });
+  t.like((await reader.subscribe('log', { since: page.messages[1].seq }))['data'], { topics: ['log'], resumed: true });
   t.is((await reader.next(isEvent))['data'].id, sent[3]!.id);
   await admin.subscribe('log');
   const [live] = await publish(admin, 'log', 4, 1);
@@ -103,7 +103,7 @@ test('since further back than a topic keeps is resumed: false and replays nothin
   const [first] = await publish(admin, 'short', 0, 1);
   await publish(admin, 'short', 1, 5);
   const reader = await connect({ sub: 'r' });
-  t.deepEqual((await reader.subscribe('short', { since: first!.seq }))['data'], { topics: ['short'], resumed: false });
+  t.like((await reader.subscribe('short', { since: first!.seq }))['data'], { topics: ['short'], resumed: false });
   const [marker] = await publish(admin, 'short', 6, 1);
   t.is((await reader.next(isEvent))['data'].id, marker!.id);
 
@@ -111,7 +111,7 @@ test('since further back than a topic keeps is resumed: false and replays nothin
   await admin.call('create-topic', { name: 'young', history: 10 });
   const young = await publish(admin, 'young', 0, 3);
   const other = await connect({ sub: 'o' });
-  t.deepEqual((await other.subscribe('young', { since: '0000000000000000-00000000' }))['data'], { topics: ['young'], resumed: true });
+  t.like((await other.subscribe('young', { since: '0000000000000000-00000000' }))['data'], { topics: ['young'], resumed: true });
   t.deepEqual((await other.events(3)).map((e) => e['data'].id), young.map((m) => m.id));
 
   // Ephemeral topics keep nothing to replay: resumed: false.

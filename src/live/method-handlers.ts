@@ -121,7 +121,7 @@ async function subscribe(context: HandlerContext, ws: WebSocket<Connection>, con
   if (since === undefined) {
     if (conn.closed) return null;
     for (const { topic, partitions, group } of grants) context.index.subscribe(ws, topic.name, { group, partitions });
-    return { topics: names };
+    return { topics: names, seq: context.window.position };
   }
   if (grants.every(({ topic }) => topic.kind === 'custom' && topic.history > 0)) return resumeFromMessages(context, ws, conn, request, names, since.seq);
   // Ephemeral topics keep nothing to replay; tables (with stored messages beside them) replay from the window.
@@ -199,7 +199,7 @@ function answerWithReplay(
   const missed = frames !== null && bytes <= context.maxReplayBytes ? frames : null;
   for (const { topic, partitions, group } of grants) context.index.subscribe(ws, topic.name, { group, partitions });
   ws.cork(() => {
-    ws.send(encodeFrame(responseFrame(request, { topics: names, resumed: missed !== null })), false);
+    ws.send(encodeFrame(responseFrame(request, { topics: names, resumed: missed !== null, seq: context.window.position })), false);
     for (const frame of missed ?? []) ws.send(frame, false);
   });
   return ANSWERED;

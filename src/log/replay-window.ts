@@ -89,6 +89,15 @@ export class ReplayWindow {
     return seqLsn(this.#at(0).seq);
   }
 
+  /**
+   * Where a subscription answered now starts: the newest event's `seq` (every
+   * later event reaches it live), or the floor before the first. `since` this
+   * resumes a client that saw no event before it lost its connection.
+   */
+  get position(): string {
+    return this.#log.lastSeq || this.#floor;
+  }
+
   /** Events kept now. */
   get size(): number {
     return this.#size;

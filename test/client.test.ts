@@ -1,0 +1,193 @@
+/**
+ * Issue 9, the client SDK (`rowcast/client`) against the real server:
+ * requests and their error codes, reconnecting after a server restart with
+ * every subscription restored and nothing missed, `resumed: false` surfaced,
+ * token refresh before expiry, and `liveRows`.
+ */
+import test from 'ava';
+import WebSocket from 'ws';
+import { createClient, liveRows, RowcastClientError, type ClientOptions, type ConnectionState, type LiveEvent, type RowcastClient } from '../src/client/index.js';
+import { createTestDatabase } from './helpers/database.js';
+import { freePort } from './helpers/free-port.js';
+import { LiveClient } from './helpers/live-client.js';
+import { ServerProcess } from './helpers/server-process.js';
+import { waitFor } from './helpers/wait-for.js';
+import { signToken, withServer } from './helpers/with-server.js';
+
+const ADMIN = { sub: 'admin-1', role: 'admin' };
+const TABLES = `
+  CREATE TABLE orders (id int PRIMARY KEY, owner_id text NOT NULL, amount int NOT NULL);
+  CREATE TABLE quiet (id int PRIMARY KEY, note text);
+  INSERT INTO rowcast.table_policies (table_name, read, owner_column) VALUES ('orders', 'owner', 'owner_id');
+  INSERT INTO rowcast.table_policies (table_name, read) VALUES ('quiet', 'public');`;
+const now = () => Math.floor(Date.now() / 1000);
+
+/** A client on `url` (Node 20 has no global WebSocket: `ws` stands in) that records its states; closed after the test. */
+function open(t: { teardown(fn: () => void): void }, options: Omit<ClientOptions, 'WebSocket'>): { client: RowcastClient; states: ConnectionState[] } {
+  const client = createClient({ ...options, WebSocket: WebSocket as unknown as ClientOptions['WebSocket'] });
+  const states: ConnectionState[] = [];
+  client.onState((state) => states.push(state));
+  t.teardown(() => client.close());
+  return { client, states };
+}
+
+const opened = (client: RowcastClient) => waitFor('the client to be open', () => client.state.status === 'open');
+
+async function rejection(promise: Promise<unknown>): Promise<RowcastClientError> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as RowcastClientError;
+  }
+  throw new Error('expected the request to fail');
+}
+
+test('requests resolve with their data and reject with the §3 code', withServer, { sql: TABLES }, async (t, { liveUrl }) => {
+  const { client: admin } = open(t, { url: liveUrl, token: signToken(ADMIN), client: 'sdk-test' });
+  const created = (await admin.createTopic({ name: 'room', history: 100 })) as { name: string };
+  t.is(created.name, 'room');
+  const again = await rejection(admin.createTopic({ name: 'room' }));
+  t.true(again instanceof RowcastClientError);
+  t.is(again.code, 'TOPIC_EXISTS');
+  t.is((await rejection(admin.getTopic('nowhere'))).code, 'TOPIC_NOT_FOUND');
+  t.like(await admin.getTopic('room'), { name: 'room' });
+  const topics = (await admin.listTopics()) as { topics: Array<{ name: string }> };
+  t.true(topics.topics.some((topic) => topic.name === 'room'));
+
+  const { client: user } = open(t, { url: liveUrl, token: signToken({ sub: 'u1' }) });
+  t.is((await rejection(user.createTopic({ name: 'mine' }))).code, 'FORBIDDEN');
+  const received: LiveEvent[] = [];
+  await user.subscribe('room', {}, (event) => received.push(event)).ready;
+  const sent = (await admin.publish('room', { text: 'hello' })) as { id: string; seq: string };
+  await waitFor('the message to arrive', () => received.length === 1);
+  t.like(received[0], { topic: 'room', event: 'new-message', seq: sent.seq, data: { id: sent.id } });
+  const history = (await user.history('room', { limit: 10 })) as { messages: Array<{ id: string }> };
+  t.deepEqual(history.messages.map((m) => m.id), [sent.id]);
+
+  // A refused subscribe rejects `ready` and reaches onError; the connection goes on.
+  const errors: string[] = [];
+  const missing = user.subscribe('no_such_table', { onError: (error) => errors.push(error.code) }, () => {});
+  t.is((await rejection(missing.ready)).code, 'TOPIC_NOT_FOUND');
+  t.deepEqual(errors, ['TOPIC_NOT_FOUND']);
+  t.is((await rejection(user.subscribe('orders', { filter: { amount: { zz: 1 } as never } }, () => {}).ready)).code, 'INVALID_ATTRIBUTES');
+  t.is(user.state.status, 'open');
+  // A closed client rejects with CLOSED.
+  user.close();
+  t.is((await rejection(user.listTopics())).code, 'CLOSED');
+});
+
+test('after a server restart the client reconnects, restores every subscription and misses nothing', async (t) => {
+  const db = await createTestDatabase(TABLES);
+  const port = await freePort();
+  let server = await ServerProcess.start(db, { PORT: String(port) });
+  t.teardown(async () => {
+    await server.kill('SIGKILL');
+    await db.drop();
+  });
+  const { client, states } = open(t, { url: `ws://127.0.0.1:${port}/live`, getToken: () => signToken({ sub: 'alice' }), backoff: { initialMs: 50, maxMs: 500 } });
+  const { client: admin } = open(t, { url: `ws://127.0.0.1:${port}/live`, token: signToken(ADMIN) });
+  await admin.createTopic({ name: 'news', history: 1000 });
+  const orders: LiveEvent[] = [];
+  const quiet: LiveEvent[] = [];
+  const news: LiveEvent[] = [];
+  await Promise.all([
+    client.subscribe('orders', {}, (e) => orders.push(e)).ready,
+    // Gets no event before the restart: it resumes from the subscribe answer's seq.
+    client.subscribe('quiet', {}, (e) => quiet.push(e)).ready,
+    client.subscribe('news', {}, (e) => news.push(e)).ready,
+  ]);
+  for (let i = 1; i <= 5; i++) await db.query(`INSERT INTO orders VALUES ($1, 'alice', $1)`, [i]);
+  await db.query(`INSERT INTO orders VALUES (100, 'bob', 1)`);
+  await admin.publish('news', { n: 1 });
+  await waitFor('the first events', () => orders.length === 5 && news.length === 1);
+
+  await server.kill('SIGKILL');
+  await waitFor('the client to notice', () => client.state.status === 'reconnecting');
+  // Committed while no server runs.
+  await db.query(`UPDATE orders SET amount = 50 WHERE id = 5`);
+  await db.query(`DELETE FROM orders WHERE id = 1`);
+  for (let i = 6; i <= 8; i++) await db.query(`INSERT INTO orders VALUES ($1, 'alice', $1)`, [i]);
+  await db.query(`INSERT INTO quiet VALUES (1, 'while down')`);
+  server = await ServerProcess.start(db, { PORT: String(port) });
+
+  await waitFor('the missed events', () => orders.length === 10 && quiet.length === 1);
+  t.deepEqual(
+    orders.map((e) => [e.event, e.data.id]),
+    [...[1, 2, 3, 4, 5].map((i) => ['create', String(i)]), ['update', '5'], ['delete', '1'], ['create', '6'], ['create', '7'], ['create', '8']],
+  );
+  t.like(quiet[0], { event: 'create', data: { id: '1', attributes: { note: 'while down' } } });
+  const seqs = orders.map((e) => e.seq);
+  t.deepEqual([...seqs].sort(), seqs);
+  t.is(new Set(seqs).size, seqs.length);
+  t.true(states.some((s) => s.status === 'reconnecting'));
+  t.is(client.state.status, 'open');
+
+  // Live again on all three, nothing twice.
+  await db.query(`INSERT INTO orders VALUES (9, 'alice', 9)`);
+  await admin.publish('news', { n: 2 });
+  await waitFor('live events after the restart', () => orders.length === 11 && news.length === 2);
+  t.deepEqual(news.map((e) => (e.data.attributes as { message: { n: number } }).message.n), [1, 2]);
+  t.is(orders.at(-1)!.data.id, '9');
+});
+
+test('resumed: false reaches onResync when the server cannot replay', withServer, {}, async (t, { liveUrl, server }) => {
+  const adminToken = signToken(ADMIN);
+  const { client: admin } = open(t, { url: liveUrl, token: adminToken });
+  await admin.createTopic({ name: 'pings', history: 0 });
+  const { client, states } = open(t, { url: liveUrl, token: signToken({ sub: 'u' }), backoff: { initialMs: 20, maxMs: 100 } });
+  let resyncs = 0;
+  const events: LiveEvent[] = [];
+  await client.subscribe('pings', { onResync: () => resyncs++ }, (e) => events.push(e)).ready;
+  await admin.publish('pings', { n: 1 });
+  await waitFor('a message', () => events.length === 1);
+
+  // The server drops the connection; an ephemeral topic keeps nothing to replay.
+  const { connectionId } = (client.state as Extract<ConnectionState, { status: 'open' }>).session;
+  const dropped = await fetch(`http://127.0.0.1:${server.port}/admin/connections/${connectionId}`, { method: 'DELETE', headers: { authorization: `Bearer ${adminToken}` } });
+  t.is(dropped.status, 200);
+  await waitFor('onResync after the reconnect', () => resyncs === 1);
+  t.true(states.some((s) => s.status === 'reconnecting'));
+  await admin.publish('pings', { n: 2 });
+  await waitFor('live again', () => events.length === 2);
+});
+
+test('getToken refreshes the token before it expires, on the open connection', withServer, { sql: TABLES, env: { JWT_CLOCK_TOLERANCE_SECONDS: '0' } }, async (t, { liveUrl, db }) => {
+  const lifetime = 3;
+  let issued = 0;
+  const { client, states } = open(t, {
+    url: liveUrl,
+    getToken: () => {
+      issued++;
+      return signToken({ sub: 'alice', exp: now() + lifetime });
+    },
+  });
+  await opened(client);
+  const firstExp = now() + lifetime;
+  // A plain connection with the same expiry is closed at it: by then the client must have refreshed.
+  const witness = await LiveClient.connect(`${liveUrl}?token=${signToken({ sub: 'w', exp: firstExp })}`);
+  const orders: LiveEvent[] = [];
+  await client.subscribe('orders', {}, (e) => orders.push(e)).ready;
+  t.is(await witness.closed(15_000), 4001);
+  t.true(issued >= 2, `getToken called ${issued} times`);
+  t.deepEqual(states.map((s) => s.status), ['open']);
+  await db.query(`INSERT INTO orders VALUES (1, 'alice', 1)`);
+  await waitFor('an event on the refreshed connection', () => orders.length === 1);
+});
+
+test('liveRows keeps a Map of rows from a snapshot and the events', withServer, { sql: TABLES }, async (t, { liveUrl, db }) => {
+  await db.query(`INSERT INTO orders VALUES (1, 'alice', 10)`);
+  const { client } = open(t, { url: liveUrl, token: signToken({ sub: 'alice' }) });
+  const changes: number[] = [];
+  const rows = liveRows(client, 'orders', { snapshot: [['1', { id: 1, owner_id: 'alice', amount: 10 }]], onChange: (current) => changes.push(current.size) });
+  await rows.ready;
+  await db.query(`INSERT INTO orders VALUES (2, 'alice', 20), (3, 'bob', 30)`);
+  await waitFor('the insert', () => rows.rows.has('2'));
+  await db.query(`UPDATE orders SET amount = 11 WHERE id = 1`);
+  await waitFor('the update', () => rows.rows.get('1')?.['amount'] === 11);
+  await db.query(`DELETE FROM orders WHERE id = 2`);
+  await waitFor('the delete', () => !rows.rows.has('2'));
+  t.deepEqual([...rows.rows.keys()], ['1']);
+  t.is(rows.version, 3);
+  t.deepEqual(changes, [2, 2, 1]);
+  rows.close();
+});
