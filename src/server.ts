@@ -17,6 +17,7 @@ import { seqLsn } from './events/seq.js';
 import { valueParser } from './events/value-parser.js';
 import { mountAdminRoutes } from './http/admin-routes.js';
 import { createMetrics } from './http/metrics.js';
+import { mountInspectorRoutes } from './http/inspector-routes.js';
 import { mountStatusRoutes } from './http/status-routes.js';
 import { startLiveServer, type LiveServer } from './live/live-server.js';
 import { uwsEngine } from './live/uws-engine.js';
@@ -223,6 +224,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
             return { ok: failing.length === 0, failing };
           });
           mountMetrics(app);
+          if (config.INSPECTOR) mountInspectorRoutes(app, logger);
           mountAdminRoutes(app, {
             verifyToken,
             db: database,

@@ -45,6 +45,7 @@ const schema = z.object({
   HISTORY_EVENTS: int(0).default(10_000),
   ALLOWED_ORIGINS: z.string().default('*'),
   REDIS_URL: z.string().url().optional(),
+  INSPECTOR: bool.default(true),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
@@ -58,7 +59,8 @@ const schema = z.object({
  * Postgres and the development secret live) and `MAX_CHAT_MESSAGE_BYTES`
  * (default 65,536: the largest `new-message` payload; it must stay below
  * `MAX_MESSAGE_BYTES`, the largest frame, so an oversized message gets
- * `LIMIT_EXCEEDED` rather than a closed connection).
+ * `LIMIT_EXCEEDED` rather than a closed connection) and `INSPECTOR`
+ * (default true: the inspector page at `GET /`).
  */
 export type Config = Readonly<z.infer<typeof schema>>;
 
