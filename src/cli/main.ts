@@ -220,6 +220,7 @@ function banner(config: Config, server: RowcastServer): string {
     `  WebSocket:  ws://${host}:${server.port}/live?token=<JWT>`,
     ...(server.tlsPort !== null ? [`  TLS:        wss://${host}:${server.tlsPort}/live?token=<JWT>`] : []),
     `  Status:     http://${host}:${server.port}/status`,
+    ...(config.INSPECTOR ? [`  Inspector:  http://${host}:${server.port}/`] : []),
     `  Database:   ${database}`,
     `  Dev token:  npx rowcast token --sub 42 --role admin`,
     '',

@@ -36,7 +36,8 @@ function readStatic(dir: string): Map<string, [string, Buffer]> {
  * Mounts the inspector (issue 9): `GET /` is the page (inspector/index.html),
  * `GET /inspector/<file>` its script, and `GET /client/<file>.js` the
  * built client SDK (dist/src/client), which the page imports as an ES
- * module: no build step, nothing from a CDN. The page holds no data of its
+ * module (and so may any page: it is served with CORS): no build step,
+ * nothing from a CDN. The page holds no data of its
  * own: it connects to /live with the token pasted into it.
  */
 export function mountInspectorRoutes(app: TemplatedApp, logger: Logger): void {
@@ -44,13 +45,17 @@ export function mountInspectorRoutes(app: TemplatedApp, logger: Logger): void {
   const page = readStatic(path.join(root, 'inspector'));
   const client = readStatic(path.join(root, 'dist', 'src', 'client'));
   if (client.size === 0) logger.warn('inspector: the built client (dist/src/client) is missing; run npm run build');
-  const serve = (files: Map<string, [string, Buffer]>) => (res: HttpResponse, req: HttpRequest) => {
+  // The client is public code: pages on other origins may import it as a module (which needs CORS).
+  const serve = (files: Map<string, [string, Buffer]>, crossOrigin: boolean) => (res: HttpResponse, req: HttpRequest) => {
     const file = files.get(req.getParameter(0) ?? '');
     if (!file) {
       res.writeStatus('404 Not Found').end('not found');
       return;
     }
-    res.writeHeader('content-type', file[0]).writeHeader('cache-control', 'no-cache').end(file[1]);
+    res.cork(() => {
+      if (crossOrigin) res.writeHeader('access-control-allow-origin', '*');
+      res.writeHeader('content-type', file[0]).writeHeader('cache-control', 'no-cache').end(file[1]);
+    });
   };
   app.get('/', (res) => {
     const index = page.get('index.html');
@@ -60,6 +65,6 @@ export function mountInspectorRoutes(app: TemplatedApp, logger: Logger): void {
     }
     res.writeHeader('content-type', index[0]).writeHeader('cache-control', 'no-cache').end(index[1]);
   });
-  app.get('/inspector/:file', serve(page));
-  app.get('/client/:file', serve(client));
+  app.get('/inspector/:file', serve(page, false));
+  app.get('/client/:file', serve(client, true));
 }
