@@ -44,25 +44,26 @@ async function rejection(promise: Promise<unknown>): Promise<RowcastClientError>
 
 test('requests resolve with their data and reject with the §3 code', withServer, { sql: TABLES }, async (t, { liveUrl }) => {
   const { client: admin } = open(t, { url: liveUrl, token: signToken(ADMIN), client: 'sdk-test' });
-  const created = (await admin.createTopic({ name: 'room', history: 100 })) as { name: string };
-  t.is(created.name, 'room');
+  const created = await admin.createTopic({ name: 'room', history: 100 });
+  t.like(created, { name: 'room', kind: 'custom', history: 100 });
   const again = await rejection(admin.createTopic({ name: 'room' }));
   t.true(again instanceof RowcastClientError);
   t.is(again.code, 'TOPIC_EXISTS');
   t.is((await rejection(admin.getTopic('nowhere'))).code, 'TOPIC_NOT_FOUND');
   t.like(await admin.getTopic('room'), { name: 'room' });
-  const topics = (await admin.listTopics()) as { topics: Array<{ name: string }> };
-  t.true(topics.topics.some((topic) => topic.name === 'room'));
+  const { topics } = await admin.listTopics();
+  t.true(topics.some((topic) => topic.name === 'room' && topic.kind === 'custom'));
+  t.true(topics.some((topic) => topic.name === 'orders' && topic.kind === 'table' && topic.read === 'owner'));
 
   const { client: user } = open(t, { url: liveUrl, token: signToken({ sub: 'u1' }) });
   t.is((await rejection(user.createTopic({ name: 'mine' }))).code, 'FORBIDDEN');
   const received: LiveEvent[] = [];
   await user.subscribe('room', {}, (event) => received.push(event)).ready;
-  const sent = (await admin.publish('room', { text: 'hello' })) as { id: string; seq: string };
+  const sent = await admin.publish('room', { text: 'hello' });
   await waitFor('the message to arrive', () => received.length === 1);
   t.like(received[0], { topic: 'room', event: 'new-message', seq: sent.seq, data: { id: sent.id } });
-  const history = (await user.history('room', { limit: 10 })) as { messages: Array<{ id: string }> };
-  t.deepEqual(history.messages.map((m) => m.id), [sent.id]);
+  const history = await user.history('room', { limit: 10 });
+  t.deepEqual(history.messages.map((m) => [m.id, m.seq, m.sender]), [[sent.id, sent.seq, 'admin-1']]);
 
   // A refused subscribe rejects `ready` and reaches onError; the connection goes on.
   const errors: string[] = [];
@@ -70,6 +71,10 @@ test('requests resolve with their data and reject with the §3 code', withServer
   t.is((await rejection(missing.ready)).code, 'TOPIC_NOT_FOUND');
   t.deepEqual(errors, ['TOPIC_NOT_FOUND']);
   t.is((await rejection(user.subscribe('orders', { filter: { amount: { zz: 1 } as never } }, () => {}).ready)).code, 'INVALID_ATTRIBUTES');
+  // One subscription per topic on a connection: the same topic with other options is refused by the client.
+  await user.subscribe('orders', { events: ['create'] }, () => {}).ready;
+  t.is((await rejection(user.subscribe('orders', { events: ['delete'] }, () => {}).ready)).code, 'INVALID_ATTRIBUTES');
+  t.throws(() => user.subscribe('orders,room', {}, () => {}), { instanceOf: TypeError });
   t.is(user.state.status, 'open');
   // A closed client rejects with CLOSED.
   user.close();

@@ -131,7 +131,7 @@ test.serial('strict mode mounts twice but subscribes once; each event renders on
 test.serial('usePublish sends to a custom topic and useTopic shows the message', withServer, {}, async (t, { liveUrl, connect }) => {
   const admin = await connect({ sub: 'admin', role: 'admin' });
   await admin.call('create-topic', { name: 'lobby', writers: 'authenticated' });
-  let send: ((message: unknown) => Promise<unknown>) | undefined;
+  let send: ReturnType<typeof usePublish> | undefined;
   function Chat(): ReactNode {
     const { events, status } = useTopic<{ message: { text: string } }>('lobby');
     send = usePublish('lobby');

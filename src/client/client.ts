@@ -9,7 +9,7 @@
  */
 import type { ErrorCode } from '../errors.js';
 import type { EventKind } from '../events/event.js';
-import type { RequestOf, ServerFrame, SessionData } from '../live/protocol.js';
+import type { Method, RequestOf, ResponseData, ServerFrame, SessionData } from '../live/protocol.js';
 
 /** Errors only the client raises: the connection went away with the request in flight, the client was closed, no answer in time. */
 export type ClientErrorCode = ErrorCode | 'CONNECTION_LOST' | 'CLOSED' | 'TIMEOUT';
@@ -92,11 +92,7 @@ export interface SubscribeOptions {
 }
 
 /** The answer to `subscribe`: `seq` is where the subscription starts (the client resumes from it); `resumed` when `since` was given. */
-export interface SubscribeAnswer {
-  readonly topics: string[];
-  readonly seq: string;
-  readonly resumed?: boolean;
-}
+export type SubscribeAnswer = ResponseData['subscribe'];
 
 /** What {@link RowcastClient.subscribe} returns: call it to unsubscribe. */
 export interface Unsubscribe {
@@ -193,6 +189,7 @@ export class RowcastClient {
    * one on the server. Returns the function that unsubscribes.
    */
   subscribe<A = Record<string, unknown>>(topic: string, options: SubscribeOptions, onEvent: (event: LiveEvent<A>) => void): Unsubscribe {
+    if (topic.includes(',')) throw new TypeError(`subscribe: one topic per call (got ${JSON.stringify(topic)})`);
     const key = JSON.stringify([topic, options.filter ?? null, options.events ?? null]);
     const handler: Handler = { onEvent: onEvent as (event: LiveEvent) => void, options };
     let subscription = this.#subscriptions.get(key);
@@ -241,30 +238,32 @@ export class RowcastClient {
     return Object.assign(unsubscribe, { ready });
   }
 
-  /** `new-message` on a custom topic; resolves with the stored message (or `{}` on an ephemeral topic). */
-  publish(topic: string, message: unknown): Promise<unknown> {
+  /** `new-message` on a custom topic; resolves with the message's `id` and `seq` (`seq` null while the stream is down). */
+  publish(topic: string, message: RequestOf<'new-message'>['attributes']['message']): Promise<ResponseData['new-message']> {
     return this.#request('new-message', { topicName: topic, message });
   }
 
-  createTopic(attributes: TopicAttributes): Promise<unknown> {
+  /** `create-topic` (admins). */
+  createTopic(attributes: TopicAttributes): Promise<ResponseData['create-topic']> {
     return this.#request('create-topic', attributes);
   }
 
-  destroyTopic(name: string): Promise<unknown> {
+  /** `destroy-topic` (admins). */
+  destroyTopic(name: string): Promise<ResponseData['destroy-topic']> {
     return this.#request('destroy-topic', { name });
   }
 
   /** The topics this token may read: tables and custom topics. */
-  listTopics(): Promise<unknown> {
+  listTopics(): Promise<ResponseData['list-topic']> {
     return this.#request('list-topic', {});
   }
 
-  getTopic(name: string): Promise<unknown> {
+  getTopic(name: string): Promise<ResponseData['get-topic']> {
     return this.#request('get-topic', { topicName: name });
   }
 
-  /** Stored messages of a custom topic, newest first (`before` a seq or id, `limit` ≤ 100). */
-  history(topic: string, options: HistoryOptions = {}): Promise<unknown> {
+  /** Stored messages of a custom topic, newest first (`before` a message id, `limit` ≤ 100). */
+  history(topic: string, options: HistoryOptions = {}): Promise<ResponseData['history']> {
     return this.#request('history', { topicName: topic, ...options });
   }
 
@@ -397,7 +396,7 @@ export class RowcastClient {
   async #subscribeOnce(subscription: Subscription): Promise<SubscribeAnswer> {
     const askedToResume = subscription.lastSeq !== undefined;
     try {
-      const data = (await this.#request('subscribe', this.#subscribeAttributes(subscription))) as SubscribeAnswer;
+      const data = await this.#request('subscribe', this.#subscribeAttributes(subscription));
       subscription.active = true;
       // Resumed: the replay that follows the answer moves lastSeq on. Otherwise start from the answer's position.
       if (!askedToResume || data.resumed === false) subscription.lastSeq = data.seq;
@@ -453,18 +452,18 @@ export class RowcastClient {
     }
   }
 
-  #request(method: string, attributes: unknown): Promise<unknown> {
+  #request<M extends Exclude<Method, 'ping'>>(method: M, attributes: RequestOf<M>['attributes']): Promise<ResponseData[M]> {
     if (this.#closed) return Promise.reject(new RowcastClientError('CLOSED', 'the client was closed'));
     const id = this.#nextId++;
     const frame = JSON.stringify({ id, method, attributes });
-    return new Promise((resolve, reject) => {
+    return new Promise<ResponseData[M]>((resolve, reject) => {
       const timeoutMs = this.#options.requestTimeoutMs ?? 30_000;
       const timer = setTimeout(() => {
         this.#pending.delete(id);
         reject(new RowcastClientError('TIMEOUT', `no answer to ${method} within ${timeoutMs} ms`));
       }, timeoutMs);
       const open = this.#state.status === 'open' && this.#socket?.readyState === OPEN;
-      this.#pending.set(id, { resolve, reject, timer, frame: open ? null : frame });
+      this.#pending.set(id, { resolve: resolve as (data: unknown) => void, reject, timer, frame: open ? null : frame });
       if (open) this.#socket!.send(frame);
     });
   }

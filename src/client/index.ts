@@ -21,3 +21,13 @@ export {
 } from './client.js';
 export { liveRows, type LiveRows, type LiveRowsOptions, type Row } from './live-rows.js';
 export type { ErrorCode } from '../errors.js';
+export type {
+  CustomTopicDetail,
+  CustomTopicSummary,
+  ResponseData,
+  StoredMessage,
+  TableTopicDetail,
+  TableTopicSummary,
+  TopicAccess,
+  TopicColumn,
+} from '../live/protocol.js';

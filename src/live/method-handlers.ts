@@ -15,7 +15,7 @@ import { framesForGroup } from './event-router.js';
 import { createTopic, destroyTopic, history, newMessage } from './topic-handlers.js';
 import { describeCustom, grantOf, topicNamed } from './topic-access.js';
 import type { Connection } from './connection.js';
-import { encodeFrame, responseFrame, type ClientRequest, type Method, type RequestOf } from './protocol.js';
+import { encodeFrame, responseFrame, type ClientRequest, type Method, type RequestOf, type ResponseData, type TableTopicDetail, type TableTopicSummary } from './protocol.js';
 import { PLAIN_GROUP, type SubscriptionGroup, type SubscriptionIndex } from './subscription-index.js';
 
 /** What method handlers may use. */
@@ -121,7 +121,7 @@ async function subscribe(context: HandlerContext, ws: WebSocket<Connection>, con
   if (since === undefined) {
     if (conn.closed) return null;
     for (const { topic, partitions, group } of grants) context.index.subscribe(ws, topic.name, { group, partitions });
-    return { topics: names, seq: context.window.position };
+    return { topics: names, seq: context.window.position } satisfies ResponseData['subscribe'];
   }
   if (grants.every(({ topic }) => topic.kind === 'custom' && topic.history > 0)) return resumeFromMessages(context, ws, conn, request, names, since.seq);
   // Ephemeral topics keep nothing to replay; tables (with stored messages beside them) replay from the window.
@@ -199,7 +199,8 @@ function answerWithReplay(
   const missed = frames !== null && bytes <= context.maxReplayBytes ? frames : null;
   for (const { topic, partitions, group } of grants) context.index.subscribe(ws, topic.name, { group, partitions });
   ws.cork(() => {
-    ws.send(encodeFrame(responseFrame(request, { topics: names, resumed: missed !== null, seq: context.window.position })), false);
+    const data: ResponseData['subscribe'] = { topics: names, resumed: missed !== null, seq: context.window.position };
+    ws.send(encodeFrame(responseFrame(request, data)), false);
     for (const frame of missed ?? []) ws.send(frame, false);
   });
   return ANSWERED;
@@ -259,12 +260,12 @@ function subscriptionGroup(
   return { key, test: compiled?.test ?? null, events: kinds };
 }
 
-function unsubscribe(context: HandlerContext, ws: WebSocket<Connection>, _conn: Connection, request: RequestOf<'unsubscribe'>) {
+function unsubscribe(context: HandlerContext, ws: WebSocket<Connection>, _conn: Connection, request: RequestOf<'unsubscribe'>): ResponseData['unsubscribe'] {
   const removed = splitNames(request.attributes.topicName).filter((name) => context.index.unsubscribe(ws, name));
   return { topics: removed };
 }
 
-function listTopics(context: HandlerContext, _ws: WebSocket<Connection>, conn: Connection) {
+function listTopics(context: HandlerContext, _ws: WebSocket<Connection>, conn: Connection): ResponseData['list-topic'] {
   const tables = context.registry
     .list()
     .filter((topic) => grantOf(topic, conn) !== null)
@@ -276,7 +277,7 @@ function listTopics(context: HandlerContext, _ws: WebSocket<Connection>, conn: C
   return { topics: [...tables, ...custom].sort((a, b) => a.name.localeCompare(b.name)) };
 }
 
-function getTopic(context: HandlerContext, _ws: WebSocket<Connection>, conn: Connection, request: RequestOf<'get-topic'>) {
+function getTopic(context: HandlerContext, _ws: WebSocket<Connection>, conn: Connection, request: RequestOf<'get-topic'>): ResponseData['get-topic'] {
   const topic = topicNamed(context, request.attributes.topicName);
   if (!topic || grantOf(topic, conn) === null) {
     throw new RowcastError('TOPIC_NOT_FOUND', `no topic named ${JSON.stringify(request.attributes.topicName)}`);
@@ -292,7 +293,7 @@ function getTopic(context: HandlerContext, _ws: WebSocket<Connection>, conn: Con
  * revoked, each with a `subscription` frame, since the client's cache was
  * built under the old rights; the others go on untouched.
  */
-function refreshToken(context: HandlerContext, ws: WebSocket<Connection>, conn: Connection, request: RequestOf<'refresh-token'>) {
+function refreshToken(context: HandlerContext, ws: WebSocket<Connection>, conn: Connection, request: RequestOf<'refresh-token'>): ResponseData['refresh-token'] {
   const principal = context.verifyToken(request.attributes.token);
   if (principal.sub !== conn.principal.sub) {
     throw new RowcastError('FORBIDDEN', 'refresh-token must be for the same sub as the connection; connect again to change users');
@@ -325,11 +326,11 @@ function samePartitions(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((partition) => b.includes(partition));
 }
 
-function summary(topic: TableTopic) {
+function summary(topic: TableTopic): TableTopicSummary {
   return { name: topic.name, kind: topic.kind, schema: topic.schema, table: topic.table, read: topic.policy.read };
 }
 
-function describe(topic: TableTopic) {
+function describe(topic: TableTopic): TableTopicDetail {
   return { ...summary(topic), primaryKey: topic.primaryKey, columns: topic.columns };
 }
 

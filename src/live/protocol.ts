@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { RowcastError, type ErrorCode } from '../errors.js';
 import { SINCE_PATTERN } from '../events/seq.js';
 import type { EventKind } from '../events/event.js';
+import type { ReadPolicy } from '../policies/read-policy.js';
 
 /** A request id, echoed in its response. */
 export type RequestId = string | number;
@@ -224,6 +225,82 @@ export type ServerFrame =
   | { readonly type: 'pong'; readonly id?: RequestId }
   | { readonly type: 'subscription'; readonly topic: string; readonly status: 'revoked'; readonly reason: string }
   | { readonly type: 'error'; readonly error: ErrorBody };
+
+/** A column of a table topic. */
+export interface TopicColumn {
+  readonly name: string;
+  /** The SQL type as Postgres formats it (`integer`, `numeric(10,2)`, …). */
+  readonly type: string;
+}
+
+/** Who may read or write a custom topic. */
+export type TopicAccess = 'anyone' | 'authenticated' | 'admin';
+
+/** A table topic as `list-topic` shows it. */
+export interface TableTopicSummary {
+  readonly name: string;
+  readonly kind: 'table';
+  readonly schema: string;
+  readonly table: string;
+  readonly read: ReadPolicy['read'];
+}
+
+/** A table topic as `get-topic` describes it. */
+export interface TableTopicDetail extends TableTopicSummary {
+  readonly primaryKey: readonly string[];
+  readonly columns: readonly TopicColumn[];
+}
+
+/** A custom topic as `list-topic` shows it. */
+export interface CustomTopicSummary {
+  readonly name: string;
+  readonly kind: 'custom';
+  readonly description: string;
+  readonly subscribers: number;
+}
+
+/** A custom topic as `get-topic` and `create-topic` describe it. */
+export interface CustomTopicDetail extends CustomTopicSummary {
+  readonly history: number;
+  readonly maxSubscribers: number | null;
+  readonly readers: TopicAccess;
+  readonly writers: TopicAccess;
+  readonly createdBy: string | null;
+  readonly createdAt: string;
+}
+
+/** A stored message of a custom topic, as `history` returns it; `seq` is null until the stream has delivered it. */
+export interface StoredMessage {
+  readonly id: string;
+  readonly seq: string | null;
+  readonly sender: string | null;
+  readonly message: unknown;
+  readonly createdAt: string;
+}
+
+/**
+ * The `data` of each method's successful response. The server's handlers
+ * are typed against it and the client SDK returns it, so the two cannot
+ * drift apart.
+ */
+export interface ResponseData {
+  readonly subscribe: {
+    readonly topics: string[];
+    /** Where the subscription starts: `since` this resumes a client that saw no event. */
+    readonly seq: string;
+    /** Present when the request had `since`. */
+    readonly resumed?: boolean;
+  };
+  readonly unsubscribe: { readonly topics: string[] };
+  readonly 'list-topic': { readonly topics: Array<TableTopicSummary | CustomTopicSummary> };
+  readonly 'get-topic': TableTopicDetail | CustomTopicDetail;
+  readonly 'create-topic': CustomTopicDetail;
+  readonly 'destroy-topic': { readonly name: string };
+  readonly 'new-message': { readonly id: string; readonly seq: string | null };
+  readonly history: { readonly topic: string; readonly messages: StoredMessage[] };
+  readonly 'refresh-token': { readonly sub: string | null; readonly role: string | null; readonly expiresAt: string | null; readonly revoked: string[] };
+  readonly ping: null;
+}
 
 /** The `error` of a response or error frame; `retryAfter` (ms) with `RATE_LIMIT_EXCEEDED`. */
 export interface ErrorBody {

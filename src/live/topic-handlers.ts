@@ -7,13 +7,13 @@ import { customTopicFromRow, type CustomTopic } from '../topics/topic-registry.j
 import type { Connection } from './connection.js';
 import type { HandlerContext } from './method-handlers.js';
 import { describeCustom, grantOf, topicNamed } from './topic-access.js';
-import type { RequestOf } from './protocol.js';
+import type { RequestOf, ResponseData } from './protocol.js';
 
 /** Custom topic names: 1–128 of `[A-Za-z0-9_.:-]`, starting with a letter or digit. */
 const TOPIC_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 
 /** `create-topic` (admins): stores the topic; every connection can use it at once. */
-export async function createTopic(context: HandlerContext, _ws: WebSocket<Connection>, conn: Connection, request: RequestOf<'create-topic'>) {
+export async function createTopic(context: HandlerContext, _ws: WebSocket<Connection>, conn: Connection, request: RequestOf<'create-topic'>): Promise<ResponseData['create-topic']> {
   if (!conn.principal.isAdmin) throw new RowcastError('FORBIDDEN', 'only admins may create topics');
   const a = request.attributes;
   if (!TOPIC_NAME.test(a.name)) {
@@ -35,7 +35,7 @@ export async function createTopic(context: HandlerContext, _ws: WebSocket<Connec
 }
 
 /** `destroy-topic` (admins): removes the topic and its messages; subscribers are told. */
-export async function destroyTopic(context: HandlerContext, _ws: WebSocket<Connection>, conn: Connection, request: RequestOf<'destroy-topic'>) {
+export async function destroyTopic(context: HandlerContext, _ws: WebSocket<Connection>, conn: Connection, request: RequestOf<'destroy-topic'>): Promise<ResponseData['destroy-topic']> {
   if (!conn.principal.isAdmin) throw new RowcastError('FORBIDDEN', 'only admins may destroy topics');
   const { name } = request.attributes;
   const result = await context.db.deleteFrom('rowcast.topics').where('name', '=', name).executeTakeFirst();
@@ -49,7 +49,7 @@ export async function destroyTopic(context: HandlerContext, _ws: WebSocket<Conne
  * stores it (batched) and answers once the stream has delivered it, with its
  * `id` and `seq`; an ephemeral topic hands it straight to the event log.
  */
-export async function newMessage(context: HandlerContext, _ws: WebSocket<Connection>, conn: Connection, request: RequestOf<'new-message'>) {
+export async function newMessage(context: HandlerContext, _ws: WebSocket<Connection>, conn: Connection, request: RequestOf<'new-message'>): Promise<ResponseData['new-message']> {
   const { topicName, message } = request.attributes;
   const topic = writableTopic(context, conn, topicName);
   const json = JSON.stringify(message);
@@ -60,7 +60,7 @@ export async function newMessage(context: HandlerContext, _ws: WebSocket<Connect
   const sender = conn.principal.sub;
   if (topic.history === 0) {
     const event = await context.publishEphemeral(topic, sender, message);
-    return { id: event.id, seq: event.seq };
+    return { id: event.id!, seq: event.seq }; // a message event always has its id
   }
   let id: string;
   try {
@@ -81,7 +81,7 @@ export async function newMessage(context: HandlerContext, _ws: WebSocket<Connect
  * has not delivered yet), so a client can load history and then subscribe
  * with `since` the newest `seq` it holds.
  */
-export async function history(context: HandlerContext, _ws: WebSocket<Connection>, conn: Connection, request: RequestOf<'history'>) {
+export async function history(context: HandlerContext, _ws: WebSocket<Connection>, conn: Connection, request: RequestOf<'history'>): Promise<ResponseData['history']> {
   const { topicName, before, limit } = request.attributes;
   const topic = context.registry.custom(topicName);
   if (!topic || grantOf(topic, conn) === null) {

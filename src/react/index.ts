@@ -137,8 +137,10 @@ export function useLiveRows<R extends Row = Row>(table: string, options: UseLive
   return { ...status, ...view };
 }
 
-/** A function that publishes to a custom topic (`new-message`), resolving with the stored message. */
-export function usePublish(topic: string): (message: unknown) => Promise<unknown> {
+type Message = Parameters<RowcastClient['publish']>[1];
+
+/** A function that publishes to a custom topic (`new-message`), resolving with the message's `id` and `seq`. */
+export function usePublish(topic: string): (message: Message) => ReturnType<RowcastClient['publish']> {
   const client = useRowcast();
-  return useCallback((message: unknown) => client.publish(topic, message), [client, topic]);
+  return useCallback((message: Message) => client.publish(topic, message), [client, topic]);
 }

@@ -1,13 +1,10 @@
 import { sql } from 'kysely';
 import type { Database } from '../db/database.js';
+import type { TopicAccess, TopicColumn } from '../live/protocol.js';
 import { ADMIN_ONLY, type ReadPolicy } from '../policies/read-policy.js';
 
-/** A column of a table topic. */
-export interface TopicColumn {
-  readonly name: string;
-  /** The SQL type as Postgres formats it (`integer`, `numeric(10,2)`, …). */
-  readonly type: string;
-}
+// Defined with the wire protocol, whose topic descriptions carry them.
+export type { TopicAccess, TopicColumn } from '../live/protocol.js';
 
 /** A published table, as a topic. */
 export interface TableTopic {
@@ -24,8 +21,6 @@ export interface TableTopic {
   readonly policy: ReadPolicy;
 }
 
-/** Who may read or write a custom topic. */
-export type TopicAccess = 'anyone' | 'authenticated' | 'admin';
 
 /** A custom topic (chat room, notification channel), a row of `rowcast.topics`. */
 export interface CustomTopic {
