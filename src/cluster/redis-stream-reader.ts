@@ -1,0 +1,216 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Lsn } from '../replication/lsn.js';
+import type { Relation, TransactionSink } from '../replication/transaction.js';
+import { fromWireChange, fromWireRelation, fromWireTransaction, type StreamEntry, type StreamRecord } from './stream-records.js';
+
+/** An ephemeral message as it travels through the stream. */
+export type EphemeralRecord = Extract<StreamRecord, { t: 'ephemeral' }>;
+
+/** What a node does with the cluster stream: the decoded changes (its EventBuilder), and the rest. */
+export interface StreamConsumer extends TransactionSink {
+  ephemeral(record: EphemeralRecord): void;
+  /** The stream has passed `lsn` (a commit's end, or the leader's idle position). */
+  position(lsn: Lsn): void;
+  /**
+   * Entries this node had not read are gone (trimmed, or Redis lost its
+   * data): events were missed. Reading goes on from the oldest entry left.
+   */
+  gap(reason: string): void;
+}
+
+export interface RedisStreamReaderOptions {
+  /** A connection of the reader's own: XREAD blocks it. */
+  readonly redis: Redis;
+  readonly key: string;
+  readonly consumer: StreamConsumer;
+  readonly logger: Logger;
+  /** Entries per XREAD (default 200). */
+  readonly count?: number;
+}
+
+const fromHex = (hex: string): Lsn => BigInt(`0x${hex}`);
+
+/** `ms-seq` stream ids compared as numbers. */
+function idBefore(a: string, b: string): boolean {
+  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
+  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
+  return am < bm || (am === bm && as < bs);
+}
+
+/**
+ * Every node's side of the cluster stream: reads it from the start (which
+ * fills the replay window) and hands each record to the node's consumer,
+ * in order, dropping what it has seen — a new leader re-appends from the
+ * slot's confirmed position, so the tail of the old leader's transactions
+ * comes twice (dropped by commit LSN and change index).
+ *
+ * Gaps are reported, never skipped silently: the stream's epoch key (made
+ * when the stream is first used) changes when Redis loses its data, and
+ * XINFO's `max-deleted-entry-id` passing this node's position means entries
+ * were trimmed before it read them.
+ */
+export class RedisStreamReader {
+  readonly #options: RedisStreamReaderOptions;
+  #lastId = '0';
+  #epoch: string | null = null;
+  #running = false;
+  #loop: Promise<void> | null = null;
+  /** The last transaction committed to the consumer, as hex. */
+  #committed = '';
+  /** The transaction whose changes are being handed on: its commit LSN (hex) and the next change index. */
+  #open: { hex: string; next: number } | null = null;
+  /** After a gap: skip changes until a transaction starts. */
+  #resyncing = false;
+  #lastTrimCheck = 0;
+  #entries = 0;
+
+  constructor(options: RedisStreamReaderOptions) {
+    this.#options = options;
+  }
+
+  /** The id of the last entry read. */
+  get lastId(): string {
+    return this.#lastId;
+  }
+
+  /** Entries read since start. */
+  get entries(): number {
+    return this.#entries;
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#loop = this.#run();
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.#options.redis.disconnect();
+    await this.#loop?.catch(() => {});
+  }
+
+  async #run(): Promise<void> {
+    const { redis, key } = this.#options;
+    let failing = false;
+    while (this.#running) {
+      try {
+        const reply = (await redis.xread('COUNT', this.#options.count ?? 200, 'BLOCK', 1000, 'STREAMS', key, this.#lastId)) as
+          | Array<[string, Array<[string, string[]]>]>
+          | null;
+        if (failing) this.#options.logger.warn('cluster stream readable again');
+        failing = false;
+        // Before anything read is handed on: is this still the stream this node was reading?
+        if (!(await this.#sameEpoch())) continue;
+        for (const [, entries] of reply ?? []) {
+          for (const [id, fields] of entries) {
+            this.#lastId = id;
+            this.#entries++;
+            this.#entry(JSON.parse(fields[1]!) as StreamEntry);
+          }
+        }
+        await this.#checkTrimmed();
+      } catch (error) {
+        if (!this.#running) return;
+        if (!failing) this.#options.logger.error({ err: error }, 'reading the cluster stream failed; retrying');
+        failing = true;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+  }
+
+  /**
+   * The stream's epoch, a key made with the stream: when Redis loses the
+   * stream it loses the key too, and the next one differs. False (after
+   * reporting the gap, and rewinding to read the new stream from its start)
+   * when it changed since the last read.
+   */
+  async #sameEpoch(): Promise<boolean> {
+    const { redis, key } = this.#options;
+    const epochKey = `${key}:epoch`;
+    let epoch = await redis.get(epochKey);
+    if (epoch === null) {
+      await redis.set(epochKey, randomUUID(), 'NX');
+      epoch = await redis.get(epochKey);
+    }
+    const same = this.#epoch === null || epoch === this.#epoch;
+    this.#epoch = epoch;
+    if (!same) this.#lostFrom('0', 'the cluster stream was lost (Redis restarted without its data, or the stream was deleted)');
+    return same;
+  }
+
+  /** Once a second: were entries after this node's position trimmed before it read them? */
+  async #checkTrimmed(): Promise<void> {
+    if (Date.now() - this.#lastTrimCheck < 1000 || this.#lastId === '0') return;
+    this.#lastTrimCheck = Date.now();
+    const info = (await this.#options.redis.call('XINFO', 'STREAM', this.#options.key).catch(() => null)) as unknown[] | null;
+    if (!info) return;
+    const at = info.indexOf('max-deleted-entry-id');
+    const deleted = at >= 0 ? String(info[at + 1]) : '0-0';
+    if (idBefore(this.#lastId, deleted)) this.#lostFrom('0', `cluster stream entries up to ${deleted} were trimmed before this node read them`);
+  }
+
+  #lostFrom(id: string, reason: string): void {
+    this.#options.logger.error({ lastId: this.#lastId }, reason);
+    this.#lastId = id;
+    this.#resyncing = true;
+    this.#open = null;
+    this.#options.consumer.gap(reason);
+  }
+
+  #entry(entry: StreamEntry): void {
+    const relations = new Map<number, Relation>(entry.relations.map((r) => [r.relationOid, fromWireRelation(r)]));
+    for (const record of entry.records) this.#record(record, relations);
+  }
+
+  #record(record: StreamRecord, relations: ReadonlyMap<number, Relation>): void {
+    const consumer = this.#options.consumer;
+    switch (record.t) {
+      case 'change': {
+        const hex = record.tx.commitLsnHex;
+        const index = record.change.index;
+        if (hex <= this.#committed) return; // a re-appended transaction this node has finished
+        if (this.#open === null || this.#open.hex !== hex) {
+          if (this.#open !== null && !this.#resyncing) {
+            this.#lostFrom(this.#lastId, `transaction ${this.#open.hex} never committed in the cluster stream before ${hex} began`);
+          }
+          if (index !== 0) {
+            // The start of this transaction is not in the stream (trimmed, or lost): wait for the next one.
+            this.#resyncing = true;
+            return;
+          }
+          this.#open = { hex, next: 0 };
+          this.#resyncing = false;
+        }
+        if (index < this.#open.next) return; // the new leader re-sends what the old one had appended
+        if (index > this.#open.next) {
+          this.#lostFrom(this.#lastId, `changes ${this.#open.next}–${index - 1} of transaction ${hex} are missing from the cluster stream`);
+          return;
+        }
+        this.#open.next++;
+        consumer.change(fromWireTransaction(record.tx), fromWireChange(record.change, relations));
+        return;
+      }
+      case 'commit': {
+        const hex = record.tx.commitLsnHex;
+        if (hex <= this.#committed) return;
+        // (A transaction whose start was skipped after a gap commits with what was handed on: the gap was reported.)
+        this.#committed = hex;
+        this.#open = null;
+        this.#resyncing = false;
+        const end = fromHex(record.end);
+        consumer.commit(fromWireTransaction(record.tx), end);
+        consumer.position(end);
+        return;
+      }
+      case 'ephemeral':
+        consumer.ephemeral(record);
+        return;
+      case 'position':
+        consumer.position(fromHex(record.lsn));
+        return;
+    }
+  }
+}
