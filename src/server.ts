@@ -4,6 +4,8 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { devSecret } from './auth/dev-secret.js';
+import { ClusterNode, type ClusterState } from './cluster/cluster-node.js';
+import { ClusterPipeline } from './cluster/cluster-pipeline.js';
 import { createTokenVerifier } from './auth/token-verifier.js';
 import type { Config } from './config/config.js';
 import { checkReplicationReady } from './db/check-replication-ready.js';
@@ -24,7 +26,7 @@ import { uwsEngine } from './live/uws-engine.js';
 import type { EventLog } from './log/event-log.js';
 import { InProcessEventLog } from './log/in-process-event-log.js';
 import { ReplayWindow } from './log/replay-window.js';
-import type { Lsn } from './replication/lsn.js';
+import { minLsn, type Lsn } from './replication/lsn.js';
 import { ReplicationStream, type ReplicationState } from './replication/replication-stream.js';
 import { ensureSlotAndPublication } from './replication/slot-and-publication.js';
 import { SlotMonitor, type SlotReading } from './replication/slot-monitor.js';
@@ -53,6 +55,9 @@ export interface RowcastServer {
   close(): Promise<void>;
 }
 
+/** Where this node's events come from: the slot itself (one node), or the cluster stream. */
+type StreamSource = Pick<ReplicationStream, 'start' | 'stop' | 'state' | 'waitFor'>;
+
 /** The `/status` document. */
 export interface ServerStatus {
   readonly version: string;
@@ -68,6 +73,8 @@ export interface ServerStatus {
   /** Frames refused by the rate limiter, and connections closed with 1008 for going on. */
   readonly rateLimited: { readonly refused: number; readonly closed: number };
   readonly replication: ReplicationState & { readonly slot: SlotReading | null };
+  /** This node's part in the cluster (`REDIS_URL` set), else null. */
+  readonly cluster: ClusterState | null;
   /** Events held for `subscribe` with `since` (at most `HISTORY_EVENTS`). */
   readonly replayWindowEvents: number;
   readonly topics: Array<{ name: string; read: string; subscribers: number; filterGroups: number }>;
@@ -135,18 +142,41 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       startLsn: slot.confirmedFlushLsn,
       onStoredMessage: (event, commitLsn) => positions.record(event, commitLsn),
     });
-    const stream = new ReplicationStream({
-      url,
-      slotName: config.SLOT_NAME,
-      publicationName: config.PUBLICATION_NAME,
-      startLsn: slot.confirmedFlushLsn,
-      valueParser,
-      sink: builder,
-      logger,
-      pacer: { congested: () => live?.pacer.congested() ?? false },
-      // After a crash the slot gives back the whole replay window and every message whose position is unwritten.
-      holdBack: () => minLsn(positions.holdBack(), window.holdBack()),
-    });
+    const pacer = { congested: () => live?.pacer.congested() ?? false };
+    // One node reads the slot itself; in a cluster every node reads the cluster stream the leader fills.
+    const pipeline = config.REDIS_URL === undefined ? null : new ClusterPipeline(builder, registry, window, () => live, logger);
+    const cluster =
+      config.REDIS_URL === undefined || pipeline === null
+        ? null
+        : new ClusterNode({
+            redisUrl: config.REDIS_URL,
+            databaseUrl: url,
+            db,
+            slotName: config.SLOT_NAME,
+            publicationName: config.PUBLICATION_NAME,
+            valueParser,
+            streamLength: config.CLUSTER_STREAM_LENGTH,
+            failoverMs: config.CLUSTER_FAILOVER_MS,
+            consumer: pipeline,
+            // The window refills from the cluster stream; stored messages' positions still hold the slot.
+            holdBack: () => positions.holdBack(),
+            pacer,
+            logger,
+          });
+    const stream: StreamSource =
+      cluster ??
+      new ReplicationStream({
+        url,
+        slotName: config.SLOT_NAME,
+        publicationName: config.PUBLICATION_NAME,
+        startLsn: slot.confirmedFlushLsn,
+        valueParser,
+        sink: builder,
+        logger,
+        pacer,
+        // After a crash the slot gives back the whole replay window and every message whose position is unwritten.
+        holdBack: () => minLsn(positions.holdBack(), window.holdBack()),
+      });
     const slotMonitor = new SlotMonitor({ db, slotName: config.SLOT_NAME, handedOffLsn: () => stream.state().handedOffLsn, logger });
     const flushPosition = new WalFlushPosition(database);
     const streamCaughtUp = async () => {
@@ -166,6 +196,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       slowConsumersClosed: live?.slowConsumersClosed() ?? 0,
       rateLimited: live?.rateLimited() ?? { refused: 0, closed: 0 },
       replication: { ...stream.state(), slot: slotMonitor.reading },
+      cluster: cluster?.clusterState() ?? null,
       replayWindowEvents: window.size,
       topics: registry.list().map((t) => ({
         name: t.name,
@@ -196,7 +227,10 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         registry,
         db: database,
         messages: new MessageWriter({ db: database, logger }),
-        publishEphemeral: (topic, sender, message) => builder.publishEphemeral(topic, sender, message),
+        publishEphemeral:
+          cluster && pipeline
+            ? (topic, sender, message) => pipeline.publish(cluster, topic, sender, message)
+            : (topic, sender, message) => builder.publishEphemeral(topic, sender, message),
         maxChatMessageBytes: Math.min(config.MAX_CHAT_MESSAGE_BYTES, config.MAX_MESSAGE_BYTES - 1024),
         catchUp: async () => {
           await Promise.all([registry.refreshTables(), streamCaughtUp()]);
@@ -220,7 +254,11 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         tls: tlsOptions(config),
         routes: (app) => {
           mountStatusRoutes(app, status, () => {
-            const failing = [...(slotMonitor.databaseUp ? [] : ['database']), ...(stream.state().connected ? [] : ['replication'])];
+            const failing = [
+              ...(slotMonitor.databaseUp ? [] : ['database']),
+              ...(stream.state().connected ? [] : ['replication']),
+              ...(cluster && !cluster.clusterState().redisConnected ? ['redis'] : []),
+            ];
             return { ok: failing.length === 0, failing };
           });
           mountMetrics(app);
@@ -281,7 +319,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
  * after a second without progress. A seq at or past the database's flush
  * position was never produced by it (another database, or made up): no wait.
  */
-async function streamPassed(stream: ReplicationStream, log: EventLog, flush: WalFlushPosition, seq: string): Promise<boolean> {
+async function streamPassed(stream: StreamSource, log: EventLog, flush: WalFlushPosition, seq: string): Promise<boolean> {
   if (log.lastSeq >= seq) return true;
   const target = seqLsn(seq) + 1n;
   const flushed = await flush.current().catch(() => null); // the database is down: the wait below decides
@@ -337,11 +375,7 @@ function parseOrigins(list: string): ReadonlySet<string> | null {
 const MAX_REPLAYED_MESSAGES = 10_000;
 
 /** The earlier of two positions, `null` standing for none. */
-function minLsn(a: Lsn | null, b: Lsn | null): Lsn | null {
-  if (a === null) return b;
-  if (b === null) return a;
-  return a < b ? a : b;
-}
+
 
 /**
  * Tables with a policy should carry the whole old row. For `owner` and

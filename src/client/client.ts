@@ -40,8 +40,11 @@ export interface SocketLike {
 export type SocketConstructor = new (url: string) => SocketLike;
 
 export interface ClientOptions {
-  /** `ws://host:6336/live` (or `wss://…`). */
-  readonly url: string;
+  /**
+   * `ws://host:6336/live` (or `wss://…`). Several URLs (the nodes of a
+   * cluster without a load balancer in front): each reconnect tries the next.
+   */
+  readonly url: string | readonly string[];
   /** A fixed token. */
   readonly token?: string;
   /** Called for a token on every connect and before the current one expires (its `exp`): refreshes without reconnecting. */
@@ -157,6 +160,8 @@ export class RowcastClient {
   readonly #subscriptions = new Map<string, Subscription>();
   #nextId = 1;
   #attempt = 0;
+  /** Connections attempted: picks the URL. */
+  #connects = 0;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
@@ -298,7 +303,8 @@ export class RowcastClient {
       return;
     }
     if (this.#closed) return;
-    const url = new URL(this.#options.url);
+    const urls = typeof this.#options.url === 'string' ? [this.#options.url] : this.#options.url;
+    const url = new URL(urls[this.#connects++ % urls.length]!);
     url.searchParams.set('token', token);
     if (this.#options.client) url.searchParams.set('client', this.#options.client);
     const socket = new this.#WebSocket(url.toString());

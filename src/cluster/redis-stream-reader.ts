@@ -28,6 +28,8 @@ export interface RedisStreamReaderOptions {
   readonly logger: Logger;
   /** Entries per XREAD (default 200). */
   readonly count?: number;
+  /** While it reports congestion (this node's sockets are behind), reading waits. */
+  readonly pacer?: { congested(): boolean };
 }
 
 const fromHex = (hex: string): Lsn => BigInt(`0x${hex}`);
@@ -65,6 +67,7 @@ export class RedisStreamReader {
   #resyncing = false;
   #lastTrimCheck = 0;
   #entries = 0;
+  #healthy = false;
 
   constructor(options: RedisStreamReaderOptions) {
     this.#options = options;
@@ -78,6 +81,11 @@ export class RedisStreamReader {
   /** Entries read since start. */
   get entries(): number {
     return this.#entries;
+  }
+
+  /** Whether the last read succeeded. */
+  get healthy(): boolean {
+    return this.#healthy;
   }
 
   start(): void {
@@ -97,11 +105,13 @@ export class RedisStreamReader {
     let failing = false;
     while (this.#running) {
       try {
+        while (this.#options.pacer?.congested() && this.#running) await new Promise((resolve) => setTimeout(resolve, 10));
         const reply = (await redis.xread('COUNT', this.#options.count ?? 200, 'BLOCK', 1000, 'STREAMS', key, this.#lastId)) as
           | Array<[string, Array<[string, string[]]>]>
           | null;
         if (failing) this.#options.logger.warn('cluster stream readable again');
         failing = false;
+        this.#healthy = true;
         // Before anything read is handed on: is this still the stream this node was reading?
         if (!(await this.#sameEpoch())) continue;
         for (const [, entries] of reply ?? []) {
@@ -114,6 +124,7 @@ export class RedisStreamReader {
         await this.#checkTrimmed();
       } catch (error) {
         if (!this.#running) return;
+        this.#healthy = false;
         if (!failing) this.#options.logger.error({ err: error }, 'reading the cluster stream failed; retrying');
         failing = true;
         await new Promise((resolve) => setTimeout(resolve, 200));

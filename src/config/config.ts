@@ -45,6 +45,8 @@ const schema = z.object({
   HISTORY_EVENTS: int(0).default(10_000),
   ALLOWED_ORIGINS: z.string().default('*'),
   REDIS_URL: z.string().url().optional(),
+  CLUSTER_STREAM_LENGTH: int(1000).default(100_000),
+  CLUSTER_FAILOVER_MS: int(100).max(60_000).default(1000),
   INSPECTOR: bool.default(true),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });

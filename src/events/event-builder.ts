@@ -149,11 +149,19 @@ export class EventBuilder implements TransactionSink {
    * @returns the event once it has been handed to the log.
    */
   publishEphemeral(topic: CustomTopic, sender: string | null, message: unknown): Promise<Event> {
+    return this.deliverEphemeral(topic, sender, message, randomUUID(), new Date().toISOString());
+  }
+
+  /**
+   * {@link publishEphemeral} with the message's id and time given: in a
+   * cluster every node makes the same event (and `seq`) from the message as
+   * it comes through the cluster stream.
+   */
+  deliverEphemeral(topic: CustomTopic, sender: string | null, message: unknown, id: string, at: string): Promise<Event> {
     return new Promise((resolve) => {
       const publish = () => {
-        const now = new Date().toISOString();
         const seq = formatSeq(lsnHex(this.#lastEnd - 1n), this.#ephemeralIndex++);
-        const event = messageEvent(topic.name, seq, now, randomUUID(), { message, sender, createdAt: now });
+        const event = messageEvent(topic.name, seq, at, id, { message, sender, createdAt: at });
         this.#options.log.append(event);
         resolve(event);
       };

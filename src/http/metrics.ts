@@ -80,6 +80,11 @@ export function createMetrics(sources: MetricSources): (app: TemplatedApp) => vo
   gauge('rowcast_replication_lag_bytes', 'Committed WAL not yet handed off by this node.', () => sources.slot()?.lagBytes);
   gauge('rowcast_replication_slot_retained_wal_bytes', 'WAL Postgres keeps for the slot (capped by max_slot_wal_keep_size).', () => sources.slot()?.retainedWalBytes);
   gauge('rowcast_replay_window_events', 'Events held for subscribe with since.', () => sources.status().replayWindowEvents);
+  const cluster = () => sources.status().cluster;
+  gauge('rowcast_cluster_leader', 'Cluster mode: 1 on the node that reads the slot, 0 on the others.', () => { const c = cluster(); return c ? (c.role === 'leader' ? 1 : 0) : undefined; });
+  gauge('rowcast_cluster_lag_bytes', 'Cluster mode: WAL the leader has handed off that this node has not routed yet.', () => cluster()?.lagBytes);
+  gauge('rowcast_cluster_redis_connected', 'Cluster mode: 1 while this node reaches Redis.', () => { const c = cluster(); return c ? (c.redisConnected ? 1 : 0) : undefined; });
+  counter('rowcast_cluster_gaps_total', 'Cluster mode: times this node found cluster-stream entries gone before it read them.', () => cluster()?.gaps ?? 0);
 
   return (app) =>
     app.get('/metrics', (res) => {

@@ -89,6 +89,8 @@ export interface LiveServer {
   connections(): ConnectionInfo[];
   /** Closes connection `id` with 1008; `false` when there is none. */
   closeConnection(id: string, reason: string): boolean;
+  /** Closes every connection with 1012 (clients reconnect and resume with `since`). */
+  disconnectAll(reason: string): void;
   /** Stops listening and closes every socket with 1001. */
   close(): void;
 }
@@ -481,6 +483,9 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
         return true;
       }
       return false;
+    },
+    disconnectAll: (reason) => {
+      for (const ws of [...sockets]) ws.end(1012, reason);
     },
     close: () => {
       for (const socket of listenSockets) uWS.us_listen_socket_close(socket);

@@ -3,6 +3,9 @@ import { formatSeq, seqLsn, type Since } from '../events/seq.js';
 import { lsnHex, type Lsn } from '../replication/lsn.js';
 import type { EventLog } from './event-log.js';
 
+/** A floor above every seq: nothing can be replayed. */
+const SUSPENDED = '~';
+
 /** What the window keeps and from where. */
 export interface ReplayWindowOptions {
   readonly log: EventLog;
@@ -47,6 +50,24 @@ export class ReplayWindow {
     // The largest seq of a commit before the start position.
     this.#floor = options.startLsn > 0n ? formatSeq(lsnHex(options.startLsn - 1n), 0xffffffff) : '';
     if (options.capacity > 0) options.log.subscribe((event) => this.#append(event));
+  }
+
+  /**
+   * Nothing at or before `seq` can be replayed any more: this node may have
+   * missed events up to it (in a cluster: the stream it reads began after
+   * them, or lost entries it had not read).
+   */
+  breakAt(seq: string): void {
+    if (seq > this.#floor || this.#floor === SUSPENDED) this.#floor = seq;
+  }
+
+  /**
+   * Until the next {@link breakAt}, nothing can be replayed (every `since`
+   * gets `resumed: false`): this node has lost track of what it missed and
+   * will know again where it stands at its next transaction.
+   */
+  suspend(): void {
+    this.#floor = SUSPENDED;
   }
 
   /** A topic's read rule changed here, in the stream: no replay reaches back across it. */
@@ -95,7 +116,7 @@ export class ReplayWindow {
    * resumes a client that saw no event before it lost its connection.
    */
   get position(): string {
-    return this.#log.lastSeq || this.#floor;
+    return this.#log.lastSeq || (this.#floor === SUSPENDED ? '' : this.#floor);
   }
 
   /** Events kept now. */

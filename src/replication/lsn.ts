@@ -20,3 +20,10 @@ export function formatLsn(lsn: Lsn): string {
 export function lsnHex(lsn: Lsn): string {
   return lsn.toString(16).toUpperCase().padStart(16, '0');
 }
+
+/** The earlier of two positions, where `null` means "no limit". */
+export function minLsn(a: Lsn | null, b: Lsn | null): Lsn | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return a < b ? a : b;
+}

@@ -1,0 +1,185 @@
+/**
+ * Issue 10, cluster mode: rowcast nodes on one Postgres and one Redis
+ * (`REDIS_URL`), as separate processes on different ports. Clients spread
+ * over the nodes see the same events in the same order; custom topics and
+ * ephemeral messages cross nodes; killing the leader under load hands the
+ * slot to another node with nothing lost or doubled; losing Redis's data
+ * is never a silent gap.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import test from 'ava';
+import WebSocket from 'ws';
+import { createClient, type ClientOptions, type LiveEvent, type RowcastClient } from '../src/client/index.js';
+import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+import { freePort } from './helpers/free-port.js';
+import { LiveClient, type Frame } from './helpers/live-client.js';
+import { ServerProcess } from './helpers/server-process.js';
+import { waitFor } from './helpers/wait-for.js';
+import { signToken } from './helpers/with-server.js';
+
+const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+const TABLES = `
+  CREATE TABLE orders (id int PRIMARY KEY, owner_id text NOT NULL, amount int NOT NULL);
+  INSERT INTO rowcast.table_policies (table_name, read, owner_column) VALUES ('orders', 'owner', 'owner_id');`;
+const isEvent = (f: Frame) => f['type'] === 'event';
+const label = (f: Frame) => `${f['event']}:${f['data'].id}`;
+
+/** `count` nodes on `db`, torn down (and the database dropped) after the test. */
+async function cluster(t: { teardown(fn: () => Promise<void>): void }, db: TestDatabase, count: number, redisUrl = REDIS_URL): Promise<ServerProcess[]> {
+  const nodes: ServerProcess[] = [];
+  t.teardown(async () => {
+    await Promise.all(nodes.map((node) => node.kill('SIGKILL')));
+    await db.drop();
+  });
+  for (let i = 0; i < count; i++) nodes.push(await ServerProcess.start(db, { REDIS_URL: redisUrl, CLUSTER_FAILOVER_MS: '300' }));
+  return nodes;
+}
+
+async function roles(nodes: ServerProcess[]): Promise<string[]> {
+  return Promise.all(nodes.map(async (node) => ((await node.status())['cluster'] as { role: string }).role));
+}
+
+/** Waits until exactly one of `nodes` leads; returns its index. */
+async function leaderOf(nodes: ServerProcess[]): Promise<number> {
+  return waitFor('exactly one leader', async () => {
+    const all = await roles(nodes);
+    return all.filter((role) => role === 'leader').length === 1 ? all.indexOf('leader') + 1 : null;
+  }).then((i) => i - 1); // waitFor wants a truthy value: index + 1
+}
+
+function sdkClient(t: { teardown(fn: () => void): void }, urls: string[], sub: string, extra: Partial<ClientOptions> = {}): RowcastClient {
+  const client = createClient({ url: urls, token: signToken({ sub }), WebSocket: WebSocket as unknown as ClientOptions['WebSocket'], backoff: { initialMs: 50, maxMs: 500 }, ...extra });
+  t.teardown(() => client.close());
+  return client;
+}
+
+test('three nodes: clients spread over them get every event they may read, once, in the same order; topics cross nodes', async (t) => {
+  const db = await createTestDatabase(TABLES);
+  const nodes = await cluster(t, db, 3);
+  await leaderOf(nodes);
+  const connect = (node: ServerProcess, claims: Record<string, unknown>) => LiveClient.connect(`${node.liveUrl}?token=${signToken(claims)}`);
+  const alice = await Promise.all(nodes.map((node) => connect(node, { sub: 'alice' })));
+  const bob = await connect(nodes[1]!, { sub: 'bob' });
+  const admin = await connect(nodes[2]!, { sub: 'ops', role: 'admin' });
+  for (const client of [...alice, bob, admin]) await client.subscribe('orders');
+
+  for (let i = 1; i <= 60; i++) await db.query(`INSERT INTO orders VALUES ($1, $2, $1)`, [i, i % 2 === 1 ? 'alice' : 'bob']);
+  await db.query(`UPDATE orders SET amount = amount + 1 WHERE id <= 10`);
+  await db.query(`DELETE FROM orders WHERE id > 50`);
+  const model = (owner: (id: number) => boolean) => [
+    ...Array.from({ length: 60 }, (_, i) => i + 1).filter(owner).map((id) => `create:${id}`),
+    ...Array.from({ length: 10 }, (_, i) => i + 1).filter(owner).map((id) => `update:${id}`),
+    ...Array.from({ length: 10 }, (_, i) => i + 51).filter(owner).map((id) => `delete:${id}`),
+  ];
+  const seen = await Promise.all(alice.map((client) => client.events(40)));
+  t.deepEqual(seen[0]!.map(label), model((id) => id % 2 === 1));
+  t.deepEqual(seen[1], seen[0], 'node B sent alice the same frames as node A');
+  t.deepEqual(seen[2], seen[0], 'node C sent alice the same frames as node A');
+  const seqs = seen[0]!.map((f) => f['seq'] as string);
+  t.deepEqual([...seqs].sort(), seqs);
+  t.deepEqual((await bob.events(40)).map(label), model((id) => id % 2 === 0));
+  t.deepEqual((await admin.events(80)).map(label), model(() => true));
+  // Nothing doubled after them: the next frame each gets is the next row.
+  await db.query(`INSERT INTO orders VALUES (1001, 'alice', 1)`);
+  for (const client of alice) {
+    t.is(label(await client.next(isEvent)), 'create:1001');
+    t.is(client.frames.filter(isEvent).length, 41);
+  }
+
+  // A custom topic created on A is usable on C; an ephemeral message published on B reaches A and C.
+  const adminA = await connect(nodes[0]!, { sub: 'ops', role: 'admin' });
+  await adminA.call('create-topic', { name: 'room', history: 100 });
+  await adminA.call('create-topic', { name: 'pings', history: 0 });
+  const onC = await connect(nodes[2]!, { sub: 'carol' });
+  await onC.subscribe('room');
+  await onC.subscribe('pings');
+  const onA = await connect(nodes[0]!, { sub: 'dave' });
+  await onA.subscribe('pings');
+  const fromC = await onC.call('new-message', { topicName: 'room', message: { text: 'stored, from C' } });
+  t.like(await onC.next(isEvent), { topic: 'room', seq: fromC.seq, data: { id: fromC.id } });
+  const onB = await connect(nodes[1]!, { sub: 'erin' });
+  // B learns the topics from the stream a moment after A made them.
+  const ping = await waitFor('B to know the ephemeral topic', async () => {
+    const answer = await onB.request('new-message', { topicName: 'pings', message: { text: 'ephemeral, from B' } });
+    return answer['ok'] ? answer['data'] : null;
+  });
+  const [atA, atC] = await Promise.all([onA.next(isEvent), onC.next((f) => isEvent(f) && f['topic'] === 'pings')]);
+  t.like(atA, { topic: 'pings', seq: ping.seq, data: { id: ping.id, attributes: { message: { text: 'ephemeral, from B' }, sender: 'erin' } } });
+  t.deepEqual(atC, atA);
+});
+
+test('kill -9 of the leader under load: another node takes over, and every client ends with every row once', async (t) => {
+  const db = await createTestDatabase(TABLES);
+  const nodes = await cluster(t, db, 3);
+  const leader = await leaderOf(nodes);
+  const urls = nodes.map((node) => node.liveUrl);
+  // One client per node (each falls back to the next node's URL when its own goes).
+  const received = nodes.map(() => [] as LiveEvent[]);
+  const clients = nodes.map((_, i) => sdkClient(t, [...urls.slice(i), ...urls.slice(0, i)], 'alice'));
+  await Promise.all(clients.map((client, i) => client.subscribe('orders', {}, (e) => received[i]!.push(e)).ready));
+
+  let written = 0;
+  let killed = false;
+  const writer = (async () => {
+    for (let id = 1; id <= 600; id++) {
+      await db.query(`INSERT INTO orders VALUES ($1, $2, $1)`, [id, id % 3 === 0 ? 'bob' : 'alice']);
+      written = id;
+      if (id === 200) {
+        killed = true;
+        await nodes[leader]!.kill('SIGKILL');
+      }
+      await new Promise((resolve) => setTimeout(resolve, 3));
+    }
+  })();
+  await writer;
+  t.true(killed);
+  const survivors = nodes.filter((_, i) => i !== leader);
+  await leaderOf(survivors);
+  t.is(written, 600);
+
+  const { rows } = await db.query<{ id: number }>(`SELECT id FROM orders WHERE owner_id = 'alice' ORDER BY id`);
+  const expected = rows.map((r) => String(r.id));
+  for (const [i, events] of received.entries()) {
+    await waitFor(`client ${i} to have every alice row`, () => new Set(events.map((e) => e.data.id)).size === expected.length, 30_000);
+    t.deepEqual(events.map((e) => e.data.id), expected, `client ${i}: every row once, in order`);
+    t.is(new Set(events.map((e) => e.seq)).size, events.length);
+  }
+});
+
+test('Redis loses its data: the cluster recovers, and no client misses events without being told', async (t) => {
+  const port = await freePort();
+  const startRedis = (): ChildProcess => spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  let redis = startRedis();
+  t.teardown(() => void redis.kill('SIGKILL'));
+  const redisUrl = `redis://127.0.0.1:${port}`;
+  const db = await createTestDatabase(TABLES);
+  const nodes = await waitFor('the nodes to start on the new Redis', () => cluster(t, db, 2, redisUrl).catch(() => null));
+  await leaderOf(nodes);
+  const urls = nodes.map((node) => node.liveUrl);
+  const received = nodes.map(() => [] as LiveEvent[]);
+  const resyncs = nodes.map(() => 0);
+  const clients = nodes.map((_, i) => sdkClient(t, [urls[i]!], 'alice'));
+  await Promise.all(clients.map((client, i) => client.subscribe('orders', { onResync: () => resyncs[i]!++ }, (e) => received[i]!.push(e)).ready));
+
+  for (let id = 1; id <= 50; id++) await db.query(`INSERT INTO orders VALUES ($1, 'alice', $1)`, [id]);
+  await waitFor('the first rows everywhere', () => received.every((events) => events.length === 50));
+  redis.kill('SIGKILL');
+  await new Promise((resolve) => redis.once('exit', resolve));
+  for (let id = 51; id <= 80; id++) await db.query(`INSERT INTO orders VALUES ($1, 'alice', $1)`, [id]);
+  redis = startRedis();
+  // Back, empty: a leader reads the slot again into a new stream.
+  await leaderOf(nodes);
+  for (let id = 81; id <= 100; id++) await db.query(`INSERT INTO orders VALUES ($1, 'alice', $1)`, [id]);
+  // Each client either got every row or was told it may have missed some (resumed: false on its resubscribe).
+  const complete = (i: number) => Array.from({ length: 100 }, (_, k) => String(k + 1)).every((id) => received[i]!.some((e) => e.data.id === id));
+  await waitFor('every client complete or told', () => received.every((_, i) => complete(i) || resyncs[i]! > 0), 30_000);
+  // And live again on every node.
+  await waitFor('every client connected', () => clients.every((client) => client.state.status === 'open'));
+  await db.query(`INSERT INTO orders VALUES (101, 'alice', 101)`);
+  await waitFor('a row after the recovery everywhere', () => received.every((events) => events.some((e) => e.data.id === '101')), 30_000);
+  for (const [i, events] of received.entries()) {
+    const ids = events.map((e) => Number(e.data.id));
+    t.true(complete(i) || resyncs[i]! > 0, `client ${i}: ${ids.length} rows, ${resyncs[i]} resyncs`);
+    t.is(new Set(events.map((e) => `${e.seq}/${e.part ?? 0}`)).size, events.length, `client ${i}: nothing twice`);
+  }
+});
