@@ -128,6 +128,8 @@ export class ClusterNode {
     });
     this.#reader.start();
     this.#lock.start();
+    // Start serving once Redis answers (or after 5 s: /health says redis until it does).
+    await Promise.race([this.#reader.ready, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
     this.#timers.push(setInterval(() => void this.#announce(), ANNOUNCE_INTERVAL_MS));
     for (const timer of this.#timers) timer.unref();
   }
@@ -173,7 +175,7 @@ export class ClusterNode {
 
   /** The replication state of this node: the leader's slot stream, seen through what this node has routed. */
   state(): ReplicationState {
-    const connected = this.#reader.healthy && this.#redis.status === 'ready';
+    const connected = this.#reader.healthy;
     const base: ReplicationState = this.#stream?.state() ?? {
       connected,
       handedOffLsn: formatLsn(this.#position),
@@ -197,7 +199,7 @@ export class ClusterNode {
       streamId: this.#reader.lastId,
       position: formatLsn(this.#position),
       lagBytes: Number(this.#leaderPosition > this.#position ? this.#leaderPosition - this.#position : 0n),
-      redisConnected: this.#redis.status === 'ready',
+      redisConnected: this.#reader.healthy,
       gaps: this.#gaps,
     };
   }

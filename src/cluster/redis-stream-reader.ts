@@ -67,7 +67,13 @@ export class RedisStreamReader {
   #resyncing = false;
   #lastTrimCheck = 0;
   #entries = 0;
-  #healthy = false;
+  /** When the last XREAD returned (ms): it blocks at most a second, so an older one means Redis is not answering. */
+  #lastReadAt = 0;
+  #markReady!: () => void;
+  /** Resolves after the first successful read. */
+  readonly ready = new Promise<void>((resolve) => {
+    this.#markReady = resolve;
+  });
 
   constructor(options: RedisStreamReaderOptions) {
     this.#options = options;
@@ -83,9 +89,9 @@ export class RedisStreamReader {
     return this.#entries;
   }
 
-  /** Whether the last read succeeded. */
+  /** Whether Redis answered a read within the last 3 s (a stopped Redis keeps its connections open but answers nothing). */
   get healthy(): boolean {
-    return this.#healthy;
+    return Date.now() - this.#lastReadAt < 3000;
   }
 
   start(): void {
@@ -111,7 +117,8 @@ export class RedisStreamReader {
           | null;
         if (failing) this.#options.logger.warn('cluster stream readable again');
         failing = false;
-        this.#healthy = true;
+        this.#lastReadAt = Date.now();
+        this.#markReady();
         // Before anything read is handed on: is this still the stream this node was reading?
         if (!(await this.#sameEpoch())) continue;
         for (const [, entries] of reply ?? []) {
@@ -124,7 +131,6 @@ export class RedisStreamReader {
         await this.#checkTrimmed();
       } catch (error) {
         if (!this.#running) return;
-        this.#healthy = false;
         if (!failing) this.#options.logger.error({ err: error }, 'reading the cluster stream failed; retrying');
         failing = true;
         await new Promise((resolve) => setTimeout(resolve, 200));
