@@ -10,10 +10,11 @@
  *
  *   npm run bench:ingest                   # one transaction of 500,000 rows
  *   npm run bench:ingest -- --quick        # 50,000 rows
+ *   npm run bench:ingest -- --cluster      # two nodes on Redis: the subscriber on the follower (leader → Redis → follower)
  *
  * The subscriber is its own process (bench/ingest-worker.ts) and counts
  * frames without parsing them; its CPU is reported. Results go to
- * bench/results/ingest.json.
+ * bench/results/ingest.json (ingest-cluster.json with `--cluster`).
  */
 import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -23,7 +24,9 @@ import pg from 'pg';
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import { BENCH_SECRET, cpuMs, startBenchServer } from './lib/bench-server.js';
 
-const { values: args } = parseArgs({ options: { rows: { type: 'string' }, batch: { type: 'string' }, quick: { type: 'boolean', default: false } } });
+const { values: args } = parseArgs({
+  options: { rows: { type: 'string' }, batch: { type: 'string' }, quick: { type: 'boolean', default: false }, cluster: { type: 'boolean', default: false } },
+});
 const ROWS = Number(args.rows ?? (args.quick ? 50_000 : 500_000));
 const BATCH = Number(args.batch ?? ROWS);
 
@@ -36,7 +39,8 @@ class CountingPlugin extends PgoutputPlugin {
 
 const server = await startBenchServer(`CREATE TABLE ingest (id bigserial PRIMARY KEY, v int NOT NULL, note text);
   INSERT INTO rowcast.table_policies (table_name, read) VALUES ('ingest', 'admin');
-  CREATE PUBLICATION bench_ceiling FOR TABLE ingest;`);
+  CREATE PUBLICATION bench_ceiling FOR TABLE ingest;`, { followers: args.cluster ? 1 : 0 });
+const subscriberUrl = args.cluster ? server.followerUrls[0]! : server.urls[0]!;
 try {
   // Its own statement: a slot cannot be created in a transaction that wrote.
   await server.db.query(`SELECT pg_create_logical_replication_slot('bench_ceiling', 'pgoutput')`);
@@ -59,7 +63,7 @@ try {
   void bare.subscribe(new CountingPlugin({ protoVersion: 1, publicationNames: ['bench_ceiling'] }), 'bench_ceiling');
   await new Promise<void>((resolve) => bare.once('start', () => resolve()));
 
-  const worker = fork(path.resolve('bench/ingest-worker.ts'), [JSON.stringify({ url: server.urls[0], secret: BENCH_SECRET, topic: 'ingest', expect: ROWS })], {
+  const worker = fork(path.resolve('bench/ingest-worker.ts'), [JSON.stringify({ url: subscriberUrl, secret: BENCH_SECRET, topic: 'ingest', expect: ROWS })], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -79,8 +83,12 @@ try {
   worker.on('message', (message: { type: string }) => messages.push(message));
   await next('ready');
 
-  console.log(`ingest: ${ROWS.toLocaleString('en')} rows in transactions of ${BATCH.toLocaleString('en')}, one admin subscriber`);
+  console.log(
+    `ingest: ${ROWS.toLocaleString('en')} rows in transactions of ${BATCH.toLocaleString('en')}, one admin subscriber` +
+      (args.cluster ? ', cluster mode: the subscriber on a follower (leader → Redis stream → follower)' : ''),
+  );
   const serverCpuBefore = cpuMs(server.pid);
+  const followerCpuBefore = server.followerPids.map(cpuMs);
   const writer = new pg.Client({ connectionString: server.databaseUrl });
   await writer.connect();
   const writeStarted = Date.now();
@@ -94,12 +102,14 @@ try {
   const { at: rowcastDoneAt, cpu: clientCpu, series: rowcastSeries } = await next('done');
   await bareDone;
   const serverCpu = cpuMs(server.pid) - serverCpuBefore;
+  const followerCpu = server.followerPids.map((pid, i) => cpuMs(pid) - followerCpuBefore[i]!);
 
   const seconds = (at: number) => (at - started) / 1000;
   const rowcastRate = ROWS / seconds(rowcastDoneAt!);
   const bareRate = ROWS / seconds(bareDoneAt);
   const report = {
-    command: `npm run bench:ingest -- --rows ${ROWS} --batch ${BATCH}`,
+    command: `npm run bench:ingest -- --rows ${ROWS} --batch ${BATCH}${args.cluster ? ' --cluster' : ''}`,
+    cluster: args.cluster ? { followerCpuSeconds: followerCpu.map((ms) => ms / 1000) } : null,
     at: new Date().toISOString(),
     rows: ROWS,
     writeSeconds: (written - writeStarted) / 1000,
@@ -117,11 +127,12 @@ try {
   console.log(`  bare replication stream (ceiling): ${report.ceiling.changesPerSecond.toLocaleString('en')} changes/s (${report.ceiling.seconds.toFixed(2)} s)`);
   console.log(
     `  rowcast to one admin subscriber:   ${report.rowcast.changesPerSecond.toLocaleString('en')} changes/s (${report.rowcast.seconds.toFixed(2)} s), ` +
-      `server CPU ${report.rowcast.serverCpuSeconds.toFixed(1)} s, subscriber CPU ${report.subscriberCpuSeconds?.toFixed(1)} s`,
+      `server CPU ${report.rowcast.serverCpuSeconds.toFixed(1)} s${args.cluster ? ` (leader; follower ${(followerCpu[0]! / 1000).toFixed(1)} s)` : ''}, ` +
+      `subscriber CPU ${report.subscriberCpuSeconds?.toFixed(1)} s`,
   );
   console.log(`  ratio to the ceiling: ${report.ratio.toFixed(2)} (target ≥ 0.7; target rate ≥ 100,000 changes/s)`);
   mkdirSync(path.resolve('bench/results'), { recursive: true });
-  writeFileSync(path.resolve('bench/results/ingest.json'), JSON.stringify(report, null, 2));
+  writeFileSync(path.resolve(`bench/results/${args.cluster ? 'ingest-cluster' : 'ingest'}.json`), JSON.stringify(report, null, 2));
   worker.send({ type: 'stop' });
   await bare.stop();
 } finally {

@@ -50,6 +50,7 @@ if (args.render) {
 /** The scenarios: script, arguments at full size and at --quick size, and its results file. */
 const SCENARIOS: ReadonlyArray<{ name: string; script: string; full: string[]; quick: string[] }> = [
   { name: 'ingest', script: 'bench/ingest.ts', full: [], quick: ['--quick'] },
+  { name: 'ingest-cluster', script: 'bench/ingest.ts', full: ['--cluster'], quick: ['--quick', '--cluster'] },
   {
     name: 'latency',
     script: 'bench/scoped-fanout.ts',

@@ -19,6 +19,9 @@ export interface BenchServer {
   readonly databaseUrl: string;
   /** `ws://127.0.0.<n>:<port>/live` for n = 1…4: several destination addresses spread the ephemeral ports. */
   readonly urls: string[];
+  /** With `followers`: each follower node's `/live` URL (the server above is the cluster's leader). */
+  readonly followerUrls: string[];
+  readonly followerPids: number[];
   stop(): Promise<void>;
 }
 
@@ -67,9 +70,11 @@ export async function benchPostgres(): Promise<{ url: string; stop: () => Promis
  * Starts Postgres (embedded unless DATABASE_URL is set), a fresh database with
  * `setupSql`, and the server on it with as many open files as the hard limit
  * allows (unless `rowcast: false`: a baseline that needs the database only;
- * then `pid`, `port` and `urls` are unset). `stop()` undoes all of it.
+ * then `pid`, `port` and `urls` are unset). With `followers: n`, a cluster
+ * on Redis (`REDIS_URL`, default the local one): that server leads, n more
+ * follow. `stop()` undoes all of it.
  */
-export async function startBenchServer(setupSql: string, options: { rowcast?: boolean } = {}): Promise<BenchServer> {
+export async function startBenchServer(setupSql: string, options: { rowcast?: boolean; followers?: number } = {}): Promise<BenchServer> {
   const { url: baseUrl, stop: stopPostgres } = await benchPostgres();
   const admin = new pg.Client({ connectionString: baseUrl });
   await admin.connect();
@@ -90,46 +95,59 @@ export async function startBenchServer(setupSql: string, options: { rowcast?: bo
     await admin.end();
     await stopPostgres();
   };
-  if (options.rowcast === false) return { port: 0, pid: 0, db, databaseUrl: url.toString(), urls: [], stop: stopDatabase };
+  if (options.rowcast === false) return { port: 0, pid: 0, db, databaseUrl: url.toString(), urls: [], followerUrls: [], followerPids: [], stop: stopDatabase };
 
+  const env = {
+    DATABASE_URL: url.toString(),
+    HOST: '0.0.0.0',
+    JWT_SECRET: BENCH_SECRET,
+    SLOT_NAME: dbName,
+    PUBLICATION_NAME: dbName,
+    LOG_LEVEL: 'warn',
+    MAX_CONNECTIONS: '200000',
+    // Benchmarks measure throughput, not the per-connection rate limit (issue 6).
+    RATE_LIMIT_PER_SECOND: process.env['RATE_LIMIT_PER_SECOND'] ?? '10000000',
+    RATE_LIMIT_BURST: process.env['RATE_LIMIT_BURST'] ?? '10000000',
+    ...(options.followers ? { REDIS_URL: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379' } : {}),
+  };
+  // In a cluster the first node started takes the leader lock; the followers read what it appends.
+  const leader = await spawnNode(env);
+  const followers: Array<{ port: number; child: ChildProcess }> = [];
+  for (let i = 0; i < (options.followers ?? 0); i++) followers.push(await spawnNode(env));
+  return {
+    port: leader.port,
+    pid: leader.child.pid!,
+    db,
+    databaseUrl: url.toString(),
+    urls: [1, 2, 3, 4].map((i) => `ws://127.0.0.${i}:${leader.port}/live`),
+    followerUrls: followers.map((f) => `ws://127.0.0.1:${f.port}/live`),
+    followerPids: followers.map((f) => f.child.pid!),
+    stop: async () => {
+      for (const node of [...followers, leader]) {
+        node.child.kill('SIGTERM');
+        await new Promise((resolve) => node.child.once('exit', resolve));
+      }
+      await stopDatabase();
+    },
+  };
+}
+
+/** One `rowcast serve` on a free port with `env`, once its /health answers 200. */
+async function spawnNode(env: Record<string, string>): Promise<{ port: number; child: ChildProcess }> {
   const port = await freePort();
   // As many open files as the hard limit allows (20,000 in the sandbox this was written on).
   // BENCH_PROFILE_DIR: the server writes a V8 CPU profile there when it stops (bench/profile-summary.ts reads it).
   const profile = process.env['BENCH_PROFILE_DIR'] ? `--cpu-prof --cpu-prof-dir=${path.resolve(process.env['BENCH_PROFILE_DIR'])} ` : '';
-  const server: ChildProcess = spawn('bash', ['-c', `ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec node ${profile}dist/src/cli/main.js serve`], {
-    env: {
-      ...process.env,
-      DATABASE_URL: url.toString(),
-      PORT: String(port),
-      HOST: '0.0.0.0',
-      JWT_SECRET: BENCH_SECRET,
-      SLOT_NAME: dbName,
-      PUBLICATION_NAME: dbName,
-      LOG_LEVEL: 'warn',
-      MAX_CONNECTIONS: '200000',
-      // Benchmarks measure throughput, not the per-connection rate limit (issue 6).
-      RATE_LIMIT_PER_SECOND: process.env['RATE_LIMIT_PER_SECOND'] ?? '10000000',
-      RATE_LIMIT_BURST: process.env['RATE_LIMIT_BURST'] ?? '10000000',
-    },
+  const child: ChildProcess = spawn('bash', ['-c', `ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec node ${profile}dist/src/cli/main.js serve`], {
+    env: { ...process.env, ...env, PORT: String(port) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (server.exitCode !== null) throw new Error(`server exited with ${server.exitCode}`);
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
     if (await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false)) break;
     if (Date.now() > deadline) throw new Error('server did not become healthy within 60 s');
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return {
-    port,
-    pid: server.pid!,
-    db,
-    databaseUrl: url.toString(),
-    urls: [1, 2, 3, 4].map((i) => `ws://127.0.0.${i}:${port}/live`),
-    stop: async () => {
-      server.kill('SIGTERM');
-      await new Promise((resolve) => server.once('exit', resolve));
-      await stopDatabase();
-    },
-  };
+  return { port, child };
 }

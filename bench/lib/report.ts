@@ -61,6 +61,7 @@ export interface SuiteResults {
   machine: { cpus: number; model: string; memoryGiB: number; node: string };
   results: Partial<{
     ingest: Ingest;
+    'ingest-cluster': Ingest;
     latency: Scoped;
     fanout: Fanout;
     'scoped-fanout': Scoped;
@@ -89,6 +90,16 @@ export function summaryTable(suite: SuiteResults): string {
       `bare replication stream ${n(ingest.ceiling.changesPerSecond)}/s: **${ingest.ratio.toFixed(2)}**`,
       '≥ 100,000/s and ≥ 0.7',
       `${verdict(met)}${!met && ingest.ratio >= 0.7 ? ' (ratio met)' : ''}`,
+    ]);
+  }
+  const clustered = suite.results['ingest-cluster'];
+  if (clustered) {
+    rows.push([
+      'ingest, cluster',
+      `${n(clustered.rowcast.changesPerSecond)} changes/s, leader → Redis stream → a follower's subscriber`,
+      `bare replication stream ${n(clustered.ceiling.changesPerSecond)}/s: **${clustered.ratio.toFixed(2)}**`,
+      '(issue 10: no target)',
+      '—',
     ]);
   }
   if (latency) {
