@@ -58,14 +58,14 @@ function setup(t: { teardown(fn: () => Promise<void> | void): void }) {
   const readers: RedisStreamReader[] = [];
   t.teardown(async () => {
     await Promise.all(readers.map((reader) => reader.stop()));
-    await writer.del(key, `${key}:epoch`);
+    await writer.del(key, `${key}:epoch`, `${key}:n`);
     writer.disconnect();
   });
   const sink = (changesPerEntry = 500) =>
     new RedisStreamSink({ redis: writer, key, maxLength: 10_000, changesPerEntry, logger, onFailure: (error) => { throw error; } });
-  const reader = () => {
+  const reader = (pacer?: { congested(): boolean }) => {
     const consumer = recorder();
-    const r = new RedisStreamReader({ redis: new Redis(REDIS_URL), key, consumer, logger });
+    const r = new RedisStreamReader({ redis: new Redis(REDIS_URL), key, consumer, logger, ...(pacer ? { pacer } : {}) });
     readers.push(r);
     r.start();
     return consumer;
@@ -108,8 +108,28 @@ test('a reader reports a gap when Redis loses the stream, then goes on with what
   send(leader, 100, 1);
   await waitFor('the first transaction', () => a.seen.includes('commit 100'));
   // What a Redis restart without persistence does to the stream.
-  await writer.del(key, `${key}:epoch`);
+  await writer.del(key, `${key}:epoch`, `${key}:n`);
   send(leader, 200, 1);
   await waitFor('the gap and the next transaction', () => a.seen.includes('commit 200'));
   t.deepEqual(a.seen, ['100:0:orders', 'commit 100', 'gap', '200:0:orders', 'commit 200']);
+});
+
+test('a reader that fell behind a trim reports the gap before handing on what follows it', async (t) => {
+  const { key, writer, sink, reader } = setup(t);
+  let paused = false;
+  const a = reader({ congested: () => paused });
+  const leader = sink();
+  send(leader, 100, 1);
+  await waitFor('the first transaction', () => a.seen.includes('commit 100'));
+  paused = true;
+  // Let a read that was already blocking come back empty, so the next one waits for the pacer.
+  await new Promise((resolve) => setTimeout(resolve, 1200));
+  send(leader, 200, 1);
+  send(leader, 300, 1);
+  send(leader, 400, 1);
+  await waitFor('the appends', async () => (await writer.xlen(key)) === 4);
+  await writer.xtrim(key, 'MAXLEN', 1); // only 400's entry is left: 200 and 300 are gone unread
+  paused = false;
+  await waitFor('the next transaction', () => a.seen.includes('commit 400'));
+  t.deepEqual(a.seen, ['100:0:orders', 'commit 100', 'gap', '400:0:orders', 'commit 400']);
 });

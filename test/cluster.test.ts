@@ -8,6 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import test from 'ava';
+import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { createClient, type ClientOptions, type LiveEvent, type RowcastClient } from '../src/client/index.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
@@ -30,6 +31,10 @@ async function cluster(t: { teardown(fn: () => Promise<void>): void }, db: TestD
   t.teardown(async () => {
     await Promise.all(nodes.map((node) => node.kill('SIGKILL')));
     await db.drop();
+    const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+    const key = `rowcast:${db.name}`;
+    await redis.del(key, `${key}:epoch`, `${key}:n`, `${key}:leader`).catch(() => {});
+    redis.disconnect();
   });
   for (let i = 0; i < count; i++) nodes.push(await ServerProcess.start(db, { REDIS_URL: redisUrl, CLUSTER_FAILOVER_MS: '300' }));
   return nodes;

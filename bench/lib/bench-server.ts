@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { createDatabase } from '../../src/db/database.js';
 import { startEmbeddedPostgres } from '../../src/db/embedded-postgres.js';
@@ -126,6 +127,13 @@ export async function startBenchServer(setupSql: string, options: { rowcast?: bo
       for (const node of [...followers, leader]) {
         node.child.kill('SIGTERM');
         await new Promise((resolve) => node.child.once('exit', resolve));
+      }
+      if (env.REDIS_URL) {
+        // The cluster stream and its keys (rowcast:<slot>…).
+        const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 1 });
+        const key = `rowcast:${dbName}`;
+        await redis.del(key, `${key}:epoch`, `${key}:n`, `${key}:leader`).catch(() => {});
+        redis.disconnect();
       }
       await stopDatabase();
     },

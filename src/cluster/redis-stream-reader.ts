@@ -34,13 +34,6 @@ export interface RedisStreamReaderOptions {
 
 const fromHex = (hex: string): Lsn => BigInt(`0x${hex}`);
 
-/** `ms-seq` stream ids compared as numbers. */
-function idBefore(a: string, b: string): boolean {
-  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
-  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
-  return am < bm || (am === bm && as < bs);
-}
-
 /**
  * Every node's side of the cluster stream: reads it from the start (which
  * fills the replay window) and hands each record to the node's consumer,
@@ -50,12 +43,14 @@ function idBefore(a: string, b: string): boolean {
  *
  * Gaps are reported, never skipped silently: the stream's epoch key (made
  * when the stream is first used) changes when Redis loses its data, and
- * XINFO's `max-deleted-entry-id` passing this node's position means entries
- * were trimmed before it read them.
+ * entries are numbered consecutively, so a jump means entries were trimmed
+ * before this node read them.
  */
 export class RedisStreamReader {
   readonly #options: RedisStreamReaderOptions;
   #lastId = '0';
+  /** The number (`n`) of the last entry read: the next must be one more. */
+  #lastN: number | null = null;
   #epoch: string | null = null;
   #running = false;
   #loop: Promise<void> | null = null;
@@ -65,7 +60,6 @@ export class RedisStreamReader {
   #open: { hex: string; next: number } | null = null;
   /** After a gap: skip changes until a transaction starts. */
   #resyncing = false;
-  #lastTrimCheck = 0;
   #entries = 0;
   /** When the last XREAD returned (ms): it blocks at most a second, so an older one means Redis is not answering. */
   #lastReadAt = 0;
@@ -119,16 +113,20 @@ export class RedisStreamReader {
         failing = false;
         this.#lastReadAt = Date.now();
         this.#markReady();
-        // Before anything read is handed on: is this still the stream this node was reading?
+        // Before anything read is handed on: is this still the stream this node was reading, and is nothing missing before it?
         if (!(await this.#sameEpoch())) continue;
         for (const [, entries] of reply ?? []) {
           for (const [id, fields] of entries) {
+            const n = Number(fields[1]);
+            if (this.#lastN !== null && n !== this.#lastN + 1) {
+              this.#lostFrom(this.#lastId, `cluster stream entries ${this.#lastN + 1}–${n - 1} were trimmed before this node read them`);
+            }
+            this.#lastN = n;
             this.#lastId = id;
             this.#entries++;
-            this.#entry(JSON.parse(fields[1]!) as StreamEntry);
+            this.#entry(JSON.parse(fields[3]!) as StreamEntry);
           }
         }
-        await this.#checkTrimmed();
       } catch (error) {
         if (!this.#running) return;
         if (!failing) this.#options.logger.error({ err: error }, 'reading the cluster stream failed; retrying');
@@ -158,20 +156,10 @@ export class RedisStreamReader {
     return same;
   }
 
-  /** Once a second: were entries after this node's position trimmed before it read them? */
-  async #checkTrimmed(): Promise<void> {
-    if (Date.now() - this.#lastTrimCheck < 1000 || this.#lastId === '0') return;
-    this.#lastTrimCheck = Date.now();
-    const info = (await this.#options.redis.call('XINFO', 'STREAM', this.#options.key).catch(() => null)) as unknown[] | null;
-    if (!info) return;
-    const at = info.indexOf('max-deleted-entry-id');
-    const deleted = at >= 0 ? String(info[at + 1]) : '0-0';
-    if (idBefore(this.#lastId, deleted)) this.#lostFrom('0', `cluster stream entries up to ${deleted} were trimmed before this node read them`);
-  }
-
   #lostFrom(id: string, reason: string): void {
     this.#options.logger.error({ lastId: this.#lastId }, reason);
     this.#lastId = id;
+    if (id === '0') this.#lastN = null;
     this.#resyncing = true;
     this.#open = null;
     this.#options.consumer.gap(reason);

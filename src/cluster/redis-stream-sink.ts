@@ -69,7 +69,7 @@ export class RedisStreamSink implements TransactionSink {
     this.#changes = 0;
     if (commitLsn !== null) this.#inFlight.push(commitLsn);
     const { redis, key, maxLength } = this.#options;
-    redis.xadd(key, 'MAXLEN', '~', maxLength, '*', 'd', JSON.stringify(entry)).then(
+    appendEntry(redis, key, maxLength, entry).then(
       () => {
         if (commitLsn !== null) this.#inFlight.shift();
       },
@@ -89,6 +89,19 @@ export class RedisStreamSink implements TransactionSink {
  * it when it reads it back, so all agree on its place (and `seq`).
  */
 export async function appendEphemeral(redis: Redis, key: string, maxLength: number, record: Omit<Extract<StreamRecord, { t: 'ephemeral' }>, 't'>): Promise<void> {
-  const entry: StreamEntry = { relations: [], records: [{ t: 'ephemeral', ...record }] };
-  await redis.xadd(key, 'MAXLEN', '~', maxLength, '*', 'd', JSON.stringify(entry));
+  await appendEntry(redis, key, maxLength, { relations: [], records: [{ t: 'ephemeral', ...record }] });
+}
+
+/**
+ * XADD with a number: each entry carries `n`, one more than the entry before
+ * it (a counter beside the stream, incremented in the same script, so
+ * appends from several nodes still number consecutively). A reader that
+ * sees `n` jump knows entries were trimmed before it read them.
+ */
+const APPEND = `
+local n = redis.call('INCR', KEYS[2])
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'n', n, 'd', ARGV[2])`;
+
+function appendEntry(redis: Redis, key: string, maxLength: number, entry: StreamEntry): Promise<unknown> {
+  return redis.eval(APPEND, 2, key, `${key}:n`, maxLength, JSON.stringify(entry));
 }
