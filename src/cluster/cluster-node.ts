@@ -117,12 +117,9 @@ export class ClusterNode {
     });
   }
 
-  get isLeader(): boolean {
-    return this.#lock.isLeader;
-  }
-
   async start(): Promise<void> {
-    await this.#subscriber.subscribe(`${this.#key}:want`);
+    // Not awaited: with Redis down the node still starts (and /health says redis); ioredis subscribes once it can.
+    this.#subscriber.subscribe(`${this.#key}:want`).catch(() => {});
     this.#subscriber.on('message', (_channel, lsn: string) => {
       if (this.#stream) void this.#reportPosition(parseLsn(lsn));
     });
