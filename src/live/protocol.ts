@@ -261,6 +261,7 @@ export interface CustomTopicSummary {
 
 /** A custom topic as `get-topic` and `create-topic` describe it. */
 export interface CustomTopicDetail extends CustomTopicSummary {
+  /** Messages kept; 0: ephemeral (never stored). */
   readonly history: number;
   readonly maxSubscribers: number | null;
   readonly readers: TopicAccess;

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Database } from '../db/database.js';
-import type { TopicAccess, TopicColumn } from '../live/protocol.js';
+import type { CustomTopicDetail, TopicAccess, TopicColumn } from '../live/protocol.js';
 import { ADMIN_ONLY, type ReadPolicy } from '../policies/read-policy.js';
 
 // Defined with the wire protocol, whose topic descriptions carry them.
@@ -22,19 +22,8 @@ export interface TableTopic {
 }
 
 
-/** A custom topic (chat room, notification channel), a row of `rowcast.topics`. */
-export interface CustomTopic {
-  readonly kind: 'custom';
-  readonly name: string;
-  readonly description: string;
-  /** Messages kept; 0: ephemeral (never stored). */
-  readonly history: number;
-  readonly maxSubscribers: number | null;
-  readonly readers: TopicAccess;
-  readonly writers: TopicAccess;
-  readonly createdBy: string | null;
-  readonly createdAt: string;
-}
+/** A custom topic (chat room, notification channel), a row of `rowcast.topics`: what `get-topic` describes, less the live count. */
+export type CustomTopic = Omit<CustomTopicDetail, 'subscribers'>;
 
 /** What the registry reads from. */
 export interface TopicRegistryOptions {
