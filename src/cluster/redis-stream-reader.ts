@@ -63,6 +63,7 @@ export class RedisStreamReader {
   #entries = 0;
   /** When the last XREAD returned (ms): it blocks at most a second, so an older one means Redis is not answering. */
   #lastReadAt = 0;
+  #pacing = false;
   #markReady!: () => void;
   /** Resolves after the first successful read. */
   readonly ready = new Promise<void>((resolve) => {
@@ -83,9 +84,13 @@ export class RedisStreamReader {
     return this.#entries;
   }
 
-  /** Whether Redis answered a read within the last 3 s (a stopped Redis keeps its connections open but answers nothing). */
+  /**
+   * Whether Redis answered a read within the last 3 s (a stopped Redis keeps
+   * its connections open but answers nothing). While this node holds reading
+   * back itself (its sockets are congested) it counts as healthy.
+   */
   get healthy(): boolean {
-    return Date.now() - this.#lastReadAt < 3000;
+    return this.#pacing || Date.now() - this.#lastReadAt < 3000;
   }
 
   start(): void {
@@ -105,7 +110,11 @@ export class RedisStreamReader {
     let failing = false;
     while (this.#running) {
       try {
-        while (this.#options.pacer?.congested() && this.#running) await new Promise((resolve) => setTimeout(resolve, 10));
+        while (this.#options.pacer?.congested() && this.#running) {
+          this.#pacing = true;
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        this.#pacing = false;
         const reply = (await redis.xread('COUNT', this.#options.count ?? 200, 'BLOCK', 1000, 'STREAMS', key, this.#lastId)) as
           | Array<[string, Array<[string, string[]]>]>
           | null;
