@@ -196,3 +196,44 @@ test('liveRows keeps a Map of rows from a snapshot and the events', withServer, 
   t.deepEqual(changes, [2, 2, 1]);
   rows.close();
 });
+
+test('liveRows with load heals after resumed: false, and events that arrive during the load are kept', withServer, { sql: TABLES, env: { HISTORY_EVENTS: '5' } }, async (t, { liveUrl, db, server }) => {
+  const alicesRows = async () => (await db.query(`SELECT id, owner_id, amount FROM orders WHERE owner_id = 'alice' ORDER BY id`)).rows;
+  await db.query(`INSERT INTO orders VALUES (1, 'alice', 1)`);
+  let loads = 0;
+  let openGate = () => {};
+  const gate = new Promise<void>((resolve) => {
+    openGate = resolve;
+  });
+  let secondLoadRead = false;
+  const { client } = open(t, { url: liveUrl, token: signToken({ sub: 'alice' }), backoff: { initialMs: 1000, maxMs: 1000 } });
+  const rows = liveRows(client, 'orders', {
+    load: async () => {
+      const snapshot = await alicesRows();
+      if (++loads === 2) {
+        secondLoadRead = true;
+        await gate; // rows committed from here on are not in this snapshot
+      }
+      return snapshot.map((row) => [String(row['id']), row] as const);
+    },
+  });
+  await rows.ready;
+  t.deepEqual([...rows.rows.keys()], ['1']);
+  // The same subscription, seen by a second handler: when it sees an event, liveRows has been handed it too.
+  const seen: string[] = [];
+  client.subscribe('orders', {}, (e) => seen.push(e.data.id));
+
+  // Dropped; while away, more changes than the window (5 events) holds: the resubscribe gets resumed: false.
+  const { connectionId } = (client.state as Extract<ConnectionState, { status: 'open' }>).session;
+  await fetch(`http://127.0.0.1:${server.port}/admin/connections/${connectionId}`, { method: 'DELETE', headers: { authorization: `Bearer ${signToken(ADMIN)}` } });
+  await waitFor('the client to notice', () => client.state.status === 'reconnecting');
+  for (let id = 2; id <= 9; id++) await db.query(`INSERT INTO orders VALUES ($1, 'alice', $1)`, [id]);
+  await waitFor('the second load to have read its snapshot', () => secondLoadRead);
+  await db.query(`INSERT INTO orders VALUES (10, 'alice', 10)`);
+  await waitFor('row 10 to reach the client', () => seen.includes('10'));
+  t.false(rows.rows.has('10'), 'held while the load runs');
+  openGate();
+  await waitFor('the load to be applied', () => rows.rows.has('10'));
+  t.deepEqual([...rows.rows.entries()].map(([id, row]) => [id, row['amount']]), (await alicesRows()).map((row) => [String(row['id']), row['amount']]));
+  t.is(loads, 2);
+});

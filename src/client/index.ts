@@ -19,7 +19,7 @@ export {
   type SubscribeOptions,
   type Unsubscribe,
 } from './client.js';
-export { liveRows, type LiveRows, type LiveRowsOptions, type Row } from './live-rows.js';
+export { liveRows, type LiveRows, type LiveRowsOptions, type Row, type Snapshot } from './live-rows.js';
 export type { ErrorCode } from '../errors.js';
 export type {
   CustomTopicDetail,

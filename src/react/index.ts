@@ -12,7 +12,7 @@
  */
 import { createContext, createElement, useCallback, useContext, useEffect, useMemo, useRef, useState, useSyncExternalStore, type ReactNode } from 'react';
 import type { ConnectionState, LiveEvent, RowcastClient, RowcastClientError, SubscribeOptions } from '../client/client.js';
-import { liveRows, type Row } from '../client/live-rows.js';
+import { liveRows, type Row, type Snapshot } from '../client/live-rows.js';
 
 const RowcastContext = createContext<RowcastClient | null>(null);
 
@@ -87,7 +87,13 @@ export function useTopic<A = Record<string, unknown>>(topic: string, options: Us
 export interface UseLiveRowsOptions {
   readonly filter?: SubscribeOptions['filter'];
   /** Rows the app already has (e.g. from a fetch), by id; read when the subscription starts. */
-  readonly snapshot?: Iterable<readonly [string, Row]>;
+  readonly snapshot?: Snapshot;
+  /**
+   * Loads the current rows once the subscription is live, and again after
+   * every reconnect the server could not replay (see `liveRows`): with it the
+   * rows heal themselves. The latest function is used; a new one does not resubscribe.
+   */
+  readonly load?: () => Promise<Snapshot>;
 }
 
 /**
@@ -100,6 +106,8 @@ export function useLiveRows<R extends Row = Row>(table: string, options: UseLive
   const key = JSON.stringify(options.filter ?? null);
   const snapshot = useRef(options.snapshot);
   snapshot.current = options.snapshot;
+  const load = useRef(options.load);
+  load.current = options.load;
   // One store per mounted hook: the rows as an immutable snapshot, replaced on every change.
   const store = useMemo(() => ({ view: { rows: [] as R[], byId: new Map<string, R>() as ReadonlyMap<string, R> }, listeners: new Set<() => void>() }), []);
   const [status, setStatus] = useState<SubscriptionStatus>({ status: 'subscribing', resyncs: 0 });
@@ -113,6 +121,7 @@ export function useLiveRows<R extends Row = Row>(table: string, options: UseLive
     const live = liveRows(client, table, {
       ...(filter ? { filter } : {}),
       ...(snapshot.current ? { snapshot: snapshot.current } : {}),
+      ...(load.current ? { load: () => load.current!() } : {}),
       onChange: publish,
       onResync: () => setStatus((s) => ({ ...s, resyncs: s.resyncs + 1 })),
       onError: (error) => setStatus((s) => ({ ...s, status: 'error', error })),
