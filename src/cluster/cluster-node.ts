@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../db/database.js';
 import { formatLsn, lsnHex, minLsn, parseLsn, type Lsn } from '../replication/lsn.js';
+import { PositionWaiters } from '../replication/position-waiters.js';
 import { ReplicationStream, type ReplicationState, type ValueParser } from '../replication/replication-stream.js';
 import { LeaderLock } from './leader-lock.js';
 import { RedisStreamReader, type EphemeralRecord, type StreamConsumer } from './redis-stream-reader.js';
@@ -71,7 +72,7 @@ export class ClusterNode {
   #position: Lsn = 0n;
   #leaderPosition: Lsn = 0n;
   #leader: string | null = null;
-  #waiters: Array<{ lsn: Lsn; resolve: (reached: boolean) => void }> = [];
+  readonly #waiters = new PositionWaiters();
   #timers: NodeJS.Timeout[] = [];
   #lastSentPosition: Lsn = 0n;
   #gaps = 0;
@@ -93,7 +94,7 @@ export class ClusterNode {
         if (lsn <= this.#position) return;
         this.#position = lsn;
         outer.position(lsn);
-        this.#waiters = this.#waiters.filter((w) => (w.lsn <= lsn ? (w.resolve(true), false) : true));
+        this.#waiters.advance(lsn);
       },
       gap: (reason) => {
         this.#gaps++;
@@ -133,7 +134,7 @@ export class ClusterNode {
 
   async stop(): Promise<void> {
     for (const timer of this.#timers) clearInterval(timer);
-    for (const waiter of this.#waiters.splice(0)) waiter.resolve(false);
+    this.#waiters.cancelAll();
     await this.#follow();
     await this.#lock.stop();
     await this.#reader.stop();
@@ -148,21 +149,9 @@ export class ClusterNode {
    */
   waitFor(lsn: Lsn, timeoutMs: number): Promise<boolean> {
     if (this.#position >= lsn) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const waiter = {
-        lsn,
-        resolve: (reached: boolean) => {
-          clearTimeout(timer);
-          resolve(reached);
-        },
-      };
-      const timer = setTimeout(() => {
-        this.#waiters = this.#waiters.filter((w) => w !== waiter);
-        resolve(false);
-      }, timeoutMs);
-      this.#waiters.push(waiter);
-      this.#redis.publish(`${this.#key}:want`, formatLsn(lsn)).catch(() => {});
-    });
+    const reached = this.#waiters.wait(lsn, timeoutMs);
+    this.#redis.publish(`${this.#key}:want`, formatLsn(lsn)).catch(() => {});
+    return reached;
   }
 
   /** Sends an ephemeral message through the stream; every node (this one too) delivers it as it reads it back. */

@@ -1,6 +1,7 @@
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import type { Logger } from 'pino';
 import { formatLsn, lsnHex, parseLsn, type Lsn } from './lsn.js';
+import { PositionWaiters } from './position-waiters.js';
 import type { Relation, Row, Transaction, TransactionSink } from './transaction.js';
 
 /** Converts the text form of a value of type `typeOid` to its JSON value. */
@@ -100,7 +101,7 @@ export class ReplicationStream {
   #wake: (() => void) | null = null;
   #sincePaceCheck = 0;
   #paused = false;
-  #waiters: Array<{ lsn: Lsn; resolve: (reached: boolean) => void }> = [];
+  readonly #waiters = new PositionWaiters();
   #pingTimer: NodeJS.Timeout | null = null;
   #loop: Promise<void> | null = null;
   /** When Postgres last asked for a reply (ms), within the last second. */
@@ -130,7 +131,7 @@ export class ReplicationStream {
     this.#running = false;
     if (this.#statusTimer) clearInterval(this.#statusTimer);
     this.#stopPinging();
-    for (const waiter of this.#waiters.splice(0)) waiter.resolve(false);
+    this.#waiters.cancelAll();
     this.#sendStatus();
     this.#wake?.();
     await this.#service?.stop();
@@ -147,23 +148,12 @@ export class ReplicationStream {
    */
   waitFor(lsn: Lsn, timeoutMs: number): Promise<boolean> {
     if (this.#handedOff >= lsn) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const waiter = {
-        lsn,
-        resolve: (reached: boolean) => {
-          clearTimeout(timer);
-          resolve(reached);
-        },
-      };
-      const timer = setTimeout(() => {
-        this.#waiters = this.#waiters.filter((w) => w !== waiter);
-        if (this.#waiters.length === 0) this.#stopPinging();
-        resolve(false);
-      }, timeoutMs);
-      this.#waiters.push(waiter);
-      this.#pingTimer ??= setInterval(() => this.#sendStatus(true, true), 20);
-      this.#sendStatus(true, true);
+    const reached = this.#waiters.wait(lsn, timeoutMs, () => {
+      if (this.#waiters.size === 0) this.#stopPinging();
     });
+    this.#pingTimer ??= setInterval(() => this.#sendStatus(true, true), 20);
+    this.#sendStatus(true, true);
+    return reached;
   }
 
   /** A snapshot of progress and health. */
@@ -280,12 +270,9 @@ export class ReplicationStream {
   /** Moves the handed-off position and wakes those waiting for it. */
   #advance(lsn: Lsn): void {
     this.#handedOff = lsn;
-    if (this.#waiters.length === 0) return;
-    const reached = this.#waiters.filter((w) => w.lsn <= lsn);
-    if (reached.length === 0) return;
-    this.#waiters = this.#waiters.filter((w) => w.lsn > lsn);
-    for (const waiter of reached) waiter.resolve(true);
-    if (this.#waiters.length === 0) this.#stopPinging();
+    if (this.#waiters.size === 0) return;
+    this.#waiters.advance(lsn);
+    if (this.#waiters.size === 0) this.#stopPinging();
   }
 
   /**
