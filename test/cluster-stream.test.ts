@@ -117,13 +117,20 @@ test('a reader reports a gap when Redis loses the stream, then goes on with what
 test('a reader that fell behind a trim reports the gap before handing on what follows it', async (t) => {
   const { key, writer, sink, reader } = setup(t);
   let paused = false;
-  const a = reader({ congested: () => paused });
+  let asked = 0;
+  const a = reader({
+    congested: () => {
+      asked++;
+      return paused;
+    },
+  });
   const leader = sink();
   send(leader, 100, 1);
   await waitFor('the first transaction', () => a.seen.includes('commit 100'));
+  const before = asked;
   paused = true;
-  // Let a read that was already blocking come back empty, so the next one waits for the pacer.
-  await new Promise((resolve) => setTimeout(resolve, 1200));
+  // The reader asks before every read: once it has asked since, it is holding (a read already blocking came back first).
+  await waitFor('the reader to hold', () => asked > before);
   send(leader, 200, 1);
   send(leader, 300, 1);
   send(leader, 400, 1);
