@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { BENCH_SECRET, cpuMs, freePort, startBenchServer } from './lib/bench-server.js';
 import { ClientFleet } from './lib/client-fleet.js';
-import { measureWindow, pace } from './lib/measure.js';
+import { measureWindow, paceScopedInserts } from './lib/measure.js';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, rows: { type: 'string' }, seconds: { type: 'string' } } });
 const ROWS = Number(args.rows ?? (args.quick ? 50_000 : 500_000));
@@ -98,14 +98,7 @@ async function ingest(databaseUrl: string, baseline: { pid: number; urls: string
 async function scoped(db: pg.Client, baseline: { pid: number; urls: string[] }, connections: number, rate: number) {
   const fleet = await ClientFleet.start({ urls: baseline.urls, topic: 'bench_orders', connections });
   try {
-    const perTick = Math.max(1, Math.round(rate / 100));
-    const pacer = pace(100, async () => {
-      await db.query(
-        `INSERT INTO bench_orders (owner_id, amount, written_at)
-         SELECT floor(random() * $1)::int, g, extract(epoch FROM clock_timestamp()) * 1000 FROM generate_series(1, $2) g`,
-        [connections, perTick],
-      );
-    });
+    const { pacer, perTick } = paceScopedInserts(db, connections, rate);
     const window = await measureWindow({ serverPid: baseline.pid, fleet, pacer, seconds: SECONDS });
     await pacer.stop();
     const changes = window.changes * perTick;

@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import type pg from 'pg';
 import { rssMiB, startBenchServer } from './lib/bench-server.js';
 import { ClientFleet } from './lib/client-fleet.js';
-import { measureWindow, pace } from './lib/measure.js';
+import { measureWindow, paceScopedInserts } from './lib/measure.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -91,15 +91,7 @@ function fleetProblems(results: Array<Record<string, number>>): string[] {
 async function scenario(serverPid: number, db: pg.Client, urls: string[], connections: number): Promise<Record<string, number>> {
   const fleet = await ClientFleet.start({ urls, topic: 'bench_orders', connections });
   try {
-    // Rows spread across owners, committed every 10 ms.
-    const perTick = Math.max(1, Math.round(RATE / 100));
-    const pacer = pace(100, async () => {
-      await db.query(
-        `INSERT INTO bench_orders (owner_id, amount, written_at)
-         SELECT floor(random() * $1)::int, g, extract(epoch FROM clock_timestamp()) * 1000 FROM generate_series(1, $2) g`,
-        [connections, perTick],
-      );
-    });
+    const { pacer, perTick } = paceScopedInserts(db, connections, RATE);
     const window = await measureWindow({ serverPid, fleet, pacer, seconds: SECONDS });
     await pacer.stop();
     const changes = window.changes * perTick;
