@@ -69,8 +69,12 @@ export const READERS: readonly ReaderSpec[] = [
   { name: 'dave, v < 3', claims: { sub: 'dave' }, topics: ['orders'], vBelow: 3 },
 ];
 
-/** Something done to the running system, `at` seconds into the writing. */
-export type Disruption = { readonly at: number; readonly kind: 'kill-server' | 'terminate-server' | 'restart-postgres' };
+/**
+ * Something done to the running system, `at` seconds into the writing.
+ * `kill-leader` (cluster runs): SIGKILL the node holding the slot, then start
+ * it again (it rejoins as a follower).
+ */
+export type Disruption = { readonly at: number; readonly kind: 'kill-server' | 'terminate-server' | 'restart-postgres' | 'kill-leader' };
 
 export interface CrashRunOptions {
   /** Target changes per second. */
@@ -83,6 +87,12 @@ export interface CrashRunOptions {
   readonly reconnectEvery: number;
   /** Server configuration on top of the test defaults. */
   readonly env: Record<string, string>;
+  /**
+   * Nodes (default 1). More than one is a cluster: `env` must hold
+   * `REDIS_URL`; readers are spread over the nodes and each reconnect goes
+   * to the next one.
+   */
+  readonly nodes?: number;
   /** Progress lines. */
   readonly log?: (line: string) => void;
 }
@@ -130,12 +140,18 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
 export async function runCrashTest(db: TestDatabase, options: CrashRunOptions, postgres?: RunningPostgres): Promise<CrashRunReport> {
   const log = options.log ?? (() => {});
   const env = { PUBLICATION_TABLES: TABLES.join(','), ...options.env };
-  let server = await ServerProcess.start(db, env);
+  const servers: ServerProcess[] = [];
+  for (let i = 0; i < (options.nodes ?? 1); i++) servers.push(await ServerProcess.start(db, env));
+  let server = servers[0]!;
   const problems: string[] = [];
   const readers = READERS.flatMap((spec) =>
     Array.from({ length: options.copies }, (_, i) => new Reader(options.copies > 1 ? { ...spec, name: `${spec.name} #${i + 1}` } : spec, options.reconnectEvery)),
   );
-  const running = readers.map((reader) => reader.run(() => server.liveUrl));
+  // Reader i starts on node i and moves to the next node on every reconnect.
+  const running = readers.map((reader, i) => {
+    let next = i;
+    return reader.run(() => servers[next++ % servers.length]!.liveUrl);
+  });
   try {
     await Promise.all(readers.map((reader) => reader.subscribed));
     const writer = new Writer(db.url);
@@ -147,12 +163,21 @@ export async function runCrashTest(db: TestDatabase, options: CrashRunOptions, p
         if (disruption.kind === 'kill-server') {
           await server.kill('SIGKILL');
           server = await ServerProcess.start(db, env);
+          servers[0] = server;
+        } else if (disruption.kind === 'kill-leader') {
+          const roles = await Promise.all(servers.map((node) => node.status().then((status) => status['cluster']?.role, () => null)));
+          const leader = roles.indexOf('leader');
+          if (leader < 0) throw new Error(`kill-leader: no leader among ${roles.join(', ')}`);
+          await servers[leader]!.kill('SIGKILL');
+          servers[leader] = await ServerProcess.start(db, env);
+          log(`killed the leader (node ${leader + 1} of ${servers.length}); it rejoined`);
         } else if (disruption.kind === 'terminate-server') {
           // A graceful shutdown must end with exit code 0.
           const code = await server.kill('SIGTERM');
           if (code !== 0) problems.push(`SIGTERM: the server exited with ${code}`);
           log(`SIGTERM: exited ${code} after ${Date.now() - started} ms`);
           server = await ServerProcess.start(db, env);
+          servers[0] = server;
         } else {
           if (!postgres) throw new Error('restart-postgres needs a private Postgres');
           await postgres.stop();
@@ -188,13 +213,13 @@ export async function runCrashTest(db: TestDatabase, options: CrashRunOptions, p
         failedSubscribes: reader.failedSubscribes,
       })),
       problems,
-      status: await server.status(),
-      serverLog: server.logs.map((line) => String(line['msg'])),
+      status: await servers[0]!.status(),
+      serverLog: servers.flatMap((node) => node.logs.map((line) => String(line['msg']))),
     };
   } finally {
     for (const reader of readers) reader.stop();
     await Promise.allSettled(running);
-    await server.kill();
+    await Promise.all(servers.map((node) => node.kill()));
   }
 }
 

@@ -2,7 +2,7 @@
  * `npm run chaos`: issue 5's crash runs at full size, on a Postgres of their
  * own (an embedded one; the runs restart it).
  *
- *   npm run chaos                        # 5,000 changes/s for 20 s, 500,000-row and TOAST crashes
+ *   npm run chaos                        # 5,000 changes/s for 20 s (one node, and a 3-node cluster), 500,000-row and TOAST crashes
  *   npm run chaos -- --quick             # the CI sizes of test/crash.test.ts
  *   npm run chaos -- --rate 8000 --seconds 30
  *
@@ -40,11 +40,12 @@ const rows: Row[] = [];
 
 const postgres = await startPrivatePostgres();
 try {
-  const crashRun = async (name: string, options: Pick<CrashRunOptions, 'disruptions' | 'reconnectEvery'>) => {
+  const crashRun = async (name: string, options: Pick<CrashRunOptions, 'disruptions' | 'reconnectEvery'> & { nodes?: number; env?: Record<string, string> }) => {
     console.log(`${name}`);
     const db = await createTestDatabase(CRASH_SCHEMA, postgres.url);
     try {
-      const report = await runCrashTest(db, { rate, seconds, copies: 2, env: { HISTORY_EVENTS: history, ...roomy }, log, ...options }, postgres.server);
+      const { env, ...rest } = options;
+      const report = await runCrashTest(db, { rate, seconds, copies: 2, env: { HISTORY_EVENTS: history, ...roomy, ...env }, log, ...rest }, postgres.server);
       const received = report.readers.reduce((sum, r) => sum + r.received, 0);
       const expected = report.readers.reduce((sum, r) => sum + r.expected, 0);
       const connections = report.readers.reduce((sum, r) => sum + r.connections, 0);
@@ -71,6 +72,16 @@ try {
   await crashRun(`${rate.toLocaleString('en')} changes/s for ${seconds} s, Postgres restarted`, {
     disruptions: [{ at: seconds * 0.5, kind: 'restart-postgres' }],
     reconnectEvery: 0,
+  });
+  // Issue 10: the same on a three-node cluster (the machine's Redis, or REDIS_URL), the leader killed twice.
+  await crashRun(`${rate.toLocaleString('en')} changes/s for ${seconds} s on a 3-node cluster, leader killed twice (SIGKILL)`, {
+    nodes: 3,
+    env: { REDIS_URL: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379', CLUSTER_FAILOVER_MS: '500' },
+    disruptions: [
+      { at: seconds * 0.3, kind: 'kill-leader' },
+      { at: seconds * 0.65, kind: 'kill-leader' },
+    ],
+    reconnectEvery: 2000,
   });
   for (const kind of ['rows', 'toast'] as const) {
     const count = kind === 'rows' ? bigRows : toastRows;
