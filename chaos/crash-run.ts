@@ -112,6 +112,15 @@ export interface CrashRunReport {
   readonly serverLog: readonly string[];
 }
 
+/** One line saying what a run did: changes, disruptions, and each reader's events over its connections. */
+export function describeCrashRun(r: CrashRunReport): string {
+  return (
+    `${r.changes} changes in ${r.transactions} transactions (${r.rate}/s); ` +
+    r.disruptions.map((d) => `${d.kind} at ${d.at}s took ${d.tookMs} ms`).join(', ') +
+    `; ${r.readers.map((x) => `${x.name}: ${x.received}/${x.expected} over ${x.connections} connections`).join('; ')}`
+  );
+}
+
 /** A Postgres of the run's own, which it may restart. */
 export interface PrivatePostgres {
   readonly url: string;

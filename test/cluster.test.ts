@@ -10,7 +10,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import test from 'ava';
 import { Redis } from 'ioredis';
-import { CRASH_SCHEMA, runCrashTest } from '../chaos/crash-run.js';
+import { CRASH_SCHEMA, describeCrashRun, runCrashTest } from '../chaos/crash-run.js';
+import { clusterKeys } from '../src/cluster/cluster-node.js';
 import WebSocket from 'ws';
 import { createClient, type ClientOptions, type LiveEvent, type RowcastClient } from '../src/client/index.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
@@ -27,16 +28,20 @@ const TABLES = `
 const isEvent = (f: Frame) => f['type'] === 'event';
 const label = (f: Frame) => `${f['event']}:${f['data'].id}`;
 
+/** Removes what a cluster on `slot` left in Redis. */
+async function dropClusterKeys(redisUrl: string, slot: string): Promise<void> {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  await redis.del(...clusterKeys(slot)).catch(() => {});
+  redis.disconnect();
+}
+
 /** `count` nodes on `db`, torn down (and the database dropped) after the test. */
 async function cluster(t: { teardown(fn: () => Promise<void>): void }, db: TestDatabase, count: number, redisUrl = REDIS_URL): Promise<ServerProcess[]> {
   const nodes: ServerProcess[] = [];
   t.teardown(async () => {
     await Promise.all(nodes.map((node) => node.kill('SIGKILL')));
     await db.drop();
-    const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-    const key = `rowcast:${db.name}`;
-    await redis.del(key, `${key}:epoch`, `${key}:n`, `${key}:leader`).catch(() => {});
-    redis.disconnect();
+    await dropClusterKeys(redisUrl, db.name);
   });
   for (let i = 0; i < count; i++) nodes.push(await ServerProcess.start(db, { REDIS_URL: redisUrl, CLUSTER_FAILOVER_MS: '300' }));
   return nodes;
@@ -207,10 +212,7 @@ test('crash run on three nodes: the leader killed twice at 1,000 changes/s; ever
   const db = await createTestDatabase(CRASH_SCHEMA);
   t.teardown(async () => {
     await db.drop();
-    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-    const key = `rowcast:${db.name}`;
-    await redis.del(key, `${key}:epoch`, `${key}:n`, `${key}:leader`).catch(() => {});
-    redis.disconnect();
+    await dropClusterKeys(REDIS_URL, db.name);
   });
   const result = await runCrashTest(db, {
     rate: 1000,
@@ -225,10 +227,7 @@ test('crash run on three nodes: the leader killed twice at 1,000 changes/s; ever
     env: { HISTORY_EVENTS: '20000', REDIS_URL, CLUSTER_FAILOVER_MS: '300' },
     log: (line) => t.log(line),
   });
-  t.log(
-    `${result.changes} changes in ${result.transactions} transactions; ` +
-      result.readers.map((r) => `${r.name}: ${r.received}/${r.expected} over ${r.connections} connections`).join('; '),
-  );
+  t.log(describeCrashRun(result));
   t.deepEqual(result.problems, []);
   t.is(result.changes, 6000);
   t.true(result.readers.every((r) => r.expected > 0 && r.received === r.expected));

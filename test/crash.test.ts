@@ -5,7 +5,7 @@
  * what operators see of a replication outage.
  */
 import test from 'ava';
-import { CRASH_SCHEMA, runCrashTest, startPrivatePostgres, type CrashRunReport } from '../chaos/crash-run.js';
+import { CRASH_SCHEMA, describeCrashRun, runCrashTest, startPrivatePostgres } from '../chaos/crash-run.js';
 import { runTransactionCrash, TRANSACTION_SCHEMA } from '../chaos/transaction-crash-run.js';
 import { createTestDatabase } from './helpers/database.js';
 import { LiveClient } from './helpers/live-client.js';
@@ -13,10 +13,6 @@ import { ServerProcess } from './helpers/server-process.js';
 import { signToken } from './helpers/tokens.js';
 import { waitFor } from './helpers/wait-for.js';
 
-const report = (r: CrashRunReport) =>
-  `${r.changes} changes in ${r.transactions} transactions (${r.rate}/s); ` +
-  r.disruptions.map((d) => `${d.kind} at ${d.at}s took ${d.tookMs} ms`).join(', ') +
-  `; ${r.readers.map((x) => `${x.name}: ${x.received}/${x.expected} over ${x.connections} connections`).join('; ')}`;
 
 test('server killed twice with SIGKILL while 1,000 changes/s are written: clients resume with since, lose nothing, see nothing twice', async (t) => {
   const db = await createTestDatabase(CRASH_SCHEMA);
@@ -33,7 +29,7 @@ test('server killed twice with SIGKILL while 1,000 changes/s are written: client
       env: { HISTORY_EVENTS: '20000' },
       log: (line) => t.log(line),
     });
-    t.log(report(result));
+    t.log(describeCrashRun(result));
     t.deepEqual(result.problems, []);
     t.is(result.changes, 6000);
     t.true(result.readers.every((r) => r.expected > 0 && r.received === r.expected));
@@ -54,7 +50,7 @@ test('SIGTERM under load: the server exits 0, and after a restart clients resume
       env: { HISTORY_EVENTS: '20000' },
       log: (line) => t.log(line),
     });
-    t.log(report(result));
+    t.log(describeCrashRun(result));
     t.deepEqual(result.problems, []);
     t.true(result.readers.every((r) => r.expected > 0 && r.received === r.expected && r.connections === 2));
   } finally {
@@ -79,7 +75,7 @@ test('Postgres restarted mid-run: the stream comes back, clients stay connected 
       },
       postgres.server,
     );
-    t.log(report(result));
+    t.log(describeCrashRun(result));
     t.deepEqual(result.problems, []);
     t.true(result.readers.every((r) => r.expected > 0 && r.received === r.expected && r.connections === 1));
     // The outage was seen, logged and reported, and is over.

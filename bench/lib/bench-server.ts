@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { clusterKeys } from '../../src/cluster/cluster-node.js';
 import { createDatabase } from '../../src/db/database.js';
 import { startEmbeddedPostgres } from '../../src/db/embedded-postgres.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
@@ -131,8 +132,7 @@ export async function startBenchServer(setupSql: string, options: { rowcast?: bo
       if (env.REDIS_URL) {
         // The cluster stream and its keys (rowcast:<slot>…).
         const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 1 });
-        const key = `rowcast:${dbName}`;
-        await redis.del(key, `${key}:epoch`, `${key}:n`, `${key}:leader`).catch(() => {});
+        await redis.del(...clusterKeys(dbName)).catch(() => {});
         redis.disconnect();
       }
       await stopDatabase();

@@ -48,6 +48,15 @@ export interface ClusterState {
   readonly gaps: number;
 }
 
+/** The Redis stream of a cluster reading `slotName`. */
+export const clusterStreamKey = (slotName: string): string => `rowcast:${slotName}`;
+
+/** Every Redis key a cluster on `slotName` uses: the stream, its epoch, its entry counter, the leader's announcement. */
+export function clusterKeys(slotName: string): string[] {
+  const key = clusterStreamKey(slotName);
+  return [key, `${key}:epoch`, `${key}:n`, `${key}:leader`];
+}
+
 const POSITION_INTERVAL_MS = 100;
 const ANNOUNCE_INTERVAL_MS = 1000;
 
@@ -80,7 +89,7 @@ export class ClusterNode {
 
   constructor(options: ClusterNodeOptions) {
     this.#options = options;
-    this.#key = `rowcast:${options.slotName}`;
+    this.#key = clusterStreamKey(options.slotName);
     this.#redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 2 });
     this.#subscriber = new Redis(options.redisUrl);
     this.#redis.on('error', () => {});
