@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Lsn } from '../replication/lsn.js';
-import type { Relation, TransactionSink } from '../replication/transaction.js';
-import { fromWireChange, fromWireRelation, fromWireTransaction, type StreamEntry, type StreamRecord } from './stream-records.js';
+import type { Relation, Transaction, TransactionSink } from '../replication/transaction.js';
+import { fromWireChange, fromWireRelation, fromWireTransaction, type StreamEntry, type StreamRecord, type WireTransaction } from './stream-records.js';
 
 /** An ephemeral message as it travels through the stream. */
 export type EphemeralRecord = Extract<StreamRecord, { t: 'ephemeral' }>;
@@ -58,6 +58,7 @@ export class RedisStreamReader {
   #committed = '';
   /** The transaction whose changes are being handed on: its commit LSN (hex) and the next change index. */
   #open: { hex: string; next: number } | null = null;
+  #tx: Transaction | null = null;
   /** After a gap: skip changes until a transaction starts. */
   #resyncing = false;
   #entries = 0;
@@ -174,6 +175,12 @@ export class RedisStreamReader {
     this.#options.consumer.gap(reason);
   }
 
+  /** The transaction of a record: one object per transaction, not per change (a large one has hundreds of thousands). */
+  #transaction(tx: WireTransaction): Transaction {
+    if (this.#tx?.commitLsnHex !== tx.commitLsnHex) this.#tx = fromWireTransaction(tx);
+    return this.#tx;
+  }
+
   #entry(entry: StreamEntry): void {
     const relations = new Map<number, Relation>(entry.relations.map((r) => [r.relationOid, fromWireRelation(r)]));
     for (const record of entry.records) this.#record(record, relations);
@@ -204,7 +211,7 @@ export class RedisStreamReader {
           return;
         }
         this.#open.next++;
-        consumer.change(fromWireTransaction(record.tx), fromWireChange(record.change, relations));
+        consumer.change(this.#transaction(record.tx), fromWireChange(record.change, relations));
         return;
       }
       case 'commit': {
@@ -215,7 +222,7 @@ export class RedisStreamReader {
         this.#open = null;
         this.#resyncing = false;
         const end = fromHex(record.end);
-        consumer.commit(fromWireTransaction(record.tx), end);
+        consumer.commit(this.#transaction(record.tx), end);
         consumer.position(end);
         return;
       }

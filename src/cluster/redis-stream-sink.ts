@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { lsnHex, type Lsn } from '../replication/lsn.js';
 import type { Change, Transaction, TransactionSink } from '../replication/transaction.js';
-import { wireChange, wireTransaction, type StreamEntry, type StreamRecord, type WireRelation } from './stream-records.js';
+import { wireChange, wireTransaction, type StreamEntry, type StreamRecord, type WireRelation, type WireTransaction } from './stream-records.js';
 
 export interface RedisStreamSinkOptions {
   readonly redis: Redis;
@@ -34,6 +34,7 @@ export class RedisStreamSink implements TransactionSink {
   /** Commit LSNs sent and not yet acknowledged by Redis, oldest first. */
   readonly #inFlight: Lsn[] = [];
   #failed = false;
+  #wireTx: WireTransaction | null = null;
 
   constructor(options: RedisStreamSinkOptions) {
     this.#options = options;
@@ -41,12 +42,12 @@ export class RedisStreamSink implements TransactionSink {
   }
 
   change(tx: Transaction, change: Change): void {
-    this.#records.push({ t: 'change', tx: wireTransaction(tx), change: wireChange(change, this.#relations) });
+    this.#records.push({ t: 'change', tx: this.#wire(tx), change: wireChange(change, this.#relations) });
     if (++this.#changes >= this.#perEntry) this.#flush(null);
   }
 
   commit(tx: Transaction, endLsn: Lsn): void {
-    this.#records.push({ t: 'commit', tx: wireTransaction(tx), end: lsnHex(endLsn) });
+    this.#records.push({ t: 'commit', tx: this.#wire(tx), end: lsnHex(endLsn) });
     this.#flush(tx.commitLsn);
   }
 
@@ -54,6 +55,12 @@ export class RedisStreamSink implements TransactionSink {
   position(lsn: Lsn): void {
     this.#records.push({ t: 'position', lsn: lsnHex(lsn) });
     this.#flush(null);
+  }
+
+  /** The wire form of `tx`, made once per transaction rather than per change. */
+  #wire(tx: Transaction): WireTransaction {
+    if (this.#wireTx?.commitLsnHex !== tx.commitLsnHex) this.#wireTx = wireTransaction(tx);
+    return this.#wireTx;
   }
 
   /** The commit LSN of the oldest transaction Redis has not confirmed, or null. */
