@@ -20,7 +20,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, mkdirSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { cpuMs, rssMiB, startBenchServer } from './lib/bench-server.js';
+import { benchStatus, cpuMs, rssMiB, startBenchServer } from './lib/bench-server.js';
 import { ClientFleet } from './lib/client-fleet.js';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, steps: { type: 'string' }, hold: { type: 'string' } } });
@@ -32,8 +32,7 @@ const STEPS = args.steps ? args.steps.split(',').map(Number) : args.quick ? [1_0
 const HOLD_SECONDS = Number(args.hold ?? (args.quick ? 1 : 15));
 
 async function serverConnections(port: number): Promise<number> {
-  const status = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as { connections: number };
-  return status.connections;
+  return (await benchStatus<{ connections: number }>(port)).connections;
 }
 
 async function main(): Promise<void> {

@@ -18,7 +18,7 @@ import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import jwt from 'jsonwebtoken';
 import WebSocket from 'ws';
-import { BENCH_SECRET, startBenchServer } from './lib/bench-server.js';
+import { BENCH_SECRET, benchStatus, startBenchServer } from './lib/bench-server.js';
 
 const { values: args } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, seconds: { type: 'string' }, rate: { type: 'string' }, fast: { type: 'string' }, stalled: { type: 'string' } },
@@ -97,7 +97,7 @@ const withStalled = summary(histogram);
 writing = false;
 await writer;
 
-const status = (await (await fetch(`http://127.0.0.1:${server.port}/status`)).json()) as { slowConsumersClosed: number };
+const status = await benchStatus<{ slowConsumersClosed: number }>(server.port);
 const report = {
   command: `npm run bench:slow -- --seconds ${SECONDS} --rate ${RATE} --fast ${FAST} --stalled ${STALLED}`,
   at: new Date().toISOString(),

@@ -100,9 +100,12 @@ function note(text) {
   $('events').prepend(el('tr', {}, el('td', { colspan: '5', className: 'error', textContent: text })));
 }
 
+// The token pasted last: it connects to /live and, for admins, reads /status.
+let token = '';
+
 $('connect').addEventListener('submit', (e) => {
   e.preventDefault();
-  const token = $('token').value.trim();
+  token = $('token').value.trim();
   if (!token) return;
   client?.close();
   subscribed.clear();
@@ -134,12 +137,18 @@ $('publish').addEventListener('submit', async (e) => {
 
 $('clear').addEventListener('click', () => $('events').replaceChildren());
 
-// Live counts from /status, once a second: connections and events/s over the last minute.
+// Live counts from /status, once a second: connections and events/s over the last minute. /status
+// is for operators: it answers an admin token (or the server's METRICS_TOKEN, or anyone with STATUS_PUBLIC).
 const rates = [];
 let last = null;
 async function poll() {
   try {
-    const status = await (await fetch('/status')).json();
+    const response = await fetch('/status', { headers: token ? { authorization: `Bearer ${token}` } : {} });
+    if (response.status === 401 || response.status === 403) {
+      $('connections').textContent = 'admin token needed';
+      return;
+    }
+    const status = await response.json();
     const now = performance.now();
     if (last) rates.push(((status.eventsPublished - last.events) * 1000) / (now - last.at));
     last = { events: status.eventsPublished, at: now };

@@ -1,6 +1,9 @@
 /**
- * The error codes of the /live protocol (DESIGN.md §3). Every error a client
- * can see carries one of these; tests assert on the code, never the message.
+ * The error codes of the /live protocol and the HTTP routes (README, "Error
+ * codes"). Every error a client can see carries one of these; tests assert on
+ * the code, never the message. `NOT_FOUND` answers an HTTP request for no
+ * route; `EVENT_DROPPED` tells admins of a table topic that a change could
+ * not be serialized and was not delivered.
  */
 export type ErrorCode =
   | 'INVALID_MESSAGE'
@@ -14,6 +17,8 @@ export type ErrorCode =
   | 'LIMIT_EXCEEDED'
   | 'RATE_LIMIT_EXCEEDED'
   | 'TOKEN_INVALID'
+  | 'NOT_FOUND'
+  | 'EVENT_DROPPED'
   | 'INTERNAL';
 
 /**

@@ -21,6 +21,8 @@ import { mountAdminRoutes } from './http/admin-routes.js';
 import { createMetrics } from './http/metrics.js';
 import { mountInspectorRoutes } from './http/inspector-routes.js';
 import { mountStatusRoutes } from './http/status-routes.js';
+import { operatorAccess } from './http/operator-access.js';
+import type { ClientLimits } from './live/client-limits.js';
 import { startLiveServer, type LiveServer } from './live/live-server.js';
 import { uwsEngine } from './live/uws-engine.js';
 import type { EventLog } from './log/event-log.js';
@@ -67,6 +69,8 @@ export interface ServerStatus {
   readonly uptimeSeconds: number;
   readonly connections: number;
   readonly eventsPublished: number;
+  /** Events that could not be serialized and went to no one (admins got EVENT_DROPPED). */
+  readonly eventsDropped: number;
   /** Frames handed to sockets. */
   readonly deliveries: number;
   readonly slowConsumersClosed: number;
@@ -192,6 +196,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
       connections: live?.connectionCount() ?? 0,
       eventsPublished: live?.eventsPublished() ?? 0,
+      eventsDropped: live?.eventsDropped() ?? 0,
       deliveries: live?.deliveries() ?? 0,
       slowConsumersClosed: live?.slowConsumersClosed() ?? 0,
       rateLimited: live?.rateLimited() ?? { refused: 0, closed: 0 },
@@ -216,11 +221,19 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS,
       audience: config.JWT_AUDIENCE,
       issuer: config.JWT_ISSUER,
+      requireExp: config.JWT_REQUIRE_EXP,
       roleClaim: config.ROLE_CLAIM,
       adminRole: config.ADMIN_ROLE,
       groupClaims: () => registry.groupClaims(),
     });
-    const mountMetrics = createMetrics({ status, slot: () => slotMonitor.reading, eventsByTopic: () => live?.eventsByTopic() ?? new Map() });
+    const access = operatorAccess({ verifyToken, public: config.STATUS_PUBLIC, ...(config.METRICS_TOKEN ? { metricsToken: config.METRICS_TOKEN } : {}) });
+    const mountMetrics = createMetrics({
+      status,
+      slot: () => slotMonitor.reading,
+      eventsByTopic: () => live?.eventsByTopic() ?? new Map(),
+      access,
+      logger,
+    });
     live = await startLiveServer(
       {
         verifyToken,
@@ -251,15 +264,21 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         maxBackpressureBytes: config.MAX_BACKPRESSURE_BYTES,
         idleTimeoutSeconds: config.IDLE_TIMEOUT_SECONDS,
         rateLimitPerSecond: config.RATE_LIMIT_PER_SECOND,
+        limits: clientLimits(config),
         tls: tlsOptions(config),
         routes: (app) => {
-          mountStatusRoutes(app, status, () => {
-            const failing = [
-              ...(slotMonitor.databaseUp ? [] : ['database']),
-              ...(stream.state().connected ? [] : ['replication']),
-              ...(cluster && !cluster.clusterState().redisConnected ? ['redis'] : []),
-            ];
-            return { ok: failing.length === 0, failing };
+          mountStatusRoutes(app, {
+            status,
+            health: () => {
+              const failing = [
+                ...(slotMonitor.databaseUp ? [] : ['database']),
+                ...(stream.state().connected ? [] : ['replication']),
+                ...(cluster && !cluster.clusterState().redisConnected ? ['redis'] : []),
+              ];
+              return { ok: failing.length === 0, failing };
+            },
+            access,
+            logger,
           });
           mountMetrics(app);
           if (config.INSPECTOR) mountInspectorRoutes(app, logger);
@@ -270,6 +289,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
             connections: () => live?.connections() ?? [],
             closeConnection: (id, reason) => live?.closeConnection(id, reason) ?? false,
             maxBodyBytes: config.MAX_MESSAGE_BYTES,
+            maxBodyDepth: config.MAX_FRAME_DEPTH,
             logger,
           });
         },
@@ -332,6 +352,23 @@ async function streamPassed(stream: StreamSource, log: EventLog, flush: WalFlush
     if (log.lastSeq >= seq) return true;
     if (stream.state().changes === changes || Date.now() > deadline) return false;
   }
+}
+
+/** The bounds on what one client controls, from the configuration. */
+function clientLimits(config: Config): ClientLimits {
+  return Object.freeze({
+    maxFrameDepth: config.MAX_FRAME_DEPTH,
+    maxPendingRequests: config.MAX_PENDING_REQUESTS,
+    maxPendingBytes: config.MAX_BACKPRESSURE_BYTES,
+    maxSubscriptionsPerUser: config.MAX_SUBSCRIPTIONS_PER_USER,
+    maxFilterGroupsPerTopic: config.MAX_FILTER_GROUPS_PER_TOPIC,
+    maxFilterGroupsPerConnection: config.MAX_FILTER_GROUPS_PER_CONNECTION,
+    filter: Object.freeze({
+      maxValues: config.MAX_FILTER_VALUES,
+      maxValueLength: config.MAX_FILTER_VALUE_LENGTH,
+      maxKeyBytes: config.MAX_FILTER_KEY_BYTES,
+    }),
+  });
 }
 
 /** `wss://` on `TLS_PORT` when both `TLS_CERT_FILE` and `TLS_KEY_FILE` are set (and readable). */

@@ -10,7 +10,7 @@ import { runTransactionCrash, TRANSACTION_SCHEMA } from '../chaos/transaction-cr
 import { createTestDatabase } from './helpers/database.js';
 import { LiveClient } from './helpers/live-client.js';
 import { ServerProcess } from './helpers/server-process.js';
-import { signToken } from './helpers/tokens.js';
+import { operatorHeaders, signToken } from './helpers/tokens.js';
 import { waitFor } from './helpers/wait-for.js';
 
 
@@ -143,7 +143,7 @@ test('while Postgres is down, /status and /health report the outage and /metrics
       return reading?.retainedWalBytes > 0 ? reading : null;
     });
     t.is(slot.walStatus, 'reserved');
-    const metrics = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+    const metrics = await (await fetch(`http://127.0.0.1:${server.port}/metrics`, { headers: operatorHeaders() })).text();
     t.regex(metrics, /^rowcast_replication_slot_retained_wal_bytes \d+/m);
     t.regex(metrics, /^rowcast_replication_connected 1$/m);
 
@@ -153,7 +153,7 @@ test('while Postgres is down, /status and /health report the outage and /metrics
     const health = await fetch(`http://127.0.0.1:${server.port}/health`);
     t.is(health.status, 503);
     t.true(((await health.json()) as { failing: string[] }).failing.includes('replication'));
-    t.regex(await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text(), /^rowcast_replication_connected 0$/m);
+    t.regex(await (await fetch(`http://127.0.0.1:${server.port}/metrics`, { headers: operatorHeaders() })).text(), /^rowcast_replication_connected 0$/m);
     await server.waitForLog((line) => String(line['msg']).startsWith('replication stream lost'));
 
     await postgres.server.start();

@@ -1,6 +1,6 @@
 /**
  * Issue 9, the inspector page at `GET /`, in real headless Chromium (Debian's
- * `chromium`, driven by playwright-core; `.ci/run` installs it): paste a
+ * `chromium`, driven by playwright-core; `npm test` installs it): paste a
  * token, subscribe to a table with a click, insert a row from the test, see
  * it on the page, publish to a custom topic. The screenshot is written to
  * .rowcast/test-output/inspector.png and its path logged.
@@ -20,7 +20,7 @@ const TABLES = `
   INSERT INTO rowcast.table_policies (table_name, read, owner_column) VALUES ('orders', 'owner', 'owner_id');`;
 
 test('the inspector: paste a token, subscribe to a table, see a row inserted by the test; publish to a custom topic', withServer, { sql: TABLES }, async (t, { server, db, connect }) => {
-  if (!existsSync(CHROMIUM)) t.fail(`no Chromium at ${CHROMIUM}: apt-get install chromium (.ci/run does), or set CHROMIUM_PATH`);
+  if (!existsSync(CHROMIUM)) t.fail(`no Chromium at ${CHROMIUM}: run \`sudo apt-get install chromium\` (npm test does when it can), or set CHROMIUM_PATH`);
   const admin = await connect({ sub: 'ops', role: 'admin' });
   await admin.call('create-topic', { name: 'lobby', writers: 'authenticated' });
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
@@ -47,7 +47,14 @@ test('the inspector: paste a token, subscribe to a table, see a row inserted by 
   await page.fill('#publish-message', '{"text": "hello from the inspector"}');
   await page.click('#publish button');
   await page.locator('#events tr', { hasText: 'hello from the inspector' }).waitFor({ timeout: 10_000 });
-  // The live counts, read from /status each second: a rate once two readings exist, and a line of them.
+  // The live counts come from /status, which is for operators: a user's token is not enough.
+  await page.locator('#connections', { hasText: 'admin token needed' }).waitFor({ timeout: 10_000 });
+  t.false(((await page.textContent('#events')) ?? '').includes('not for alice'));
+
+  // With an admin token: a rate once two readings of /status exist, and a line of them.
+  await page.fill('#token', signToken({ sub: 'ops', role: 'admin' }));
+  await page.click('#connect button');
+  await page.locator('#state.open').waitFor({ timeout: 10_000 });
   await page.waitForFunction(
     `/^\\d+$/.test(document.querySelector('#rate').textContent) && (document.querySelector('#chart polyline')?.getAttribute('points') ?? '').includes(' ')`,
     null,
@@ -55,7 +62,6 @@ test('the inspector: paste a token, subscribe to a table, see a row inserted by 
   );
   t.regex((await page.textContent('#connections')) ?? '', /^[1-9]\d*$/);
 
-  t.false(((await page.textContent('#events')) ?? '').includes('not for alice'));
   const dir = path.resolve('.rowcast/test-output');
   mkdirSync(dir, { recursive: true });
   const screenshot = path.join(dir, 'inspector.png');

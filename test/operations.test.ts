@@ -9,7 +9,7 @@ import path from 'node:path';
 import test from 'ava';
 import { createTestDatabase } from './helpers/database.js';
 import { LiveClient } from './helpers/live-client.js';
-import { signToken, TEST_SECRET } from './helpers/tokens.js';
+import { operatorHeaders, signToken, TEST_SECRET } from './helpers/tokens.js';
 import { withServer } from './helpers/with-server.js';
 
 const NOTES = `
@@ -57,7 +57,7 @@ function parsePrometheus(text: string): Map<string, number> {
 }
 
 test('/metrics is Prometheus text and its counters move when events flow', withServer, { sql: NOTES }, async (t, { server, connect, db }) => {
-  const scrape = async () => parsePrometheus(await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text());
+  const scrape = async () => parsePrometheus(await (await fetch(`http://127.0.0.1:${server.port}/metrics`, { headers: operatorHeaders() })).text());
   const client = await connect({ sub: 'm' });
   await client.subscribe('notes');
   const before = await scrape();
@@ -72,7 +72,7 @@ test('/metrics is Prometheus text and its counters move when events flow', withS
   t.is((after.get('rowcast_deliveries_total') ?? 0) - (before.get('rowcast_deliveries_total') ?? 0), 5);
   t.true((after.get('rowcast_replication_changes_total') ?? 0) >= 5);
   t.is(after.get('rowcast_replication_connected'), 1);
-  const status = (await (await fetch(`http://127.0.0.1:${server.port}/status`)).json()) as Record<string, any>;
+  const status = (await (await fetch(`http://127.0.0.1:${server.port}/status`, { headers: operatorHeaders() })).json()) as Record<string, any>;
   t.regex(status['nodeId'], /^.+:\d+$/);
   t.like(status, { connections: 1, topics: [{ name: 'notes', read: 'public', subscribers: 1 }] });
   t.true(status['replication'].slot === null || status['replication'].slot.retainedWalBytes >= 0);

@@ -25,7 +25,18 @@ test('the session frame names the connection, the user and the limits', withServ
   const session = client.frames[0]!;
   t.like(session, { type: 'session', status: 'open', data: { user: { sub: '42', role: 'user' } } });
   t.regex(session['data'].connectionId, /^myapp-[0-9a-f]{12}$/);
-  t.deepEqual(Object.keys(session['data'].limits).sort(), ['maxMessageBytes', 'maxSubscriptions', 'messagesPerSecond']);
+  t.deepEqual(session['data'].limits, {
+    maxMessageBytes: 1_048_576,
+    messagesPerSecond: 100,
+    maxSubscriptions: 100,
+    maxSubscriptionsPerUser: 1000,
+    maxFrameDepth: 32,
+    maxPendingRequests: 16,
+    maxFilterValues: 100,
+    maxFilterValueLength: 256,
+    maxFilterKeyBytes: 4096,
+    maxFilterGroupsPerConnection: 32,
+  });
 });
 
 test('bad frames get coded errors and the connection keeps working', withServer, { sql: NOTES }, async (t, { db, connect }) => {

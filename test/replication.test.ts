@@ -1,5 +1,6 @@
 import test from 'ava';
 import { withServer } from './helpers/with-server.js';
+import { operatorHeaders } from './helpers/tokens.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const NOTES = `
@@ -30,7 +31,7 @@ test('/status and /health report the stream', withServer, { sql: NOTES }, async 
   await client.subscribe('notes');
   await db.query(`INSERT INTO notes VALUES (1, 'x')`);
   await client.events(1);
-  const status = (await (await fetch(`${base}/status`)).json()) as Record<string, any>;
+  const status = (await (await fetch(`${base}/status`, { headers: operatorHeaders() })).json()) as Record<string, any>;
   t.like(status, { engine: 'native', connections: 1, eventsPublished: 1, replication: { connected: true, transactions: 1, changes: 1 } });
   t.deepEqual(status['topics'], [{ name: 'notes', read: 'public', subscribers: 1, filterGroups: 0 }]);
   const health = await fetch(`${base}/health`);

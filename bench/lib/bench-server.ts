@@ -12,6 +12,16 @@ import { migrateToLatest } from '../../src/db/migrate.js';
 /** The secret benchmark tokens are signed with. */
 export const BENCH_SECRET = 'rowcast-bench-secret-0123456789';
 
+/** The bearer token benchmark servers accept on `/status` and `/metrics` (`METRICS_TOKEN`). */
+export const BENCH_METRICS_TOKEN = 'rowcast-bench-metrics-0123456789';
+
+/** A benchmark server's `/status`. */
+export async function benchStatus<T>(port: number): Promise<T> {
+  const response = await fetch(`http://127.0.0.1:${port}/status`, { headers: { authorization: `Bearer ${BENCH_METRICS_TOKEN}` } });
+  if (!response.ok) throw new Error(`/status answered ${response.status}: ${await response.text()}`);
+  return (await response.json()) as T;
+}
+
 /** A rowcast server (built `dist/`) in its own process on a fresh database, for a benchmark. */
 export interface BenchServer {
   readonly port: number;
@@ -103,6 +113,7 @@ export async function startBenchServer(setupSql: string, options: { rowcast?: bo
     DATABASE_URL: url.toString(),
     HOST: '0.0.0.0',
     JWT_SECRET: BENCH_SECRET,
+    METRICS_TOKEN: BENCH_METRICS_TOKEN,
     SLOT_NAME: dbName,
     PUBLICATION_NAME: dbName,
     LOG_LEVEL: 'warn',

@@ -1,6 +1,7 @@
 import { createPublicKey, createSecretKey } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { RowcastError } from '../errors.js';
+import { claimValue, MAX_CLAIM_GROUPS, MAX_CLAIM_VALUE_LENGTH } from './claim-value.js';
 import type { Principal } from './principal.js';
 
 /** Algorithms verified with the HMAC secret. */
@@ -25,6 +26,8 @@ export interface TokenVerifierOptions {
   readonly audience?: string;
   /** When set, `iss` must equal it. */
   readonly issuer?: string;
+  /** Refuse tokens without `exp` (`JWT_REQUIRE_EXP`, default true): such a token would never expire. */
+  readonly requireExp?: boolean;
   /** Claim path of the role, dotted for nested claims (`app_metadata.role`). */
   readonly roleClaim: string;
   /** The role value that makes a principal an admin. */
@@ -77,21 +80,28 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     if (typeof claims !== 'object' || claims === null) {
       throw new RowcastError('TOKEN_INVALID', 'invalid token: the payload is not a JSON object');
     }
-    const sub = claims.sub;
-    if (sub !== undefined && typeof sub !== 'string' && typeof sub !== 'number') {
-      throw new RowcastError('TOKEN_INVALID', 'invalid token: sub must be a string or a number');
+    if ((options.requireExp ?? true) && typeof claims.exp !== 'number') {
+      throw new RowcastError('TOKEN_INVALID', 'invalid token: it has no exp, and tokens must expire (JWT_REQUIRE_EXP)');
+    }
+    const sub = claims.sub === undefined ? null : claimValue(claims.sub);
+    if (claims.sub !== undefined && sub === null) {
+      throw new RowcastError('TOKEN_INVALID', `invalid token: sub must be a non-empty string or a number, at most ${MAX_CLAIM_VALUE_LENGTH} characters of well-formed Unicode`);
     }
     for (const name of new Set(['groups', ...(options.groupClaims?.() ?? [])])) {
       const groups = (claims as Record<string, unknown>)[name];
-      if (groups !== undefined && !(Array.isArray(groups) && groups.every((g) => typeof g === 'string' || typeof g === 'number'))) {
-        throw new RowcastError('TOKEN_INVALID', `invalid token: claim ${name} must be an array of strings or numbers`);
+      if (groups === undefined) continue;
+      if (!Array.isArray(groups) || groups.length > MAX_CLAIM_GROUPS || !groups.every((g) => claimValue(g) !== null)) {
+        throw new RowcastError(
+          'TOKEN_INVALID',
+          `invalid token: claim ${name} must be an array of at most ${MAX_CLAIM_GROUPS} non-empty strings or numbers, each at most ${MAX_CLAIM_VALUE_LENGTH} characters of well-formed Unicode`,
+        );
       }
     }
     let role: unknown = claims;
     for (const key of path) role = role !== null && typeof role === 'object' ? (role as Record<string, unknown>)[key] : undefined;
     const roleText = typeof role === 'string' ? role : null;
     return Object.freeze({
-      sub: sub === undefined ? null : String(sub),
+      sub,
       role: roleText,
       isAdmin: roleText === options.adminRole,
       expiresAt: typeof claims.exp === 'number' ? claims.exp * 1000 + (options.clockToleranceSeconds ?? 0) * 1000 : null,

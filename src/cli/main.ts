@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import jwt from 'jsonwebtoken';
-import { pino } from 'pino';
+import { randomUUID } from 'node:crypto';
+import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import { devSecret } from '../auth/dev-secret.js';
 import { spawn } from 'node:child_process';
@@ -43,7 +44,10 @@ program
     // Synchronous writes: a log line written before a crash is never lost. Pretty on a terminal, JSON lines otherwise.
     const destination = process.stdout.isTTY ? pretty({ sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) : pino.destination({ dest: 1, sync: true });
     const logger = pino({ level: config.LOG_LEVEL }, destination);
+    let running: RowcastServer | undefined;
+    guardProcess(logger, () => running);
     const server = await startServer(config, logger);
+    running = server;
     process.stdout.write(banner(config, server));
     let closing = false;
     const shutdown = (signal: string) => {
@@ -82,6 +86,28 @@ program
     if (options.groups) claims['groups'] = options.groups;
     process.stdout.write(`${mint(config, claims, options.role, options.ttl)}\n`);
   });
+
+/**
+ * What happens to an exception nothing caught (README, Security). Every
+ * request, frame and replicated change is handled inside a guard that
+ * answers `INTERNAL` with a correlation id, so reaching here is a bug in
+ * code outside them. A rejected promise nobody awaited changed no state
+ * synchronously: it is logged with a correlation id and the process goes
+ * on. An uncaught exception may have left state half-changed: it is logged
+ * at fatal with a correlation id and the process exits with code 70 after
+ * closing its sockets (1001), so that a supervisor restarts it and clients
+ * resume with `since`.
+ */
+function guardProcess(logger: Logger, server: () => RowcastServer | undefined): void {
+  process.on('unhandledRejection', (reason) => {
+    logger.error({ err: reason, correlationId: randomUUID() }, 'a promise was rejected and nothing handled it: logged, the server goes on');
+  });
+  process.on('uncaughtException', (error) => {
+    logger.fatal({ err: error, correlationId: randomUUID() }, 'an exception escaped every handler: exiting (70) so that a supervisor restarts a clean process');
+    setTimeout(() => process.exit(70), SHUTDOWN_TIMEOUT_MS).unref();
+    void Promise.resolve(server()?.close()).finally(() => process.exit(70));
+  });
+}
 
 /** How long SIGTERM/SIGINT may take before the process gives up and exits 1. */
 const SHUTDOWN_TIMEOUT_MS = 10_000;

@@ -28,6 +28,7 @@ const schema = z.object({
   JWT_CLOCK_TOLERANCE_SECONDS: int(0).max(300).default(5),
   JWT_AUDIENCE: z.string().min(1).optional(),
   JWT_ISSUER: z.string().min(1).optional(),
+  JWT_REQUIRE_EXP: bool.default(true),
   ADMIN_ROLE: z.string().min(1).default('admin'),
   ROLE_CLAIM: z.string().min(1).default('role'),
   ALLOW_ANONYMOUS: bool.default(false),
@@ -43,10 +44,21 @@ const schema = z.object({
   IDLE_TIMEOUT_SECONDS: int(0).default(60),
   MAX_BACKPRESSURE_BYTES: int(1024).default(4_194_304),
   HISTORY_EVENTS: int(0).default(10_000),
+  MAX_FRAME_DEPTH: int(4).max(1000).default(32),
+  MAX_PENDING_REQUESTS: int(1).default(16),
+  MAX_SUBSCRIPTIONS_PER_USER: int(1).default(1000),
+  MAX_FILTER_VALUES: int(1).default(100),
+  MAX_FILTER_VALUE_LENGTH: int(1).max(65_536).default(256),
+  MAX_FILTER_KEY_BYTES: int(64).default(4096),
+  MAX_FILTER_GROUPS_PER_TOPIC: int(1).default(1000),
+  MAX_FILTER_GROUPS_PER_CONNECTION: int(1).default(32),
+  METRICS_TOKEN: z.string().min(16).optional(),
+  STATUS_PUBLIC: bool.default(false),
   ALLOWED_ORIGINS: z.string().default('*'),
   REDIS_URL: z.string().url().optional(),
   CLUSTER_STREAM_LENGTH: int(1000).default(100_000),
   CLUSTER_FAILOVER_MS: int(100).max(60_000).default(1000),
+  CLUSTER_SECRET: z.string().min(16).optional(),
   INSPECTOR: bool.default(true),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
@@ -56,13 +68,11 @@ const schema = z.object({
  * environment and frozen. Keys keep their environment names so the README's
  * table, the env and the code read the same.
  *
- * Extra keys beyond §6: `EMBEDDED_PG_PORT` (default 54329, the port of the
- * embedded Postgres), `DATA_DIR` (default `.rowcast`, where the embedded
- * Postgres and the development secret live) and `MAX_CHAT_MESSAGE_BYTES`
- * (default 65,536: the largest `new-message` payload; it must stay below
- * `MAX_MESSAGE_BYTES`, the largest frame, so an oversized message gets
- * `LIMIT_EXCEEDED` rather than a closed connection) and `INSPECTOR`
- * (default true: the inspector page at `GET /`).
+ * Every key, its default and what it bounds is in the README's
+ * configuration table; the limits on what a client controls (frame depth,
+ * filters, pending requests, subscriptions per user) and the security
+ * switches (`JWT_REQUIRE_EXP`, `METRICS_TOKEN`, `STATUS_PUBLIC`,
+ * `CLUSTER_SECRET`) are described in its Security section.
  */
 export type Config = Readonly<z.infer<typeof schema>>;
 

@@ -60,6 +60,7 @@ export class Event implements EventInit {
   #update: string | null = null;
   #delete: string | null = null;
   #message: string | null = null;
+  #dropped: string | null = null;
 
   constructor(init: EventInit) {
     this.seq = init.seq;
@@ -94,7 +95,43 @@ export class Event implements EventInit {
     return before.some((partition) => !this.partitions.includes(partition));
   }
 
-  /** The `{"type":"event",…}` frame of this change seen as `kind`. */
+  /**
+   * Why this change cannot be delivered (its row could not be serialized),
+   * or `null`. A dropped event reaches no subscriber; admins of its topic get
+   * {@link droppedFrame} instead.
+   */
+  get dropped(): string | null {
+    return this.#dropped;
+  }
+
+  /** Marks the event as undeliverable (see {@link dropped}). */
+  markDropped(reason: string): void {
+    this.#dropped ??= reason;
+  }
+
+  /**
+   * What admins of the topic are told of a dropped event: an `error` frame
+   * with code `EVENT_DROPPED`, the topic, the `seq`, and the row's type and
+   * id, so they can look at the row.
+   */
+  droppedFrame(): string {
+    let id: string;
+    try {
+      id = this.id ?? rowId(this.row ?? this.old ?? {}, this.key);
+    } catch {
+      id = '';
+    }
+    return JSON.stringify({
+      type: 'error',
+      topic: this.topic,
+      seq: this.seq,
+      ts: this.ts,
+      error: { code: 'EVENT_DROPPED', message: `${this.type} ${id}: the change was not delivered (${this.#dropped ?? 'it cannot be serialized'})` },
+      data: { type: this.type, id },
+    });
+  }
+
+  /** The `{"type":"event",…}` frame of this change seen as `kind`; throws when the row cannot be serialized. */
   frame(kind: FrameKind): string {
     switch (kind) {
       case 'new-message':

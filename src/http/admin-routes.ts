@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import type { HttpRequest, TemplatedApp } from 'uWebSockets.js';
 import type { Principal } from '../auth/principal.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { Database } from '../db/database.js';
-import { RowcastError, type ErrorCode } from '../errors.js';
+import { RowcastError } from '../errors.js';
+import { decodePathParameter, httpRoute, type Reply } from './http-route.js';
 import type { AdminMethod, ConnectionInfo } from '../live/live-server.js';
 import { deletePolicy, listPolicies, setPolicy, type PolicyInput } from '../policies/policy-store.js';
 
@@ -18,24 +18,10 @@ export interface AdminApi {
   /** Closes a connection (1008, with `reason`); `false` when there is none with that id. */
   readonly closeConnection: (id: string, reason: string) => boolean;
   readonly maxBodyBytes: number;
+  /** Bodies nested deeper are refused (`MAX_FRAME_DEPTH`). */
+  readonly maxBodyDepth: number;
   readonly logger: Logger;
 }
-
-/** HTTP status of each error code. */
-const STATUS: Record<ErrorCode, string> = {
-  INVALID_MESSAGE: '400 Bad Request',
-  INVALID_ATTRIBUTES: '400 Bad Request',
-  UNKNOWN_METHOD: '404 Not Found',
-  TOPIC_NOT_FOUND: '404 Not Found',
-  TOKEN_INVALID: '401 Unauthorized',
-  FORBIDDEN: '403 Forbidden',
-  TOPIC_EXISTS: '409 Conflict',
-  READ_ONLY_TOPIC: '409 Conflict',
-  TOPIC_FULL: '409 Conflict',
-  LIMIT_EXCEEDED: '413 Payload Too Large',
-  RATE_LIMIT_EXCEEDED: '429 Too Many Requests',
-  INTERNAL: '500 Internal Server Error',
-};
 
 /** What a route gets: the admin, its path parameters and query, and the JSON body (if it takes one). */
 interface Call {
@@ -66,7 +52,8 @@ interface Call {
  */
 export function mountAdminRoutes(app: TemplatedApp, api: AdminApi): void {
   const route = (method: 'get' | 'post' | 'put' | 'del', pattern: string, params: number, run: (call: Call) => Promise<unknown>, status = '200 OK') => {
-    app[method](pattern, (res, req) => handle(api, res, req, method !== 'get' && method !== 'del', params, run, status));
+    const withBody = method === 'post' || method === 'put';
+    app[method](pattern, httpRoute(api.logger, `admin ${pattern}`, (req, reply) => handle(api, req, reply, withBody, params, run, status)));
   };
   route('get', '/admin/topics', 0, ({ admin }) => api.call(admin, 'list-topic', {}));
   route('post', '/admin/topics', 0, ({ admin, body }) => api.call(admin, 'create-topic', body), '201 Created');
@@ -98,49 +85,30 @@ export function mountAdminRoutes(app: TemplatedApp, api: AdminApi): void {
 }
 
 /**
- * One admin request, by uWS's rules: everything is read from `req` first,
- * `onAborted` is set before anything asynchronous, the body is copied out of
- * uWS's buffers as it arrives, and the answer is corked and skipped when the
- * client is gone.
+ * One admin request, by uWS's rules: everything is read from `req` first
+ * (path parameters decoded there: a malformed escape is a coded refusal),
+ * the body reader is attached before anything asynchronous, and the answer
+ * goes through {@link Reply} (corked, dropped when the client is gone).
  */
-function handle(
+async function handle(
   api: AdminApi,
-  res: HttpResponse,
   req: HttpRequest,
+  reply: Reply,
   withBody: boolean,
   paramCount: number,
   run: (call: Call) => Promise<unknown>,
   status: string,
-): void {
+): Promise<void> {
   const authorization = req.getHeader('authorization');
-  const params = Array.from({ length: paramCount }, (_, i) => decodeURIComponent(req.getParameter(i) ?? ''));
   const query = new URLSearchParams(req.getQuery() ?? '');
-  let aborted = false;
-  res.onAborted(() => (aborted = true));
-  const answer = (httpStatus: string, body: unknown) => {
-    if (aborted) return;
-    res.cork(() => res.writeStatus(httpStatus).writeHeader('content-type', 'application/json').end(JSON.stringify(body)));
-  };
-  const fail = (error: unknown) => {
-    let coded: RowcastError;
-    if (error instanceof RowcastError) coded = error;
-    else {
-      const correlationId = randomUUID();
-      api.logger.error({ err: error, correlationId }, 'admin request failed');
-      coded = new RowcastError('INTERNAL', `internal error (correlation id ${correlationId})`);
-    }
-    answer(STATUS[coded.code], { error: { code: coded.code, message: coded.message } });
-  };
-  let admin: Principal;
-  try {
-    admin = authenticate(api, authorization);
-  } catch (error) {
-    if (withBody) res.onData(() => {}); // the body is not read, but must be consumed
-    fail(error);
-    return;
-  }
-  const body = withBody ? readJson(res, api.maxBodyBytes) : Promise.resolve(undefined);
-  body.then((json) => run({ admin, params, query, body: json })).then((data) => answer(status, data), fail);
+  const rawParams = Array.from({ length: paramCount }, (_, i) => req.getParameter(i) ?? '');
+  // The body is read (or drained) in any case: a refusal must not leave it in the connection.
+  const body = withBody ? reply.readJson(api.maxBodyBytes, api.maxBodyDepth) : Promise.resolve(undefined);
+  body.catch(() => {}); // a refusal below wins over a bad body
+  const admin = authenticate(api, authorization);
+  const params = rawParams.map(decodePathParameter);
+  const data = await run({ admin, params, query, body: await body });
+  reply.json(status, data);
 }
 
 function authenticate(api: AdminApi, authorization: string): Principal {
@@ -149,25 +117,4 @@ function authenticate(api: AdminApi, authorization: string): Principal {
   const principal = api.verifyToken(match[1]!);
   if (!principal.isAdmin) throw new RowcastError('FORBIDDEN', 'the admin API needs an admin token');
   return principal;
-}
-
-/** The request body as JSON: `INVALID_MESSAGE` when it is not, `LIMIT_EXCEEDED` past `maxBytes`. */
-function readJson(res: HttpResponse, maxBytes: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    res.onData((chunk, isLast) => {
-      size += chunk.byteLength;
-      // uWS reuses the chunk's memory after this callback: copy it.
-      if (size <= maxBytes) chunks.push(Buffer.from(chunk.slice(0)));
-      if (!isLast) return;
-      if (size > maxBytes) return reject(new RowcastError('LIMIT_EXCEEDED', `the body is over ${maxBytes} bytes`));
-      if (size === 0) return resolve(undefined);
-      try {
-        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-      } catch {
-        reject(new RowcastError('INVALID_MESSAGE', 'the body is not JSON'));
-      }
-    });
-  });
 }

@@ -2,7 +2,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import type { HttpRequest, TemplatedApp } from 'uWebSockets.js';
+import { RowcastError } from '../errors.js';
+import { httpRoute, type Reply } from './http-route.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -46,25 +48,23 @@ export function mountInspectorRoutes(app: TemplatedApp, logger: Logger): void {
   const client = readStatic(path.join(root, 'dist', 'src', 'client'));
   if (client.size === 0) logger.warn('inspector: the built client (dist/src/client) is missing; run npm run build');
   // The client is public code: pages on other origins may import it as a module (which needs CORS).
-  const serve = (files: Map<string, [string, Buffer]>, crossOrigin: boolean) => (res: HttpResponse, req: HttpRequest) => {
-    const file = files.get(req.getParameter(0) ?? '');
-    if (!file) {
-      res.writeStatus('404 Not Found').end('not found');
-      return;
-    }
-    res.cork(() => {
-      if (crossOrigin) res.writeHeader('access-control-allow-origin', '*');
-      res.writeHeader('content-type', file[0]).writeHeader('cache-control', 'no-cache').end(file[1]);
-    });
+  const serve = (files: Map<string, [string, Buffer]>, crossOrigin: boolean) => (req: HttpRequest, reply: Reply) => {
+    const name = req.getParameter(0) ?? '';
+    const file = files.get(name);
+    if (!file) throw new RowcastError('NOT_FOUND', `no file ${JSON.stringify(name.slice(0, 100))}`);
+    reply.send('200 OK', file[0], file[1], crossOrigin ? CROSS_ORIGIN : SAME_ORIGIN);
   };
-  app.get('/', (res) => {
-    const index = page.get('index.html');
-    if (!index) {
-      res.writeStatus('404 Not Found').end('inspector page missing');
-      return;
-    }
-    res.writeHeader('content-type', index[0]).writeHeader('cache-control', 'no-cache').end(index[1]);
-  });
-  app.get('/inspector/:file', serve(page, false));
-  app.get('/client/:file', serve(client, true));
+  app.get(
+    '/',
+    httpRoute(logger, 'inspector', (_req, reply) => {
+      const index = page.get('index.html');
+      if (!index) throw new RowcastError('NOT_FOUND', 'the inspector page is missing from this installation');
+      reply.send('200 OK', index[0], index[1], SAME_ORIGIN);
+    }),
+  );
+  app.get('/inspector/:file', httpRoute(logger, 'inspector', serve(page, false)));
+  app.get('/client/:file', httpRoute(logger, 'client', serve(client, true)));
 }
+
+const SAME_ORIGIN = Object.freeze({ 'cache-control': 'no-cache' });
+const CROSS_ORIGIN = Object.freeze({ 'cache-control': 'no-cache', 'access-control-allow-origin': '*' });

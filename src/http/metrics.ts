@@ -1,17 +1,23 @@
+import type { Logger } from 'pino';
 import type { TemplatedApp } from 'uWebSockets.js';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ServerStatus } from '../server.js';
 import type { SlotReading } from '../replication/slot-monitor.js';
+import { httpRoute } from './http-route.js';
+import type { OperatorAccess } from './operator-access.js';
 
 /** What `/metrics` reads on each scrape. */
 export interface MetricSources {
   readonly status: () => ServerStatus;
   readonly eventsByTopic: () => ReadonlyMap<string, number>;
   readonly slot: () => SlotReading | null;
+  /** Who may scrape (operators: `METRICS_TOKEN` or an admin JWT, unless `STATUS_PUBLIC`). */
+  readonly access: OperatorAccess;
+  readonly logger: Logger;
 }
 
 /**
- * `GET /metrics` (Prometheus text, `prom-client`): process defaults (CPU,
+ * `GET /metrics` (Prometheus text, `prom-client`), for operators: process defaults (CPU,
  * memory, event-loop lag) and rowcast's own gauges, read from the same
  * sources as `/status` when scraped, so nothing is counted twice on the hot
  * path. Returns the function that mounts the route on an app (ws:// and
@@ -69,6 +75,7 @@ export function createMetrics(sources: MetricSources): (app: TemplatedApp) => vo
   });
   gauge('rowcast_connections', 'Open /live connections.', () => sources.status().connections);
   counter('rowcast_events_published_total', 'Events routed to subscribers.', () => sources.status().eventsPublished);
+  counter('rowcast_events_dropped_total', 'Changes that could not be serialized and were not delivered (admins got EVENT_DROPPED).', () => sources.status().eventsDropped);
   counter('rowcast_deliveries_total', 'Frames handed to sockets (one event to 100 subscribers counts 100).', () => sources.status().deliveries);
   counter('rowcast_slow_consumers_closed_total', 'Connections closed with 1013 for a full send buffer.', () => sources.status().slowConsumersClosed);
   counter('rowcast_rate_limited_requests_total', 'Frames refused with RATE_LIMIT_EXCEEDED.', () => sources.status().rateLimited.refused);
@@ -87,16 +94,13 @@ export function createMetrics(sources: MetricSources): (app: TemplatedApp) => vo
   counter('rowcast_cluster_gaps_total', 'Cluster mode: times this node found cluster-stream entries gone before it read them.', () => cluster()?.gaps ?? 0);
 
   return (app) =>
-    app.get('/metrics', (res) => {
-      let aborted = false;
-      res.onAborted(() => (aborted = true));
-      void registry.metrics().then(
-        (text) => {
-          if (!aborted) res.cork(() => res.writeHeader('content-type', registry.contentType).end(text));
-        },
-        (error: unknown) => {
-          if (!aborted) res.cork(() => res.writeStatus('500 Internal Server Error').end(String(error)));
-        },
-      );
-    });
+    app.get(
+      '/metrics',
+      httpRoute(sources.logger, 'metrics', async (req, reply) => {
+        const refusal = sources.access(req.getHeader('authorization'));
+        if (refusal) return reply.error(refusal);
+        const text = await registry.metrics();
+        reply.send('200 OK', registry.contentType, text);
+      }),
+    );
 }

@@ -21,6 +21,9 @@ export interface Connection {
   drainedAt: number;
   /** The asynchronous request being answered, if any; later requests wait for it. */
   pending: Promise<void> | null;
+  /** Requests waiting behind `pending`, and the bytes of their frames (bounded: `MAX_PENDING_REQUESTS`). */
+  queued: number;
+  queuedBytes: number;
   /** Its rate limiter's token bucket. */
   readonly bucket: Bucket;
 }

@@ -2,62 +2,118 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import type { Event, EventKind, FrameKind } from '../events/event.js';
 import type { EventLog } from '../log/event-log.js';
 import { adminPartition } from '../policies/audience-partitions.js';
-import { PLAIN_GROUP, uwsTopic, type SubscriptionGroup, type SubscriptionIndex } from './subscription-index.js';
+import { PLAIN_GROUP, uwsTopic, type GroupSpec, type SubscriptionGroup, type SubscriptionIndex } from './subscription-index.js';
+
 const NONE: readonly string[] = [];
+
+/** What the router counts, read by /status and /metrics. */
+export interface RouterCounters {
+  /** Events routed. */
+  readonly count: number;
+  /** Frames handed to sockets (an event to 100 subscribers counts 100). */
+  readonly deliveries: number;
+  /** Events that could not be serialized and were not delivered. */
+  readonly dropped: number;
+  /** Events routed, by topic. */
+  readonly byTopic: ReadonlyMap<string, number>;
+}
+
+/** What the router calls back. */
+export interface RouterHooks {
+  /** A custom topic's message was routed (or dropped). */
+  readonly onMessage?: (event: Event) => void;
+  /** An event could not be serialized: it went to no one. */
+  readonly onDropped?: (event: Event, error: unknown) => void;
+}
 
 /**
  * Publishes every event of the log to the uWS topics of its audience: for
- * each subscription group of the event's topic (the plain one and each
- * distinct filter), each partition the row was or is in, and the admins'
- * `t|all`. Per partition the change is a `create` (the row enters what that
- * audience sees), an `update` (it stays), or a `delete` (it leaves), so a
- * client cache built from events is always exactly what it may read.
+ * the plain subscription group and each filtered group holding one of the
+ * row's partitions (old or new) or the admins' `t|all`, the frame that
+ * partition sees. Per partition the change is a `create` (the row enters
+ * what that audience sees), an `update` (it stays), or a `delete` (it
+ * leaves), so a client cache built from events is always exactly what it may
+ * read.
  *
- * The cost of an event is (groups of its topic) × (partitions of its row);
+ * The cost of an event is (partitions of its row) × (groups holding them);
  * each group's filter runs once; delivery to the sockets is uWS's native
- * fan-out. Nothing here loops over subscribers.
+ * fan-out. Nothing here loops over subscribers, and a group whose
+ * subscribers hold none of the row's partitions costs nothing.
  *
- * @returns live counts of events routed, in all and by topic (for /metrics).
+ * An event is delivered whole or not at all: every frame it needs is
+ * serialized before the first is published. One that cannot be (a `jsonb`
+ * value nested too deep for `JSON.stringify`) is marked dropped and reported
+ * through `onDropped` (which tells the topic's admins), and the stream goes
+ * on.
  */
 export function routeEvents(
   log: EventLog,
   app: Pick<TemplatedApp, 'publish' | 'numSubscribers'>,
   index: SubscriptionIndex,
-  onMessage?: (event: Event) => void,
-): { readonly count: number; readonly deliveries: number; readonly byTopic: ReadonlyMap<string, number> } {
+  hooks: RouterHooks = {},
+): RouterCounters {
   const byTopic = new Map<string, number>();
-  const counter = { count: 0, deliveries: 0, byTopic };
-  // A frame goes out only to a uWS topic that has subscribers (it is not even serialized
-  // otherwise); their number is what `deliveries` counts.
-  const send = (topic: string, event: Event, kind: FrameKind) => {
+  const counter = { count: 0, deliveries: 0, dropped: 0, byTopic };
+  // The frames of the event being routed, collected before any is published (reused: no allocation per event).
+  const topics: string[] = [];
+  const kinds: FrameKind[] = [];
+  const audiences: number[] = [];
+  const seen = new Set<SubscriptionGroup>();
+  let groupId = '';
+  let current: Event | null = null;
+  let admin = '';
+  // A frame is collected only for a uWS topic that has subscribers (so it is not even serialized otherwise).
+  const collect = (partition: string, kind: FrameKind) => {
+    const topic = uwsTopic(partition, groupId);
     const subscribers = app.numSubscribers(topic);
     if (subscribers === 0) return;
-    counter.deliveries += subscribers;
-    app.publish(topic, event.frame(kind), false);
+    topics.push(topic);
+    kinds.push(kind);
+    audiences.push(subscribers);
   };
-  // One publishing callback for all events (no closure per event or frame): it reads the event and group key being routed.
-  let current: Event | null = null;
-  let key = '';
-  const publish = (partition: string, kind: FrameKind) => send(uwsTopic(partition, key), current!, kind);
+  const visit = (partition: string) => {
+    const groups = index.groupsIn(current!.topic, partition);
+    if (!groups) return;
+    for (const group of groups.keys()) {
+      if (seen.has(group)) continue;
+      seen.add(group);
+      groupId = group.id;
+      framesForGroup(current!, group, admin, collect);
+    }
+  };
   log.subscribe((event) => {
     counter.count++;
     byTopic.set(event.topic, (byTopic.get(event.topic) ?? 0) + 1);
-    if (event.kind === 'new-message') {
-      for (const partition of event.partitions) send(partition, event, 'new-message');
-      onMessage?.(event);
-      return;
-    }
-    const admin = adminPartition(event.topic);
-    current = event;
-    key = '';
-    framesForGroup(event, PLAIN_GROUP, admin, publish);
-    const groups = index.groupsOf(event.topic);
-    if (groups) {
-      for (const { group } of groups) {
-        key = group.key;
-        framesForGroup(event, group, admin, publish);
+    topics.length = 0;
+    kinds.length = 0;
+    audiences.length = 0;
+    try {
+      if (event.dropped !== null) throw new Error(event.dropped);
+      current = event;
+      admin = adminPartition(event.topic);
+      groupId = '';
+      framesForGroup(event, PLAIN_GROUP, admin, collect);
+      if (event.kind !== 'new-message' && index.groupCount(event.topic) > 0) {
+        seen.clear();
+        for (const partition of event.partitions) visit(partition);
+        for (const partition of event.oldPartitions ?? NONE) visit(partition);
+        visit(admin);
       }
+      for (let i = 0; i < kinds.length; i++) event.frame(kinds[i]!);
+    } catch (error) {
+      counter.dropped++;
+      event.markDropped(error instanceof Error ? error.message : String(error));
+      hooks.onDropped?.(event, error);
+      if (event.kind === 'new-message') hooks.onMessage?.(event);
+      return;
+    } finally {
+      current = null;
     }
+    for (let i = 0; i < topics.length; i++) {
+      counter.deliveries += audiences[i]!;
+      app.publish(topics[i]!, event.frame(kinds[i]!), false);
+    }
+    if (event.kind === 'new-message') hooks.onMessage?.(event);
   });
   return counter;
 }
@@ -69,7 +125,7 @@ export function routeEvents(
  */
 export function framesForGroup(
   event: Event,
-  group: SubscriptionGroup,
+  group: GroupSpec,
   admin: string,
   emit: (partition: string, kind: FrameKind) => void,
 ): void {
@@ -118,7 +174,7 @@ export function framesForGroup(
 }
 
 function emitKind(
-  group: SubscriptionGroup,
+  group: GroupSpec,
   partition: string,
   wasIn: boolean,
   isIn: boolean,

@@ -5,11 +5,16 @@ import { ANONYMOUS, type Principal } from '../auth/principal.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import { RowcastError } from '../errors.js';
 import type { EventLog } from '../log/event-log.js';
-import type { TopicRegistry } from '../topics/topic-registry.js';
+import type { CustomTopic, TableTopic, TopicRegistry } from '../topics/topic-registry.js';
 import type { Connection } from './connection.js';
 import { ANSWERED, handle, type HandlerContext } from './method-handlers.js';
-import { encodeFrame, parseClientFrame, requestIdOf, responseFrame, type ClientRequest, type ServerFrame } from './protocol.js';
+import { encodeFrame, parseClientFrame, parseRequest, requestIdOf, responseFrame, type ClientRequest, type ServerFrame } from './protocol.js';
 import { routeEvents } from './event-router.js';
+import type { ClientLimits } from './client-limits.js';
+import { httpRoute } from '../http/http-route.js';
+import { adminPartition } from '../policies/audience-partitions.js';
+import { uwsTopic } from './subscription-index.js';
+import type { Event } from '../events/event.js';
 import { BackpressureGauge, type Pacer } from './backpressure-gauge.js';
 import { SubscriptionIndex } from './subscription-index.js';
 import { customTopicPartitions, grantedPartitions } from '../policies/audience-partitions.js';
@@ -44,6 +49,8 @@ export interface LiveServerOptions {
   readonly maxBackpressureBytes: number;
   readonly idleTimeoutSeconds: number;
   readonly rateLimitPerSecond: number;
+  /** Depth, pending requests, per-user subscriptions, filters. */
+  readonly limits: ClientLimits;
   /** Also serve wss:// (and https://) on `port` with this certificate and key (PEM files). */
   readonly tls?: { readonly port: number; readonly certFile: string; readonly keyFile: string };
   /** Extra HTTP routes (status, health) mounted on the same app(s). */
@@ -76,6 +83,8 @@ export interface LiveServer {
   eventsByTopic(): ReadonlyMap<string, number>;
   /** Frames handed to sockets (an event to 100 subscribers is 100). */
   deliveries(): number;
+  /** Events that could not be serialized and went to no one (admins were told). */
+  eventsDropped(): number;
   /** Subscribers and distinct filter groups of a topic. */
   topicStats(topic: string): { subscribers: number; filterGroups: number };
   /** Flow control for the replication stream. */
@@ -130,6 +139,7 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     publishEphemeral: options.publishEphemeral,
     maxChatMessageBytes: options.maxChatMessageBytes,
     delivered: (id) => deliveries.wait(id),
+    limits: options.limits,
     verifyToken: options.verifyToken,
     tokenRefreshed: (ws) => expiry.set(ws, ws.getUserData().principal.expiresAt),
   };
@@ -206,6 +216,13 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
               maxMessageBytes: options.maxMessageBytes,
               messagesPerSecond: options.rateLimitPerSecond,
               maxSubscriptions: options.maxSubscriptions,
+              maxSubscriptionsPerUser: options.limits.maxSubscriptionsPerUser,
+              maxFrameDepth: options.limits.maxFrameDepth,
+              maxPendingRequests: options.limits.maxPendingRequests,
+              maxFilterValues: options.limits.filter.maxValues,
+              maxFilterValueLength: options.limits.filter.maxValueLength,
+              maxFilterKeyBytes: options.limits.filter.maxKeyBytes,
+              maxFilterGroupsPerConnection: options.limits.maxFilterGroupsPerConnection,
             },
           },
         });
@@ -233,14 +250,14 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
           send(ws, { type: 'error', error: { code: 'INVALID_MESSAGE', message: 'binary frames are not accepted; send JSON text' } });
           return;
         }
-        const parsed = parseClientFrame(decoder.decode(message));
+        const parsed = parseClientFrame(decoder.decode(message), options.limits.maxFrameDepth);
         if (!parsed.ok) {
           const { request, error } = parsed;
           const body = { code: error.code, message: error.message };
           send(ws, request ? { type: 'response', ...idOf(request.id), method: request.method, ok: false, error: body } : { type: 'error', error: body });
           return;
         }
-        dispatch(ws, parsed.request);
+        dispatch(ws, parsed.request, message.byteLength);
       }),
 
     close: (ws, code, message) =>
@@ -265,6 +282,8 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
       congestedBytes: 0,
       drainedAt: 0,
       pending: null,
+      queued: 0,
+      queuedBytes: 0,
       bucket: limiter.bucket(),
     };
   }
@@ -295,11 +314,31 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
    * Runs a request. Requests of one connection are answered in the order
    * they came: while an asynchronous one is pending, later ones queue behind
    * it (so a subscribe waiting to catch up cannot overtake an unsubscribe).
+   * The queue is bounded (`MAX_PENDING_REQUESTS` requests, and the frames'
+   * bytes by `MAX_BACKPRESSURE_BYTES`): past it a request is refused at once
+   * with `LIMIT_EXCEEDED`, without running.
    */
-  function dispatch(ws: WebSocket<Connection>, request: ClientRequest): void {
+  function dispatch(ws: WebSocket<Connection>, request: ClientRequest, bytes: number): void {
     const conn = ws.getUserData();
-    if (conn.pending) track(conn, conn.pending.then(() => (conn.closed ? undefined : execute(ws, conn, request))));
-    else execute(ws, conn, request);
+    if (!conn.pending) {
+      execute(ws, conn, request);
+      return;
+    }
+    const { maxPendingRequests, maxPendingBytes } = options.limits;
+    if (conn.queued >= maxPendingRequests || conn.queuedBytes + bytes > maxPendingBytes) {
+      fail(ws, conn, request, new RowcastError('LIMIT_EXCEEDED', `${conn.queued} requests are waiting for an earlier one to finish; at most ${maxPendingRequests} (MAX_PENDING_REQUESTS) and ${maxPendingBytes} bytes`));
+      return;
+    }
+    conn.queued++;
+    conn.queuedBytes += bytes;
+    track(
+      conn,
+      conn.pending.then(() => {
+        conn.queued--;
+        conn.queuedBytes -= bytes;
+        return conn.closed ? undefined : execute(ws, conn, request);
+      }),
+    );
   }
 
   function execute(ws: WebSocket<Connection>, conn: Connection, request: ClientRequest): Promise<void> | undefined {
@@ -375,9 +414,12 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
   for (const app of apps) {
     app.ws<Connection>('/live', behavior);
     options.routes?.(app);
-    app.any('/*', (res) => {
-      res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end('{"error":"not found"}');
-    });
+    app.any(
+      '/*',
+      httpRoute(logger, 'not found', (_req, reply) => {
+        reply.error(new RowcastError('NOT_FOUND', 'no such route: see the README for the HTTP API'));
+      }),
+    );
   }
   const publisher = {
     publish(topic: string, message: string, isBinary: boolean): boolean {
@@ -391,8 +433,24 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     },
   };
 
-  const published = routeEvents(options.log, publisher, index, (event) => deliveries.delivered(event.id!, event.seq));
+  const published = routeEvents(options.log, publisher, index, {
+    onMessage: (event) => deliveries.delivered(event.id!, event.seq),
+    onDropped: (event, error) => dropped(event, error),
+  });
   options.registry.onPolicyChange((topic) => revalidate(topic));
+
+  /**
+   * An event that could not be serialized: logged with its table and key,
+   * and its admins (plain and filtered subscriptions) get an `EVENT_DROPPED`
+   * error frame; the stream goes on.
+   */
+  function dropped(event: Event, error: unknown): void {
+    const frame = event.droppedFrame();
+    logger.error({ err: error, topic: event.topic, seq: event.seq, frame }, 'a change could not be serialized: not delivered, admins told');
+    const admin = adminPartition(event.topic);
+    publisher.publish(admin, frame, false);
+    for (const group of index.groupsIn(event.topic, admin)?.keys() ?? []) publisher.publish(uwsTopic(admin, group.id), frame, false);
+  }
 
   /**
    * A topic's read rule changed (at its place in the stream), or the topic is
@@ -406,22 +464,31 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     const custom = options.registry.custom(name);
     for (const ws of [...index.subscribersOf(name)]) {
       const conn = ws.getUserData();
-      let reason: string;
-      if (table) {
-        if (conn.principal.isAdmin) continue;
-        reason =
-          grantedPartitions(name, table.policy, conn.principal) !== null
-            ? 'the read policy of this topic changed: subscribe again and refetch'
-            : 'the read policy of this topic no longer allows this user';
-      } else if (custom) {
-        if (customTopicPartitions(custom, conn.principal) !== null) continue;
-        reason = 'the readers of this topic no longer include this user';
-      } else {
-        reason = 'the topic was destroyed';
+      let reason: string | null;
+      try {
+        reason = revocationReason(name, table, custom, conn);
+      } catch (error) {
+        // It runs on the replication stream's path: one connection's odd claims must not stop it. Unsure means revoked.
+        const correlationId = randomUUID();
+        logger.error({ err: error, correlationId, connection: conn.id, topic: name }, 'revalidating a subscription failed');
+        reason = `the subscription could not be checked against the new rules (correlation id ${correlationId})`;
       }
+      if (reason === null) continue;
       index.unsubscribe(ws, name);
-      ws.cork(() => send(ws, { type: 'subscription', topic: name, status: 'revoked', reason }));
+      ws.cork(() => send(ws, { type: 'subscription', topic: name, status: 'revoked', reason: reason! }));
     }
+  }
+
+  /** Why `conn`'s subscription to `name` ends after a rule change, or `null` when it goes on. */
+  function revocationReason(name: string, table: TableTopic | undefined, custom: CustomTopic | undefined, conn: Connection): string | null {
+    if (table) {
+      if (conn.principal.isAdmin) return null;
+      return grantedPartitions(name, table.policy, conn.principal) !== null
+        ? 'the read policy of this topic changed: subscribe again and refetch'
+        : 'the read policy of this topic no longer allows this user';
+    }
+    if (custom) return customTopicPartitions(custom, conn.principal) !== null ? null : 'the readers of this topic no longer include this user';
+    return 'the topic was destroyed';
   }
 
   const gauge = new BackpressureGauge(sockets, {
@@ -455,12 +522,13 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
     eventsPublished: () => published.count,
     eventsByTopic: () => published.byTopic,
     deliveries: () => published.deliveries,
+    eventsDropped: () => published.dropped,
     pacer: gauge,
     topicStats: (topic) => index.stats(topic),
     slowConsumersClosed: () => gauge.slowConsumersClosed,
     rateLimited: () => ({ refused: rateLimited, closed: rateLimitClosed }),
     call: async (principal, method, attributes) => {
-      const parsed = parseClientFrame(JSON.stringify({ method, attributes: attributes ?? {} }));
+      const parsed = parseRequest(method, undefined, attributes ?? {});
       if (!parsed.ok) throw parsed.error;
       // These methods never touch the socket (only subscribe does): there is none.
       return handle(context, NO_SOCKET, newConnection('admin-api', 'admin-api', principal), parsed.request);

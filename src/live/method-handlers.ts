@@ -1,6 +1,6 @@
 import type { WebSocket } from 'uWebSockets.js';
 import { RowcastError } from '../errors.js';
-import type { Event, EventKind } from '../events/event.js';
+import type { Event, EventKind, FrameKind } from '../events/event.js';
 import { parseSince } from '../events/seq.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import { compileRowFilter } from '../policies/row-filter.js';
@@ -16,7 +16,8 @@ import { createTopic, destroyTopic, history, newMessage } from './topic-handlers
 import { describeCustom, grantOf, topicNamed } from './topic-access.js';
 import type { Connection } from './connection.js';
 import { encodeFrame, responseFrame, type ClientRequest, type Method, type RequestOf, type ResponseData, type TableTopicDetail, type TableTopicSummary } from './protocol.js';
-import { PLAIN_GROUP, type SubscriptionGroup, type SubscriptionIndex } from './subscription-index.js';
+import { PLAIN_GROUP, type GroupSpec, type SubscriptionIndex } from './subscription-index.js';
+import type { ClientLimits } from './client-limits.js';
 
 /** What method handlers may use. */
 export interface HandlerContext {
@@ -60,6 +61,8 @@ export interface HandlerContext {
   readonly tokenRefreshed: (ws: WebSocket<Connection>) => void;
   /** Largest `new-message` payload, in bytes of JSON. */
   readonly maxChatMessageBytes: number;
+  /** Bounds on subscriptions and filters. */
+  readonly limits: ClientLimits;
 }
 
 /**
@@ -120,7 +123,8 @@ async function subscribe(context: HandlerContext, ws: WebSocket<Connection>, con
   }
   if (since === undefined) {
     if (conn.closed) return null;
-    for (const { topic, partitions, group } of grants) context.index.subscribe(ws, topic.name, { group, partitions });
+    admit(context, conn, grants);
+    for (const { topic, partitions, group } of grants) context.index.subscribe(ws, topic.name, group, partitions);
     return { topics: names, seq: context.window.position } satisfies ResponseData['subscribe'];
   }
   if (grants.every(({ topic }) => topic.kind === 'custom' && topic.history > 0)) return resumeFromMessages(context, ws, conn, request, names, since.seq);
@@ -131,14 +135,27 @@ async function subscribe(context: HandlerContext, ws: WebSocket<Connection>, con
   return answerWithReplay(context, ws, conn, request, names, grants, frames);
 }
 
-/** How the subscription of `grant` sees an event: the frames of its group that reach its partitions. */
+/**
+ * How the subscription of `grant` sees an event: the frames of its group
+ * that reach its partitions. An event that cannot be serialized is skipped
+ * (and marked dropped), as it was when it was routed live.
+ */
 function frameSource({ topic, partitions, group }: Grant): FrameSource {
   const granted = new Set(partitions);
   const admin = adminPartition(topic.name);
-  return (event, emit) =>
-    framesForGroup(event, group, admin, (partition, kind) => {
-      if (granted.has(partition)) emit(event.frame(kind), kind);
-    });
+  return (event, emit) => {
+    if (event.dropped !== null) return;
+    const frames: Array<[string, FrameKind]> = [];
+    try {
+      framesForGroup(event, group, admin, (partition, kind) => {
+        if (granted.has(partition)) frames.push([event.frame(kind), kind]);
+      });
+    } catch (error) {
+      event.markDropped(error instanceof Error ? error.message : String(error));
+      return;
+    }
+    for (const [frame, kind] of frames) emit(frame, kind);
+  };
 }
 
 /**
@@ -197,7 +214,9 @@ function answerWithReplay(
   let bytes = 0;
   for (const frame of frames ?? []) bytes += Buffer.byteLength(frame);
   const missed = frames !== null && bytes <= context.maxReplayBytes ? frames : null;
-  for (const { topic, partitions, group } of grants) context.index.subscribe(ws, topic.name, { group, partitions });
+  // Checked again here, in the step that subscribes: other requests may have subscribed while this one waited.
+  admit(context, conn, grants);
+  for (const { topic, partitions, group } of grants) context.index.subscribe(ws, topic.name, group, partitions);
   ws.cork(() => {
     const data: ResponseData['subscribe'] = { topics: names, resumed: missed !== null, seq: context.window.position };
     ws.send(encodeFrame(responseFrame(request, data)), false);
@@ -210,17 +229,15 @@ function answerWithReplay(
 interface Grant {
   readonly topic: TableTopic | CustomTopic;
   readonly partitions: readonly string[];
-  readonly group: SubscriptionGroup;
+  readonly group: GroupSpec;
 }
 
 /**
  * Checks a subscribe request against the registry as it is now, all or
- * nothing: every name readable, filters valid, the connection's subscription
- * limit and each topic's `maxSubscribers` respected. Synchronous, so the
- * check and the subscription it allows happen in one step and concurrent
- * subscribes cannot over-admit. Returns the grants, or the error to answer
- * (an unknown name as `TOPIC_NOT_FOUND`, for the caller to retry after
- * catching up); coded errors other than that are thrown.
+ * nothing: every name readable, filters valid. Returns the grants, or the
+ * error to answer (an unknown name as `TOPIC_NOT_FOUND`, for the caller to
+ * retry after catching up); coded errors other than that are thrown. The
+ * limits are checked by {@link admit}, in the step that subscribes.
  */
 function checkGrants(context: HandlerContext, conn: Connection, request: RequestOf<'subscribe'>, names: readonly string[]): Grant[] | RowcastError {
   const { filter, events } = request.attributes;
@@ -232,28 +249,62 @@ function checkGrants(context: HandlerContext, conn: Connection, request: Request
     if (topic.kind === 'custom' && (filter !== undefined || events !== undefined)) {
       throw new RowcastError('INVALID_ATTRIBUTES', `filter and events apply to table topics only, not ${topic.name}`);
     }
-    grants.push({ topic, partitions, group: topic.kind === 'table' ? subscriptionGroup(topic, filter, events) : PLAIN_GROUP });
+    grants.push({ topic, partitions, group: topic.kind === 'table' ? subscriptionGroup(topic, filter, events, context.limits) : PLAIN_GROUP });
   }
-  const added = grants.filter(({ topic }) => !conn.subscriptions.has(topic.name)).length;
-  if (conn.subscriptions.size + added > context.maxSubscriptions) {
-    throw new RowcastError('LIMIT_EXCEEDED', `at most ${context.maxSubscriptions} subscriptions per connection`);
-  }
-  for (const { topic } of grants) {
-    if (topic.kind !== 'custom' || topic.maxSubscribers === null || conn.subscriptions.has(topic.name)) continue;
-    if (context.index.stats(topic.name).subscribers >= topic.maxSubscribers) {
-      throw new RowcastError('TOPIC_FULL', `topic ${topic.name} has its ${topic.maxSubscribers} subscribers`);
-    }
-  }
+  admit(context, conn, grants);
   return grants;
 }
 
-/** The group of a subscription: its filter compiled for the topic's columns, and its events. */
+/**
+ * Whether the grants fit every limit as things stand: subscriptions of the
+ * connection (`MAX_SUBSCRIPTIONS`) and of its user over all its connections
+ * (`MAX_SUBSCRIPTIONS_PER_USER`), filtered subscriptions of the connection
+ * (`MAX_FILTER_GROUPS_PER_CONNECTION`), distinct filter groups per topic
+ * (`MAX_FILTER_GROUPS_PER_TOPIC`), and each custom topic's
+ * `maxSubscribers`. Synchronous, so that the check and the subscription it
+ * allows happen in one step and concurrent subscribes cannot over-admit.
+ */
+function admit(context: HandlerContext, conn: Connection, grants: readonly Grant[]): void {
+  const { index, limits, maxSubscriptions } = context;
+  const added = grants.filter(({ topic }) => !conn.subscriptions.has(topic.name)).length;
+  if (conn.subscriptions.size + added > maxSubscriptions) {
+    throw new RowcastError('LIMIT_EXCEEDED', `at most ${maxSubscriptions} subscriptions per connection (MAX_SUBSCRIPTIONS)`);
+  }
+  const sub = conn.principal.sub;
+  if (sub !== null && added > 0 && index.subscriptionsOf(sub) + added > limits.maxSubscriptionsPerUser) {
+    throw new RowcastError('LIMIT_EXCEEDED', `at most ${limits.maxSubscriptionsPerUser} subscriptions per user over all connections (MAX_SUBSCRIPTIONS_PER_USER)`);
+  }
+  const replaced = new Set(grants.map(({ topic }) => topic.name));
+  let filtered = grants.filter(({ group }) => group.key !== '').length;
+  for (const [name, subscription] of conn.subscriptions) if (!replaced.has(name) && subscription.group.key !== '') filtered++;
+  if (filtered > limits.maxFilterGroupsPerConnection) {
+    throw new RowcastError('LIMIT_EXCEEDED', `at most ${limits.maxFilterGroupsPerConnection} filtered subscriptions per connection (MAX_FILTER_GROUPS_PER_CONNECTION)`);
+  }
+  for (const { topic, group } of grants) {
+    if (group.key === '' || index.hasGroup(topic.name, group.key)) continue;
+    // A group this connection alone holds is freed by the replacement: it does not count against the topic.
+    const own = conn.subscriptions.get(topic.name)?.group;
+    const freed = own !== undefined && own.key !== '' && index.groupSize(topic.name, own.key) === 1 ? 1 : 0;
+    if (index.groupCount(topic.name) - freed >= limits.maxFilterGroupsPerTopic) {
+      throw new RowcastError('LIMIT_EXCEEDED', `topic ${topic.name} has ${limits.maxFilterGroupsPerTopic} distinct filters (MAX_FILTER_GROUPS_PER_TOPIC): use one of them, or no filter`);
+    }
+  }
+  for (const { topic } of grants) {
+    if (topic.kind !== 'custom' || topic.maxSubscribers === null || conn.subscriptions.has(topic.name)) continue;
+    if (index.stats(topic.name).subscribers >= topic.maxSubscribers) {
+      throw new RowcastError('TOPIC_FULL', `topic ${topic.name} has its ${topic.maxSubscribers} subscribers`);
+    }
+  }
+}
+
+/** The group of a subscription: its filter compiled for the topic's columns (within the filter limits), and its events. */
 function subscriptionGroup(
   topic: TableTopic,
   filter: RequestOf<'subscribe'>['attributes']['filter'],
   events: readonly EventKind[] | undefined,
-): SubscriptionGroup {
-  const compiled = filter === undefined || Object.keys(filter).length === 0 ? null : compileRowFilter(filter, topic.columns);
+  limits: ClientLimits,
+): GroupSpec {
+  const compiled = filter === undefined || Object.keys(filter).length === 0 ? null : compileRowFilter(filter, topic.columns, limits.filter);
   const kinds = events === undefined || new Set(events).size === 3 ? null : new Set(events);
   if (compiled === null && kinds === null) return PLAIN_GROUP;
   const key = JSON.stringify([compiled?.key ?? null, kinds ? [...kinds].sort() : null]);

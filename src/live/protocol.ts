@@ -9,6 +9,7 @@ import { RowcastError, type ErrorCode } from '../errors.js';
 import { SINCE_PATTERN } from '../events/seq.js';
 import type { EventKind } from '../events/event.js';
 import type { ReadPolicy } from '../policies/read-policy.js';
+import { exceedsDepth } from './json-depth.js';
 
 /** A request id, echoed in its response. */
 export type RequestId = string | number;
@@ -18,7 +19,8 @@ const topicNames = z
   .string()
   .max(4096)
   .refine((names) => names.split(',').some((n) => n.trim().length > 0), 'must name at least one topic');
-const scalar = z.union([z.string().max(1024), z.number(), z.boolean(), z.null()]);
+// Hard caps only: the configured bounds (MAX_FILTER_VALUES, MAX_FILTER_VALUE_LENGTH) are checked when the filter is compiled.
+const scalar = z.union([z.string().max(65_536), z.number(), z.boolean(), z.null()]);
 const condition = z
   .object({
     eq: scalar,
@@ -47,24 +49,24 @@ const attributeSchemas = {
       .optional(),
   }),
   unsubscribe: z.object({ topicName: topicNames }),
-  'new-message': z.object({ topicName: z.string().min(1), message: z.unknown().refine((m) => m !== undefined, 'is required') }),
+  'new-message': z.object({ topicName: z.string().min(1).max(1024), message: z.unknown().refine((m) => m !== undefined, 'is required') }),
   'create-topic': z.object({
-    name: z.string(),
+    name: z.string().max(1024),
     description: z.string().max(1024).optional(),
     history: z.number().int().min(0).optional(),
     maxSubscribers: z.number().int().positive().optional(),
     readers: topicKind.optional(),
     writers: topicKind.optional(),
   }),
-  'destroy-topic': z.object({ name: z.string().min(1) }),
+  'destroy-topic': z.object({ name: z.string().min(1).max(1024) }),
   'list-topic': none,
-  'get-topic': z.object({ topicName: z.string().min(1) }),
+  'get-topic': z.object({ topicName: z.string().min(1).max(1024) }),
   history: z.object({
-    topicName: z.string().min(1),
-    before: z.union([z.string(), z.number()]).optional(),
+    topicName: z.string().min(1).max(1024),
+    before: z.union([z.string().max(64), z.number()]).optional(),
     limit: z.number().int().min(1).max(100).optional(),
   }),
-  'refresh-token': z.object({ token: z.string().min(1) }),
+  'refresh-token': z.object({ token: z.string().min(1).max(16_384) }),
   ping: none,
 } as const;
 
@@ -116,16 +118,19 @@ export type ParsedFrame =
 
 /**
  * Parses one text frame. Not JSON, not an object or no `method` →
- * `INVALID_MESSAGE`; a method outside the protocol → `UNKNOWN_METHOD`;
- * attributes that do not fit the method → `INVALID_ATTRIBUTES` naming the
- * attribute.
+ * `INVALID_MESSAGE`; nested deeper than `maxDepth` → `LIMIT_EXCEEDED`; a
+ * method outside the protocol → `UNKNOWN_METHOD`; attributes that do not
+ * fit the method → `INVALID_ATTRIBUTES` naming the attribute.
  */
-export function parseClientFrame(text: string): ParsedFrame {
+export function parseClientFrame(text: string, maxDepth: number): ParsedFrame {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
     return invalid(null, 'INVALID_MESSAGE', 'the frame is not JSON');
+  }
+  if (exceedsDepth(json, maxDepth)) {
+    return invalid(headOf(json), 'LIMIT_EXCEEDED', `the frame is nested deeper than ${maxDepth} levels (MAX_FRAME_DEPTH)`);
   }
   const head = envelope.safeParse(json);
   if (!head.success) {
@@ -133,23 +138,30 @@ export function parseClientFrame(text: string): ParsedFrame {
     const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
     return invalid(headOf(json), 'INVALID_MESSAGE', `not a request (${where}${issue.message}); expected {"method": string, "attributes": object}`);
   }
-  const { id, method } = head.data;
+  return parseRequest(head.data.method, head.data.id, head.data.attributes);
+}
+
+/**
+ * Checks `attributes` against `method` (what {@link parseClientFrame} does
+ * once the envelope is read; the admin API calls it with a parsed body).
+ */
+export function parseRequest(method: string, id: RequestId | undefined, attributes: unknown): ParsedFrame {
   const request = { id, method };
   if (!Object.hasOwn(attributeSchemas, method)) {
-    return invalid(request, 'UNKNOWN_METHOD', `unknown method ${JSON.stringify(method)}`);
+    return invalid(request, 'UNKNOWN_METHOD', `unknown method ${JSON.stringify(method.slice(0, 64))}`);
   }
-  const unstorable = unstorableText(head.data.attributes);
+  const unstorable = unstorableText(attributes);
   if (unstorable !== null) {
     return invalid(request, 'INVALID_ATTRIBUTES', `${unstorable}: text must be well-formed Unicode without U+0000 (Postgres cannot store it)`);
   }
   const schema = attributeSchemas[method as Method];
-  const attributes = schema.safeParse(head.data.attributes ?? {});
-  if (!attributes.success) {
-    const issue = attributes.error.issues[0]!;
+  const parsed = schema.safeParse(attributes ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
     const name = issue.path.length > 0 ? issue.path.join('.') : 'attributes';
     return invalid(request, 'INVALID_ATTRIBUTES', `${name}: ${issue.message}`);
   }
-  return { ok: true, request: { method, id, attributes: attributes.data } as ClientRequest };
+  return { ok: true, request: { method, id, attributes: parsed.data } as ClientRequest };
 }
 
 /**
@@ -200,7 +212,19 @@ export interface SessionData {
   readonly connectionId: string;
   readonly user: { readonly sub: string | null; readonly role: string | null };
   readonly serverTime: string;
-  readonly limits: { readonly maxMessageBytes: number; readonly messagesPerSecond: number; readonly maxSubscriptions: number };
+  /** The bounds this connection works within (README, Configuration): a request past one is refused with `LIMIT_EXCEEDED`. */
+  readonly limits: {
+    readonly maxMessageBytes: number;
+    readonly messagesPerSecond: number;
+    readonly maxSubscriptions: number;
+    readonly maxSubscriptionsPerUser: number;
+    readonly maxFrameDepth: number;
+    readonly maxPendingRequests: number;
+    readonly maxFilterValues: number;
+    readonly maxFilterValueLength: number;
+    readonly maxFilterKeyBytes: number;
+    readonly maxFilterGroupsPerConnection: number;
+  };
 }
 
 /** Every frame the server sends, as a union on `type`. */

@@ -1,3 +1,4 @@
+import { claimValue, MAX_CLAIM_GROUPS } from '../auth/claim-value.js';
 import type { Principal } from '../auth/principal.js';
 import type { ReadPolicy } from './read-policy.js';
 import type { CustomTopic, TopicAccess } from '../topics/topic-registry.js';
@@ -14,14 +15,33 @@ import type { Row } from '../replication/transaction.js';
 
 /**
  * A name or value as it appears inside a partition: `|`, `#` and `%` are
- * percent-encoded, so a value can never forge another partition's name or a
- * filter group's topic (`<partition>#<filter key>`).
+ * percent-encoded (and nothing else), so a value can never forge another
+ * partition's name or a filter group's topic (`<partition>#<group id>`).
+ * Total: unlike `encodeURIComponent` it cannot throw, whatever the text
+ * (a lone surrogate included).
  */
 function part(text: string): string {
-  return UNSAFE.test(text) ? encodeURIComponent(text) : text;
+  return UNSAFE.test(text) ? text.replace(UNSAFE_ALL, escapeChar) : text;
 }
 
 const UNSAFE = /[|#%]/;
+const UNSAFE_ALL = /[|#%]/g;
+const escapeChar = (c: string) => (c === '|' ? '%7C' : c === '#' ? '%23' : '%25');
+
+/**
+ * An owner or group column's value as text, whatever its type (a `jsonb`
+ * column holds objects, and `String` throws on some): this runs on the
+ * replication stream's path.
+ */
+function rowText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value !== 'object') return String(value);
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return '';
+  }
+}
 
 /** The fixed partitions of a topic, built once per topic rather than per event. */
 interface TopicParts {
@@ -63,11 +83,11 @@ export function audiencePartitions(topic: string, policy: ReadPolicy, row: Row):
       return partsOf(topic).everyone;
     case 'owner': {
       const owner = row[policy.ownerColumn];
-      return owner === null || owner === undefined ? NONE : [`${partsOf(topic).prefix}u|${part(String(owner))}`];
+      return owner === null || owner === undefined ? NONE : [`${partsOf(topic).prefix}u|${part(rowText(owner))}`];
     }
     case 'group': {
       const group = row[policy.groupColumn];
-      return group === null || group === undefined ? NONE : [`${partsOf(topic).prefix}g|${part(String(group))}`];
+      return group === null || group === undefined ? NONE : [`${partsOf(topic).prefix}g|${part(rowText(group))}`];
     }
     case 'admin':
       return NONE;
@@ -89,9 +109,15 @@ export function grantedPartitions(topic: string, policy: ReadPolicy, principal: 
     case 'owner':
       return [`${partsOf(topic).prefix}u|${part(principal.sub!)}`];
     case 'group': {
+      // Checked when the token was verified, unless the policy named this claim only later: values that cannot be groups are ignored.
       const groups = principal.claims[policy.groupClaim];
       if (!Array.isArray(groups)) return NONE;
-      return groups.map((g) => `${partsOf(topic).prefix}g|${part(String(g))}`);
+      const partitions: string[] = [];
+      for (const group of groups.slice(0, MAX_CLAIM_GROUPS)) {
+        const value = claimValue(group);
+        if (value !== null) partitions.push(`${partsOf(topic).prefix}g|${part(value)}`);
+      }
+      return partitions;
     }
     case 'admin':
       return null;

@@ -28,8 +28,24 @@ export interface RowFilter {
 
 type Compare = 'number' | 'timestamptz' | 'timestamp' | 'date' | 'bool' | 'text';
 
-/** The most values an `in` condition may list. */
-export const MAX_IN_VALUES = 100;
+/**
+ * Bounds on one filter, so that what a client sends costs a bounded amount
+ * to compile, to keep, and to run on every event of its topic.
+ */
+export interface FilterLimits {
+  /** Values in the whole filter: each comparison counts one, each `in` element one (`MAX_FILTER_VALUES`). */
+  readonly maxValues: number;
+  /** Characters of one string value (`MAX_FILTER_VALUE_LENGTH`). */
+  readonly maxValueLength: number;
+  /** Bytes of the canonical key, which identifies the filter's group (`MAX_FILTER_KEY_BYTES`). */
+  readonly maxKeyBytes: number;
+}
+
+/** The configuration's defaults. */
+export const DEFAULT_FILTER_LIMITS: FilterLimits = Object.freeze({ maxValues: 100, maxValueLength: 256, maxKeyBytes: 4096 });
+
+/** `in` lists longer than this are looked up in a set rather than scanned. */
+const SCAN_UP_TO = 8;
 
 /**
  * Compiles a filter against a topic's columns, with SQL's meaning: `eq`
@@ -41,13 +57,17 @@ export const MAX_IN_VALUES = 100;
  * `date` as written, text in code-point order (not the column's collation;
  * `char(n)` padding counts). Array columns cannot be filtered.
  *
+ * Everything it does is linear in the size of the filter, which `limits`
+ * bounds (values, value length, key size).
+ *
  * @throws RowcastError `INVALID_ATTRIBUTES` for an unknown column or a value
- * that cannot be compared with the column.
+ * that cannot be compared with the column; `LIMIT_EXCEEDED` past `limits`.
  *
  * @example
  * compileRowFilter({ amount: { gte: 100 } }, columns).test({ amount: '120.50' }) // true
  */
-export function compileRowFilter(spec: FilterSpec, columns: readonly TopicColumn[]): RowFilter {
+export function compileRowFilter(spec: FilterSpec, columns: readonly TopicColumn[], limits: FilterLimits = DEFAULT_FILTER_LIMITS): RowFilter {
+  checkSize(spec, limits);
   const tests: Array<(row: Row) => boolean> = [];
   const canonical: Array<[string, Array<[string, unknown]>]> = [];
   for (const name of Object.keys(spec).sort()) {
@@ -59,11 +79,8 @@ export function compileRowFilter(spec: FilterSpec, columns: readonly TopicColumn
     for (const op of Object.keys(condition).sort() as Array<keyof ColumnCondition>) {
       const value = condition[op];
       if (op === 'in') {
-        if ((value as FilterValue[]).length > MAX_IN_VALUES) {
-          throw new RowcastError('LIMIT_EXCEEDED', `filter.${name}.in: at most ${MAX_IN_VALUES} values`);
-        }
         const values = (value as FilterValue[]).map((v) => normalize(v, compare, `filter.${name}.in`));
-        ops.push([op, [...new Set(values.map((v) => JSON.stringify(typeof v === 'number' ? decimalOf(v) : v)))].sort()]);
+        ops.push([op, [...new Set(values.map((v) => JSON.stringify(v === null ? null : equalityKey(v))))].sort()]);
         tests.push(inTest(name, values, compare));
       } else {
         const normalized = normalize(value as FilterValue, compare, `filter.${name}.${op}`);
@@ -73,6 +90,10 @@ export function compileRowFilter(spec: FilterSpec, columns: readonly TopicColumn
     }
     canonical.push([name, ops]);
   }
+  const key = JSON.stringify(canonical);
+  if (Buffer.byteLength(key) > limits.maxKeyBytes) {
+    throw new RowcastError('LIMIT_EXCEEDED', `filter: its canonical form is ${Buffer.byteLength(key)} bytes; at most ${limits.maxKeyBytes} (MAX_FILTER_KEY_BYTES)`);
+  }
   const test =
     tests.length === 1
       ? tests[0]!
@@ -80,7 +101,28 @@ export function compileRowFilter(spec: FilterSpec, columns: readonly TopicColumn
           for (let i = 0; i < tests.length; i++) if (!tests[i]!(row)) return false;
           return true;
         };
-  return { key: JSON.stringify(canonical), test };
+  return { key, test };
+}
+
+/** Refuses a filter with more values, or longer ones, than `limits` allow, before any of them is looked at closely. */
+function checkSize(spec: FilterSpec, limits: FilterLimits): void {
+  let values = 0;
+  for (const name of Object.keys(spec)) {
+    const condition = spec[name]!;
+    for (const op of Object.keys(condition) as Array<keyof ColumnCondition>) {
+      const value = condition[op];
+      const list = op === 'in' ? (value as readonly FilterValue[]) : [value as FilterValue];
+      values += list.length;
+      if (values > limits.maxValues) {
+        throw new RowcastError('LIMIT_EXCEEDED', `filter: at most ${limits.maxValues} values in all (MAX_FILTER_VALUES)`);
+      }
+      for (const item of list) {
+        if (typeof item === 'string' && item.length > limits.maxValueLength) {
+          throw new RowcastError('LIMIT_EXCEEDED', `filter.${name}.${op}: a value of ${item.length} characters; at most ${limits.maxValueLength} (MAX_FILTER_VALUE_LENGTH)`);
+        }
+      }
+    }
+  }
 }
 
 function comparisonOf(type: string, where: string): Compare {
@@ -162,38 +204,69 @@ function rowValue(value: unknown, compare: Compare): Comparable | null {
   }
 }
 
-/** A number stays a number while that is exact; longer decimals stay canonical strings. */
+/**
+ * A number stays a number while that is exact (a safe integer, or at most
+ * 15 significant digits); longer decimals stay canonical strings. Linear in
+ * the length of `value` (no backtracking regular expression).
+ */
 function numeric(value: number | string): number | string {
   if (typeof value === 'number') return value;
   const n = Number(value);
-  if (Number.isSafeInteger(n) || (Number.isFinite(n) && value.replace(/^-|\.|0+$/g, '').length <= 15)) return n;
-  return canonicalDecimal(value);
+  if (Number.isSafeInteger(n)) return n;
+  const canonical = canonicalDecimal(value);
+  if (Number.isFinite(n) && significantDigits(canonical) <= 15) return n;
+  return canonical;
 }
 
-/** `-007.50` → `-7.5`. */
+/** Digits of a canonical decimal, sign and point left out (`-12.5` → 3). */
+function significantDigits(canonical: string): number {
+  let digits = canonical.length;
+  if (canonical.startsWith('-')) digits--;
+  if (canonical.includes('.')) digits--;
+  // A canonical `0.000123` has 3 significant digits, not 7.
+  if (canonical.startsWith('0.') || canonical.startsWith('-0.')) {
+    let i = canonical.indexOf('.') + 1;
+    while (canonical[i] === '0') i++;
+    return canonical.length - i;
+  }
+  return digits;
+}
+
+/** `-007.50` → `-7.5`, in one pass over the text. */
 function canonicalDecimal(text: string): string {
   const negative = text.startsWith('-');
-  let [int = '0', frac = ''] = (negative ? text.slice(1) : text).split('.');
-  int = int.replace(/^0+(?=\d)/, '');
-  frac = frac.replace(/0+$/, '');
+  const start = negative ? 1 : 0;
+  const point = text.indexOf('.');
+  const intEnd = point === -1 ? text.length : point;
+  let intStart = start;
+  while (intStart < intEnd - 1 && text[intStart] === '0') intStart++;
+  let fracEnd = text.length;
+  if (point !== -1) while (fracEnd > point + 1 && text[fracEnd - 1] === '0') fracEnd--;
+  const int = intStart < intEnd ? text.slice(intStart, intEnd) : '0';
+  const frac = point === -1 ? '' : text.slice(point + 1, fracEnd);
   const body = frac ? `${int}.${frac}` : int;
   return negative && body !== '0' ? `-${body}` : body;
 }
 
 /**
- * Orders two comparable values: numbers (or exact decimal strings) by value,
- * everything else by code points.
+ * Orders two comparable values of a column: numbers (or exact decimal
+ * strings) by value in a number column, everything else by code points (a
+ * text column holding `10` and `9` orders them as text, as Postgres does).
  */
-function compareValues(a: Comparable, b: Comparable): number {
+function compareValues(a: Comparable, b: Comparable, compare: Compare): number {
   if (typeof a === 'number' && typeof b === 'number') return a - b;
-  if ((typeof a === 'number' || typeof b === 'number') || (isDecimal(a) && isDecimal(b))) {
+  if (compare === 'number') {
     return compareDecimal(typeof a === 'number' ? decimalOf(a) : (a as string), typeof b === 'number' ? decimalOf(b) : (b as string));
   }
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function isDecimal(value: Comparable): value is string {
-  return typeof value === 'string' && DECIMAL.test(value);
+/**
+ * A comparable value as a string that two values share exactly when they
+ * are equal (numbers in canonical decimal form): for `in` lookups in a set.
+ */
+function equalityKey(value: Comparable): string {
+  return typeof value === 'number' ? decimalOf(value) : typeof value === 'string' ? value : String(value);
 }
 
 /** The decimal a JavaScript number stands for, as written (`0.1`, not its binary expansion). */
@@ -236,16 +309,24 @@ function opTest(column: string, op: Exclude<keyof ColumnCondition, 'in'>, target
   }[op];
   return (row) => {
     const v = rowValue(row[column], compare);
-    return v !== null && accept(compareValues(v, target));
+    return v !== null && accept(compareValues(v, target, compare));
   };
 }
 
+/** `in`: a short list is scanned; a longer one is a set of equality keys, so its cost per row does not grow with it. */
 function inTest(column: string, values: Array<Comparable | null>, compare: Compare): (row: Row) => boolean {
   const targets = values.filter((v): v is Comparable => v !== null);
+  if (targets.length > SCAN_UP_TO) {
+    const keys = new Set(targets.map(equalityKey));
+    return (row) => {
+      const v = rowValue(row[column], compare);
+      return v !== null && keys.has(equalityKey(v));
+    };
+  }
   return (row) => {
     const v = rowValue(row[column], compare);
     if (v === null) return false;
-    for (let i = 0; i < targets.length; i++) if (compareValues(v, targets[i]!) === 0) return true;
+    for (let i = 0; i < targets.length; i++) if (compareValues(v, targets[i]!, compare) === 0) return true;
     return false;
   };
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import type { Logger } from 'pino';
 import { formatLsn, lsnHex, parseLsn, type Lsn } from './lsn.js';
@@ -106,6 +107,8 @@ export class ReplicationStream {
   #loop: Promise<void> | null = null;
   /** When Postgres last asked for a reply (ms), within the last second. */
   #replyRequests: number[] = [];
+  /** Handing a message on threw: the rest of this connection's messages are ignored until it is re-opened. */
+  #failed = false;
 
   constructor(options: ReplicationStreamOptions) {
     this.#options = options;
@@ -239,6 +242,7 @@ export class ReplicationStream {
     });
     service.on('start', () => {
       this.#connected = true;
+      this.#failed = false;
       if (this.#lostAt === null) {
         this.#options.logger.info({ from: formatLsn(this.#handedOff) }, 'replication stream started');
         return;
@@ -250,7 +254,14 @@ export class ReplicationStream {
         'replication stream restored: resuming from the slot',
       );
     });
-    service.on('data', (_lsn: string, message: Pgoutput.Message) => this.#onMessage(message));
+    service.on('data', (_lsn: string, message: Pgoutput.Message) => {
+      if (this.#service !== service || this.#failed) return;
+      try {
+        this.#onMessage(message);
+      } catch (error) {
+        this.#fail(service, error);
+      }
+    });
     service.on('heartbeat', (lsn: string, _time: number, shouldRespond: boolean) => {
       if (this.#tx === null) {
         const walEnd = parseLsn(lsn);
@@ -265,6 +276,21 @@ export class ReplicationStream {
     });
     this.#service = service;
     return service;
+  }
+
+  /**
+   * Handing a message on threw (a bug, not a bad value: the router copes
+   * with those). Nothing past the handed-off position was acknowledged, so
+   * the stream is re-opened from there, as after a lost connection: the
+   * transaction comes again, and the event log drops what it already has.
+   */
+  #fail(service: LogicalReplicationService, error: unknown): void {
+    this.#failed = true;
+    this.#tx = null;
+    const correlationId = randomUUID();
+    this.#lastError = `handling a change failed (correlation id ${correlationId})`;
+    this.#options.logger.error({ err: error, correlationId, at: formatLsn(this.#handedOff) }, 'handling a replicated change failed: re-reading from the handed-off position');
+    void service.stop().catch(() => {});
   }
 
   /** Moves the handed-off position and wakes those waiting for it. */

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { TEST_SECRET } from './tokens.js';
+import { operatorHeaders, TEST_SECRET } from './tokens.js';
 import { serverEnv, type TestDatabase } from './database.js';
 
 /** A JSON log line of the server. */
@@ -76,7 +76,7 @@ export class ServerProcess {
 
   /** `/status` of the running server. */
   async status(): Promise<Record<string, any>> {
-    const response = await fetch(`http://127.0.0.1:${this.port}/status`);
+    const response = await fetch(`http://127.0.0.1:${this.port}/status`, { headers: operatorHeaders() });
     return (await response.json()) as Record<string, any>;
   }
 

@@ -1,0 +1,23 @@
+import type { FilterLimits } from '../policies/row-filter.js';
+
+/**
+ * Bounds on what one client controls beyond frame size and rate, each a
+ * configuration key, each refused with `LIMIT_EXCEEDED` naming it. Announced
+ * to every connection in its `session` frame.
+ */
+export interface ClientLimits {
+  /** Nesting of a frame or HTTP body (`MAX_FRAME_DEPTH`). */
+  readonly maxFrameDepth: number;
+  /** Requests waiting behind a slow one on one connection (`MAX_PENDING_REQUESTS`). */
+  readonly maxPendingRequests: number;
+  /** Bytes of frames waiting behind a slow one (`MAX_BACKPRESSURE_BYTES`). */
+  readonly maxPendingBytes: number;
+  /** Subscriptions of one user over all its connections on a node (`MAX_SUBSCRIPTIONS_PER_USER`); anonymous connections count per connection only. */
+  readonly maxSubscriptionsPerUser: number;
+  /** Distinct filter groups on one topic on a node (`MAX_FILTER_GROUPS_PER_TOPIC`). */
+  readonly maxFilterGroupsPerTopic: number;
+  /** Filtered subscriptions one connection holds (`MAX_FILTER_GROUPS_PER_CONNECTION`). */
+  readonly maxFilterGroupsPerConnection: number;
+  /** Size of one filter (`MAX_FILTER_VALUES`, `MAX_FILTER_VALUE_LENGTH`, `MAX_FILTER_KEY_BYTES`). */
+  readonly filter: FilterLimits;
+}
