@@ -160,6 +160,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
             publicationName: config.PUBLICATION_NAME,
             valueParser,
             streamLength: config.CLUSTER_STREAM_LENGTH,
+            ...(config.CLUSTER_SECRET !== undefined ? { secret: config.CLUSTER_SECRET } : {}),
             failoverMs: config.CLUSTER_FAILOVER_MS,
             consumer: pipeline,
             // The window refills from the cluster stream; stored messages' positions still hold the slot.

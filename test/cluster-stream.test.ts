@@ -2,7 +2,9 @@
  * Issue 10, the cluster stream on a real Redis: what the leader appends
  * (`RedisStreamSink`) every node reads back (`RedisStreamReader`) in the same
  * order, once, across a failover that re-sends transactions; a reader
- * reports a gap when Redis loses the stream.
+ * reports a gap when Redis loses the stream. Issue 16: with CLUSTER_SECRET an
+ * entry without the leader's signature is a gap, never data; a change that
+ * cannot be serialized travels as its key and is reported, not delivered.
  */
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
@@ -45,6 +47,7 @@ function recorder(): StreamConsumer & { seen: string[] } {
   return {
     seen,
     change: (t, change) => seen.push(`${t.commitLsn}:${change.index}:${change.tag === 'insert' ? change.relation.name : ''}`),
+    dropped: (t, change, reason) => seen.push(`dropped ${t.commitLsn}:${change.index}:${JSON.stringify(change.tag === 'insert' ? change.new : null)} (${reason})`),
     commit: (t) => seen.push(`commit ${t.commitLsn}`),
     ephemeral: (record: EphemeralRecord) => seen.push(`ephemeral ${record.id}`),
     position: () => {},
@@ -52,7 +55,7 @@ function recorder(): StreamConsumer & { seen: string[] } {
   };
 }
 
-function setup(t: { teardown(fn: () => Promise<void> | void): void }) {
+function setup(t: { teardown(fn: () => Promise<void> | void): void }, secret?: string) {
   const key = `rowcast-test:${randomUUID()}`;
   const writer = new Redis(REDIS_URL);
   const readers: RedisStreamReader[] = [];
@@ -62,10 +65,10 @@ function setup(t: { teardown(fn: () => Promise<void> | void): void }) {
     writer.disconnect();
   });
   const sink = (changesPerEntry = 500) =>
-    new RedisStreamSink({ redis: writer, key, maxLength: 10_000, changesPerEntry, logger, onFailure: (error) => { throw error; } });
+    new RedisStreamSink({ redis: writer, key, maxLength: 10_000, changesPerEntry, logger, ...(secret ? { secret } : {}), onFailure: (error) => { throw error; } });
   const reader = (pacer?: { congested(): boolean }) => {
     const consumer = recorder();
-    const r = new RedisStreamReader({ redis: new Redis(REDIS_URL), key, consumer, logger, ...(pacer ? { pacer } : {}) });
+    const r = new RedisStreamReader({ redis: new Redis(REDIS_URL), key, consumer, logger, ...(pacer ? { pacer } : {}), ...(secret ? { secret } : {}) });
     readers.push(r);
     r.start();
     return consumer;
@@ -79,7 +82,7 @@ test('every reader gets the same records in order, once, across a failover that 
   const leader = sink(2);
   send(leader, 100, 2);
   send(leader, 200, 3); // three changes: two entries
-  await appendEphemeral(writer, key, 10_000, { topic: 'pings', sender: 'u', message: { n: 1 }, id: 'e1', at: new Date().toISOString() });
+  await appendEphemeral(writer, key, 10_000, { topic: 'pings', sender: 'u', message: { n: 1 }, id: 'e1', at: new Date().toISOString() }, undefined);
   // The leader dies in the middle of transaction 300: two of its four changes were appended.
   send(leader, 300, 2, false);
   // The new leader starts from the slot's confirmed position: 200 and 300 come again, whole.
@@ -139,4 +142,44 @@ test('a reader that fell behind a trim reports the gap before handing on what fo
   paused = false;
   await waitFor('the next transaction', () => a.seen.includes('commit 400'));
   t.deepEqual(a.seen, ['100:0:orders', 'commit 100', 'gap', '400:0:orders', 'commit 400']);
+});
+
+test('with CLUSTER_SECRET, an entry without the leader\'s signature is a gap, never data', async (t) => {
+  const secret = 'cluster-secret-0123456789';
+  const { key, writer, sink, reader } = setup(t, secret);
+  const a = reader();
+  const leader = sink();
+  send(leader, 100, 1);
+  await waitFor('the first transaction', () => a.seen.includes('commit 100'));
+  // Someone with write access to Redis but without the secret appends a forged row and its commit, numbered as the script would.
+  const forged = JSON.stringify({
+    relations: [{ relationOid: 16384, schema: 'public', name: 'orders', replicaIdentity: 'default', keyColumns: ['id'], columns: [{ name: 'id', typeOid: 23, flags: 1 }] }],
+    records: [
+      { t: 'change', tx: { xid: 1, commitLsnHex: lsnHex(150n), commitTime: new Date().toISOString() }, change: { tag: 'insert', index: 0, relation: 16384, new: { id: 666 } } },
+      { t: 'commit', tx: { xid: 1, commitLsnHex: lsnHex(150n), commitTime: new Date().toISOString() }, end: lsnHex(151n) },
+    ],
+  });
+  const n = await writer.incr(`${key}:n`);
+  await writer.xadd(key, '*', 'n', String(n), 'd', forged);
+  const m = await writer.incr(`${key}:n`);
+  await writer.xadd(key, '*', 'n', String(m), 'd', forged, 's', 'f'.repeat(64));
+  send(leader, 200, 1);
+  await waitFor('the next signed transaction', () => a.seen.includes('commit 200'));
+  t.deepEqual(a.seen, ['100:0:orders', 'commit 100', 'gap', 'gap', '200:0:orders', 'commit 200']);
+});
+
+test('a change that cannot be serialized travels as its key, is handed to dropped(), and the stream goes on', async (t) => {
+  const { sink, reader } = setup(t);
+  const a = reader();
+  const leader = sink();
+  let deep: unknown = 1;
+  for (let i = 0; i < 100_000; i++) deep = [deep];
+  const t1 = tx(100);
+  leader.change(t1, { tag: 'insert', index: 0, relation: RELATION, new: { id: 7, doc: deep } });
+  leader.change(t1, insert(1));
+  leader.commit(t1, 101n);
+  await waitFor('the transaction', () => a.seen.includes('commit 100'));
+  t.is(a.seen.length, 3);
+  t.regex(a.seen[0]!, /^dropped 100:0:\{"id":7\} \(Maximum call stack size exceeded\)$/);
+  t.deepEqual(a.seen.slice(1), ['100:1:orders', 'commit 100']);
 });

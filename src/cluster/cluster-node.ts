@@ -28,6 +28,8 @@ export interface ClusterNodeOptions {
   readonly holdBack: () => Lsn | null;
   /** While it reports congestion, this node stops reading the cluster stream. */
   readonly pacer?: { congested(): boolean };
+  /** `CLUSTER_SECRET`: every stream entry is signed with it, and entries without its signature are gaps. */
+  readonly secret?: string;
   readonly logger: Logger;
 }
 
@@ -58,6 +60,8 @@ export function clusterKeys(slotName: string): string[] {
 }
 
 const POSITION_INTERVAL_MS = 100;
+/** An LSN as Postgres writes it (`16/B374D848`). */
+const LSN = /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i;
 const ANNOUNCE_INTERVAL_MS = 1000;
 
 /**
@@ -97,6 +101,7 @@ export class ClusterNode {
     const outer = options.consumer;
     const consumer: StreamConsumer = {
       change: (tx, change) => outer.change(tx, change),
+      dropped: (tx, change, reason) => outer.dropped(tx, change, reason),
       commit: (tx, end) => outer.commit(tx, end),
       ephemeral: (record) => outer.ephemeral(record),
       position: (lsn) => {
@@ -115,6 +120,7 @@ export class ClusterNode {
       key: this.#key,
       consumer,
       logger: options.logger,
+      ...(options.secret !== undefined ? { secret: options.secret } : {}),
       ...(options.pacer ? { pacer: options.pacer } : {}),
     });
     this.#lock = new LeaderLock({
@@ -130,9 +136,13 @@ export class ClusterNode {
   async start(): Promise<void> {
     // Not awaited: with Redis down the node still starts (and /health says redis); ioredis subscribes once it can.
     this.#subscriber.subscribe(`${this.#key}:want`).catch(() => {});
+    // A follower asks the leader to report a position. Anyone who can publish on Redis can ask too: only a well-formed LSN is taken.
     this.#subscriber.on('message', (_channel, lsn: string) => {
-      if (this.#stream) void this.#reportPosition(parseLsn(lsn));
+      if (this.#stream && LSN.test(lsn)) void this.#reportPosition(parseLsn(lsn));
     });
+    if (this.#options.secret === undefined) {
+      this.#options.logger.warn('CLUSTER_SECRET is not set: whoever can write to this Redis can forge rows, policies and messages for every node (README, Security)');
+    }
     this.#reader.start();
     this.#lock.start();
     // Start serving once Redis answers (or after 5 s: /health says redis until it does).
@@ -165,7 +175,7 @@ export class ClusterNode {
 
   /** Sends an ephemeral message through the stream; every node (this one too) delivers it as it reads it back. */
   appendEphemeral(record: Omit<EphemeralRecord, 't'>): Promise<void> {
-    return appendEphemeral(this.#redis, this.#key, this.#options.streamLength, record);
+    return appendEphemeral(this.#redis, this.#key, this.#options.streamLength, record, this.#options.secret);
   }
 
   /** The replication state of this node: the leader's slot stream, seen through what this node has routed. */
@@ -211,6 +221,7 @@ export class ClusterNode {
         key: this.#key,
         maxLength: this.#options.streamLength,
         logger,
+        ...(this.#options.secret !== undefined ? { secret: this.#options.secret } : {}),
         onFailure: () => void this.#lock.release(),
       });
       const stream = new ReplicationStream({

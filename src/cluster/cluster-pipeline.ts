@@ -49,6 +49,11 @@ export class ClusterPipeline implements StreamConsumer {
     this.#builder.change(tx, change);
   }
 
+  dropped(tx: Transaction, change: Change, reason: string): void {
+    this.#settleFloor(tx);
+    this.#builder.dropped(tx, change, reason);
+  }
+
   commit(tx: Transaction, endLsn: Lsn): void {
     this.#settleFloor(tx);
     this.#builder.commit(tx, endLsn);

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Lsn } from '../replication/lsn.js';
-import type { Relation, Transaction, TransactionSink } from '../replication/transaction.js';
+import type { Change, Relation, Transaction, TransactionSink } from '../replication/transaction.js';
+import { verifyEntry } from './entry-signature.js';
 import { fromWireChange, fromWireRelation, fromWireTransaction, type StreamEntry, type StreamRecord, type WireTransaction } from './stream-records.js';
 
 /** An ephemeral message as it travels through the stream. */
@@ -10,6 +11,8 @@ export type EphemeralRecord = Extract<StreamRecord, { t: 'ephemeral' }>;
 
 /** What a node does with the cluster stream: the decoded changes (its EventBuilder), and the rest. */
 export interface StreamConsumer extends TransactionSink {
+  /** A change the leader could not serialize, with its key columns only: to be reported, not delivered. */
+  dropped(tx: Transaction, change: Change, reason: string): void;
   ephemeral(record: EphemeralRecord): void;
   /** The stream has passed `lsn` (a commit's end, or the leader's idle position). */
   position(lsn: Lsn): void;
@@ -28,6 +31,8 @@ export interface RedisStreamReaderOptions {
   readonly logger: Logger;
   /** Entries per XREAD (default 200). */
   readonly count?: number;
+  /** `CLUSTER_SECRET`: entries without its signature are gaps, never data (unset: every entry is trusted). */
+  readonly secret?: string;
   /** While it reports congestion (this node's sockets are behind), reading waits. */
   readonly pacer?: { congested(): boolean };
 }
@@ -126,16 +131,7 @@ export class RedisStreamReader {
         // Before anything read is handed on: is this still the stream this node was reading, and is nothing missing before it?
         if (!(await this.#sameEpoch())) continue;
         for (const [, entries] of reply ?? []) {
-          for (const [id, fields] of entries) {
-            const n = Number(fields[1]);
-            if (this.#lastN !== null && n !== this.#lastN + 1) {
-              this.#lostFrom(this.#lastId, `cluster stream entries ${this.#lastN + 1}–${n - 1} were trimmed before this node read them`);
-            }
-            this.#lastN = n;
-            this.#lastId = id;
-            this.#entries++;
-            this.#entry(JSON.parse(fields[3]!) as StreamEntry);
-          }
+          for (const [id, fields] of entries) this.#read(id, fields);
         }
       } catch (error) {
         if (!this.#running) return;
@@ -181,6 +177,40 @@ export class RedisStreamReader {
     return this.#tx;
   }
 
+  /**
+   * One entry of the stream. Whatever it holds, it cannot stop the reader:
+   * a jump in its number, a missing or wrong signature (with
+   * `CLUSTER_SECRET`), data that is not an entry, or a record that cannot be
+   * handed on are each reported as a gap (clients resume and are told
+   * `resumed: false` where they cannot be vouched for), never taken as data.
+   */
+  #read(id: string, fields: readonly string[]): void {
+    const field = (name: string): string | undefined => {
+      for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+      return undefined;
+    };
+    const n = Number(field('n'));
+    const data = field('d');
+    const previous = this.#lastId;
+    this.#lastId = id;
+    this.#entries++;
+    if (!Number.isSafeInteger(n) || data === undefined) return this.#lostFrom(id, `cluster stream entry ${id} is not one rowcast wrote: skipped`);
+    if (this.#lastN !== null && n !== this.#lastN + 1) {
+      this.#lostFrom(id, `cluster stream entries ${this.#lastN + 1}–${n - 1} were trimmed before this node read them`);
+    }
+    this.#lastN = n;
+    const { secret, key } = this.#options;
+    if (secret !== undefined && !verifyEntry(secret, key, data, field('s'))) {
+      return this.#lostFrom(id, `cluster stream entry ${id} has no valid signature (CLUSTER_SECRET): skipped, not trusted`);
+    }
+    try {
+      this.#entry(JSON.parse(data) as StreamEntry);
+    } catch (error) {
+      this.#options.logger.error({ err: error, id, after: previous }, 'a cluster stream entry could not be handed on');
+      this.#lostFrom(id, `cluster stream entry ${id} could not be read: skipped`);
+    }
+  }
+
   #entry(entry: StreamEntry): void {
     const relations = new Map<number, Relation>(entry.relations.map((r) => [r.relationOid, fromWireRelation(r)]));
     for (const record of entry.records) this.#record(record, relations);
@@ -189,7 +219,8 @@ export class RedisStreamReader {
   #record(record: StreamRecord, relations: ReadonlyMap<number, Relation>): void {
     const consumer = this.#options.consumer;
     switch (record.t) {
-      case 'change': {
+      case 'change':
+      case 'dropped': {
         const hex = record.tx.commitLsnHex;
         const index = record.change.index;
         if (hex <= this.#committed) return; // a re-appended transaction this node has finished
@@ -211,7 +242,8 @@ export class RedisStreamReader {
           return;
         }
         this.#open.next++;
-        consumer.change(this.#transaction(record.tx), fromWireChange(record.change, relations));
+        if (record.t === 'dropped') consumer.dropped(this.#transaction(record.tx), fromWireChange(record.change, relations), record.reason);
+        else consumer.change(this.#transaction(record.tx), fromWireChange(record.change, relations));
         return;
       }
       case 'commit': {

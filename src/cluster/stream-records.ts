@@ -9,6 +9,13 @@ import type { Change, Relation, Row, Transaction } from '../replication/transact
  */
 export type StreamRecord =
   | { readonly t: 'change'; readonly tx: WireTransaction; readonly change: WireChange }
+  /**
+   * A change the leader could not serialize (a `jsonb` value nested too deep
+   * for JSON): its rows cut down to their key columns, so every node tells
+   * the topic's admins which row it was (`EVENT_DROPPED`) and keeps counting
+   * the transaction's changes.
+   */
+  | { readonly t: 'dropped'; readonly tx: WireTransaction; readonly change: WireChange; readonly reason: string }
   | { readonly t: 'commit'; readonly tx: WireTransaction; readonly end: string }
   | { readonly t: 'ephemeral'; readonly topic: string; readonly sender: string | null; readonly message: unknown; readonly id: string; readonly at: string }
   /** The leader has handed off everything before `lsn` (sent when idle, so followers know the stream moved on). */
@@ -89,6 +96,25 @@ export function wireChange(change: Change, relations: Map<number, WireRelation>)
       return { tag: 'delete', index: change.index, relation: use(change.relation), old: change.old };
     case 'truncate':
       return { tag: 'truncate', index: change.index, relations: change.relations.map(use) };
+  }
+}
+
+/** `change` with its rows cut down to the key columns of its relation (what a dropped change still carries). */
+export function keyOnlyChange(change: Change): Change {
+  if (change.tag === 'truncate') return change;
+  const keys = change.relation.keyColumns;
+  const cut = (row: Row | null): Row => {
+    const kept: Row = {};
+    for (const key of keys) if (row && typeof row[key] !== 'object') kept[key] = row[key];
+    return kept;
+  };
+  switch (change.tag) {
+    case 'insert':
+      return { ...change, new: cut(change.new) };
+    case 'update':
+      return { ...change, old: null, new: cut(change.new), unchanged: [] };
+    case 'delete':
+      return { ...change, old: cut(change.old) };
   }
 }
 

@@ -74,6 +74,28 @@ export class EventBuilder implements TransactionSink {
       else if (relation.name === 'messages' && change.tag === 'insert') this.#message(tx, change.index, change.new);
       return;
     }
+    this.#options.log.append(this.#tableEvent(tx, change));
+  }
+
+  /**
+   * A change that could not be serialized where it was read (the cluster
+   * leader), with its key columns only: its event is marked dropped, so it
+   * reaches no one and the topic's admins are told (`EVENT_DROPPED`).
+   */
+  dropped(tx: Transaction, change: Change, reason: string): void {
+    this.#inTransaction = true;
+    if (change.tag === 'truncate' || change.relation.schema === 'rowcast') {
+      this.#options.logger.error({ reason, index: change.index }, 'a change of rowcast\'s own tables could not be serialized: skipped');
+      return;
+    }
+    const event = this.#tableEvent(tx, change);
+    event.markDropped(reason);
+    this.#options.log.append(event);
+  }
+
+  /** The event of a change to a published table. */
+  #tableEvent(tx: Transaction, change: Exclude<Change, { tag: 'truncate' }>): Event {
+    const relation = change.relation;
     const topic = this.#topicOf(relation);
     const policy = topic.policy;
     let event: Event;
@@ -91,7 +113,7 @@ export class EventBuilder implements TransactionSink {
         event = this.#event(tx, change.index, topic, relation, 'delete', null, change.old, audiencePartitions(topic.name, policy, change.old), null, NONE);
         break;
     }
-    this.#options.log.append(event);
+    return event;
   }
 
   commit(_tx: Transaction, endLsn: Lsn): void {
