@@ -171,7 +171,7 @@ program
     const config = configure(options.config);
     const token = options.token ?? mint(config, { sub: 'rowcast-tail' }, 'admin', '12h');
     const url = options.url ?? `ws://127.0.0.1:${config.PORT}/live`;
-    await tail(`${url}?token=${encodeURIComponent(token)}&client=rowcast-tail`, topic, options.filter);
+    await tail(`${url}?client=rowcast-tail`, token, topic, options.filter);
   });
 
 program
@@ -202,10 +202,10 @@ async function withDatabase(config: Config, fn: (db: Database) => Promise<void>)
   }
 }
 
-/** Subscribes and prints each event frame as one line until the connection ends. */
-function tail(url: string, topic: string, filter: unknown): Promise<void> {
+/** Subscribes and prints each event frame as one line until the connection ends (the token in a header, never in the URL). */
+function tail(url: string, token: string, topic: string, filter: unknown): Promise<void> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url);
+    const socket = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
     socket.once('error', reject);
     socket.once('unexpected-response', (_req, res) => reject(new StartupError(`${url.split('?')[0]}: the upgrade was refused with HTTP ${res.statusCode}`)));
     socket.once('open', () =>
@@ -238,13 +238,13 @@ function banner(config: Config, server: RowcastServer): string {
   const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
   const engine = uwsEngine === 'native' ? 'native uWebSockets.js' : 'JavaScript fallback of uWebSockets.js (slow!)';
   const database = server.embedded
-    ? `${server.databaseUrl}  (embedded Postgres, data in ${config.DATA_DIR}/pgdata)`
+    ? `${maskPassword(server.databaseUrl)}  (embedded Postgres: data in ${config.DATA_DIR}/pgdata, password in ${config.DATA_DIR}/pg-password)`
     : maskPassword(server.databaseUrl);
   return [
     '',
     `rowcast ${VERSION} is running on the ${engine} engine`,
-    `  WebSocket:  ws://${host}:${server.port}/live?token=<JWT>`,
-    ...(server.tlsPort !== null ? [`  TLS:        wss://${host}:${server.tlsPort}/live?token=<JWT>`] : []),
+    `  WebSocket:  ws://${host}:${server.port}/live  (token as subprotocol bearer.<JWT>, or Authorization: Bearer <JWT>)`,
+    ...(server.tlsPort !== null ? [`  TLS:        wss://${host}:${server.tlsPort}/live`] : []),
     `  Status:     http://${host}:${server.port}/status`,
     ...(config.INSPECTOR ? [`  Inspector:  http://${host}:${server.port}/`] : []),
     `  Database:   ${database}`,
