@@ -1,5 +1,5 @@
 # Shortcuts; every target is a plain npm or docker command.
-.PHONY: install start test bench token up down
+.PHONY: install start test bench token env up down
 
 install:
 	npm ci
@@ -17,7 +17,11 @@ bench:
 token:
 	@npx rowcast token --sub 42 --role admin
 
-up:
+# .env with random secrets for docker-compose.yml (kept if it exists; docker compose reads it).
+env:
+	@test -f .env && echo ".env exists: kept" || node -e "const r=()=>require('crypto').randomBytes(32).toString('hex');require('fs').writeFileSync('.env',['JWT_SECRET','POSTGRES_PASSWORD','REDIS_PASSWORD','CLUSTER_SECRET'].map(k=>k+'='+r()).join('\n')+'\n',{mode:0o600,flag:'wx'});console.log('wrote .env with random secrets')"
+
+up: env
 	docker compose up --build
 
 down:

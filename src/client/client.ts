@@ -37,7 +37,12 @@ export interface SocketLike {
   onclose: ((event: { code: number; reason: string }) => void) | null;
   onerror: ((event: unknown) => void) | null;
 }
-export type SocketConstructor = new (url: string) => SocketLike;
+export type SocketConstructor = new (url: string, protocols?: string | string[]) => SocketLike;
+
+/** The subprotocol the client asks for; the server answers with it (and never echoes the token's). */
+const SUBPROTOCOL = 'rowcast';
+/** The subprotocol that carries the token (`bearer.<JWT>`). */
+const BEARER = 'bearer.';
 
 export interface ClientOptions {
   /**
@@ -51,6 +56,14 @@ export interface ClientOptions {
   readonly getToken?: () => string | Promise<string>;
   /** Sent as `?client=`: how this app shows up in the server's logs and /admin/connections. */
   readonly client?: string;
+  /**
+   * How the token reaches the server. By default it travels as the
+   * WebSocket subprotocol `bearer.<token>` (beside `rowcast`, which the
+   * server answers with), so it never appears in URLs that proxies and
+   * access logs keep. `true` sends it as `?token=` instead: only for tokens
+   * that are not valid subprotocol names (JWTs always are).
+   */
+  readonly tokenInQuery?: boolean;
   /** The WebSocket implementation: the global one by default; in Node 20 pass `ws`'s. */
   readonly WebSocket?: SocketConstructor;
   /** Reconnect delays: `min(maxMs, initialMs × 2^attempt)`, each with random jitter down to half. Defaults 250 ms and 10 s. */
@@ -305,9 +318,9 @@ export class RowcastClient {
     if (this.#closed) return;
     const urls = typeof this.#options.url === 'string' ? [this.#options.url] : this.#options.url;
     const url = new URL(urls[this.#connects++ % urls.length]!);
-    url.searchParams.set('token', token);
+    if (this.#options.tokenInQuery) url.searchParams.set('token', token);
     if (this.#options.client) url.searchParams.set('client', this.#options.client);
-    const socket = new this.#WebSocket(url.toString());
+    const socket = this.#options.tokenInQuery ? new this.#WebSocket(url.toString()) : new this.#WebSocket(url.toString(), [SUBPROTOCOL, `${BEARER}${token}`]);
     this.#socket = socket;
     socket.onmessage = (message) => {
       if (this.#socket === socket) this.#onFrame(String(message.data), token);
