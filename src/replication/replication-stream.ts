@@ -263,6 +263,8 @@ export class ReplicationStream {
       }
     });
     service.on('heartbeat', (lsn: string, _time: number, shouldRespond: boolean) => {
+      // After a failed hand-off the position must stay where it is: what failed is sent again from there.
+      if (this.#service !== service || this.#failed) return;
       if (this.#tx === null) {
         const walEnd = parseLsn(lsn);
         if (walEnd > this.#handedOff) this.#advance(walEnd);
