@@ -69,7 +69,8 @@ export async function runTransactionCrash(db: TestDatabase, options: Transaction
     server = await ServerProcess.start(db, options.env);
     const second = await LiveClient.connect(`${server.liveUrl}?token=${token}`);
     reader.attach(second);
-    const response = await second.request('subscribe', { topicName: table, since: reader.lastSeq });
+    // The answer waits until the restarted stream has re-read the transaction up to `since`: that takes a while.
+    const response = await second.request('subscribe', { topicName: table, since: reader.lastSeq }, 120_000);
     const resumed = response['ok'] === true && response['data'].resumed === true;
     if (!resumed) reader.problems.push(`resuming after ${reader.lastSeq} answered ${JSON.stringify(response['error'] ?? response['data'])}`);
     else await reader.reached(options.rows, 300_000);

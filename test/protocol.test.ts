@@ -31,7 +31,7 @@ test('the session frame names the connection, the user and the limits', withServ
     maxSubscriptions: 100,
     maxSubscriptionsPerUser: 1000,
     maxFrameDepth: 32,
-    maxPendingRequests: 16,
+    maxPendingRequests: 1000,
     maxFilterValues: 100,
     maxFilterValueLength: 256,
     maxFilterKeyBytes: 4096,

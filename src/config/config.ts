@@ -45,7 +45,7 @@ const schema = z.object({
   MAX_BACKPRESSURE_BYTES: int(1024).default(4_194_304),
   HISTORY_EVENTS: int(0).default(10_000),
   MAX_FRAME_DEPTH: int(4).max(1000).default(32),
-  MAX_PENDING_REQUESTS: int(1).default(16),
+  MAX_PENDING_REQUESTS: int(1).default(1000),
   MAX_SUBSCRIPTIONS_PER_USER: int(1).default(1000),
   MAX_FILTER_VALUES: int(1).default(100),
   MAX_FILTER_VALUE_LENGTH: int(1).max(65_536).default(256),

@@ -78,11 +78,11 @@ export class LiveClient {
     this.socket.send(text);
   }
 
-  /** Sends a request and waits for the response with its id. */
-  async request(method: string, attributes: Record<string, unknown> = {}): Promise<Frame> {
+  /** Sends a request and waits (up to `timeoutMs`) for the response with its id. */
+  async request(method: string, attributes: Record<string, unknown> = {}, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Frame> {
     const id = this.#nextId++;
     this.socket.send(JSON.stringify({ id, method, attributes }));
-    return this.next((f) => (f['type'] === 'response' || f['type'] === 'pong') && f['id'] === id);
+    return this.next((f) => (f['type'] === 'response' || f['type'] === 'pong') && f['id'] === id, timeoutMs);
   }
 
   /** Sends a request and returns its response `data`; throws unless the server says ok. */
