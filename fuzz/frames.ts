@@ -1,10 +1,12 @@
 /**
- * Fuzzing the /live socket (issue 6): arbitrary frames from several
+ * Fuzzing the /live socket (issues 6 and 16): arbitrary frames from several
  * connections at once — random text and bytes, random JSON, valid methods
- * with random attributes, huge strings, deep nesting, unicode edge cases —
- * and the rule they are checked against: every frame that is an object with
- * an id gets exactly one response with that id, with a DESIGN.md §3 code
- * other than INTERNAL when it fails, and no connection is closed.
+ * with random attributes, huge strings, deep nesting, unicode edge cases,
+ * large and numerous distinct filters (many filter groups), tokens with bad
+ * claims through `refresh-token`, and floods of slow requests — and the
+ * rule they are checked against: every frame that is an object with an id
+ * gets exactly one response with that id, with a documented code other than
+ * INTERNAL when it fails, and no connection is closed.
  *
  * Used by test/fuzz.test.ts (a few thousand frames) and `npm run fuzz` (a
  * long campaign).
@@ -32,6 +34,10 @@ const METHODS = ['subscribe', 'unsubscribe', 'list-topic', 'get-topic', 'new-mes
 /** A frame to send: `request` frames get an id of the runner's when sent. */
 export type FuzzFrame =
   | { readonly kind: 'request'; readonly body: Record<string, unknown>; readonly stringId: boolean; readonly connection: number }
+  /** `refresh-token` with a token for these claims, signed with the server's secret (`SELF` in `sub` stands for the connection's own). */
+  | { readonly kind: 'refresh'; readonly claims: Record<string, unknown>; readonly connection: number }
+  /** The same request `count` times in a row, each with its own id: a flood of (slow) requests. */
+  | { readonly kind: 'flood'; readonly body: Record<string, unknown>; readonly count: number; readonly connection: number }
   | { readonly kind: 'text'; readonly text: string; readonly connection: number }
   | { readonly kind: 'binary'; readonly bytes: Uint8Array; readonly connection: number };
 
@@ -71,6 +77,42 @@ const attributes: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 1, arbitrary: fc.dictionary(text, value, { maxKeys: 4 }) },
   { weight: 1, arbitrary: value },
 );
+/** Subscribes to `notes` with filters near and past every bound: many values, long ones, each batch distinct (new groups). */
+const filterSubscribe = fc
+  .record({ values: fc.integer({ min: 1, max: 150 }), length: fc.integer({ min: 1, max: 400 }), seed: fc.nat(), text: fc.boolean(), events: fc.boolean() })
+  .map(({ values, length, seed, text: onText, events }) => ({
+    method: 'subscribe',
+    attributes: {
+      topicName: 'notes',
+      filter: onText
+        ? { body: { in: Array.from({ length: values }, (_, i) => `${seed}-${i}-`.padEnd(length, 'x')) } }
+        : { id: { in: Array.from({ length: values }, (_, i) => seed + i) } },
+      ...(events ? { events: ['create'] } : {}),
+    },
+  }));
+
+/** The connection's own `sub` in generated claims. */
+export const SELF = '\u0000self';
+
+/** Claims for `refresh-token`: some well-formed, most not (bad `sub`, groups that are objects, lone surrogates, too many). */
+const claims = fc.record(
+  {
+    sub: fc.constantFrom<unknown>(SELF, SELF, '', 'a|\uD800', '#\uDFFF%', 'x'.repeat(300), { toString: 1 }, 42, null, 'someone-else'),
+    groups: fc.constantFrom<unknown>(['g'], [{ toString: 1 }], ['ok', 'b|\uD800'], Array.from({ length: 1001 }, (_, i) => i), 'g', [[]], []),
+    squads: fc.constantFrom<unknown>([{ toString: 1 }], ['#%|']),
+    role: fc.constantFrom<unknown>('user', { admin: true }, 7),
+    exp: fc.constantFrom<unknown>(Math.floor(Date.now() / 1000) + 12 * 3600, 'soon'),
+  },
+  { requiredKeys: ['sub'] },
+);
+
+/** Slow requests: a message stored on a topic with history answers once the stream delivered it; a subscribe waits for the stream. */
+const slowRequest = fc.constantFrom<Record<string, unknown>>(
+  { method: 'new-message', attributes: { topicName: 'fz-chat', message: { text: 'flood' } } },
+  { method: 'subscribe', attributes: { topicName: 'notes' } },
+  { method: 'subscribe', attributes: { topicName: 'fz-chat', since: '0000000000000001-00000000' } },
+);
+
 const request = fc.record({
   method: fc.oneof({ weight: 5, arbitrary: fc.constantFrom(...METHODS) }, { weight: 1, arbitrary: text }, { weight: 1, arbitrary: value }),
   attributes: fc.option(attributes, { freq: 8, nil: undefined }),
@@ -88,6 +130,15 @@ export function fuzzFrame(connections: number): fc.Arbitrary<FuzzFrame> {
         if (r.attributes !== undefined) body['attributes'] = r.attributes;
         return { kind: 'request' as const, body, stringId, connection: c };
       }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({ body: filterSubscribe, stringId: fc.boolean(), connection }).map(({ body, stringId, connection: c }) => ({ kind: 'request' as const, body, stringId, connection: c })),
+    },
+    { weight: 1, arbitrary: fc.record({ claims, connection }).map(({ claims: cl, connection: c }) => ({ kind: 'refresh' as const, claims: cl, connection: c })) },
+    {
+      weight: 1,
+      arbitrary: fc.record({ body: slowRequest, count: fc.integer({ min: 5, max: 60 }), connection }).map(({ body, count, connection: c }) => ({ kind: 'flood' as const, body, count, connection: c })),
     },
     {
       weight: 2,
@@ -122,6 +173,8 @@ class FuzzConnection {
   readonly socket: WebSocket;
   /** Response counts by id (runner ids only). */
   readonly answers = new Map<string, number>();
+  /** Ids answered `pong` (a barrier ping that ran, not one refused for a full queue). */
+  readonly pongs = new Set<string>();
   readonly problems: string[] = [];
   /** What was sent under each unanswered id (the start of it), to name a failing frame. */
   readonly requests = new Map<string, string>();
@@ -158,6 +211,7 @@ class FuzzConnection {
 
   #answered(id: string, frame: Record<string, any>): void {
     this.answers.set(id, (this.answers.get(id) ?? 0) + 1);
+    if (frame['type'] === 'pong') this.pongs.add(id);
     if (frame['ok'] === false) {
       const code = frame['error']?.code;
       if (!EXPECTED_CODES.has(code)) {
@@ -187,24 +241,54 @@ const NUMBER_IDS = 9_000_000_000_000;
 
 /**
  * Connections that send fuzz frames and check the answers. `tokens` gives
- * one token per connection (some admins make `create-topic` and friends
- * reach their checks).
+ * one token per connection; the first must be an admin's (it makes the
+ * `fz-chat` topic the floods write to, and `create-topic` and friends reach
+ * their checks). `sign` signs the claims of `refresh` frames with the
+ * server's secret (without it they are sent as garbage text).
  */
 export class FuzzRunner {
   readonly #url: string;
   readonly #tokens: readonly string[];
+  readonly #sign: ((claims: Record<string, unknown>) => string) | undefined;
   #connections: FuzzConnection[] = [];
   #nextId = 0;
   /** Frames sent so far. */
   sent = 0;
 
-  constructor(url: string, tokens: readonly string[]) {
+  constructor(url: string, tokens: readonly string[], sign?: (claims: Record<string, unknown>) => string) {
     this.#url = url;
     this.#tokens = tokens;
+    this.#sign = sign;
   }
 
   async open(): Promise<void> {
     this.#connections = await Promise.all(this.#tokens.map((token) => FuzzConnection.open(`${this.#url}?token=${token}`)));
+    const admin = this.#connections[0]!;
+    const id = `${ID_PREFIX}setup`;
+    admin.socket.send(JSON.stringify({ id, method: 'create-topic', attributes: { name: 'fz-chat', history: 10 } }));
+    await admin.answered(id, 10_000);
+    admin.answers.delete(id);
+  }
+
+  /** Sends one request with a fresh id of the runner's, and notes that it must be answered once. */
+  #send(connection: FuzzConnection, body: Record<string, unknown>, stringId: boolean, expected: Array<{ connection: FuzzConnection; id: string }>): void {
+    const n = this.#nextId++;
+    const id = `${ID_PREFIX}${n}`;
+    const text = JSON.stringify({ ...body, id: stringId ? id : NUMBER_IDS + n });
+    connection.requests.set(id, text.length > 600 ? `${text.slice(0, 600)}… (${text.length} characters)` : text);
+    connection.socket.send(text);
+    expected.push({ connection, id });
+  }
+
+  /** A token for `claims`, the connection's own `sub` put in for {@link SELF}. */
+  #token(claims: Record<string, unknown>, connection: number): string {
+    if (!this.#sign) return JSON.stringify(claims);
+    const own = JSON.parse(Buffer.from(this.#tokens[connection]!.split('.')[1]!, 'base64url').toString()) as { sub?: unknown };
+    try {
+      return this.#sign(claims['sub'] === SELF ? { ...claims, sub: own.sub } : claims);
+    } catch {
+      return JSON.stringify(claims); // claims the signing library refuses (an `exp` that is not a number): garbage for the server
+    }
   }
 
   /**
@@ -218,24 +302,38 @@ export class FuzzRunner {
     for (const frame of frames) {
       const connection = this.#connections[frame.connection % this.#connections.length]!;
       this.sent++;
-      if (frame.kind === 'binary') {
-        connection.socket.send(frame.bytes, { binary: true });
-      } else if (frame.kind === 'text') {
-        connection.socket.send(frame.text);
-      } else {
-        const n = this.#nextId++;
-        const id = `${ID_PREFIX}${n}`;
-        const text = JSON.stringify({ ...frame.body, id: frame.stringId ? id : NUMBER_IDS + n });
-        connection.requests.set(id, text.length > 600 ? `${text.slice(0, 600)}… (${text.length} characters)` : text);
-        connection.socket.send(text);
-        expected.push({ connection, id });
+      switch (frame.kind) {
+        case 'binary':
+          connection.socket.send(frame.bytes, { binary: true });
+          break;
+        case 'text':
+          connection.socket.send(frame.text);
+          break;
+        case 'request':
+          this.#send(connection, frame.body, frame.stringId, expected);
+          break;
+        case 'refresh':
+          this.#send(connection, { method: 'refresh-token', attributes: { token: this.#token(frame.claims, frame.connection % this.#connections.length) } }, true, expected);
+          break;
+        case 'flood':
+          for (let i = 0; i < frame.count; i++) this.#send(connection, frame.body, true, expected);
+          this.sent += frame.count - 1;
+          break;
       }
     }
-    const barriers = this.#connections.map((connection) => {
-      const id = `${ID_PREFIX}${this.#nextId++}`;
-      connection.socket.send(JSON.stringify({ id, method: 'ping' }));
-      expected.push({ connection, id });
-      return connection.answered(id, timeoutMs);
+    // A ping on every connection as a barrier. A connection whose queue is full refuses it at once
+    // (LIMIT_EXCEEDED, MAX_PENDING_REQUESTS): then it is sent again once that answer is in, until one runs.
+    const barriers = this.#connections.map(async (connection) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const id = `${ID_PREFIX}${this.#nextId++}`;
+        connection.socket.send(JSON.stringify({ id, method: 'ping' }));
+        expected.push({ connection, id });
+        await connection.answered(id, Math.max(1, deadline - Date.now()));
+        if (connection.pongs.delete(id) || connection.closeCode !== null) return;
+        if (Date.now() > deadline) throw new Error(`no barrier ping ran within ${timeoutMs} ms: the queue stayed full`);
+        await new Promise((resolve) => setTimeout(resolve, 20)); // let the queue drain before asking again
+      }
     });
     const problems: string[] = [];
     await Promise.all(barriers).catch((error: Error) => problems.push(error.message));

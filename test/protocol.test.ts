@@ -104,3 +104,17 @@ test('subscribe with since says plainly that it did not resume', withServer, { s
   const response = await client.subscribe('notes', { since: '0000000001000000-00000000' });
   t.is(response['data'].resumed, false);
 });
+
+test('pipelined requests are answered in the order they were sent, slow ones too', withServer, { sql: NOTES }, async (t, { connect }) => {
+  const admin = await connect({ sub: 'ops', role: 'admin' });
+  await admin.call('create-topic', { name: 'chat' });
+  // A stored message answers only once the stream has delivered it: the two after the first wait in the queue.
+  for (const id of ['a', 'b', 'c']) admin.sendRaw(JSON.stringify({ id, method: 'new-message', attributes: { topicName: 'chat', message: id } }));
+  await admin.next((f) => f['id'] === 'a');
+  // Sent while b runs and c waits: it must not overtake c.
+  admin.sendRaw(JSON.stringify({ id: 'x', method: 'ping' }));
+  for (let i = 0; i < 10; i++) admin.sendRaw(JSON.stringify({ id: `l${i}`, method: i % 2 === 0 ? 'list-topic' : 'ping' }));
+  await admin.next((f) => f['id'] === 'l9');
+  const order = admin.frames.filter((f) => f['id'] !== undefined && f['id'] !== 1 && f['id'] !== 2).map((f) => f['id']);
+  t.deepEqual(order, ['a', 'b', 'c', 'x', ...Array.from({ length: 10 }, (_, i) => `l${i}`)]);
+});

@@ -1,4 +1,5 @@
 import type { Principal } from '../auth/principal.js';
+import type { ClientRequest } from './protocol.js';
 import type { Bucket } from './rate-limiter.js';
 import type { Subscription } from './subscription-index.js';
 
@@ -19,10 +20,10 @@ export interface Connection {
   /** Unsent bytes at the last look while congested, and when they last went down. */
   congestedBytes: number;
   drainedAt: number;
-  /** The asynchronous request being answered, if any; later requests wait for it. */
-  pending: Promise<void> | null;
-  /** Requests waiting behind `pending`, and the bytes of their frames (bounded: `MAX_PENDING_REQUESTS`). */
-  queued: number;
+  /** An asynchronous request is being answered: later ones wait in `queue`. */
+  busy: boolean;
+  /** Requests waiting, first in first out, and the bytes of their frames (bounded: `MAX_PENDING_REQUESTS`). */
+  readonly queue: Array<{ readonly request: ClientRequest; readonly bytes: number }>;
   queuedBytes: number;
   /** Its rate limiter's token bucket. */
   readonly bucket: Bucket;

@@ -281,8 +281,8 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
       congestedSince: 0,
       congestedBytes: 0,
       drainedAt: 0,
-      pending: null,
-      queued: 0,
+      busy: false,
+      queue: [],
       queuedBytes: 0,
       bucket: limiter.bucket(),
     };
@@ -312,35 +312,51 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
 
   /**
    * Runs a request. Requests of one connection are answered in the order
-   * they came: while an asynchronous one is pending, later ones queue behind
-   * it (so a subscribe waiting to catch up cannot overtake an unsubscribe).
-   * The queue is bounded (`MAX_PENDING_REQUESTS` requests, and the frames'
-   * bytes by `MAX_BACKPRESSURE_BYTES`): past it a request is refused at once
-   * with `LIMIT_EXCEEDED`, without running.
+   * they came: while an asynchronous one runs, later ones wait in the
+   * connection's queue, first in first out (so a subscribe waiting to catch
+   * up cannot be overtaken by an unsubscribe). The queue is bounded
+   * (`MAX_PENDING_REQUESTS` requests, and their frames' bytes by
+   * `MAX_BACKPRESSURE_BYTES`): past it a request is refused at once with
+   * `LIMIT_EXCEEDED`, without running.
    */
   function dispatch(ws: WebSocket<Connection>, request: ClientRequest, bytes: number): void {
     const conn = ws.getUserData();
-    if (!conn.pending) {
-      execute(ws, conn, request);
+    if (!conn.busy) {
+      run(ws, conn, request);
       return;
     }
     const { maxPendingRequests, maxPendingBytes } = options.limits;
-    if (conn.queued >= maxPendingRequests || conn.queuedBytes + bytes > maxPendingBytes) {
-      fail(ws, conn, request, new RowcastError('LIMIT_EXCEEDED', `${conn.queued} requests are waiting for an earlier one to finish; at most ${maxPendingRequests} (MAX_PENDING_REQUESTS) and ${maxPendingBytes} bytes`));
+    if (conn.queue.length >= maxPendingRequests || conn.queuedBytes + bytes > maxPendingBytes) {
+      fail(ws, conn, request, new RowcastError('LIMIT_EXCEEDED', `${conn.queue.length} requests are waiting for an earlier one to finish; at most ${maxPendingRequests} (MAX_PENDING_REQUESTS) and ${maxPendingBytes} bytes`));
       return;
     }
-    conn.queued++;
+    conn.queue.push({ request, bytes });
     conn.queuedBytes += bytes;
-    track(
-      conn,
-      conn.pending.then(() => {
-        conn.queued--;
-        conn.queuedBytes -= bytes;
-        return conn.closed ? undefined : execute(ws, conn, request);
-      }),
-    );
   }
 
+  /** Runs `request`; an asynchronous one makes the connection busy until it is answered, then the queue goes on. */
+  function run(ws: WebSocket<Connection>, conn: Connection, request: ClientRequest): void {
+    const done = execute(ws, conn, request);
+    if (!done) return;
+    conn.busy = true;
+    const next = () => {
+      conn.busy = false;
+      drain(ws, conn);
+    };
+    void done.then(next, next);
+  }
+
+  /** Runs the queued requests in order until one is asynchronous (or none is left, or the socket closed). */
+  function drain(ws: WebSocket<Connection>, conn: Connection): void {
+    while (!conn.busy && !conn.closed) {
+      const next = conn.queue.shift();
+      if (!next) return;
+      conn.queuedBytes -= next.bytes;
+      run(ws, conn, next.request);
+    }
+  }
+
+  /** Runs a request's handler and answers it; returns the promise of its answer when it is asynchronous. */
   function execute(ws: WebSocket<Connection>, conn: Connection, request: ClientRequest): Promise<void> | undefined {
     if (request.method === 'ping') {
       ws.cork(() => send(ws, { type: 'pong', ...idOf(request.id) }));
@@ -352,28 +368,20 @@ export async function startLiveServer(options: LiveServerOptions, host: string, 
         reply(ws, conn, request, result);
         return undefined;
       }
-      const done = result.then(
-        (data) => reply(ws, conn, request, data),
+      return result.then(
+        (data) => {
+          try {
+            reply(ws, conn, request, data);
+          } catch (error) {
+            fail(ws, conn, request, error); // data that cannot be serialized: INTERNAL with a correlation id
+          }
+        },
         (error: unknown) => fail(ws, conn, request, error),
       );
-      track(conn, done);
-      return done;
     } catch (error) {
       fail(ws, conn, request, error);
       return undefined;
     }
-  }
-
-  /** Makes `work` the connection's pending request until it settles. */
-  function track(conn: Connection, work: Promise<unknown>): void {
-    const pending = work.then(
-      () => {},
-      () => {},
-    );
-    conn.pending = pending;
-    void pending.then(() => {
-      if (conn.pending === pending) conn.pending = null;
-    });
   }
 
   /** Answers a frame refused by the rate limiter (with its id when it has one), without running it. */
