@@ -1,26 +1,24 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import uWS, { type HttpResponse, type TemplatedApp, type WebSocket, type WebSocketBehavior, type us_listen_socket } from 'uWebSockets.js';
+import { credentials } from '../auth/credentials.js';
 import { ANONYMOUS, type Principal } from '../auth/principal.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import { RowcastError } from '../errors.js';
+import type { Event } from '../events/event.js';
+import { httpRoute } from '../http/http-route.js';
 import type { EventLog } from '../log/event-log.js';
+import { adminPartition, customTopicPartitions, grantedPartitions } from '../policies/audience-partitions.js';
 import type { CustomTopic, TableTopic, TopicRegistry } from '../topics/topic-registry.js';
+import { BackpressureGauge, type Pacer } from './backpressure-gauge.js';
+import type { ClientLimits } from './client-limits.js';
 import type { Connection } from './connection.js';
+import { routeEvents } from './event-router.js';
+import { ExpirySweep } from './expiry-sweep.js';
 import { ANSWERED, handle, type HandlerContext } from './method-handlers.js';
 import { encodeFrame, parseClientFrame, parseRequest, requestIdOf, responseFrame, type ClientRequest, type ServerFrame } from './protocol.js';
-import { routeEvents } from './event-router.js';
-import type { ClientLimits } from './client-limits.js';
-import { httpRoute } from '../http/http-route.js';
-import { adminPartition } from '../policies/audience-partitions.js';
-import { uwsTopic } from './subscription-index.js';
-import type { Event } from '../events/event.js';
-import { BackpressureGauge, type Pacer } from './backpressure-gauge.js';
-import { SubscriptionIndex } from './subscription-index.js';
-import { customTopicPartitions, grantedPartitions } from '../policies/audience-partitions.js';
-import { credentials } from '../auth/credentials.js';
-import { ExpirySweep } from './expiry-sweep.js';
 import { RateLimiter } from './rate-limiter.js';
+import { SubscriptionIndex, uwsTopic } from './subscription-index.js';
 
 /** What the /live endpoint needs. */
 export interface LiveServerOptions {

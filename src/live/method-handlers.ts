@@ -123,7 +123,7 @@ async function subscribe(context: HandlerContext, ws: WebSocket<Connection>, con
   }
   if (since === undefined) {
     if (conn.closed) return null;
-    admit(context, conn, grants);
+    // checkGrants admitted them in this same synchronous step.
     for (const { topic, partitions, group } of grants) context.index.subscribe(ws, topic.name, group, partitions);
     return { topics: names, seq: context.window.position } satisfies ResponseData['subscribe'];
   }
