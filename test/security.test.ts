@@ -76,6 +76,21 @@ test('1. a malformed escape in a path parameter is a coded refusal, never a cras
   t.like(await witness.next((f) => f['type'] === 'event'), { data: { id: '1' } });
 });
 
+test('an HTTP route that fails unexpectedly answers 500 INTERNAL with a correlation id, and the server goes on', withServer, { sql: TABLES }, async (t, { server, db, connect }) => {
+  const witness = await connect({ sub: 'w' });
+  await witness.subscribe('notes');
+  await db.query(`ALTER TABLE rowcast.table_policies RENAME TO table_policies_away`);
+  const failed = await fetch(`http://127.0.0.1:${server.port}/admin/policies`, { headers: bearer(ADMIN) });
+  t.is(failed.status, 500);
+  const body = (await failed.json()) as { error: { code: string; message: string } };
+  t.is(body.error.code, 'INTERNAL');
+  t.regex(body.error.message, /correlation id [0-9a-f-]{36}/);
+  await db.query(`ALTER TABLE rowcast.table_policies_away RENAME TO table_policies`);
+  t.is((await fetch(`http://127.0.0.1:${server.port}/admin/policies`, { headers: bearer(ADMIN) })).status, 200);
+  await db.query(`INSERT INTO notes (id) VALUES (1)`);
+  t.like(await witness.next((f) => f['type'] === 'event'), { data: { id: '1' } });
+});
+
 test('2. normalising a filter number is linear in its length', (t) => {
   // Run apart, with a hard limit: the quadratic normalisation blocked its thread for minutes on such
   // values (1,000,000 digits: about half an hour), the linear one takes milliseconds.
