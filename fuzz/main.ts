@@ -1,13 +1,16 @@
 /**
  * `npm run fuzz`: a long fuzzing campaign against a rowcast server in its own
  * process (the built `dist/`), with the frames and checks of fuzz/frames.ts,
- * while a well-behaved client receives row events.
+ * while a well-behaved client receives row events. With `--http`, the HTTP
+ * routes instead (fuzz/http-campaign.ts).
  *
  *   npm run fuzz                          # one million frames
  *   npm run fuzz -- --frames 50000 --seed 42
+ *   npm run fuzz -- --http                # 100,000 HTTP requests
+ *   npm run fuzz -- --http --requests 20000 --seed 42 --sockets 4
  *
- * Prints progress, then the count of frames, problems and crashes. Exits 1
- * on any problem.
+ * Prints progress, then the count of frames (or requests), problems and
+ * crashes. Exits 1 on any problem.
  */
 import { parseArgs } from 'node:util';
 import fc from 'fast-check';
@@ -16,7 +19,25 @@ import { BENCH_SECRET, startBenchServer } from '../bench/lib/bench-server.js';
 import { LiveClient } from '../test/helpers/live-client.js';
 import { FuzzRunner, fuzzFrame } from './frames.js';
 
-const { values: args } = parseArgs({ options: { frames: { type: 'string' }, connections: { type: 'string' }, seed: { type: 'string' } } });
+const { values: args } = parseArgs({
+  options: {
+    frames: { type: 'string' },
+    connections: { type: 'string' },
+    seed: { type: 'string' },
+    http: { type: 'boolean' },
+    requests: { type: 'string' },
+    sockets: { type: 'string' },
+  },
+});
+if (args.http) {
+  const { runHttpCampaign } = await import('./http-campaign.js');
+  const ok = await runHttpCampaign({
+    requests: Number(args.requests ?? 100_000),
+    seed: Number(args.seed ?? Date.now() % 2 ** 31),
+    sockets: Number(args.sockets ?? 4),
+  });
+  process.exit(ok ? 0 : 1);
+}
 const target = Number(args.frames ?? 1_000_000);
 const connections = Number(args.connections ?? 8);
 let seed = Number(args.seed ?? Date.now() % 2 ** 31);
@@ -26,6 +47,9 @@ const sign = (claims: object) => jwt.sign(claims, BENCH_SECRET, { expiresIn: '12
 process.env['RATE_LIMIT_PER_SECOND'] = '1000000';
 process.env['RATE_LIMIT_BURST'] = '1000000';
 process.env['MAX_MESSAGE_BYTES'] = String(4 * 1024 * 1024);
+// Low enough that the campaign's filters and floods reach them (issue 16).
+process.env['MAX_FILTER_GROUPS_PER_TOPIC'] ??= '3';
+process.env['MAX_PENDING_REQUESTS'] ??= '8';
 const server = await startBenchServer(`CREATE TABLE notes (id int PRIMARY KEY, body text);
   INSERT INTO rowcast.table_policies (table_name, read) VALUES ('notes', 'public');`);
 const alive = () => {
@@ -44,6 +68,7 @@ try {
   const runner = new FuzzRunner(
     server.urls[1]!,
     Array.from({ length: connections }, (_, i) => sign(i === 0 ? { sub: 'fuzz-admin', role: 'admin' } : { sub: `fuzz-${i}`, groups: ['g'] })),
+    (claims) => jwt.sign(claims, BENCH_SECRET),
   );
   await runner.open();
   let writing = true;

@@ -137,6 +137,8 @@ export async function startBenchServer(setupSql: string, options: { rowcast?: bo
     followerPids: followers.map((f) => f.child.pid!),
     stop: async () => {
       for (const node of [...followers, leader]) {
+        // A node that died already (a crash found by a campaign) has no exit left to wait for.
+        if (node.child.exitCode !== null || node.child.signalCode !== null) continue;
         node.child.kill('SIGTERM');
         await new Promise((resolve) => node.child.once('exit', resolve));
       }

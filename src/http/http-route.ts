@@ -26,16 +26,20 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, string>> = Object.freeze({
  * One HTTP exchange, answered at most once. `onAborted` is attached before
  * the route runs, every answer is corked, and an answer to a client that has
  * gone (or a second answer) is dropped instead of touching a discarded
- * response, which would throw inside uWS.
+ * response, which would throw inside uWS. A `HEAD` request gets the status
+ * and headers of the answer, without the body.
  */
 export class Reply {
   readonly #res: HttpResponse;
   readonly #logger: Logger;
+  /** A `HEAD` request: answered without a body. */
+  readonly #head: boolean;
   #done = false;
 
-  constructor(res: HttpResponse, logger: Logger) {
+  constructor(res: HttpResponse, logger: Logger, head = false) {
     this.#res = res;
     this.#logger = logger;
+    this.#head = head;
     res.onAborted(() => {
       this.#done = true;
     });
@@ -76,7 +80,8 @@ export class Reply {
     this.#res.cork(() => {
       this.#res.writeStatus(status).writeHeader('content-type', contentType);
       for (const name in headers) this.#res.writeHeader(name, headers[name]!);
-      this.#res.end(body);
+      // uWS's endWithoutBody does not close a `Connection: close` request's socket; an empty end() does.
+      this.#res.end(this.#head ? '' : body);
     });
   }
 
@@ -127,7 +132,7 @@ export function httpRoute(logger: Logger, name: string, handler: RouteHandler): 
   return (res, req) => {
     let reply: Reply;
     try {
-      reply = new Reply(res, logger);
+      reply = new Reply(res, logger, req.getMethod() === 'head');
     } catch (error) {
       logger.error({ err: error, route: name }, 'HTTP response unusable');
       return;

@@ -9,6 +9,7 @@ import { RowcastError, type ErrorCode } from '../errors.js';
 import { SINCE_PATTERN } from '../events/seq.js';
 import type { EventKind } from '../events/event.js';
 import type { ReadPolicy } from '../policies/read-policy.js';
+import { storable } from '../db/storable.js';
 import { exceedsDepth } from './json-depth.js';
 
 /** A request id, echoed in its response. */
@@ -199,9 +200,6 @@ function unstorableText(value: unknown): string | null {
   return null;
 }
 
-function storable(text: string): boolean {
-  return !text.includes('\u0000') && text.isWellFormed();
-}
 
 function invalid(request: RequestHead | null, code: ErrorCode, message: string): ParsedFrame {
   return { ok: false, request, error: new RowcastError(code, message) };

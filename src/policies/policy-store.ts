@@ -1,14 +1,17 @@
 import { z } from 'zod';
 import type { Database, RowcastTables } from '../db/database.js';
+import { storable } from '../db/storable.js';
 import { RowcastError } from '../errors.js';
+
+const text = (max: number) => z.string().min(1).max(max).refine(storable, 'must be well-formed Unicode without U+0000');
 
 /** A table's read policy as the admin API and the CLI take it. */
 export const policyInput = z
   .object({
     read: z.enum(['public', 'owner', 'group', 'admin']),
-    ownerColumn: z.string().min(1).max(63).optional(),
-    groupColumn: z.string().min(1).max(63).optional(),
-    groupClaim: z.string().min(1).max(256).default('groups'),
+    ownerColumn: text(63).optional(),
+    groupColumn: text(63).optional(),
+    groupClaim: text(256).default('groups'),
   })
   .strict()
   .refine((p) => p.read !== 'owner' || p.ownerColumn !== undefined, { message: 'read owner needs ownerColumn', path: ['ownerColumn'] })
@@ -17,9 +20,14 @@ export type PolicyInput = z.input<typeof policyInput>;
 
 type PolicyRow = RowcastTables['rowcast.table_policies'];
 
-/** `schema.table` or `table` (in `public`). */
+/** `schema.table` or `table` (in `public`); `INVALID_ATTRIBUTES` for what cannot name a table. */
 function tableName(name: string): { schema: string; table: string } {
   const [schema, table] = name.includes('.') ? (name.split('.', 2) as [string, string]) : ['public', name];
+  for (const part of [schema, table]) {
+    if (part.length === 0 || part.length > 63 || !storable(part)) {
+      throw new RowcastError('INVALID_ATTRIBUTES', 'table: [schema.]table, each part 1–63 characters of well-formed Unicode without U+0000');
+    }
+  }
   return { schema, table };
 }
 
