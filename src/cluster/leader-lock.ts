@@ -77,7 +77,8 @@ export class LeaderLock {
         this.#options.onAcquired();
       }
     } catch (error) {
-      this.#options.logger.warn({ err: error }, 'leader lock: database connection failed');
+      // After stop() the connection is ended on purpose: nothing to report.
+      if (this.#running) this.#options.logger.warn({ err: error }, 'leader lock: database connection failed');
       await this.#drop(true);
     } finally {
       this.#busy = false;
