@@ -106,7 +106,7 @@ const bump = (map: Record<string, number>, key: string) => (map[key] = (map[key]
 
 function connect(conn: Connection, node: number): void {
   if (stopping) return;
-  const socket = new WebSocket(`${job.urls[node]}?token=${tokenOf(conn.user)}&client=soak`, { perMessageDeflate: false });
+  const socket = new WebSocket(`${job.urls[node]}?client=soak`, { perMessageDeflate: false, headers: { authorization: `Bearer ${tokenOf(conn.user)}` } });
   conn.socket = socket;
   conn.state = 'connecting';
   conn.closing = null;

@@ -71,7 +71,8 @@ export class SoakCluster {
     log(`Postgres: ${process.env['DATABASE_URL'] ? 'DATABASE_URL' : 'embedded'} (${postgres.url.replace(/:[^:@/]*@/, ':***@')})`);
     this.db = await createTestDatabase(SOAK_SCHEMA, postgres.url);
     if (!process.env['DATABASE_URL']) this.#embeddedDir = (await this.db.query<{ data_directory: string }>('SHOW data_directory')).rows[0]!.data_directory;
-    const env = { REDIS_URL: this.#options.redisUrl, PUBLICATION_TABLES: SOAK_TABLE, ...this.#options.env };
+    // The cluster as the README says to run it: stream entries signed with a secret shared by the nodes.
+    const env = { REDIS_URL: this.#options.redisUrl, PUBLICATION_TABLES: SOAK_TABLE, CLUSTER_SECRET: 'soak-cluster-secret-0123456789', ...this.#options.env };
     for (let i = 0; i < this.#options.nodes; i++) {
       const node = await ServerProcess.start(this.db, env);
       this.nodes.push(node);
@@ -86,7 +87,7 @@ export class SoakCluster {
       return roles.filter((role) => role === 'leader').length === 1 ? roles.indexOf('leader') + 1 : null;
     });
     log(`${this.nodes.length} nodes on ports ${this.nodes.map((n) => n.port).join(', ')}; node ${leader} leads`);
-    const admin = await LiveClient.connect(`${this.nodes[0]!.liveUrl}?token=${SoakCluster.adminToken()}`);
+    const admin = await LiveClient.connect(this.nodes[0]!.liveUrl, { headers: { authorization: `Bearer ${SoakCluster.adminToken()}` } });
     try {
       await admin.call('create-topic', { name: ROOM, history: ROOM_HISTORY, readers: 'authenticated', writers: 'authenticated' });
       await admin.call('create-topic', { name: PINGS, history: 0, readers: 'authenticated', writers: 'authenticated' });

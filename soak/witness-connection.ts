@@ -24,10 +24,10 @@ export class WitnessConnection {
 
   constructor(urls: readonly string[], claims: Claims) {
     const track = (socket: WebSocket) => (this.#socket = socket);
-    // The SDK opens sockets with `new WebSocket(url)`: this one remembers the latest.
+    // The SDK opens sockets with `new WebSocket(url, protocols)` (its token rides in them): this one remembers the latest.
     class TrackedSocket extends WebSocket {
-      constructor(url: string) {
-        super(url, { perMessageDeflate: false });
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols, { perMessageDeflate: false });
         track(this);
       }
     }
