@@ -6,10 +6,16 @@
  * `written_at` in epoch ms), events received, connections closed, and its own
  * CPU. Frames are not parsed: `written_at` is read off the text, so the
  * generator spends as little as it can per frame.
+ *
+ * A job may instead make one user hold many connections (`user`), each
+ * subscribed with its own hostile filter (`filters`), opening until the
+ * server refuses one with `LIMIT_EXCEEDED` (`untilRefused`): the hostile
+ * tenant of bench/hostile-tenant.ts.
  */
 import { performance } from 'node:perf_hooks';
 import jwt from 'jsonwebtoken';
 import WebSocket from 'ws';
+import { hostileFilter, type HostileFilterPlan } from './lib/hostile-filters.js';
 
 interface Job {
   readonly urls: string[];
@@ -17,10 +23,16 @@ interface Job {
   readonly topic: string;
   readonly from: number;
   readonly to: number;
+  /** Every connection authenticates as this user (default: connection i as user i). */
+  readonly user?: string;
+  /** Connection i subscribes with `hostileFilter(filters, i)` (default: no filter). */
+  readonly filters?: HostileFilterPlan;
+  /** A subscribe refused with LIMIT_EXCEEDED stops the opening (its connection is closed) instead of failing the job. */
+  readonly untilRefused?: boolean;
 }
 
 const job = JSON.parse(process.argv[2]!) as Job;
-const sockets: WebSocket[] = [];
+const sockets = new Set<WebSocket>();
 let samples: number[] = [];
 let received = 0;
 let closed = 0;
@@ -36,34 +48,45 @@ function onEvent(text: string): void {
   if (at >= 0) samples.push(Math.max(1, Math.round((now() - Number.parseFloat(text.slice(at + WRITTEN_AT.length))) * 1000)));
 }
 
-async function open(user: number): Promise<void> {
-  const token = jwt.sign({ sub: String(user) }, job.secret, { algorithm: 'HS256', expiresIn: '2h' });
-  const url = `${job.urls[user % job.urls.length]}?token=${token}&client=bench`;
+/** Opens connection `i` and subscribes it; resolves with null once subscribed, or with the refusal (`untilRefused`). */
+async function open(i: number): Promise<string | null> {
+  const token = jwt.sign({ sub: job.user ?? String(i) }, job.secret, { algorithm: 'HS256', expiresIn: '2h' });
+  const url = `${job.urls[i % job.urls.length]}?token=${token}&client=bench`;
   const socket = new WebSocket(url, { perMessageDeflate: false });
-  sockets.push(socket);
+  sockets.add(socket);
   socket.on('close', () => {
-    if (!stopping) closed++;
+    if (!stopping && sockets.has(socket)) closed++;
   });
-  await new Promise<void>((resolve, reject) => {
+  const subscribe = { id: 1, method: 'subscribe', attributes: { topicName: job.topic, ...(job.filters ? { filter: hostileFilter(job.filters, i) } : {}) } };
+  return new Promise<string | null>((resolve, reject) => {
     socket.once('error', reject);
+    socket.once('close', (code) => reject(new Error(`connection ${i} was closed (${code}) before its subscribe was answered`)));
     socket.on('message', (data) => {
       const text = data.toString();
       if (text.startsWith('{"type":"event"')) onEvent(text);
       else if (text.includes('"method":"subscribe"')) {
-        if (!text.includes('"ok":true')) reject(new Error(text));
-        else resolve();
+        if (text.includes('"ok":true')) resolve(null);
+        else if (job.untilRefused && text.includes('"code":"LIMIT_EXCEEDED"')) {
+          sockets.delete(socket); // closed on purpose: not counted as closed by the server
+          socket.close();
+          resolve(text);
+        } else reject(new Error(text));
       } else if (text.startsWith('{"type":"session"')) {
-        socket.send(JSON.stringify({ id: 1, method: 'subscribe', attributes: { topicName: job.topic } }));
+        socket.send(JSON.stringify(subscribe));
       }
     });
   });
 }
 
 async function main(): Promise<void> {
-  const users = Array.from({ length: job.to - job.from }, (_, i) => job.from + i);
+  const ids = Array.from({ length: job.to - job.from }, (_, i) => job.from + i);
   const parallel = 100;
-  for (let i = 0; i < users.length; i += parallel) await Promise.all(users.slice(i, i + parallel).map(open));
-  process.send!({ type: 'ready', connections: sockets.length });
+  let refused: string | null = null;
+  for (let i = 0; i < ids.length && refused === null; i += parallel) {
+    const answers = await Promise.all(ids.slice(i, i + parallel).map(open));
+    refused = answers.find((answer) => answer !== null) ?? null;
+  }
+  process.send!({ type: 'ready', connections: sockets.size, refused });
   setInterval(() => {
     process.send!({ type: 'report', samples, received, closed, cpu: process.cpuUsage() });
     samples = [];

@@ -62,6 +62,7 @@ const SCENARIOS: ReadonlyArray<{ name: string; script: string; full: string[]; q
   { name: 'connections', script: 'bench/connections.ts', full: [], quick: ['--quick'] },
   { name: 'chat', script: 'bench/chat.ts', full: [], quick: ['--quick'] },
   { name: 'slow-consumer', script: 'bench/slow-consumer.ts', full: [], quick: ['--quick'] },
+  { name: 'hostile-tenant', script: 'bench/hostile-tenant.ts', full: [], quick: ['--quick'] },
   { name: 'baseline', script: 'bench/baseline.ts', full: [], quick: ['--quick'] },
 ];
 const only = args.only?.split(',');

@@ -363,6 +363,7 @@ function clientLimits(config: Config): ClientLimits {
     maxPendingBytes: config.MAX_BACKPRESSURE_BYTES,
     maxSubscriptionsPerUser: config.MAX_SUBSCRIPTIONS_PER_USER,
     maxFilterGroupsPerTopic: config.MAX_FILTER_GROUPS_PER_TOPIC,
+    maxFilterGroupsPerPartition: config.MAX_FILTER_GROUPS_PER_PARTITION,
     maxFilterGroupsPerConnection: config.MAX_FILTER_GROUPS_PER_CONNECTION,
     filter: Object.freeze({
       maxValues: config.MAX_FILTER_VALUES,

@@ -38,6 +38,8 @@ const TABLES = `
   CREATE TABLE more (id int PRIMARY KEY);
   CREATE TABLE docs (id int PRIMARY KEY, body jsonb);
   CREATE TABLE teams (id int PRIMARY KEY, team text NOT NULL);
+  CREATE TABLE mine (id int PRIMARY KEY, owner text NOT NULL);
+  INSERT INTO rowcast.table_policies (table_name, read, owner_column) VALUES ('mine', 'owner', 'owner');
   INSERT INTO rowcast.table_policies (table_name, read) VALUES ('notes', 'public'), ('more', 'public'), ('docs', 'public');
   INSERT INTO rowcast.table_policies (table_name, read, group_column, group_claim) VALUES ('teams', 'group', 'team', 'groups');`;
 const ADMIN = { sub: 'ops', role: 'admin' };
@@ -150,6 +152,28 @@ test('3. filter keys and filter groups are bounded per topic, per connection and
   t.like(await a.next((f) => f['type'] === 'event'), { data: { id: '1' } });
   t.like(await c.next((f) => f['type'] === 'event'), { data: { id: '1' } });
   t.like(await b.next((f) => f['type'] === 'event'), { data: { id: '3' } });
+});
+
+test('3. distinct filters reading the same rows are bounded (MAX_FILTER_GROUPS_PER_PARTITION): a public table\'s, not different owners\'', withServer, {
+  sql: TABLES,
+  env: { MAX_FILTER_GROUPS_PER_PARTITION: '2' },
+}, async (t, { connect, db }) => {
+  const clients = await Promise.all(['a', 'b', 'c'].map((sub) => connect({ sub })));
+  // Every subscriber of the public table reads the same rows: the third distinct filter would run for each of them.
+  await clients[0]!.subscribe('notes', { filter: { id: { eq: 1 } } });
+  await clients[1]!.subscribe('notes', { filter: { id: { eq: 2 } } });
+  const third = await clients[2]!.request('subscribe', { topicName: 'notes', filter: { id: { eq: 3 } } });
+  t.like(third, { ok: false, error: { code: 'LIMIT_EXCEEDED' } });
+  t.regex(third['error'].message, /MAX_FILTER_GROUPS_PER_PARTITION/);
+  await clients[2]!.subscribe('notes', { filter: { id: { eq: 2 } } });
+  // On an owner table each user reads other rows: their filters never run for each other's events, and do not count together.
+  for (const [i, client] of clients.entries()) await client.subscribe('mine', { filter: { id: { gte: i } } });
+  const [a2, a3] = await Promise.all([connect({ sub: 'a' }), connect({ sub: 'a' })]);
+  await a2.subscribe('mine', { filter: { id: { gte: 10 } } });
+  t.like(await a3.request('subscribe', { topicName: 'mine', filter: { id: { gte: 20 } } }), { ok: false, error: { code: 'LIMIT_EXCEEDED' } });
+  await db.query(`INSERT INTO mine VALUES (11, 'a'), (12, 'c')`);
+  t.like(await a2.next((f) => f['type'] === 'event' && f['topic'] === 'mine'), { data: { id: '11' } });
+  t.like(await clients[2]!.next((f) => f['type'] === 'event' && f['topic'] === 'mine'), { data: { id: '12' } });
 });
 
 test('4. frames nested deeper than MAX_FRAME_DEPTH are refused at the door', withServer, { sql: TABLES }, async (t, { connect }) => {

@@ -84,9 +84,13 @@ export async function benchPostgres(): Promise<{ url: string; stop: () => Promis
  * allows (unless `rowcast: false`: a baseline that needs the database only;
  * then `pid`, `port` and `urls` are unset). With `followers: n`, a cluster
  * on Redis (`REDIS_URL`, default the local one): that server leads, n more
- * follow. `stop()` undoes all of it.
+ * follow. `env` adds to (or overrides) the servers' environment, such as
+ * limits a scenario wants fixed. `stop()` undoes all of it.
  */
-export async function startBenchServer(setupSql: string, options: { rowcast?: boolean; followers?: number } = {}): Promise<BenchServer> {
+export async function startBenchServer(
+  setupSql: string,
+  options: { rowcast?: boolean; followers?: number; env?: Readonly<Record<string, string>> } = {},
+): Promise<BenchServer> {
   const { url: baseUrl, stop: stopPostgres } = await benchPostgres();
   const admin = new pg.Client({ connectionString: baseUrl });
   await admin.connect();
@@ -122,6 +126,7 @@ export async function startBenchServer(setupSql: string, options: { rowcast?: bo
     RATE_LIMIT_PER_SECOND: process.env['RATE_LIMIT_PER_SECOND'] ?? '10000000',
     RATE_LIMIT_BURST: process.env['RATE_LIMIT_BURST'] ?? '10000000',
     ...(options.followers ? { REDIS_URL: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379' } : {}),
+    ...options.env,
   };
   // In a cluster the first node started takes the leader lock; the followers read what it appends.
   const leader = await spawnNode(env);

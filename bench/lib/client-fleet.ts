@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { BENCH_SECRET } from './bench-server.js';
+import type { HostileFilterPlan } from './hostile-filters.js';
 
 /** What a bench/client-worker.ts process reports. */
 interface WorkerMessage {
@@ -11,6 +12,9 @@ interface WorkerMessage {
   readonly received?: number;
   readonly closed?: number;
   readonly cpu?: NodeJS.CpuUsage;
+  /** With `ready`: connections subscribed, and the refusal that stopped the opening (`untilRefused`). */
+  readonly connections?: number;
+  readonly refused?: string | null;
 }
 
 export interface FleetOptions {
@@ -22,6 +26,15 @@ export interface FleetOptions {
   readonly userOffset?: number;
   /** Load-generator processes (default: one per 5,000 connections, at least 2: one per core here). */
   readonly workers?: number;
+  /** Every connection authenticates as this one user (default: connection i as user i). */
+  readonly user?: string;
+  /** Connection i subscribes with `hostileFilter(filters, i)` (bench/lib/hostile-filters.ts) instead of no filter. */
+  readonly filters?: HostileFilterPlan;
+  /**
+   * A subscribe refused with `LIMIT_EXCEEDED` ends a worker's opening instead
+   * of failing the fleet: {@link ClientFleet.held} says how many were held.
+   */
+  readonly untilRefused?: boolean;
 }
 
 /**
@@ -36,6 +49,8 @@ export class ClientFleet {
   readonly #received = new Map<ChildProcess, number>();
   readonly #closed = new Map<ChildProcess, number>();
   readonly #cpuMs = new Map<ChildProcess, number>();
+  readonly #held = new Map<ChildProcess, number>();
+  #refused: string | null = null;
 
   private constructor(readonly workers: ChildProcess[]) {}
 
@@ -46,7 +61,16 @@ export class ClientFleet {
     const first = options.userOffset ?? 0;
     const end = first + options.connections;
     for (let from = first; from < end; from += perWorker) {
-      const job = { urls: options.urls, secret: BENCH_SECRET, topic: options.topic, from, to: Math.min(end, from + perWorker) };
+      const job = {
+        urls: options.urls,
+        secret: BENCH_SECRET,
+        topic: options.topic,
+        from,
+        to: Math.min(end, from + perWorker),
+        user: options.user,
+        filters: options.filters,
+        untilRefused: options.untilRefused,
+      };
       workers.push(
         fork(path.resolve('bench/client-worker.ts'), [JSON.stringify(job)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
       );
@@ -66,7 +90,11 @@ export class ClientFleet {
     return new Promise((resolve, reject) => {
       worker.once('exit', (code) => reject(new Error(`load generator exited with ${code} before its connections were ready`)));
       worker.on('message', (message: WorkerMessage) => {
-        if (message.type === 'ready') resolve();
+        if (message.type === 'ready') {
+          this.#held.set(worker, message.connections ?? 0);
+          this.#refused ??= message.refused ?? null;
+          resolve();
+        }
         if (message.type === 'error') reject(new Error(message.message));
         if (message.type === 'report') {
           for (const sample of message.samples!) this.histogram.record(sample);
@@ -76,6 +104,16 @@ export class ClientFleet {
         }
       });
     });
+  }
+
+  /** Connections that were subscribed when the fleet became ready. */
+  held(): number {
+    return sum(this.#held);
+  }
+
+  /** The first refusal that ended a worker's opening (`untilRefused`), or null if none was refused. */
+  refused(): string | null {
+    return this.#refused;
   }
 
   /** Events received so far, over all connections (as of the last reports, ≤ 250 ms old). */

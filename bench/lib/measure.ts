@@ -33,16 +33,22 @@ export function pace(rate: number, action: (i: number) => Promise<void>): Pacer 
 }
 
 /**
- * The owner-scoped write load of the latency, scoped fan-out and baseline
- * scenarios: `rate` rows/s into `bench_orders`, owners drawn from
- * `0 … owners - 1`, committed in batches every 10 ms, each row stamped with
- * its wall-clock time. Changes made = `pacer.count() × perTick`.
+ * The owner-scoped write load of the latency, scoped fan-out, baseline and
+ * hostile-tenant scenarios: `rate` rows/s into `bench_orders` (or `table`,
+ * with the same columns), owners drawn from `0 … owners - 1`, committed in
+ * batches every 10 ms, each row stamped with its wall-clock time. Changes
+ * made = `pacer.count() × perTick`.
  */
-export function paceScopedInserts(db: { query(sql: string, values: unknown[]): Promise<unknown> }, owners: number, rate: number): { pacer: Pacer; perTick: number } {
+export function paceScopedInserts(
+  db: { query(sql: string, values: unknown[]): Promise<unknown> },
+  owners: number,
+  rate: number,
+  table = 'bench_orders',
+): { pacer: Pacer; perTick: number } {
   const perTick = Math.max(1, Math.round(rate / 100));
   const pacer = pace(100, async () => {
     await db.query(
-      `INSERT INTO bench_orders (owner_id, amount, written_at)
+      `INSERT INTO ${table} (owner_id, amount, written_at)
        SELECT floor(random() * $1)::int, g, extract(epoch FROM clock_timestamp()) * 1000 FROM generate_series(1, $2) g`,
       [owners, perTick],
     );

@@ -50,6 +50,23 @@ interface Baseline {
   latency: Latency & { changesPerSecond: number };
   scoped?: Latency & { connections: number; changesPerSecond: number; serverCpuUsPerChange: number; serverCpuPercent: number };
 }
+interface HostileVariant {
+  subscribers: number;
+  rate: number;
+  informational: boolean;
+  hostile: { groupsHeld: number; furtherRefused: boolean; filter: { values: number; keyBytes: number; valueLength: number } };
+  without: Latency & { serverCpuUsPerChange: number };
+  with: Latency & { serverCpuUsPerChange: number };
+  ratio: number;
+  roundRatios: number[];
+  /** Phases with the hostile tenant in which the server fell so far behind that the tenant was sent away before the backlog cleared. */
+  fellBehind: number;
+}
+interface HostileTenant {
+  target: number;
+  owner?: HostileVariant;
+  public?: HostileVariant;
+}
 interface SlowConsumer {
   alone: { p99ms: number };
   withStalled: { p99ms: number };
@@ -69,6 +86,7 @@ export interface SuiteResults {
     chat: Chat;
     baseline: Baseline;
     'slow-consumer': SlowConsumer;
+    'hostile-tenant': HostileTenant;
   }>;
 }
 
@@ -81,6 +99,7 @@ export function summaryTable(suite: SuiteResults): string {
   const { ingest, latency, fanout, connections, chat, baseline } = suite.results;
   const scoped = suite.results['scoped-fanout'];
   const slow = suite.results['slow-consumer'];
+  const hostile = suite.results['hostile-tenant'];
   const rows: string[][] = [];
   if (ingest) {
     const met = ingest.rowcast.changesPerSecond >= 100_000 && ingest.ratio >= 0.7;
@@ -208,8 +227,30 @@ export function summaryTable(suite: SuiteResults): string {
       verdict(slow.p99Ratio <= 1.5),
     ]);
   }
+  if (hostile) rows.push(...hostileRows(hostile));
   const header = '| scenario | rowcast | ceiling / baseline, same run | target | |\n|---|---|---|---|---|';
   return `${header}\n${rows.map((row) => `| ${row.join(' | ')} |`).join('\n')}\n`;
+}
+
+/** The hostile-tenant rows: the owner table against its target, the public table for information. */
+function hostileRows(hostile: HostileTenant): string[][] {
+  const rows: string[][] = [];
+  for (const [name, v] of [['owner', hostile.owner], ['public', hostile.public]] as const) {
+    if (!v) continue;
+    const { groupsHeld, furtherRefused, filter } = v.hostile;
+    const audience = name === 'owner' ? `${n(v.subscribers)} owner-scoped subscribers` : `${n(v.subscribers)} subscribers of a public table (every group evaluated for every event)`;
+    rows.push([
+      name === 'owner' ? 'hostile tenant' : 'hostile tenant, public table (informational)',
+      `p99 ${ms(v.with.p99Ms)} for ${audience} at ${n(v.rate)} changes/s beside one user holding ${n(groupsHeld)} distinct filter groups on their table ` +
+        `(${filter.values} values, ${n(filter.keyBytes)}-byte key each; ${furtherRefused ? 'a further one refused' : 'a further one was accepted: no limit enforced'}); ` +
+        `server CPU ${n(v.without.serverCpuUsPerChange)} → ${n(v.with.serverCpuUsPerChange)} µs per change` +
+        (v.fellBehind > 0 ? `; the server fell behind in ${v.fellBehind} of ${v.roundRatios.length} phases with it (p99 a lower bound)` : ''),
+      `the same without it, p99 ${ms(v.without.p99Ms)}: **${v.ratio.toFixed(2)}×** (rounds ${v.roundRatios.map((r) => r.toFixed(2)).join(', ')})`,
+      v.informational ? '(informational)' : `p99 ≤ ${hostile.target}×`,
+      v.informational ? '—' : verdict(v.ratio <= hostile.target),
+    ]);
+  }
+  return rows;
 }
 
 /** The charts: file name → SVG. */

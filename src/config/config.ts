@@ -51,6 +51,7 @@ const schema = z.object({
   MAX_FILTER_VALUE_LENGTH: int(1).max(65_536).default(256),
   MAX_FILTER_KEY_BYTES: int(64).default(4096),
   MAX_FILTER_GROUPS_PER_TOPIC: int(1).default(1000),
+  MAX_FILTER_GROUPS_PER_PARTITION: int(1).default(100),
   MAX_FILTER_GROUPS_PER_CONNECTION: int(1).default(32),
   METRICS_TOKEN: z.string().min(16).optional(),
   STATUS_PUBLIC: bool.default(false),

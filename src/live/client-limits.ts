@@ -16,6 +16,13 @@ export interface ClientLimits {
   readonly maxSubscriptionsPerUser: number;
   /** Distinct filter groups on one topic on a node (`MAX_FILTER_GROUPS_PER_TOPIC`). */
   readonly maxFilterGroupsPerTopic: number;
+  /**
+   * Distinct filter groups whose subscribers read the same audience
+   * partition of a topic (a public table's rows, one user's, one group's):
+   * each of them runs for every event of those rows, so this bounds what one
+   * event costs (`MAX_FILTER_GROUPS_PER_PARTITION`).
+   */
+  readonly maxFilterGroupsPerPartition: number;
   /** Filtered subscriptions one connection holds (`MAX_FILTER_GROUPS_PER_CONNECTION`). */
   readonly maxFilterGroupsPerConnection: number;
   /** Size of one filter (`MAX_FILTER_VALUES`, `MAX_FILTER_VALUE_LENGTH`, `MAX_FILTER_KEY_BYTES`). */

@@ -260,7 +260,8 @@ function checkGrants(context: HandlerContext, conn: Connection, request: Request
  * connection (`MAX_SUBSCRIPTIONS`) and of its user over all its connections
  * (`MAX_SUBSCRIPTIONS_PER_USER`), filtered subscriptions of the connection
  * (`MAX_FILTER_GROUPS_PER_CONNECTION`), distinct filter groups per topic
- * (`MAX_FILTER_GROUPS_PER_TOPIC`), and each custom topic's
+ * (`MAX_FILTER_GROUPS_PER_TOPIC`) and per audience partition, which is
+ * what one event costs (`MAX_FILTER_GROUPS_PER_PARTITION`), and each custom topic's
  * `maxSubscribers`. Synchronous, so that the check and the subscription it
  * allows happen in one step and concurrent subscribes cannot over-admit.
  */
@@ -280,13 +281,24 @@ function admit(context: HandlerContext, conn: Connection, grants: readonly Grant
   if (filtered > limits.maxFilterGroupsPerConnection) {
     throw new RowcastError('LIMIT_EXCEEDED', `at most ${limits.maxFilterGroupsPerConnection} filtered subscriptions per connection (MAX_FILTER_GROUPS_PER_CONNECTION)`);
   }
-  for (const { topic, group } of grants) {
-    if (group.key === '' || index.hasGroup(topic.name, group.key)) continue;
-    // A group this connection alone holds is freed by the replacement: it does not count against the topic.
-    const own = conn.subscriptions.get(topic.name)?.group;
-    const freed = own !== undefined && own.key !== '' && index.groupSize(topic.name, own.key) === 1 ? 1 : 0;
-    if (index.groupCount(topic.name) - freed >= limits.maxFilterGroupsPerTopic) {
+  for (const { topic, group, partitions } of grants) {
+    if (group.key === '') continue;
+    // A group this connection alone holds is freed by the replacement: it does not count.
+    const own = conn.subscriptions.get(topic.name);
+    const freed = own !== undefined && own.group.key !== '' && own.group.key !== group.key && index.groupSize(topic.name, own.group.key) === 1 ? own : null;
+    if (!index.hasGroup(topic.name, group.key) && index.groupCount(topic.name) - (freed ? 1 : 0) >= limits.maxFilterGroupsPerTopic) {
       throw new RowcastError('LIMIT_EXCEEDED', `topic ${topic.name} has ${limits.maxFilterGroupsPerTopic} distinct filters (MAX_FILTER_GROUPS_PER_TOPIC): use one of them, or no filter`);
+    }
+    for (const partition of partitions) {
+      const holders = index.groupsIn(topic.name, partition);
+      if (!holders || index.holds(topic.name, partition, group.key)) continue;
+      const count = holders.size - (freed && freed.partitions.includes(partition) && holders.get(freed.group) === 1 ? 1 : 0);
+      if (count >= limits.maxFilterGroupsPerPartition) {
+        throw new RowcastError(
+          'LIMIT_EXCEEDED',
+          `${limits.maxFilterGroupsPerPartition} distinct filters already read these rows of ${topic.name}, each run for every event of them (MAX_FILTER_GROUPS_PER_PARTITION): use one of them, or no filter`,
+        );
+      }
     }
   }
   for (const { topic } of grants) {

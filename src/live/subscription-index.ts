@@ -88,6 +88,13 @@ export class SubscriptionIndex {
     return this.#topics.get(topic)?.byKey.get(key)?.refs ?? 0;
   }
 
+  /** Whether the filtered group `key` of `topic` has a subscriber holding `partition`. */
+  holds(topic: string, partition: string, key: string): boolean {
+    const groups = this.#topics.get(topic);
+    const entry = groups?.byKey.get(key);
+    return entry !== undefined && (groups!.byPartition.get(partition)?.has(entry.group) ?? false);
+  }
+
   /** Whether `topic` has a filtered group with this key. */
   hasGroup(topic: string, key: string): boolean {
     return this.#topics.get(topic)?.byKey.has(key) ?? false;

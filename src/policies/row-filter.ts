@@ -76,19 +76,21 @@ export function compileRowFilter(spec: FilterSpec, columns: readonly TopicColumn
     const compare = comparisonOf(column.type, `filter.${name}`);
     const condition = spec[name]!;
     const ops: Array<[string, unknown]> = [];
+    const checks: Check[] = [];
     for (const op of Object.keys(condition).sort() as Array<keyof ColumnCondition>) {
       const value = condition[op];
       if (op === 'in') {
         const values = (value as FilterValue[]).map((v) => normalize(v, compare, `filter.${name}.in`));
         ops.push([op, [...new Set(values.map((v) => JSON.stringify(v === null ? null : equalityKey(v))))].sort()]);
-        tests.push(inTest(name, values, compare));
+        checks.push(inCheck(values, compare));
       } else {
         const normalized = normalize(value as FilterValue, compare, `filter.${name}.${op}`);
         ops.push([op, typeof normalized === 'number' ? decimalOf(normalized) : normalized]);
-        tests.push(opTest(name, op, normalized, compare));
+        checks.push(opCheck(op, normalized, compare));
       }
     }
     canonical.push([name, ops]);
+    tests.push(columnTest(name, compare, checks));
   }
   const key = JSON.stringify(canonical);
   if (Buffer.byteLength(key) > limits.maxKeyBytes) {
@@ -102,6 +104,30 @@ export function compileRowFilter(spec: FilterSpec, columns: readonly TopicColumn
           return true;
         };
   return { key, test };
+}
+
+/**
+ * One condition on a column's value, already in comparable form (`null`
+ * when the column is NULL). Cheap checks that reject most rows (equality,
+ * `in`) run first.
+ */
+interface Check {
+  readonly cost: number;
+  readonly test: (value: Comparable | null) => boolean;
+}
+
+/** Every condition on one column, AND-ed: the row's value is put in comparable form once, not once per condition. */
+function columnTest(column: string, compare: Compare, checks: Check[]): (row: Row) => boolean {
+  const ordered = [...checks].sort((a, b) => a.cost - b.cost).map((check) => check.test);
+  if (ordered.length === 1) {
+    const only = ordered[0]!;
+    return (row) => only(rowValue(row[column], compare));
+  }
+  return (row) => {
+    const value = rowValue(row[column], compare);
+    for (let i = 0; i < ordered.length; i++) if (!ordered[i]!(value)) return false;
+    return true;
+  };
 }
 
 /** Refuses a filter with more values, or longer ones, than `limits` allow, before any of them is looked at closely. */
@@ -293,11 +319,11 @@ function compareDecimal(a: string, b: string): number {
   return order * signA;
 }
 
-function opTest(column: string, op: Exclude<keyof ColumnCondition, 'in'>, target: Comparable | null, compare: Compare): (row: Row) => boolean {
+function opCheck(op: Exclude<keyof ColumnCondition, 'in'>, target: Comparable | null, compare: Compare): Check {
   if (target === null) {
-    if (op === 'eq') return (row) => row[column] === null || row[column] === undefined;
-    if (op === 'neq') return (row) => row[column] !== null && row[column] !== undefined;
-    return () => false;
+    if (op === 'eq') return { cost: 0, test: (value) => value === null };
+    if (op === 'neq') return { cost: 0, test: (value) => value !== null };
+    return { cost: 0, test: () => false };
   }
   const accept = {
     eq: (c: number) => c === 0,
@@ -307,26 +333,22 @@ function opTest(column: string, op: Exclude<keyof ColumnCondition, 'in'>, target
     gt: (c: number) => c > 0,
     gte: (c: number) => c >= 0,
   }[op];
-  return (row) => {
-    const v = rowValue(row[column], compare);
-    return v !== null && accept(compareValues(v, target, compare));
-  };
+  return { cost: op === 'eq' ? 1 : op === 'neq' ? 3 : 2, test: (value) => value !== null && accept(compareValues(value, target, compare)) };
 }
 
 /** `in`: a short list is scanned; a longer one is a set of equality keys, so its cost per row does not grow with it. */
-function inTest(column: string, values: Array<Comparable | null>, compare: Compare): (row: Row) => boolean {
+function inCheck(values: Array<Comparable | null>, compare: Compare): Check {
   const targets = values.filter((v): v is Comparable => v !== null);
   if (targets.length > SCAN_UP_TO) {
     const keys = new Set(targets.map(equalityKey));
-    return (row) => {
-      const v = rowValue(row[column], compare);
-      return v !== null && keys.has(equalityKey(v));
-    };
+    return { cost: 1, test: (value) => value !== null && keys.has(equalityKey(value)) };
   }
-  return (row) => {
-    const v = rowValue(row[column], compare);
-    if (v === null) return false;
-    for (let i = 0; i < targets.length; i++) if (compareValues(v, targets[i]!, compare) === 0) return true;
-    return false;
+  return {
+    cost: 1,
+    test: (value) => {
+      if (value === null) return false;
+      for (let i = 0; i < targets.length; i++) if (compareValues(value, targets[i]!, compare) === 0) return true;
+      return false;
+    },
   };
 }
