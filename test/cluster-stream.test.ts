@@ -168,6 +168,24 @@ test('with CLUSTER_SECRET, an entry without the leader\'s signature is a gap, ne
   t.deepEqual(a.seen, ['100:0:orders', 'commit 100', 'gap', 'gap', '200:0:orders', 'commit 200']);
 });
 
+test('a signed entry appended again is dropped: a transaction by its position, an ephemeral message by its id', async (t) => {
+  const secret = 'cluster-secret-0123456789';
+  const { key, writer, sink, reader } = setup(t, secret);
+  const a = reader();
+  send(sink(), 100, 1);
+  await appendEphemeral(writer, key, 10_000, { topic: 'pings', sender: 'u', message: 1, id: 'e1', at: new Date().toISOString() }, secret);
+  await waitFor('both', () => a.seen.includes('ephemeral e1'));
+  // Whoever can write to Redis copies both signed entries to the end of the stream, numbered as the script would.
+  const entries = (await writer.xrange(key, '-', '+')) as Array<[string, string[]]>;
+  for (const [, fields] of entries) {
+    const n = await writer.incr(`${key}:n`);
+    await writer.xadd(key, '*', 'n', String(n), 'd', fields[3]!, 's', fields[5]!);
+  }
+  send(sink(), 200, 1);
+  await waitFor('the next transaction', () => a.seen.includes('commit 200'));
+  t.deepEqual(a.seen, ['100:0:orders', 'commit 100', 'ephemeral e1', '200:0:orders', 'commit 200']);
+});
+
 test('a change that cannot be serialized travels as its key, is handed to dropped(), and the stream goes on', async (t) => {
   const { sink, reader } = setup(t);
   const a = reader();

@@ -39,6 +39,9 @@ export interface RedisStreamReaderOptions {
 
 const fromHex = (hex: string): Lsn => BigInt(`0x${hex}`);
 
+/** Ephemeral message ids a reader remembers. */
+const RECENT_EPHEMERAL = 10_000;
+
 /**
  * Every node's side of the cluster stream: reads it from the start (which
  * fills the replay window) and hands each record to the node's consumer,
@@ -49,7 +52,9 @@ const fromHex = (hex: string): Lsn => BigInt(`0x${hex}`);
  * Gaps are reported, never skipped silently: the stream's epoch key (made
  * when the stream is first used) changes when Redis loses its data, and
  * entries are numbered consecutively, so a jump means entries were trimmed
- * before this node read them.
+ * before this node read them. A signed entry appended again (by someone
+ * with write access to Redis) changes nothing: changes are dropped by
+ * position, ephemeral messages by id (the last 10,000).
  */
 export class RedisStreamReader {
   readonly #options: RedisStreamReaderOptions;
@@ -70,6 +75,8 @@ export class RedisStreamReader {
   /** When the last XREAD returned (ms): it blocks at most a second, so an older one means Redis is not answering. */
   #lastReadAt = 0;
   #pacing = false;
+  /** Ids of the last ephemeral messages handed on (oldest first), to drop one appended again. */
+  readonly #recentEphemeral = new Set<string>();
   #markReady!: () => void;
   /** Resolves after the first successful read. */
   readonly ready = new Promise<void>((resolve) => {
@@ -259,6 +266,10 @@ export class RedisStreamReader {
         return;
       }
       case 'ephemeral':
+        // Each message is appended once: its id again is an entry replayed by someone who can write to Redis.
+        if (this.#recentEphemeral.has(record.id)) return;
+        this.#recentEphemeral.add(record.id);
+        if (this.#recentEphemeral.size > RECENT_EPHEMERAL) this.#recentEphemeral.delete(this.#recentEphemeral.values().next().value!);
         consumer.ephemeral(record);
         return;
       case 'position':
