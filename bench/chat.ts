@@ -48,7 +48,7 @@ function start(job: Record<string, unknown>, onReport: (report: Report) => void)
 }
 
 async function createTopic(url: string, name: string, history: number): Promise<void> {
-  const token = jwt.sign({ sub: 'bench-admin', role: 'admin' }, BENCH_SECRET, { algorithm: 'HS256' });
+  const token = jwt.sign({ sub: 'bench-admin', role: 'admin' }, BENCH_SECRET, { algorithm: 'HS256', expiresIn: '12h' });
   const socket = new WebSocket(`${url}?token=${token}`);
   await new Promise<void>((resolve, reject) => {
     socket.on('message', (data) => {
