@@ -28,7 +28,7 @@ import { uwsEngine } from './live/uws-engine.js';
 import type { EventLog } from './log/event-log.js';
 import { InProcessEventLog } from './log/in-process-event-log.js';
 import { ReplayWindow } from './log/replay-window.js';
-import { minLsn, type Lsn } from './replication/lsn.js';
+import { minLsn } from './replication/lsn.js';
 import { ReplicationStream, type ReplicationState } from './replication/replication-stream.js';
 import { ensureSlotAndPublication } from './replication/slot-and-publication.js';
 import { SlotMonitor, type SlotReading } from './replication/slot-monitor.js';
@@ -412,9 +412,6 @@ function parseOrigins(list: string): ReadonlySet<string> | null {
 
 /** Most messages one `since` replay of a custom topic sends (further behind: `resumed: false`). */
 const MAX_REPLAYED_MESSAGES = 10_000;
-
-/** The earlier of two positions, `null` standing for none. */
-
 
 /**
  * Tables with a policy should carry the whole old row. For `owner` and
