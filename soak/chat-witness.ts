@@ -1,4 +1,4 @@
-import type { LiveEvent } from '../src/client/index.js';
+import type { LiveEvent } from '@rowcast/client';
 import { WitnessConnection, type Claims } from './witness-connection.js';
 
 /** What a chat witness found. */

@@ -1,5 +1,5 @@
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
-import type { LiveEvent } from '../src/client/index.js';
+import type { LiveEvent } from '@rowcast/client';
 import type { ChangeKind, ChangeLog } from './change-log.js';
 import { WitnessConnection, type Claims } from './witness-connection.js';
 import { SOAK_TABLE } from './writer.js';

@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { createClient, type RowcastClient, type SocketConstructor } from '../src/client/index.js';
+import { createClient, type RowcastClient, type SocketConstructor } from '@rowcast/client';
 import { signToken } from '../test/helpers/tokens.js';
 
 /** The claims a witness connects with (signed with the test secret the nodes check). */

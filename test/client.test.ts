@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import WebSocket from 'ws';
-import { createClient, liveRows, RowcastClientError, type ClientOptions, type ConnectionState, type LiveEvent, type RowcastClient } from '../src/client/index.js';
+import { createClient, liveRows, RowcastClientError, type ClientOptions, type ConnectionState, type LiveEvent, type RowcastClient } from '@rowcast/client';
 import { createTestDatabase } from './helpers/database.js';
 import { freePort } from './helpers/free-port.js';
 import { LiveClient } from './helpers/live-client.js';

@@ -13,7 +13,7 @@ import { Redis } from 'ioredis';
 import { CRASH_SCHEMA, describeCrashRun, runCrashTest } from '../chaos/crash-run.js';
 import { clusterKeys } from '../src/cluster/cluster-node.js';
 import WebSocket from 'ws';
-import { createClient, type ClientOptions, type LiveEvent, type RowcastClient } from '../src/client/index.js';
+import { createClient, type ClientOptions, type LiveEvent, type RowcastClient } from '@rowcast/client';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { freePort } from './helpers/free-port.js';
 import { LiveClient, type Frame } from './helpers/live-client.js';

@@ -2,7 +2,7 @@ import test from 'ava';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config/config.js';
 import { StartupError } from '../src/errors.js';
-import { startServer } from '../src/server.js';
+import { startServer } from '../src/server/start-server.js';
 import { createTestDatabase, serverEnv } from './helpers/database.js';
 import { upgradeStatus } from './helpers/live-client.js';
 import { signToken, TEST_SECRET, withServer } from './helpers/with-server.js';

@@ -1,5 +1,5 @@
 /**
- * Issue 9, the React bindings (`rowcast/react`): real components rendered
+ * Issue 9, the React bindings (`@rowcast/react`): real components rendered
  * with react-dom into happy-dom's document, against the real server. The
  * package is imported by its own name, so its `exports` map is what is
  * tested, as an app would use it (the built `dist/`).
@@ -8,8 +8,8 @@ import { GlobalRegistrator } from '@happy-dom/global-registrator';
 import test from 'ava';
 import { createElement as h, StrictMode, type ReactNode } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
-import { createClient, type ClientOptions, type RowcastClient } from 'rowcast/client';
-import { RowcastProvider, useLiveRows, usePublish, useTopic } from 'rowcast/react';
+import { createClient, type ClientOptions, type RowcastClient } from '@rowcast/client';
+import { RowcastProvider, useLiveRows, usePublish, useTopic } from '@rowcast/react';
 import WebSocket from 'ws';
 import { waitFor } from './helpers/wait-for.js';
 import { signToken, withServer } from './helpers/with-server.js';

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { compileRowFilter, type FilterSpec } from '../src/policies/row-filter.js';
-import type { TopicColumn } from '../src/topics/topic-registry.js';
+import type { TopicColumn } from '../src/protocol/index.js';
 import { RowcastError } from '../src/errors.js';
 
 const columns: TopicColumn[] = [

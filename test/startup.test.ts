@@ -7,7 +7,7 @@ import test from 'ava';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config/config.js';
 import { StartupError } from '../src/errors.js';
-import { startServer } from '../src/server.js';
+import { startServer } from '../src/server/start-server.js';
 import { createTestDatabase } from './helpers/database.js';
 import { TEST_SECRET } from './helpers/with-server.js';
 

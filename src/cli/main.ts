@@ -16,8 +16,8 @@ import { migrateToLatest } from '../db/migrate.js';
 import { listPolicies, setPolicy } from '../policies/policy-store.js';
 import { loadConfig, readConfigFile, type Config } from '../config/config.js';
 import { RowcastError, StartupError } from '../errors.js';
-import { uwsEngine } from '../live/uws-engine.js';
-import { startServer, type RowcastServer } from '../server.js';
+import { uwsEngine } from '../server/uws-engine.js';
+import { startServer, type RowcastServer } from '../server/start-server.js';
 import { VERSION } from '../version.js';
 
 const program = new Command('rowcast')

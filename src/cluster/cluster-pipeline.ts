@@ -3,7 +3,6 @@ import type { Logger } from 'pino';
 import type { Event } from '../events/event.js';
 import type { EventBuilder } from '../events/event-builder.js';
 import { formatSeq } from '../events/seq.js';
-import type { LiveServer } from '../live/live-server.js';
 import type { ReplayWindow } from '../log/replay-window.js';
 import { lsnHex, type Lsn } from '../replication/lsn.js';
 import type { Change, Transaction } from '../replication/transaction.js';
@@ -29,17 +28,18 @@ export class ClusterPipeline implements StreamConsumer {
   readonly #builder: EventBuilder;
   readonly #registry: TopicRegistry;
   readonly #window: ReplayWindow;
-  readonly #live: () => LiveServer | null;
+  /** Closes every connection of the node (1012), so clients resume and learn what cannot be. */
+  readonly #disconnectAll: (reason: string) => void;
   readonly #logger: Logger;
   /** The window's floor is set at the next transaction (at start, and after a gap). */
   #floorPending = true;
   readonly #ephemeralWaiters = new Map<string, (event: Event) => void>();
 
-  constructor(builder: EventBuilder, registry: TopicRegistry, window: ReplayWindow, live: () => LiveServer | null, logger: Logger) {
+  constructor(builder: EventBuilder, registry: TopicRegistry, window: ReplayWindow, disconnectAll: (reason: string) => void, logger: Logger) {
     this.#builder = builder;
     this.#registry = registry;
     this.#window = window;
-    this.#live = live;
+    this.#disconnectAll = disconnectAll;
     this.#logger = logger;
     window.suspend();
   }
@@ -75,7 +75,7 @@ export class ClusterPipeline implements StreamConsumer {
     this.#floorPending = true;
     this.#window.suspend();
     this.#logger.error({ reason }, 'cluster stream gap: closing every connection so clients resume (and refetch where they cannot)');
-    this.#live()?.disconnectAll('cluster stream gap: reconnect and resume with since');
+    this.#disconnectAll('cluster stream gap: reconnect and resume with since');
   }
 
   /** Publishes an ephemeral message through the cluster stream; resolves with its event once this node has read it back. */

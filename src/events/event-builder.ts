@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { EventLog } from '../log/event-log.js';
 import { audiencePartitions } from '../policies/audience-partitions.js';
 import { ADMIN_ONLY } from '../policies/read-policy.js';
 import { lsnHex, type Lsn } from '../replication/lsn.js';
@@ -17,10 +16,16 @@ import { Event, type EventKind } from './event.js';
 import { messageEvent } from './message-event.js';
 import { formatSeq } from './seq.js';
 
+/** Where events go: the event log (an in-process one, or fed from the cluster stream). */
+export interface EventSink {
+  /** Hands one event on; false when it was a duplicate and dropped. */
+  append(event: Event): boolean;
+}
+
 /** Where events come from and go. */
 export interface EventBuilderOptions {
   readonly registry: TopicRegistry;
-  readonly log: EventLog;
+  readonly log: EventSink;
   readonly logger: Logger;
   /** Where the stream starts (the slot's confirmed position). */
   readonly startLsn: Lsn;

@@ -1,10 +1,8 @@
+import type { EventKind, FrameKind } from '../protocol/index.js';
 import type { Row } from '../replication/transaction.js';
+import type { FrameEncoder } from './frame-encoder.js';
 
-/** What happened to a row, as clients see it. */
-export type EventKind = 'create' | 'update' | 'delete';
-
-/** Every kind of event frame: row changes and custom-topic messages. */
-export type FrameKind = EventKind | 'new-message';
+export type { EventKind, FrameKind } from '../protocol/index.js';
 
 /** The fields of an {@link Event} fixed by the change itself. */
 export interface EventInit {
@@ -37,10 +35,11 @@ export interface EventInit {
 }
 
 /**
- * One row change on its way to subscribers. A change is seen as `create`,
- * `update` or `delete` depending on the audience (a row moving into a user's
- * view is a `create` for them); each of those frames is serialized at most
- * once, on first use, and shared by every recipient.
+ * One row change (or custom-topic message) on its way to subscribers. A
+ * change is seen as `create`, `update` or `delete` depending on the audience
+ * (a row moving into a user's view is a `create` for them). Each door's
+ * {@link FrameEncoder} turns it into that door's frame; each frame is
+ * serialized at most once, on first use, and shared by every recipient.
  */
 export class Event implements EventInit {
   readonly seq: string;
@@ -56,10 +55,8 @@ export class Event implements EventInit {
   readonly oldPartitions: readonly string[] | null;
   readonly unchanged: readonly string[];
   readonly oldComplete: boolean;
-  #create: string | null = null;
-  #update: string | null = null;
-  #delete: string | null = null;
-  #message: string | null = null;
+  /** Frames made of this event, by encoder slot and kind (see {@link frameFor}). */
+  #frames: Array<string | undefined> | null = null;
   #dropped: string | null = null;
 
   constructor(init: EventInit) {
@@ -84,7 +81,7 @@ export class Event implements EventInit {
    * that reads both partitions gets both frames, with one seq; the part lets
    * a client resume between them (`since: "<seq>/1"`).
    */
-  part(kind: FrameKind): number {
+  part(kind: FrameKind): 0 | 1 | 2 {
     if (!this.#moved) return 0;
     return kind === 'delete' ? 1 : kind === 'create' ? 2 : 0;
   }
@@ -98,7 +95,7 @@ export class Event implements EventInit {
   /**
    * Why this change cannot be delivered (its row could not be serialized),
    * or `null`. A dropped event reaches no subscriber; admins of its topic get
-   * {@link droppedFrame} instead.
+   * the encoders' dropped frame instead.
    */
   get dropped(): string | null {
     return this.#dropped;
@@ -110,50 +107,23 @@ export class Event implements EventInit {
   }
 
   /**
-   * What admins of the topic are told of a dropped event: an `error` frame
-   * with code `EVENT_DROPPED`, the topic, the `seq`, and the row's type and
-   * id, so they can look at the row.
+   * The frame `encoder` makes of this change seen as `kind`: made on first
+   * use and shared by every recipient (of every group using that encoder).
+   * Throws when the row cannot be serialized.
    */
-  droppedFrame(): string {
-    let id: string;
-    try {
-      id = this.id ?? rowId(this.row ?? this.old ?? {}, this.key);
-    } catch {
-      id = '';
-    }
-    return JSON.stringify({
-      type: 'error',
-      topic: this.topic,
-      seq: this.seq,
-      ts: this.ts,
-      error: { code: 'EVENT_DROPPED', message: `${this.type} ${id}: the change was not delivered (${this.#dropped ?? 'it cannot be serialized'})` },
-      data: { type: this.type, id },
-    });
+  frameFor(encoder: FrameEncoder, kind: FrameKind): string {
+    const slot = encoder.slot * 4 + KIND_SLOT[kind];
+    const frames = (this.#frames ??= []);
+    return (frames[slot] ??= encoder.encode(this, kind));
   }
 
-  /** The `{"type":"event",…}` frame of this change seen as `kind`; throws when the row cannot be serialized. */
-  frame(kind: FrameKind): string {
-    switch (kind) {
-      case 'new-message':
-        return (this.#message ??= this.#encode('new-message', this.row!, null));
-      case 'create':
-        return (this.#create ??= this.#encode('create', this.row!, null));
-      case 'update':
-        return (this.#update ??= this.#encode('update', this.row!, this.old));
-      case 'delete':
-        return (this.#delete ??= this.#encode('delete', this.old ?? this.row!, null));
-    }
-  }
-
-  #encode(kind: FrameKind, attributes: Row, old: Row | null): string {
-    const data: Record<string, unknown> = { type: this.type, id: this.id ?? rowId(attributes, this.key), attributes };
-    if (old !== null) data['old'] = old;
-    if (kind === 'update' && this.unchanged.length > 0) data['unchanged'] = this.unchanged;
-    const part = this.part(kind);
-    if (part > 0) return JSON.stringify({ type: 'event', topic: this.topic, event: kind, seq: this.seq, part, ts: this.ts, data });
-    return JSON.stringify({ type: 'event', topic: this.topic, event: kind, seq: this.seq, ts: this.ts, data });
+  /** `data.id` of this event: the message id, or the row's primary key (values joined with `/`). */
+  idOf(row: Row): string {
+    return this.id ?? rowId(row, this.key);
   }
 }
+
+const KIND_SLOT: Readonly<Record<FrameKind, number>> = { create: 0, update: 1, delete: 2, 'new-message': 3 };
 
 /** The primary key of `row` as `data.id`: values joined with `/`. */
 export function rowId(row: Row, key: readonly string[]): string {

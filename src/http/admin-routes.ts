@@ -5,7 +5,7 @@ import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { Database } from '../db/database.js';
 import { RowcastError } from '../errors.js';
 import { decodePathParameter, httpRoute, type Reply } from './http-route.js';
-import type { AdminMethod, ConnectionInfo } from '../live/live-server.js';
+import type { AdminMethod, ConnectionInfo } from '../core/rowcast-core.js';
 import { deletePolicy, listPolicies, setPolicy, type PolicyInput } from '../policies/policy-store.js';
 
 /** What the admin API works with. */

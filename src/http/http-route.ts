@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { HttpRequest, HttpResponse, RecognizedString } from 'uWebSockets.js';
 import { RowcastError, type ErrorCode } from '../errors.js';
-import { exceedsDepth } from '../live/json-depth.js';
+import { exceedsDepth } from '../protocol/json-depth.js';
 
 /** The HTTP status of each error code. */
 export const HTTP_STATUS: Readonly<Record<ErrorCode, string>> = Object.freeze({

@@ -23,6 +23,15 @@ function packageRoot(): string {
   return dir;
 }
 
+/** The folder of the built `@rowcast/client` bundle (a dependency of the server, so it can be served). */
+function clientDir(): string {
+  try {
+    return path.dirname(fileURLToPath(import.meta.resolve('@rowcast/client')));
+  } catch {
+    return '';
+  }
+}
+
 /** The files of `dir` whose names end in one of {@link TYPES}, read once: name → [content type, body]. */
 function readStatic(dir: string): Map<string, [string, Buffer]> {
   const files = new Map<string, [string, Buffer]>();
@@ -36,8 +45,8 @@ function readStatic(dir: string): Map<string, [string, Buffer]> {
 
 /**
  * Mounts the inspector (issue 9): `GET /` is the page (inspector/index.html),
- * `GET /inspector/<file>` its script, and `GET /client/<file>.js` the
- * built client SDK (dist/src/client), which the page imports as an ES
+ * `GET /inspector/<file>` its script, and `GET /client/index.js` the
+ * bundled client SDK (`@rowcast/client`), which the page imports as an ES
  * module (and so may any page: it is served with CORS): no build step,
  * nothing from a CDN. The page holds no data of its
  * own: it connects to /live with the token pasted into it.
@@ -45,8 +54,8 @@ function readStatic(dir: string): Map<string, [string, Buffer]> {
 export function mountInspectorRoutes(app: TemplatedApp, logger: Logger): void {
   const root = packageRoot();
   const page = readStatic(path.join(root, 'inspector'));
-  const client = readStatic(path.join(root, 'dist', 'src', 'client'));
-  if (client.size === 0) logger.warn('inspector: the built client (dist/src/client) is missing; run npm run build');
+  const client = readStatic(clientDir());
+  if (client.size === 0) logger.warn('inspector: the built client (@rowcast/client, dist/) is missing; run npm run build');
   // The client is public code: pages on other origins may import it as a module (which needs CORS).
   const serve = (files: Map<string, [string, Buffer]>, crossOrigin: boolean) => (req: HttpRequest, reply: Reply) => {
     const name = req.getParameter(0) ?? '';

@@ -1,14 +1,14 @@
 import type { Logger } from 'pino';
 import type { TemplatedApp } from 'uWebSockets.js';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ServerStatus } from '../server.js';
+import type { NodeStatus } from './node-status.js';
 import type { SlotReading } from '../replication/slot-monitor.js';
 import { httpRoute } from './http-route.js';
 import type { OperatorAccess } from './operator-access.js';
 
 /** What `/metrics` reads on each scrape. */
 export interface MetricSources {
-  readonly status: () => ServerStatus;
+  readonly status: () => NodeStatus;
   readonly eventsByTopic: () => ReadonlyMap<string, number>;
   readonly slot: () => SlotReading | null;
   /** Who may scrape (operators: `METRICS_TOKEN` or an admin JWT, unless `STATUS_PUBLIC`). */

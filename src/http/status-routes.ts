@@ -1,14 +1,15 @@
 import type { Logger } from 'pino';
 import type { TemplatedApp } from 'uWebSockets.js';
 import { httpRoute } from './http-route.js';
+import type { NodeHealth, NodeStatus } from './node-status.js';
 import type { OperatorAccess } from './operator-access.js';
 
 /** What `/status` and `/health` report. */
 export interface StatusSources {
   /** The `/status` document (operators only). */
-  readonly status: () => unknown;
+  readonly status: () => NodeStatus;
   /** Up or down per dependency: `failing` names the parts that are down. */
-  readonly health: () => { ok: boolean; failing: string[] };
+  readonly health: () => NodeHealth;
   readonly access: OperatorAccess;
   readonly logger: Logger;
 }

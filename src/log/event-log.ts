@@ -1,4 +1,5 @@
 import type { Event } from '../events/event.js';
+import type { EventSink } from '../events/event-builder.js';
 
 /**
  * The seam between decoding and delivery (DESIGN.md §1, §7). The replication
@@ -7,9 +8,7 @@ import type { Event } from '../events/event.js';
  * Events whose `seq` is not above the last one appended are dropped, so a
  * transaction read twice (after a reconnect) is delivered once.
  */
-export interface EventLog {
-  /** Hands one event on. Returns false when it was a duplicate and dropped. */
-  append(event: Event): boolean;
+export interface EventLog extends EventSink {
   /** Calls `listener` for every event appended from now on; returns an unsubscribe function. */
   subscribe(listener: (event: Event) => void): () => void;
   /** The `seq` of the last event appended, or `''`. */

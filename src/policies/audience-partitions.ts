@@ -1,7 +1,6 @@
 import { claimValue, MAX_CLAIM_GROUPS } from '../auth/claim-value.js';
 import type { Principal } from '../auth/principal.js';
 import type { ReadPolicy } from './read-policy.js';
-import type { CustomTopic, TopicAccess } from '../topics/topic-registry.js';
 import type { Row } from '../replication/transaction.js';
 
 /**
@@ -129,21 +128,4 @@ const NONE: readonly string[] = Object.freeze([]);
 /** The audience of a custom topic: one partition, which every reader (admins too) subscribes to. */
 export function customTopicAudience(name: string): readonly string[] {
   return partsOf(name).everyone;
-}
-
-/** Whether `principal` passes a custom topic's `readers`/`writers` rule. */
-export function mayAccess(access: TopicAccess, principal: Principal): boolean {
-  switch (access) {
-    case 'anyone':
-      return true;
-    case 'authenticated':
-      return principal.sub !== null || principal.isAdmin;
-    case 'admin':
-      return principal.isAdmin;
-  }
-}
-
-/** The partitions `principal` may subscribe to on a custom topic, or `null`. */
-export function customTopicPartitions(topic: CustomTopic, principal: Principal): readonly string[] | null {
-  return mayAccess(topic.readers, principal) ? customTopicAudience(topic.name) : null;
 }

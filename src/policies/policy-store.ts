@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Database, RowcastTables } from '../db/database.js';
-import { storable } from '../db/storable.js';
+import { storableText as storable } from '../protocol/storable-text.js';
 import { RowcastError } from '../errors.js';
 
 const text = (max: number) => z.string().min(1).max(max).refine(storable, 'must be well-formed Unicode without U+0000');

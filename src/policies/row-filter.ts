@@ -1,23 +1,8 @@
 import { RowcastError } from '../errors.js';
 import type { Row } from '../replication/transaction.js';
-import type { TopicColumn } from '../topics/topic-registry.js';
+import type { ColumnCondition, FilterSpec, FilterValue, TopicColumn } from '../protocol/index.js';
 
-/** A filter value: what JSON can say about one column. */
-export type FilterValue = string | number | boolean | null;
-
-/** Conditions on one column, AND-ed (DESIGN.md §3). */
-export interface ColumnCondition {
-  readonly eq?: FilterValue;
-  readonly neq?: FilterValue;
-  readonly lt?: FilterValue;
-  readonly lte?: FilterValue;
-  readonly gt?: FilterValue;
-  readonly gte?: FilterValue;
-  readonly in?: readonly FilterValue[];
-}
-
-/** A subscription filter: column → conditions, all AND-ed. */
-export type FilterSpec = Readonly<Record<string, ColumnCondition>>;
+export type { FilterSpec } from '../protocol/index.js';
 
 /** A filter ready to run on rows, with the canonical key that identifies it. */
 export interface RowFilter {

@@ -1,10 +1,7 @@
 import { sql } from 'kysely';
 import type { Database } from '../db/database.js';
-import type { CustomTopicDetail, TopicAccess, TopicColumn } from '../live/protocol.js';
+import type { TopicAccess, TopicColumn } from '../protocol/index.js';
 import { ADMIN_ONLY, type ReadPolicy } from '../policies/read-policy.js';
-
-// Defined with the wire protocol, whose topic descriptions carry them.
-export type { TopicAccess, TopicColumn } from '../live/protocol.js';
 
 /** A published table, as a topic. */
 export interface TableTopic {
@@ -22,8 +19,20 @@ export interface TableTopic {
 }
 
 
-/** A custom topic (chat room, notification channel), a row of `rowcast.topics`: what `get-topic` describes, less the live count. */
-export type CustomTopic = Omit<CustomTopicDetail, 'subscribers'>;
+/** A custom topic (chat room, notification channel): a row of `rowcast.topics`. */
+export interface CustomTopic {
+  readonly kind: 'custom';
+  readonly name: string;
+  readonly description: string;
+  /** Messages kept; 0: ephemeral (never stored). */
+  readonly history: number;
+  readonly maxSubscribers: number | null;
+  readonly readers: TopicAccess;
+  readonly writers: TopicAccess;
+  readonly createdBy: string | null;
+  /** ISO-8601. */
+  readonly createdAt: string;
+}
 
 /** What the registry reads from. */
 export interface TopicRegistryOptions {

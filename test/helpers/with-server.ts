@@ -1,7 +1,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/config.js';
-import { startServer, type RowcastServer } from '../../src/server.js';
+import { startServer, type RowcastServer } from '../../src/server/start-server.js';
 import { createTestDatabase, serverEnv, type TestDatabase } from './database.js';
 import { LiveClient } from './live-client.js';
 import { signToken, TEST_SECRET } from './tokens.js';

@@ -1,0 +1,36 @@
+/**
+ * `rowcast/client`: the browser and Node client of rowcast's /live protocol.
+ *
+ * @example
+ * import { createClient, liveRows } from 'rowcast/client';
+ * const client = createClient({ url: 'ws://localhost:6336/live', token });
+ */
+export {
+  createClient,
+  RowcastClient,
+  RowcastClientError,
+  type ClientErrorCode,
+  type ClientOptions,
+  type ConnectionState,
+  type LiveEvent,
+  type SocketConstructor,
+  type SocketLike,
+  type SubscribeAnswer,
+  type SubscribeOptions,
+  type Unsubscribe,
+} from './client.js';
+export { liveRows, type LiveRows, type LiveRowsOptions, type Row, type Snapshot } from './live-rows.js';
+export type {
+  CloseCode,
+  CustomTopicDetail,
+  CustomTopicSummary,
+  ErrorCode,
+  EventFrame,
+  ResponseData,
+  StoredMessage,
+  TableTopicDetail,
+  TableTopicSummary,
+  TopicAccess,
+  TopicColumn,
+} from '../../../src/protocol/index.js';
+export { CLOSE_CODES } from '../../../src/protocol/index.js';

@@ -1,0 +1,154 @@
+/**
+ * `rowcast/react`: React bindings of the client. React is a peer dependency.
+ *
+ * @example
+ * const client = createClient({ url: 'ws://localhost:6336/live', getToken });
+ * <RowcastProvider client={client}><Orders /></RowcastProvider>
+ *
+ * function Orders() {
+ *   const { rows } = useLiveRows('order');
+ *   return <ul>{rows.map((row) => <li key={String(row.id)}>{String(row.amount)}</li>)}</ul>;
+ * }
+ */
+import { createContext, createElement, useCallback, useContext, useEffect, useMemo, useRef, useState, useSyncExternalStore, type ReactNode } from 'react';
+import { liveRows, type ConnectionState, type LiveEvent, type Row, type RowcastClient, type RowcastClientError, type Snapshot, type SubscribeOptions } from '@rowcast/client';
+
+const RowcastContext = createContext<RowcastClient | null>(null);
+
+/** Makes `client` the one `useRowcast` and the hooks below use. The app creates (and closes) the client. */
+export function RowcastProvider(props: { readonly client: RowcastClient; readonly children?: ReactNode }): ReactNode {
+  return createElement(RowcastContext.Provider, { value: props.client }, props.children);
+}
+
+/** The client of the nearest {@link RowcastProvider}. */
+export function useRowcast(): RowcastClient {
+  const client = useContext(RowcastContext);
+  if (!client) throw new Error('useRowcast: no <RowcastProvider client={…}> above this component');
+  return client;
+}
+
+/** The connection's state; re-renders when it changes. */
+export function useConnectionState(): ConnectionState {
+  const client = useRowcast();
+  return useSyncExternalStore(
+    useCallback((onChange: () => void) => client.onState(onChange), [client]),
+    () => client.state,
+  );
+}
+
+/** Where a hook's subscription is. `resyncs` counts `resumed: false` answers after reconnects (refetch what you derived). */
+export interface SubscriptionStatus {
+  readonly status: 'subscribing' | 'live' | 'error';
+  readonly error?: RowcastClientError;
+  readonly resyncs: number;
+}
+
+export interface UseTopicOptions {
+  readonly filter?: SubscribeOptions['filter'];
+  readonly events?: SubscribeOptions['events'];
+  /** How many of the latest events to keep (default 100). */
+  readonly keep?: number;
+}
+
+/**
+ * Subscribes to a topic while the component is mounted and returns its
+ * latest events (oldest first) and the subscription's status. Options are
+ * compared by value, so an inline `{filter: …}` does not resubscribe.
+ */
+export function useTopic<A = Record<string, unknown>>(topic: string, options: UseTopicOptions = {}): SubscriptionStatus & { readonly events: ReadonlyArray<LiveEvent<A>> } {
+  const client = useRowcast();
+  const keep = options.keep ?? 100;
+  const key = JSON.stringify([options.filter ?? null, options.events ?? null]);
+  const [events, setEvents] = useState<ReadonlyArray<LiveEvent<A>>>([]);
+  const [status, setStatus] = useState<SubscriptionStatus>({ status: 'subscribing', resyncs: 0 });
+  useEffect(() => {
+    const [filter, kinds] = JSON.parse(key) as [SubscribeOptions['filter'] | null, SubscribeOptions['events'] | null];
+    setStatus({ status: 'subscribing', resyncs: 0 });
+    const unsubscribe = client.subscribe<A>(
+      topic,
+      {
+        ...(filter ? { filter } : {}),
+        ...(kinds ? { events: kinds } : {}),
+        onResync: () => setStatus((s) => ({ ...s, resyncs: s.resyncs + 1 })),
+        onError: (error) => setStatus((s) => ({ ...s, status: 'error', error })),
+      },
+      (event) => setEvents((latest) => [...latest.slice(Math.max(0, latest.length - keep + 1)), event]),
+    );
+    unsubscribe.ready.then(
+      () => setStatus((s) => (s.status === 'subscribing' ? { ...s, status: 'live' } : s)),
+      () => {},
+    );
+    return unsubscribe;
+  }, [client, topic, key, keep]);
+  return { ...status, events };
+}
+
+export interface UseLiveRowsOptions {
+  readonly filter?: SubscribeOptions['filter'];
+  /** Rows the app already has (e.g. from a fetch), by id; read when the subscription starts. */
+  readonly snapshot?: Snapshot;
+  /**
+   * Loads the current rows once the subscription is live, and again after
+   * every reconnect the server could not replay (see `liveRows`): with it the
+   * rows heal themselves. The latest function is used; a new one does not resubscribe.
+   */
+  readonly load?: () => Promise<Snapshot>;
+}
+
+/**
+ * A table's rows, kept current from its events while the component is
+ * mounted: `rows` (in arrival order) and `byId`. The component re-renders
+ * only when a row changes.
+ */
+export function useLiveRows<R extends Row = Row>(table: string, options: UseLiveRowsOptions = {}): SubscriptionStatus & { readonly rows: readonly R[]; readonly byId: ReadonlyMap<string, R> } {
+  const client = useRowcast();
+  const key = JSON.stringify(options.filter ?? null);
+  const snapshot = useRef(options.snapshot);
+  snapshot.current = options.snapshot;
+  const load = useRef(options.load);
+  load.current = options.load;
+  // One store per mounted hook: the rows as an immutable snapshot, replaced on every change.
+  const store = useMemo(() => ({ view: { rows: [] as R[], byId: new Map<string, R>() as ReadonlyMap<string, R> }, listeners: new Set<() => void>() }), []);
+  const [status, setStatus] = useState<SubscriptionStatus>({ status: 'subscribing', resyncs: 0 });
+  useEffect(() => {
+    const filter = JSON.parse(key) as SubscribeOptions['filter'] | null;
+    const publish = (rows: ReadonlyMap<string, Row>) => {
+      store.view = { rows: [...rows.values()] as R[], byId: new Map(rows) as ReadonlyMap<string, R> };
+      for (const listener of [...store.listeners]) listener();
+    };
+    setStatus({ status: 'subscribing', resyncs: 0 });
+    const live = liveRows(client, table, {
+      ...(filter ? { filter } : {}),
+      ...(snapshot.current ? { snapshot: snapshot.current } : {}),
+      ...(load.current ? { load: () => load.current!() } : {}),
+      onChange: publish,
+      onResync: () => setStatus((s) => ({ ...s, resyncs: s.resyncs + 1 })),
+      onError: (error) => setStatus((s) => ({ ...s, status: 'error', error })),
+    });
+    publish(live.rows);
+    live.ready.then(
+      () => setStatus((s) => (s.status === 'subscribing' ? { ...s, status: 'live' } : s)),
+      () => {},
+    );
+    return () => live.close();
+  }, [client, table, key, store]);
+  const view = useSyncExternalStore(
+    useCallback(
+      (onChange: () => void) => {
+        store.listeners.add(onChange);
+        return () => store.listeners.delete(onChange);
+      },
+      [store],
+    ),
+    () => store.view,
+  );
+  return { ...status, ...view };
+}
+
+type Message = Parameters<RowcastClient['publish']>[1];
+
+/** A function that publishes to a custom topic (`new-message`), resolving with the message's `id` and `seq`. */
+export function usePublish(topic: string): (message: Message) => ReturnType<RowcastClient['publish']> {
+  const client = useRowcast();
+  return useCallback((message: Message) => client.publish(topic, message), [client, topic]);
+}

@@ -1,0 +1,307 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { ANONYMOUS, type Principal } from '../auth/principal.js';
+import type { TokenVerifier } from '../auth/token-verifier.js';
+import type { Database } from '../db/database.js';
+import { RowcastError } from '../errors.js';
+import type { Event } from '../events/event.js';
+import type { FrameEncoder } from '../events/frame-encoder.js';
+import type { EventLog } from '../log/event-log.js';
+import type { ReplayWindow } from '../log/replay-window.js';
+import { adminPartition, grantedPartitions } from '../policies/audience-partitions.js';
+import { CLOSE_CODES, type CloseCode, type RequestOf } from '../protocol/index.js';
+import { parseRequest } from '../protocol/parse-client-frame.js';
+import { customTopicPartitions } from '../topics/custom-topic-access.js';
+import type { MessagePositions } from '../topics/message-positions.js';
+import type { MessageReplay } from '../topics/message-replay.js';
+import type { MessageWriter } from '../topics/message-writer.js';
+import type { CustomTopic, TableTopic, TopicRegistry } from '../topics/topic-registry.js';
+import { BackpressureGauge, type Pacer } from './backpressure-gauge.js';
+import type { ClientLimits } from './client-limits.js';
+import type { CoreContext } from './core-context.js';
+import { Deliveries } from './deliveries.js';
+import { routeEvents, type Publisher, type RouterCounters } from './event-router.js';
+import { ExpirySweep } from './expiry-sweep.js';
+import { revoke } from './revoke.js';
+import { isSessionMethod, runSessionMethod, type SessionMethod } from './session-methods.js';
+import { Session, type SessionInfo, type SessionPort } from './session.js';
+import { SubscriptionIndex, uwsTopic, type SubscriptionHandle } from './subscription-index.js';
+
+/** What the core is built from: the node's topics, stream and database, and its limits. */
+export interface CoreOptions {
+  readonly registry: TopicRegistry;
+  readonly log: EventLog;
+  readonly window: ReplayWindow;
+  readonly replay: MessageReplay;
+  readonly positions: MessagePositions;
+  readonly messages: MessageWriter;
+  readonly db: Database;
+  readonly verifyToken: TokenVerifier;
+  /** Hands an ephemeral topic's message to the event log (or the cluster stream). */
+  readonly publishEphemeral: (topic: CustomTopic, sender: string | null, message: unknown) => Promise<Event>;
+  readonly catchUp: CoreContext['catchUp'];
+  readonly streamCaughtUp: CoreContext['streamCaughtUp'];
+  readonly streamPassed: CoreContext['streamPassed'];
+  /** Where events are published: uWS's fan-out to every subscribed socket (all of the node's apps). */
+  readonly publisher: Publisher;
+  /** The encoder whose unfiltered subscriptions use the bare partition names (`/live`'s). */
+  readonly defaultEncoder: FrameEncoder;
+  readonly allowAnonymous: boolean;
+  readonly limits: ClientLimits;
+  readonly maxSubscriptions: number;
+  readonly maxChatMessageBytes: number;
+  /** Unsent bytes per socket before it is closed as a slow consumer (`MAX_BACKPRESSURE_BYTES`). */
+  readonly maxBackpressureBytes: number;
+  /**
+   * The node's open sessions (every door's): made before the core, because
+   * the replication stream's flow control ({@link BackpressureGauge}) reads
+   * them and the stream exists before the core.
+   */
+  readonly sessions: Set<Session>;
+  /** Flow control over `sessions`. */
+  readonly gauge: BackpressureGauge;
+  readonly logger: Logger;
+}
+
+/** A connection as the admin API lists it. */
+export interface ConnectionInfo {
+  readonly id: string;
+  readonly client: string;
+  /** The door it came through (`live`, …). */
+  readonly door: string;
+  readonly user: { readonly sub: string | null; readonly role: string | null };
+  readonly subscriptions: string[];
+  readonly bufferedBytes: number;
+}
+
+/** The methods the admin API runs (same validation and errors as the socket). */
+export type AdminMethod = Extract<SessionMethod, 'list-topic' | 'get-topic' | 'create-topic' | 'destroy-topic' | 'new-message' | 'history'>;
+
+/**
+ * The core API that every door calls (docs/architecture.md, "Doors"):
+ * authenticate a connection, open a {@link Session} for it (subscribe,
+ * unsubscribe, publish, history, topics, token refresh), and everything that
+ * is the same whatever the protocol: permissions, limits, replay, the router
+ * and its metrics, flow control, token expiry, and revalidation when a read
+ * rule changes.
+ */
+export interface RowcastCore {
+  readonly limits: ClientLimits;
+  readonly maxSubscriptions: number;
+  /**
+   * The principal of a connection's token (`''`: none): `TOKEN_INVALID`
+   * when it is missing (and anonymous connections are off) or invalid,
+   * `FORBIDDEN` for a valid token without `sub` while anonymous connections
+   * are off.
+   */
+  authenticate(token: string): Principal;
+  /** A session for a door's new connection; `port` is how the core reaches it. */
+  openSession(info: SessionInfo, principal: Principal, port: SessionPort): Session;
+  /** The door's socket closed: the session ends. */
+  closeSession(session: Session): void;
+  /** Open sessions. */
+  readonly sessions: ReadonlySet<Session>;
+  /** Runs an admin API method for `principal`, with no connection (same validation and errors as the socket). */
+  call(principal: Principal, method: AdminMethod, attributes: unknown): Promise<unknown>;
+  connections(): ConnectionInfo[];
+  /** Closes connection `id` with 1008; `false` when there is none. */
+  closeConnection(id: string, reason: string): boolean;
+  /** Closes every connection with 1012 (clients reconnect and resume with `since`). */
+  disconnectAll(reason: string): void;
+  /** Closes every connection with 1001 and stops the timers. */
+  shutdown(): void;
+  /** Flow control for the replication stream. */
+  readonly pacer: Pacer;
+  /** What the router counted. */
+  readonly counters: RouterCounters;
+  slowConsumersClosed(): number;
+  /** Sessions subscribed to a topic and its distinct filter groups. */
+  topicStats(topic: string): { subscribers: number; filterGroups: number };
+}
+
+/**
+ * Builds the core: the subscription index and the router on the event log,
+ * flow control and token expiry over the sessions, and revalidation of
+ * subscriptions when the registry says a read rule changed.
+ */
+export function createCore(options: CoreOptions): RowcastCore {
+  const { logger, sessions, gauge } = options;
+  const index = new SubscriptionIndex(options.defaultEncoder);
+  const deliveries = new Deliveries();
+  const expiry = new ExpirySweep<Session>((session) => {
+    if (!session.closed) session.port.close(CLOSE_CODES.TOKEN_EXPIRED, 'token expired: send refresh-token before exp, or reconnect with a new token');
+  });
+  const context: CoreContext = {
+    registry: options.registry,
+    index,
+    limits: options.limits,
+    maxSubscriptions: options.maxSubscriptions,
+    maxChatMessageBytes: options.maxChatMessageBytes,
+    maxReplayBytes: Math.floor(options.maxBackpressureBytes / 2),
+    catchUp: options.catchUp,
+    streamCaughtUp: options.streamCaughtUp,
+    streamPassed: options.streamPassed,
+    window: options.window,
+    replay: options.replay,
+    positions: options.positions,
+    db: options.db,
+    messages: options.messages,
+    publishEphemeral: options.publishEphemeral,
+    delivered: (id) => deliveries.wait(id),
+    verifyToken: options.verifyToken,
+    tokenRefreshed: (session) => expiry.set(session, session.principal.expiresAt),
+    logger,
+  };
+  const counters = routeEvents((listener) => options.log.subscribe(listener), options.publisher, index, {
+    onMessage: (event) => deliveries.delivered(event.id!, event.seq),
+    onDropped: (event, error) => {
+      logger.error({ err: error, topic: event.topic, seq: event.seq, id: safeId(event) }, 'a change could not be serialized: not delivered, admins told');
+      // Every admin subscription of the topic, whatever its door and filter, holds the admin partition.
+      const admin = adminPartition(event.topic);
+      for (const group of index.groupsIn(event.topic, admin)?.keys() ?? []) {
+        options.publisher.publish(uwsTopic(admin, group.id), group.encoder.encodeDropped(event), false);
+      }
+    },
+  });
+  options.registry.onPolicyChange((topic) => revalidate(context, topic));
+
+  return {
+    limits: options.limits,
+    maxSubscriptions: options.maxSubscriptions,
+    sessions,
+    pacer: gauge,
+    counters,
+    slowConsumersClosed: () => gauge.slowConsumersClosed,
+    topicStats: (topic) => index.stats(topic),
+    authenticate: (token) => authenticate(options, token),
+    openSession: (info, principal, port) => {
+      const session = new Session(context, info, principal, port);
+      sessions.add(session);
+      expiry.set(session, principal.expiresAt);
+      return session;
+    },
+    closeSession: (session) => {
+      sessions.delete(session);
+      expiry.delete(session);
+      session.close();
+    },
+    call: async (principal, method, attributes) => {
+      const parsed = parseRequest(method, undefined, attributes ?? {});
+      if (!parsed.ok) throw new RowcastError(parsed.error.code, parsed.error.message);
+      const { request } = parsed;
+      if (!isSessionMethod(request.method)) throw new RowcastError('UNKNOWN_METHOD', `the admin API does not run ${request.method}`);
+      // No connection: nothing to subscribe, nothing to tell.
+      const session = new Session(context, { id: 'admin-api', client: 'admin-api' }, principal, DETACHED);
+      return runSessionMethod(session, request as RequestOf<SessionMethod>);
+    },
+    connections: () =>
+      [...sessions].map((session) => ({
+        id: session.id,
+        client: session.client,
+        door: session.port.door,
+        user: { sub: session.principal.sub, role: session.principal.role },
+        subscriptions: [...new Set([...session.handles].map((handle) => handle.topic))],
+        bufferedBytes: session.port.bufferedBytes(),
+      })),
+    closeConnection: (id, reason) => {
+      for (const session of sessions) {
+        if (session.id !== id) continue;
+        session.port.close(CLOSE_CODES.POLICY_VIOLATION, reason);
+        return true;
+      }
+      return false;
+    },
+    disconnectAll: (reason) => closeAll(sessions, CLOSE_CODES.STREAM_GAP, reason),
+    shutdown: () => {
+      expiry.stop();
+      closeAll(sessions, CLOSE_CODES.SHUTTING_DOWN, 'server shutting down');
+    },
+  };
+}
+
+/** Closes every session's connection with `code`. */
+export function closeAll(sessions: ReadonlySet<Session>, code: CloseCode, reason: string): void {
+  for (const session of [...sessions]) session.port.close(code, reason);
+}
+
+/** Flow control between the replication stream and every session's socket, with rowcast's thresholds. */
+export function flowControl(sessions: ReadonlySet<Session>, maxBackpressureBytes: number, logger: Logger): BackpressureGauge {
+  return new BackpressureGauge(sessions, {
+    highWaterBytes: Math.floor(maxBackpressureBytes / 4),
+    maxBytes: maxBackpressureBytes,
+    graceMs: 5000,
+    stallMs: 500,
+    sweepIntervalMs: 20,
+    sweepCpuShare: 0.01,
+    logger,
+  });
+}
+
+/** See {@link RowcastCore.authenticate}. */
+function authenticate(options: CoreOptions, token: string): Principal {
+  if (token === '') {
+    if (options.allowAnonymous) return ANONYMOUS;
+    throw new RowcastError('TOKEN_INVALID', 'missing token: connect with the bearer.<JWT> subprotocol, Authorization: Bearer <JWT> or ?token=<JWT>');
+  }
+  const principal = options.verifyToken(token);
+  if (principal.sub === null && !principal.isAdmin && !options.allowAnonymous) {
+    throw new RowcastError('FORBIDDEN', 'the token is valid but has no sub, and anonymous connections are not allowed (ALLOW_ANONYMOUS)');
+  }
+  return principal;
+}
+
+/**
+ * A topic's read rule changed (at its place in the stream), or the topic is
+ * gone. For a table every non-admin subscription is revoked and its client
+ * told: under another policy its cache may hold rows it can no longer read,
+ * or lack rows it now can, and only a refetch mends that. For a custom
+ * topic, subscriptions of users who may no longer read it are revoked. This
+ * runs on the replication stream's path: one session's odd claims must not
+ * stop it (unsure means revoked).
+ */
+function revalidate(context: CoreContext, name: string): void {
+  const table = context.registry.get(name);
+  const custom = context.registry.custom(name);
+  for (const handle of [...context.index.handlesOf(name)]) {
+    let reason: string | null;
+    try {
+      reason = revocationReason(name, table, custom, handle.session.principal);
+    } catch (error) {
+      const correlationId = randomUUID();
+      context.logger.error({ err: error, correlationId, connection: handle.session.id, topic: name }, 'revalidating a subscription failed');
+      reason = `the subscription could not be checked against the new rules (correlation id ${correlationId})`;
+    }
+    if (reason !== null) revoke(context.index, handle, reason);
+  }
+}
+
+/** Why a subscription to `name` ends after a rule change, or `null` when it goes on. */
+function revocationReason(name: string, table: TableTopic | undefined, custom: CustomTopic | undefined, principal: Principal): string | null {
+  if (table) {
+    if (principal.isAdmin) return null;
+    return grantedPartitions(name, table.policy, principal) !== null
+      ? 'the read policy of this topic changed: subscribe again and refetch'
+      : 'the read policy of this topic no longer allows this user';
+  }
+  if (custom) return customTopicPartitions(custom, principal) !== null ? null : 'the readers of this topic no longer include this user';
+  return 'the topic was destroyed';
+}
+
+/** An event's `data.id`, for a log line about it (it may be what cannot be serialized). */
+function safeId(event: Event): string {
+  try {
+    return event.idOf(event.row ?? event.old ?? {});
+  } catch {
+    return '';
+  }
+}
+
+/** The port of a session with no socket (the admin API's): it subscribes nothing and tells no one. */
+const DETACHED: SessionPort = {
+  door: 'admin-api',
+  subscribeTopic: () => {},
+  unsubscribeTopic: () => {},
+  bufferedBytes: () => 0,
+  revoked: (_handle: SubscriptionHandle) => {},
+  close: () => {},
+};

@@ -1,0 +1,139 @@
+import type { Principal } from '../auth/principal.js';
+import type { CloseCode, ResponseData } from '../protocol/index.js';
+import type { CoreContext } from './core-context.js';
+import { subscribe, type SubscribeRequest, type Subscribed } from './subscribe.js';
+import type { SubscriptionHandle } from './subscription-index.js';
+import * as topics from './topic-operations.js';
+import { refreshToken } from './token-refresh.js';
+
+/**
+ * What the core needs from one connection of a door: it subscribes the
+ * socket to uWS topics (events then reach it by uWS's native fan-out), tells
+ * it when the server ends a subscription or the connection, and reads its
+ * send buffer for flow control.
+ */
+export interface SessionPort {
+  /** The door's name (`live`, …), for /status and the admin API. */
+  readonly door: string;
+  subscribeTopic(uwsTopic: string): void;
+  unsubscribeTopic(uwsTopic: string): void;
+  /** Bytes the socket has not sent yet. */
+  bufferedBytes(): number;
+  /** The server ended `handle` (a policy or token change, a destroyed topic): the door tells its client. */
+  revoked(handle: SubscriptionHandle, reason: string): void;
+  /** Closes the connection (the door maps the code onto its protocol). */
+  close(code: CloseCode, reason: string): void;
+}
+
+/** Who a session is, for /status, logs and the admin API. */
+export interface SessionInfo {
+  readonly id: string;
+  /** The `client=` name the connection gave, or `''`. */
+  readonly client: string;
+}
+
+/**
+ * One connection of any door, as the core sees it: who it acts for, what it
+ * is subscribed to, and every operation a door may run for it. Each
+ * operation checks permissions and limits and answers with the protocol's
+ * response data, or throws a `RowcastError`.
+ */
+export class Session {
+  readonly id: string;
+  readonly client: string;
+  readonly port: SessionPort;
+  principal: Principal;
+  /** Its subscriptions (kept by the SubscriptionIndex). */
+  readonly handles = new Set<SubscriptionHandle>();
+  /** Set when the door's socket closed: nothing may touch the socket after. */
+  closed = false;
+  /** Flow control (BackpressureGauge): when its unsent bytes first passed the high-water mark (0: below it). */
+  congestedSince = 0;
+  /** Unsent bytes at the last look while congested, and when they last went down. */
+  congestedBytes = 0;
+  drainedAt = 0;
+  readonly #context: CoreContext;
+  /** uWS topic → subscriptions of this session using it (the socket is subscribed while any does). */
+  readonly #topics = new Map<string, number>();
+
+  constructor(context: CoreContext, info: SessionInfo, principal: Principal, port: SessionPort) {
+    this.#context = context;
+    this.id = info.id;
+    this.client = info.client;
+    this.principal = principal;
+    this.port = port;
+  }
+
+  /**
+   * Subscribes to one or more topics, all or nothing (see {@link subscribe}).
+   * `commit` runs in the synchronous step that makes the subscriptions live:
+   * the door sends the answer and the replayed frames there, so the first
+   * live event follows them with nothing between and nothing twice. It does
+   * not run when the session closed meanwhile.
+   */
+  subscribe(request: SubscribeRequest, commit: (subscribed: Subscribed) => void): Promise<void> {
+    return subscribe(this.#context, this, request, commit);
+  }
+
+  /** Ends one of this session's subscriptions; returns whether it held it. */
+  unsubscribe(handle: SubscriptionHandle): boolean {
+    return handle.session === this && this.#context.index.unsubscribe(handle);
+  }
+
+  /** `new-message`: publishes to a custom topic this user may write. */
+  publish(topicName: string, message: unknown): Promise<ResponseData['new-message']> {
+    return topics.publish(this.#context, this, topicName, message);
+  }
+
+  history(topicName: string, before: string | number | undefined, limit: number | undefined): Promise<ResponseData['history']> {
+    return topics.history(this.#context, this, topicName, before, limit);
+  }
+
+  listTopics(): ResponseData['list-topic'] {
+    return topics.listTopics(this.#context, this);
+  }
+
+  getTopic(name: string): ResponseData['get-topic'] {
+    return topics.getTopic(this.#context, this, name);
+  }
+
+  createTopic(attributes: topics.CreateTopic): Promise<ResponseData['create-topic']> {
+    return topics.createTopic(this.#context, this, attributes);
+  }
+
+  destroyTopic(name: string): Promise<ResponseData['destroy-topic']> {
+    return topics.destroyTopic(this.#context, this, name);
+  }
+
+  /**
+   * Replaces the session's token (same `sub`). Subscriptions the new token
+   * reads differently are ended and reported to the door (`revoked`).
+   */
+  refreshToken(token: string): ResponseData['refresh-token'] {
+    return refreshToken(this.#context, this, token);
+  }
+
+  /** The socket is gone: every subscription ends (uWS dropped its topics already). */
+  close(): void {
+    this.closed = true;
+    for (const handle of [...this.handles]) this.#context.index.unsubscribe(handle);
+  }
+
+  /** A subscription uses `uwsTopic`: the socket subscribes to it with the first. */
+  holdTopic(uwsTopic: string): void {
+    const count = this.#topics.get(uwsTopic) ?? 0;
+    this.#topics.set(uwsTopic, count + 1);
+    if (count === 0 && !this.closed) this.port.subscribeTopic(uwsTopic);
+  }
+
+  /** A subscription stopped using `uwsTopic`: the socket unsubscribes with the last. */
+  releaseTopic(uwsTopic: string): void {
+    const count = (this.#topics.get(uwsTopic) ?? 1) - 1;
+    if (count > 0) {
+      this.#topics.set(uwsTopic, count);
+      return;
+    }
+    this.#topics.delete(uwsTopic);
+    if (!this.closed) this.port.unsubscribeTopic(uwsTopic);
+  }
+}

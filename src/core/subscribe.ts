@@ -1,0 +1,175 @@
+import { RowcastError } from '../errors.js';
+import type { Event } from '../events/event.js';
+import type { FrameEncoder } from '../events/frame-encoder.js';
+import { parseSince } from '../events/seq.js';
+import type { FrameSource } from '../log/replay-window.js';
+import { adminPartition } from '../policies/audience-partitions.js';
+import { compileRowFilter } from '../policies/row-filter.js';
+import type { EventKind, FilterSpec, FrameKind, ResponseData } from '../protocol/index.js';
+import type { TableTopic } from '../topics/topic-registry.js';
+import { admit, type Grant } from './admission.js';
+import type { CoreContext } from './core-context.js';
+import { framesForGroup } from './event-router.js';
+import type { Session } from './session.js';
+import { NO_FILTER, type GroupSpec, type SubscriptionHandle } from './subscription-index.js';
+import { grantOf, topicNamed } from './topic-access.js';
+
+/** A subscription a door asks for. */
+export interface SubscribeRequest {
+  /** One or more topic names: all are subscribed, or none. */
+  readonly topics: readonly string[];
+  readonly filter?: FilterSpec;
+  readonly events?: readonly EventKind[];
+  /** The `seq` (with `/part`) of the last frame the client saw: what it missed is replayed. */
+  readonly since?: string;
+  /** How the door's frames are made (the router publishes what it encodes). */
+  readonly encoder: FrameEncoder;
+  /** The subscription each topic's new one replaces, ended in the same step (`/live`: subscribing again replaces). */
+  readonly replaces?: (topic: string) => SubscriptionHandle | undefined;
+}
+
+/** What a subscribe made: the handles, the answer, and the frames missed since `since` (sent right after the answer). */
+export interface Subscribed {
+  readonly handles: readonly SubscriptionHandle[];
+  readonly answer: ResponseData['subscribe'];
+  readonly replay: readonly string[];
+}
+
+/**
+ * Subscribes `session` to every named topic or, if any is unknown or not
+ * readable, to none (`TOPIC_NOT_FOUND`). Live only once the stream has
+ * routed every commit made before the request: a row committed after the
+ * answer is never missed, and none committed before it arrives as news. With
+ * `since`, what the client missed is replayed — from the replay window for
+ * tables, from `rowcast.messages` for custom topics with history — or the
+ * answer says `resumed: false` (too far back, an ephemeral topic, a changed
+ * read rule): the client must refetch.
+ */
+export async function subscribe(context: CoreContext, session: Session, request: SubscribeRequest, commit: (subscribed: Subscribed) => void): Promise<void> {
+  const since = request.since === undefined ? undefined : parseSince(request.since);
+  await context.streamCaughtUp();
+  let grants = resolveGrants(context, session, request);
+  if (grants instanceof RowcastError) {
+    await context.catchUp();
+    grants = resolveGrants(context, session, request);
+  }
+  if (grants instanceof RowcastError) throw grants;
+  admit(context, session, grants, request);
+  if (since === undefined) return live(context, session, request, grants, null, commit);
+  if (!(await context.streamPassed(since.seq))) return live(context, session, request, grants, null, commit);
+  if (grants.every(({ topic }) => topic.kind === 'custom' && topic.history > 0)) {
+    return resumeFromMessages(context, session, request, since.seq, commit);
+  }
+  // Ephemeral topics keep nothing to replay; tables (with stored messages beside them) replay from the window.
+  const frames = grants.some(({ topic }) => topic.kind === 'custom' && topic.history === 0)
+    ? null
+    : context.window.replay(since, new Map(grants.map((grant) => [grant.topic.name, frameSource(grant, request.encoder)])));
+  return live(context, session, request, grants, frames, commit);
+}
+
+/**
+ * Makes the subscriptions and hands them to `commit` in one synchronous
+ * step (limits checked again in it: other requests may have subscribed while
+ * this one waited). `frames` is `null` when the client cannot be resumed; so
+ * are more frames than `maxReplayBytes` (the socket would be closed as a
+ * slow consumer, again on every retry). Either way `resumed` says so when
+ * `since` was given.
+ */
+function live(context: CoreContext, session: Session, request: SubscribeRequest, grants: readonly Grant[], frames: string[] | null, commit: (subscribed: Subscribed) => void): void {
+  if (session.closed) return;
+  let bytes = 0;
+  for (const frame of frames ?? []) bytes += Buffer.byteLength(frame);
+  const replay = frames !== null && bytes <= context.maxReplayBytes ? frames : null;
+  admit(context, session, grants, request);
+  const handles = grants.map(({ topic, partitions, group }) => {
+    const replaced = request.replaces?.(topic.name);
+    if (replaced) context.index.unsubscribe(replaced);
+    return context.index.subscribe(session, topic.name, group, request.encoder, partitions);
+  });
+  const seq = context.window.position;
+  const answer: ResponseData['subscribe'] =
+    request.since === undefined ? { topics: [...request.topics], seq } : { topics: [...request.topics], resumed: replay !== null, seq };
+  commit({ handles, answer, replay: replay ?? [] });
+}
+
+/**
+ * `since` on custom topics with history (the stream has delivered every
+ * commit made before the request): reads what each topic holds after
+ * `since` from `rowcast.messages`, then goes live.
+ */
+async function resumeFromMessages(context: CoreContext, session: Session, request: SubscribeRequest, since: string, commit: (subscribed: Subscribed) => void): Promise<void> {
+  const opened = await Promise.allSettled(
+    request.topics.map((name) => {
+      const topic = context.registry.custom(name);
+      if (!topic) throw new RowcastError('TOPIC_NOT_FOUND', `no topic named ${JSON.stringify(name)}`);
+      return context.replay.open(topic, since);
+    }),
+  );
+  const seams = opened.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  const failure = opened.find((result) => result.status === 'rejected');
+  const grants = failure ? null : resolveGrants(context, session, request);
+  if (failure || grants instanceof RowcastError || session.closed) {
+    for (const seam of seams) seam.cancel();
+    if (failure) throw (failure as PromiseRejectedResult).reason;
+    if (grants instanceof RowcastError) throw grants;
+    return;
+  }
+  const resumed = seams.every((seam) => seam.resumed);
+  const missed = seams.flatMap((seam) => (resumed ? seam.finish() : (seam.cancel(), [])));
+  if (seams.length > 1) missed.sort((a, b) => (a.seq < b.seq ? -1 : 1));
+  const frames = resumed ? missed.map((event) => event.frameFor(request.encoder, 'new-message')) : null;
+  live(context, session, request, grants!, frames, commit);
+}
+
+/**
+ * How a subscription of `grant` sees an event: the frames of its group that
+ * reach its partitions. An event that cannot be serialized is skipped (and
+ * marked dropped), as it was when it was routed live.
+ */
+function frameSource({ topic, partitions, group }: Grant, encoder: FrameEncoder): FrameSource {
+  const granted = new Set(partitions);
+  const admin = adminPartition(topic.name);
+  return (event: Event, emit) => {
+    if (event.dropped !== null) return;
+    const frames: Array<[string, FrameKind]> = [];
+    try {
+      framesForGroup(event, group, admin, (partition, kind) => {
+        if (granted.has(partition)) frames.push([event.frameFor(encoder, kind), kind]);
+      });
+    } catch (error) {
+      event.markDropped(error instanceof Error ? error.message : String(error));
+      return;
+    }
+    for (const [frame, kind] of frames) emit(frame, kind);
+  };
+}
+
+/**
+ * The request's topics as they stand now: every name readable, filters
+ * valid. Returns the grants, or `TOPIC_NOT_FOUND` for an unknown or
+ * unreadable name (for the caller to retry after catching up); other coded
+ * errors are thrown.
+ */
+function resolveGrants(context: CoreContext, session: Session, request: SubscribeRequest): Grant[] | RowcastError {
+  const grants: Grant[] = [];
+  for (const name of request.topics) {
+    const topic = topicNamed(context.registry, name);
+    const partitions = topic ? grantOf(topic, session.principal) : null;
+    if (!topic || !partitions) return new RowcastError('TOPIC_NOT_FOUND', `no topic named ${JSON.stringify(name)}`);
+    if (topic.kind === 'custom' && (request.filter !== undefined || request.events !== undefined)) {
+      throw new RowcastError('INVALID_ATTRIBUTES', `filter and events apply to table topics only, not ${topic.name}`);
+    }
+    grants.push({ topic, partitions, group: topic.kind === 'table' ? groupSpec(context, topic, request) : NO_FILTER });
+  }
+  return grants;
+}
+
+/** How a subscription sees a table: its filter compiled for the topic's columns (within the filter limits), and its events. */
+function groupSpec(context: CoreContext, topic: TableTopic, request: SubscribeRequest): GroupSpec {
+  const { filter, events } = request;
+  const compiled = filter === undefined || Object.keys(filter).length === 0 ? null : compileRowFilter(filter, topic.columns, context.limits.filter);
+  const kinds = events === undefined || new Set(events).size === 3 ? null : new Set(events);
+  if (compiled === null && kinds === null) return NO_FILTER;
+  const key = JSON.stringify([compiled?.key ?? null, kinds ? [...kinds].sort() : null]);
+  return { key, test: compiled?.test ?? null, events: kinds };
+}

@@ -1,0 +1,151 @@
+import { sql } from 'kysely';
+import { RowcastError } from '../errors.js';
+import type { Attributes, ResponseData, TableTopicDetail, TableTopicSummary } from '../protocol/index.js';
+import { mayAccess } from '../topics/custom-topic-access.js';
+import { isoCreatedAt, STORED_MESSAGE_COLUMNS, type StoredMessageRow } from '../topics/stored-message.js';
+import { customTopicFromRow, type CustomTopic, type TableTopic } from '../topics/topic-registry.js';
+import type { CoreContext } from './core-context.js';
+import type { Session } from './session.js';
+import { describeCustom, grantOf, topicNamed } from './topic-access.js';
+
+/** `create-topic`'s attributes. */
+export type CreateTopic = Attributes['create-topic'];
+
+/** Custom topic names: 1–128 of `[A-Za-z0-9_.:-]`, starting with a letter or digit. */
+const TOPIC_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+
+/** `list-topic`: the topics this user may subscribe to, by name. */
+export function listTopics(context: CoreContext, session: Session): ResponseData['list-topic'] {
+  const tables = context.registry
+    .list()
+    .filter((topic) => grantOf(topic, session.principal) !== null)
+    .map(summary);
+  const custom = context.registry
+    .customTopics()
+    .filter((topic) => grantOf(topic, session.principal) !== null)
+    .map((topic) => ({ name: topic.name, kind: topic.kind, description: topic.description, subscribers: context.index.stats(topic.name).subscribers }));
+  return { topics: [...tables, ...custom].sort((a, b) => a.name.localeCompare(b.name)) };
+}
+
+/** `get-topic`: one readable topic in full. */
+export function getTopic(context: CoreContext, session: Session, name: string): ResponseData['get-topic'] {
+  const topic = topicNamed(context.registry, name);
+  if (!topic || grantOf(topic, session.principal) === null) {
+    throw new RowcastError('TOPIC_NOT_FOUND', `no topic named ${JSON.stringify(name)}`);
+  }
+  return topic.kind === 'table' ? describe(topic) : describeCustom(topic, context.index.stats(topic.name).subscribers);
+}
+
+/** `create-topic` (admins): stores the topic; every connection can use it at once. */
+export async function createTopic(context: CoreContext, session: Session, a: CreateTopic): Promise<ResponseData['create-topic']> {
+  if (!session.principal.isAdmin) throw new RowcastError('FORBIDDEN', 'only admins may create topics');
+  if (!TOPIC_NAME.test(a.name)) {
+    throw new RowcastError('INVALID_ATTRIBUTES', 'name: 1–128 characters of A-Z a-z 0-9 _ . : -, starting with a letter or digit');
+  }
+  if (context.registry.get(a.name)) throw new RowcastError('TOPIC_EXISTS', `${a.name} is a table topic`);
+  const { rows } = await sql<Record<string, never>>`
+    INSERT INTO rowcast.topics (name, description, history, max_subscribers, readers, writers, created_by)
+    VALUES (${a.name}, ${a.description ?? ''}, ${a.history ?? 100}, ${a.maxSubscribers ?? null},
+            ${a.readers ?? 'authenticated'}, ${a.writers ?? 'authenticated'}, ${session.principal.sub})
+    ON CONFLICT (name) DO NOTHING
+    RETURNING name, description, history, max_subscribers, readers, writers, created_by,
+              to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at`.execute(context.db);
+  if (rows.length === 0) throw new RowcastError('TOPIC_EXISTS', `a topic named ${a.name} exists`);
+  // The stream brings the same row to every node; this node need not wait for it.
+  const topic = customTopicFromRow(rows[0] as never);
+  context.registry.applyCustomTopic(topic);
+  return describeCustom(topic, 0);
+}
+
+/** `destroy-topic` (admins): removes the topic and its messages; subscribers are told. */
+export async function destroyTopic(context: CoreContext, session: Session, name: string): Promise<ResponseData['destroy-topic']> {
+  if (!session.principal.isAdmin) throw new RowcastError('FORBIDDEN', 'only admins may destroy topics');
+  const result = await context.db.deleteFrom('rowcast.topics').where('name', '=', name).executeTakeFirst();
+  if (result.numDeletedRows === 0n) throw new RowcastError('TOPIC_NOT_FOUND', `no custom topic named ${JSON.stringify(name)}`);
+  context.registry.removeCustomTopic(name);
+  return { name };
+}
+
+/**
+ * `new-message`: writers of a custom topic publish any JSON. A history topic
+ * stores it (batched) and answers once the stream has delivered it, with its
+ * `id` and `seq`; an ephemeral topic hands it straight to the event log.
+ */
+export async function publish(context: CoreContext, session: Session, topicName: string, message: unknown): Promise<ResponseData['new-message']> {
+  const topic = writableTopic(context, session, topicName);
+  const json = JSON.stringify(message);
+  const bytes = Buffer.byteLength(json);
+  if (bytes > context.maxChatMessageBytes) {
+    throw new RowcastError('LIMIT_EXCEEDED', `message is ${bytes} bytes; at most ${context.maxChatMessageBytes}`);
+  }
+  const sender = session.principal.sub;
+  if (topic.history === 0) {
+    const event = await context.publishEphemeral(topic, sender, message);
+    return { id: event.id!, seq: event.seq }; // a message event always has its id
+  }
+  let id: string;
+  try {
+    id = await context.messages.write({ topic: topic.name, history: topic.history, sender, json });
+  } catch (error) {
+    // The topic was destroyed while the message waited for its batch.
+    if ((error as { code?: string }).code === '23503') throw new RowcastError('TOPIC_NOT_FOUND', `no topic named ${JSON.stringify(topicName)}`);
+    throw error;
+  }
+  // Stored and durable; the seq once the stream has delivered it (null if the stream is down).
+  const seq = await context.delivered(id);
+  return { id, seq };
+}
+
+/**
+ * `history`: a custom topic's stored messages, newest first, paged with
+ * `before` (a message id). Each carries its `seq` (`null` for one the stream
+ * has not delivered yet), so a client can load history and then subscribe
+ * with `since` the newest `seq` it holds.
+ */
+export async function history(
+  context: CoreContext,
+  session: Session,
+  topicName: string,
+  before: string | number | undefined,
+  limit: number | undefined,
+): Promise<ResponseData['history']> {
+  const topic = context.registry.custom(topicName);
+  if (!topic || grantOf(topic, session.principal) === null) {
+    throw new RowcastError('TOPIC_NOT_FOUND', `no custom topic named ${JSON.stringify(topicName)}`);
+  }
+  if (before !== undefined && !/^\d{1,19}$/.test(String(before))) {
+    throw new RowcastError('INVALID_ATTRIBUTES', 'before: a message id');
+  }
+  const { rows } = await sql<StoredMessageRow>`
+    SELECT ${STORED_MESSAGE_COLUMNS}
+      FROM rowcast.messages
+     WHERE topic = ${topic.name} ${before === undefined ? sql`` : sql`AND messages.id < ${String(before)}::bigint`}
+     ORDER BY messages.id DESC  -- the column, not the text alias
+     LIMIT ${limit ?? 50}`.execute(context.db);
+  return {
+    topic: topic.name,
+    messages: rows.map((r) => ({
+      id: r.id,
+      seq: r.seq ?? context.positions.seqOf(r.id) ?? null,
+      sender: r.sender,
+      message: r.message,
+      createdAt: isoCreatedAt(r.created_at),
+    })),
+  };
+}
+
+function writableTopic(context: CoreContext, session: Session, name: string): CustomTopic {
+  const topic = topicNamed(context.registry, name);
+  if (topic?.kind === 'table') throw new RowcastError('READ_ONLY_TOPIC', `${name} is a table topic: write to the table instead`);
+  if (!topic || grantOf(topic, session.principal) === null) throw new RowcastError('TOPIC_NOT_FOUND', `no topic named ${JSON.stringify(name)}`);
+  if (!mayAccess(topic.writers, session.principal)) throw new RowcastError('FORBIDDEN', `you may not write to topic ${name}`);
+  return topic;
+}
+
+function summary(topic: TableTopic): TableTopicSummary {
+  return { name: topic.name, kind: topic.kind, schema: topic.schema, table: topic.table, read: topic.policy.read };
+}
+
+function describe(topic: TableTopic): TableTopicDetail {
+  return { ...summary(topic), primaryKey: topic.primaryKey, columns: topic.columns };
+}

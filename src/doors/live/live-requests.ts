@@ -1,0 +1,103 @@
+import type { Logger } from 'pino';
+import type { WebSocket } from 'uWebSockets.js';
+import type { Session } from '../../core/session.js';
+import { isSessionMethod, runSessionMethod, type SessionMethod } from '../../core/session-methods.js';
+import type { ClientRequest, RequestOf, ResponseData } from '../../protocol/index.js';
+import type { LiveConnection } from './live-connection.js';
+import { liveEncoder } from './live-encoder.js';
+import { answerFailure, okFrame, send } from './live-frames.js';
+
+/**
+ * Runs one `/live` request for `session` and answers it. Returns the
+ * promise of the answer when it is asynchronous (the connection's queue
+ * waits for it before running the next request).
+ */
+export function runLiveRequest(ws: WebSocket<LiveConnection>, session: Session, request: ClientRequest, logger: Logger): Promise<void> | undefined {
+  const conn = ws.getUserData();
+  try {
+    switch (request.method) {
+      case 'ping':
+        ws.cork(() => send(ws, { type: 'pong', ...(request.id !== undefined ? { id: request.id } : {}) }));
+        return undefined;
+      case 'subscribe':
+        return subscribe(ws, session, request).catch((error: unknown) => answerFailure(ws, request, error, logger));
+      case 'unsubscribe': {
+        const removed = splitNames(request.attributes.topicName).filter((name) => {
+          const handle = conn.subscriptions.get(name);
+          if (!handle) return false;
+          conn.subscriptions.delete(name);
+          return session.unsubscribe(handle);
+        });
+        answer(ws, request, { topics: removed }, logger);
+        return undefined;
+      }
+      default: {
+        if (!isSessionMethod(request.method)) return undefined;
+        const result = runSessionMethod(session, request as RequestOf<SessionMethod>);
+        if (!(result instanceof Promise)) {
+          answer(ws, request as RequestOf<SessionMethod>, result, logger);
+          return undefined;
+        }
+        return result.then(
+          (data) => answer(ws, request as RequestOf<SessionMethod>, data, logger),
+          (error: unknown) => answerFailure(ws, request, error, logger),
+        );
+      }
+    }
+  } catch (error) {
+    answerFailure(ws, request, error, logger);
+    return undefined;
+  }
+}
+
+/**
+ * `subscribe`: the answer and the frames missed since `since` are sent in
+ * the step that makes the subscription live, so the first live event
+ * follows them with nothing between and nothing twice. Subscribing again to
+ * a topic replaces the connection's earlier subscription to it.
+ */
+function subscribe(ws: WebSocket<LiveConnection>, session: Session, request: RequestOf<'subscribe'>): Promise<void> {
+  const conn = ws.getUserData();
+  const { filter, events, since } = request.attributes;
+  return session.subscribe(
+    {
+      topics: splitNames(request.attributes.topicName),
+      ...(filter !== undefined ? { filter } : {}),
+      ...(events !== undefined ? { events } : {}),
+      ...(since !== undefined ? { since } : {}),
+      encoder: liveEncoder,
+      replaces: (topic) => conn.subscriptions.get(topic),
+    },
+    ({ handles, answer: data, replay }) => {
+      for (const handle of handles) conn.subscriptions.set(handle.topic, handle);
+      if (conn.closed) return;
+      ws.cork(() => {
+        send(ws, okFrame(request, data));
+        for (const frame of replay) ws.send(frame, false);
+      });
+    },
+  );
+}
+
+/** Answers a request with its data (skipped on a closed socket); data that cannot be serialized is answered `INTERNAL`. */
+function answer<M extends Exclude<ClientRequest['method'], 'ping'>>(
+  ws: WebSocket<LiveConnection>,
+  request: { readonly id: ClientRequest['id']; readonly method: M },
+  data: ResponseData[M],
+  logger: Logger,
+): void {
+  if (ws.getUserData().closed) return;
+  let frame: string;
+  try {
+    frame = JSON.stringify(okFrame(request, data));
+  } catch (error) {
+    answerFailure(ws, request, error, logger);
+    return;
+  }
+  ws.cork(() => ws.send(frame, false));
+}
+
+/** `"order, document,order"` → `['order', 'document']`. */
+function splitNames(list: string): string[] {
+  return [...new Set(list.split(',').map((n) => n.trim()).filter((n) => n.length > 0))];
+}

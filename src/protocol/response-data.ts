@@ -1,0 +1,25 @@
+import type { CustomTopicDetail, CustomTopicSummary, StoredMessage, TableTopicDetail, TableTopicSummary } from './topics.js';
+
+/**
+ * The `data` of each method's successful response. The server's operations
+ * are typed against it and the client SDK returns it, so the two cannot
+ * drift apart.
+ */
+export interface ResponseData {
+  readonly subscribe: {
+    readonly topics: string[];
+    /** Where the subscription starts: `since` this resumes a client that saw no event. */
+    readonly seq: string;
+    /** Present when the request had `since`: whether everything missed was replayed. */
+    readonly resumed?: boolean;
+  };
+  readonly unsubscribe: { readonly topics: string[] };
+  readonly 'list-topic': { readonly topics: Array<TableTopicSummary | CustomTopicSummary> };
+  readonly 'get-topic': TableTopicDetail | CustomTopicDetail;
+  readonly 'create-topic': CustomTopicDetail;
+  readonly 'destroy-topic': { readonly name: string };
+  readonly 'new-message': { readonly id: string; readonly seq: string | null };
+  readonly history: { readonly topic: string; readonly messages: StoredMessage[] };
+  readonly 'refresh-token': { readonly sub: string | null; readonly role: string | null; readonly expiresAt: string | null; readonly revoked: string[] };
+  readonly ping: null;
+}

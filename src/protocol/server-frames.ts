@@ -1,0 +1,100 @@
+import type { EventKind, RequestId } from './client-frames.js';
+import type { ErrorCode } from './error-codes.js';
+import type { ResponseData } from './response-data.js';
+
+/** The bounds a connection works within: a request past one is refused with `LIMIT_EXCEEDED`. */
+export interface SessionLimits {
+  readonly maxMessageBytes: number;
+  readonly messagesPerSecond: number;
+  readonly maxSubscriptions: number;
+  readonly maxSubscriptionsPerUser: number;
+  readonly maxFrameDepth: number;
+  readonly maxPendingRequests: number;
+  readonly maxFilterValues: number;
+  readonly maxFilterValueLength: number;
+  readonly maxFilterKeyBytes: number;
+  readonly maxFilterGroupsPerConnection: number;
+}
+
+/** What a client is told about itself on open. */
+export interface SessionData {
+  readonly connectionId: string;
+  readonly user: { readonly sub: string | null; readonly role: string | null };
+  readonly serverTime: string;
+  readonly limits: SessionLimits;
+}
+
+/** The `error` of a response or error frame; `retryAfter` (ms) with `RATE_LIMIT_EXCEEDED`. */
+export interface ErrorBody {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly retryAfter?: number;
+}
+
+/** A row change, or a custom topic's message, as `data` of an event frame. */
+export interface EventData {
+  /** The table name (or `message` for a custom topic's message). */
+  readonly type: string;
+  /** The primary key as a string (composite keys joined with `/`), or the message id. */
+  readonly id: string;
+  /** The row (for a delete, the old row); a message's `{message, sender, createdAt}`. */
+  readonly attributes: unknown;
+  /** An update's previous values, where the table's replica identity gives them. */
+  readonly old?: unknown;
+  /** An update's TOAST columns Postgres did not send and the old row could not supply (left out of `attributes`). */
+  readonly unchanged?: readonly string[];
+}
+
+/** An event frame: a row change on a table topic or a message on a custom topic. */
+export interface EventFrame {
+  readonly type: 'event';
+  readonly topic: string;
+  readonly event: EventKind | 'new-message';
+  /** `<16 hex digits of the commit LSN>-<8 hex digits of the index in the transaction>`: sorts in stream order. */
+  readonly seq: string;
+  /**
+   * 1 on the `delete` and 2 on the `create` of a row that moved between two
+   * audience partitions one subscription reads (two frames, one `seq`):
+   * resume between them with `since: "<seq>/1"`.
+   */
+  readonly part?: 1 | 2;
+  /** Commit time, ISO-8601. */
+  readonly ts: string;
+  readonly data: EventData;
+}
+
+/** What a table topic's admins get instead of an event that could not be serialized. */
+export interface DroppedEventFrame {
+  readonly type: 'error';
+  readonly topic: string;
+  readonly seq: string;
+  readonly ts: string;
+  readonly error: ErrorBody & { readonly code: 'EVENT_DROPPED' };
+  readonly data: { readonly type: string; readonly id: string };
+}
+
+/** The successful answer to a request. */
+export type OkResponseFrame = {
+  [M in keyof ResponseData]: { readonly type: 'response'; readonly id?: RequestId; readonly method: M; readonly ok: true; readonly data: ResponseData[M] };
+}[keyof ResponseData];
+
+/** A refused request (`method` when the frame named one). */
+export interface ErrorResponseFrame {
+  readonly type: 'response';
+  readonly id?: RequestId;
+  readonly method?: string;
+  readonly ok: false;
+  readonly error: ErrorBody;
+}
+
+/** Every frame the server sends on `/live`, as a union on `type` (and `ok` for responses). */
+export type ServerFrame =
+  | { readonly type: 'session'; readonly status: 'open'; readonly data: SessionData }
+  | OkResponseFrame
+  | ErrorResponseFrame
+  | EventFrame
+  | DroppedEventFrame
+  | { readonly type: 'pong'; readonly id?: RequestId }
+  | { readonly type: 'subscription'; readonly topic: string; readonly status: 'revoked'; readonly reason: string }
+  /** A frame that was not a request at all (no valid `id`). */
+  | { readonly type: 'error'; readonly error: ErrorBody };

@@ -1,0 +1,91 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import { ClusterNode } from '../cluster/cluster-node.js';
+import { ClusterPipeline } from '../cluster/cluster-pipeline.js';
+import type { Pacer } from '../core/backpressure-gauge.js';
+import type { Event } from '../events/event.js';
+import { EventBuilder } from '../events/event-builder.js';
+import { valueParser } from '../events/value-parser.js';
+import { InProcessEventLog } from '../log/in-process-event-log.js';
+import { ReplayWindow } from '../log/replay-window.js';
+import { minLsn } from '../replication/lsn.js';
+import { ReplicationStream } from '../replication/replication-stream.js';
+import { MessagePositions } from '../topics/message-positions.js';
+import type { CustomTopic, TopicRegistry } from '../topics/topic-registry.js';
+import type { BootedDatabase } from './boot-database.js';
+
+/** Where this node's events come from: the slot itself (one node), or the cluster stream. */
+export type StreamSource = Pick<ReplicationStream, 'start' | 'stop' | 'state' | 'waitFor'>;
+
+/** The data flow of DESIGN §1 up to the event log, for one node or a cluster node. */
+export interface Pipeline {
+  readonly registry: TopicRegistry;
+  readonly log: InProcessEventLog;
+  /** The last `HISTORY_EVENTS` events, for `since`. */
+  readonly window: ReplayWindow;
+  /** Stored messages whose position is not written back yet. */
+  readonly positions: MessagePositions;
+  readonly source: StreamSource;
+  /** This node's part in a cluster (`REDIS_URL`), else `null`. */
+  readonly cluster: ClusterNode | null;
+  /** Hands an ephemeral topic's message to the log (through the cluster stream in a cluster). */
+  publishEphemeral(topic: CustomTopic, sender: string | null, message: unknown): Promise<Event>;
+}
+
+/** What the pipeline needs from the rest of the node. */
+export interface PipelineNeeds {
+  /** While it reports congestion, the stream stops reading. */
+  readonly pacer: Pacer;
+  /** A cluster-stream gap: every connection is closed so that clients resume (and learn what cannot be). */
+  readonly disconnectAll: (reason: string) => void;
+  readonly logger: Logger;
+}
+
+/**
+ * Builds the pipeline: the event log, the replay window, the event builder
+ * and the stream that feeds it — the slot itself on a single node, or with
+ * `REDIS_URL` the cluster stream that the node holding the leader lock fills
+ * from the slot (DESIGN §7). Nothing runs until `source.start()`.
+ */
+export function buildPipeline(config: Config, database: BootedDatabase, needs: PipelineNeeds): Pipeline {
+  const { logger } = needs;
+  const { registry, startLsn, db, url } = database;
+  const log = new InProcessEventLog();
+  const positions = new MessagePositions({ db, logger });
+  const window = new ReplayWindow({ log, capacity: config.HISTORY_EVENTS, startLsn });
+  registry.onPolicyChange((topic) => window.ruleChanged(topic));
+  const builder = new EventBuilder({ registry, log, logger, startLsn, onStoredMessage: (event, commitLsn) => positions.record(event, commitLsn) });
+  if (config.REDIS_URL === undefined) {
+    const source = new ReplicationStream({
+      url,
+      slotName: config.SLOT_NAME,
+      publicationName: config.PUBLICATION_NAME,
+      startLsn,
+      valueParser,
+      sink: builder,
+      logger,
+      pacer: needs.pacer,
+      // After a crash the slot gives back the whole replay window and every message whose position is unwritten.
+      holdBack: () => minLsn(positions.holdBack(), window.holdBack()),
+    });
+    return { registry, log, window, positions, source, cluster: null, publishEphemeral: (topic, sender, message) => builder.publishEphemeral(topic, sender, message) };
+  }
+  const consumer = new ClusterPipeline(builder, registry, window, needs.disconnectAll, logger);
+  const cluster = new ClusterNode({
+    redisUrl: config.REDIS_URL,
+    databaseUrl: url,
+    db,
+    slotName: config.SLOT_NAME,
+    publicationName: config.PUBLICATION_NAME,
+    valueParser,
+    streamLength: config.CLUSTER_STREAM_LENGTH,
+    failoverMs: config.CLUSTER_FAILOVER_MS,
+    ...(config.CLUSTER_SECRET !== undefined ? { secret: config.CLUSTER_SECRET } : {}),
+    consumer,
+    // The window refills from the cluster stream; stored messages' positions still hold the slot.
+    holdBack: () => positions.holdBack(),
+    pacer: needs.pacer,
+    logger,
+  });
+  return { registry, log, window, positions, source: cluster, cluster, publishEphemeral: (topic, sender, message) => consumer.publish(cluster, topic, sender, message) };
+}

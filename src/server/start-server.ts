@@ -1,0 +1,156 @@
+import { pino, type Logger } from 'pino';
+import { tokenKeys } from '../auth/token-keys.js';
+import { createTokenVerifier } from '../auth/token-verifier.js';
+import type { Config } from '../config/config.js';
+import { closeAll, createCore, flowControl } from '../core/rowcast-core.js';
+import type { Session } from '../core/session.js';
+import { liveDoor, parseOrigins } from '../doors/live/live-door.js';
+import { liveEncoder } from '../doors/live/live-encoder.js';
+import { createMetrics } from '../http/metrics.js';
+import type { NodeStatus } from '../http/node-status.js';
+import { operatorAccess } from '../http/operator-access.js';
+import { CLOSE_CODES } from '../protocol/index.js';
+import { SlotMonitor } from '../replication/slot-monitor.js';
+import { MessageReplay } from '../topics/message-replay.js';
+import { MessageWriter } from '../topics/message-writer.js';
+import { VERSION } from '../version.js';
+import { bootDatabase } from './boot-database.js';
+import { clientLimits } from './client-limits.js';
+import { nodeHealth, nodeStatus } from './node-status.js';
+import { buildPipeline } from './pipeline.js';
+import { mountRoutes } from './routes.js';
+import { streamWaits } from './stream-waits.js';
+import { uwsApps } from './uws-apps.js';
+import { uwsEngine } from './uws-engine.js';
+
+/** A running rowcast node. */
+export interface RowcastServer {
+  /** The `/live` port actually bound. */
+  readonly port: number;
+  /** The wss:// port bound, when TLS is configured. */
+  readonly tlsPort: number | null;
+  /** The database URL in use (the embedded one when `DATABASE_URL` was unset). */
+  readonly databaseUrl: string;
+  /** Whether the database is the embedded Postgres. */
+  readonly embedded: boolean;
+  /** The HMAC secret tokens are checked with (`null`: public-key tokens only). */
+  readonly jwtSecret: string | null;
+  /** What `/status` reports. */
+  status(): NodeStatus;
+  /** Closes sockets (1001), reports the handed-off position, closes the database. */
+  close(): Promise<void>;
+}
+
+/** Most messages one `since` replay of a custom topic sends (further behind: `resumed: false`). */
+const MAX_REPLAYED_MESSAGES = 10_000;
+
+/**
+ * Starts a rowcast node, in stages (docs/architecture.md, "Start-up"): the
+ * database (embedded when `DATABASE_URL` is unset, checked, migrated, slot,
+ * publication, topics); the token keys; the pipeline (the slot's stream, or
+ * the cluster stream); the core; the doors and routes on the uWS apps; then
+ * the stream. A failing stage stops start-up with a message and leaves
+ * nothing running.
+ *
+ * @example
+ * const server = await startServer(loadConfig(process.env));
+ * console.log(server.port);
+ */
+export async function startServer(config: Config, logger: Logger = pino({ level: config.LOG_LEVEL })): Promise<RowcastServer> {
+  const startedAt = Date.now();
+  const database = await bootDatabase(config, logger);
+  try {
+    const keys = tokenKeys({ jwtSecret: config.JWT_SECRET, publicKeyFile: config.JWT_PUBLIC_KEY_FILE, embedded: database.embedded !== null, dataDir: config.DATA_DIR });
+    const verifyToken = createTokenVerifier({
+      ...(keys.secret !== null ? { secret: keys.secret } : {}),
+      ...(keys.publicKey !== null ? { publicKey: keys.publicKey } : {}),
+      ...(config.JWT_ALGORITHMS !== undefined ? { algorithms: config.JWT_ALGORITHMS } : {}),
+      clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS,
+      ...(config.JWT_AUDIENCE !== undefined ? { audience: config.JWT_AUDIENCE } : {}),
+      ...(config.JWT_ISSUER !== undefined ? { issuer: config.JWT_ISSUER } : {}),
+      requireExp: config.JWT_REQUIRE_EXP,
+      roleClaim: config.ROLE_CLAIM,
+      adminRole: config.ADMIN_ROLE,
+      groupClaims: () => database.registry.groupClaims(),
+    });
+    // Sessions exist before the core: the stream's flow control reads them, and the stream comes first.
+    const sessions = new Set<Session>();
+    const gauge = flowControl(sessions, config.MAX_BACKPRESSURE_BYTES, logger);
+    const pipeline = buildPipeline(config, database, { pacer: gauge, disconnectAll: (reason) => closeAll(sessions, CLOSE_CODES.STREAM_GAP, reason), logger });
+    const waits = streamWaits(pipeline.source, pipeline.log, database.db);
+    const apps = uwsApps(config);
+    const core = createCore({
+      registry: database.registry,
+      log: pipeline.log,
+      window: pipeline.window,
+      replay: new MessageReplay({ db: database.db, log: pipeline.log, positions: pipeline.positions, maxMessages: MAX_REPLAYED_MESSAGES }),
+      positions: pipeline.positions,
+      messages: new MessageWriter({ db: database.db, logger }),
+      db: database.db,
+      verifyToken,
+      publishEphemeral: (topic, sender, message) => pipeline.publishEphemeral(topic, sender, message),
+      catchUp: async () => {
+        await Promise.all([database.registry.refreshTables(), waits.caughtUp()]);
+      },
+      streamCaughtUp: () => waits.caughtUp(),
+      streamPassed: (seq) => waits.passed(seq),
+      publisher: apps.publisher,
+      defaultEncoder: liveEncoder,
+      allowAnonymous: config.ALLOW_ANONYMOUS,
+      limits: clientLimits(config),
+      maxSubscriptions: config.MAX_SUBSCRIPTIONS,
+      maxChatMessageBytes: Math.min(config.MAX_CHAT_MESSAGE_BYTES, config.MAX_MESSAGE_BYTES - 1024),
+      maxBackpressureBytes: config.MAX_BACKPRESSURE_BYTES,
+      sessions,
+      gauge,
+      logger,
+    });
+    const live = liveDoor({
+      core,
+      logger,
+      allowedOrigins: parseOrigins(config.ALLOWED_ORIGINS),
+      maxConnections: config.MAX_CONNECTIONS,
+      maxMessageBytes: config.MAX_MESSAGE_BYTES,
+      maxBackpressureBytes: config.MAX_BACKPRESSURE_BYTES,
+      idleTimeoutSeconds: config.IDLE_TIMEOUT_SECONDS,
+      rateLimitPerSecond: config.RATE_LIMIT_PER_SECOND,
+      rateLimitBurst: config.RATE_LIMIT_BURST,
+    });
+    const slotMonitor = new SlotMonitor({ db: database.db, slotName: config.SLOT_NAME, handedOffLsn: () => pipeline.source.state().handedOffLsn, logger });
+    const status = () => nodeStatus({ core, pipeline, slotMonitor, doors: [live], startedAt });
+    const access = operatorAccess({ verifyToken, public: config.STATUS_PUBLIC, ...(config.METRICS_TOKEN ? { metricsToken: config.METRICS_TOKEN } : {}) });
+    const mountMetrics = createMetrics({ status, slot: () => slotMonitor.reading, eventsByTopic: () => core.counters.byTopic, access, logger });
+    for (const app of apps.apps) {
+      mountRoutes(app, { config, core, live, db: database.db, verifyToken, access, status, health: () => nodeHealth({ pipeline, slotMonitor }), mountMetrics, logger });
+    }
+    const { port, tlsPort } = await apps.listen(config.HOST);
+    try {
+      await pipeline.source.start();
+    } catch (error) {
+      apps.close();
+      core.shutdown();
+      throw error;
+    }
+    await slotMonitor.start();
+    logger.info({ port, tlsPort, engine: uwsEngine, version: VERSION }, 'rowcast started');
+    return {
+      port,
+      tlsPort,
+      databaseUrl: database.url,
+      embedded: database.embedded !== null,
+      jwtSecret: keys.secret,
+      status,
+      close: async () => {
+        apps.close();
+        core.shutdown();
+        slotMonitor.stop();
+        await pipeline.source.stop();
+        pipeline.positions.close();
+        await database.close();
+      },
+    };
+  } catch (error) {
+    await database.close().catch(() => {});
+    throw error;
+  }
+}
