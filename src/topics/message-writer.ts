@@ -29,8 +29,9 @@ interface Queued extends PendingMessage {
  * statement: while one INSERT is in flight, new messages queue and go
  * together in the next, so throughput is not one round trip per message.
  * One statement at a time also keeps ids in commit order. After each batch,
- * every topic in it is pruned to its `history` newest messages through the
- * `(topic, id desc)` index, never a scan.
+ * and before its messages are answered, every topic in it is pruned to its
+ * `history` newest messages through the `(topic, id desc)` index, never a
+ * scan.
  *
  * The message then reaches subscribers through the replication stream like
  * any row (DESIGN.md §1).
@@ -66,12 +67,12 @@ export class MessageWriter {
             batch = await this.#withoutDestroyedTopics(batch);
             ids = await this.#insert(batch);
           }
+          // Answered once the topic is pruned too: a client that reads `history` after its answer sees at most `history` messages.
+          await this.#prune(batch).catch((error: unknown) => this.#options.logger.warn({ err: error }, 'pruning messages failed'));
           batch.forEach((message, i) => message.resolve(ids[i]!));
         } catch (error) {
           for (const message of batch) message.reject(error);
-          continue;
         }
-        await this.#prune(batch).catch((error: unknown) => this.#options.logger.warn({ err: error }, 'pruning messages failed'));
       }
     } finally {
       this.#flushing = false;
