@@ -55,7 +55,10 @@ export function routeEvents(subscribe: (listener: (event: Event) => void) => voi
   const kinds: FrameKind[] = [];
   const groupsOf: SubscriptionGroup[] = [];
   const audiences: number[] = [];
-  const seen = new Set<SubscriptionGroup>();
+  // A group holding several of the row's partitions is visited once per event: it is marked with the event's
+  // number. (Not a Set cleared per event: Set.clear allocates a new table each time, and in a 200,000-row
+  // burst that garbage was promoted, adding ~20 MiB to the peak.)
+  const visitedBy = new WeakMap<SubscriptionGroup, number>();
   let group: SubscriptionGroup | null = null;
   let current: Event | null = null;
   let admin = '';
@@ -69,15 +72,15 @@ export function routeEvents(subscribe: (listener: (event: Event) => void) => voi
     groupsOf.push(group!);
     audiences.push(subscribers);
   };
+  // Hoisted callbacks: the per-event path allocates no closures or iterators.
+  const visitGroup = (_count: number, candidate: SubscriptionGroup) => {
+    if (visitedBy.get(candidate) === counter.count) return;
+    visitedBy.set(candidate, counter.count);
+    group = candidate;
+    framesForGroup(current!, candidate, admin, collect);
+  };
   const visit = (partition: string) => {
-    const groups = index.groupsIn(current!.topic, partition);
-    if (!groups) return;
-    for (const candidate of groups.keys()) {
-      if (seen.has(candidate)) continue;
-      seen.add(candidate);
-      group = candidate;
-      framesForGroup(current!, candidate, admin, collect);
-    }
+    index.groupsIn(current!.topic, partition)?.forEach(visitGroup);
   };
   subscribe((event) => {
     counter.count++;
@@ -86,7 +89,6 @@ export function routeEvents(subscribe: (listener: (event: Event) => void) => voi
     kinds.length = 0;
     groupsOf.length = 0;
     audiences.length = 0;
-    seen.clear();
     try {
       if (event.dropped !== null) throw new Error(event.dropped);
       current = event;

@@ -1,6 +1,6 @@
 import type { EventKind, FrameKind } from '../protocol/index.js';
 import type { Row } from '../replication/transaction.js';
-import type { FrameEncoder } from './frame-encoder.js';
+import { DEFAULT_ENCODER_SLOT, type FrameEncoder } from './frame-encoder.js';
 
 export type { EventKind, FrameKind } from '../protocol/index.js';
 
@@ -55,8 +55,13 @@ export class Event implements EventInit {
   readonly oldPartitions: readonly string[] | null;
   readonly unchanged: readonly string[];
   readonly oldComplete: boolean;
-  /** Frames made of this event, by encoder slot and kind (see {@link frameFor}). */
-  #frames: Array<string | undefined> | null = null;
+  // Frames made of this event (see frameFor): the default encoder's (/live's) in fields, any other's in a map made
+  // when first needed, so that an event nobody else encodes carries nothing more than it did before doors.
+  #create: string | undefined = undefined;
+  #update: string | undefined = undefined;
+  #delete: string | undefined = undefined;
+  #message: string | undefined = undefined;
+  #others: Map<number, string> | null = null;
   #dropped: string | null = null;
 
   constructor(init: EventInit) {
@@ -112,9 +117,23 @@ export class Event implements EventInit {
    * Throws when the row cannot be serialized.
    */
   frameFor(encoder: FrameEncoder, kind: FrameKind): string {
-    const slot = encoder.slot * 4 + KIND_SLOT[kind];
-    const frames = (this.#frames ??= []);
-    return (frames[slot] ??= encoder.encode(this, kind));
+    if (encoder.slot === DEFAULT_ENCODER_SLOT) {
+      switch (kind) {
+        case 'create':
+          return (this.#create ??= encoder.encode(this, kind));
+        case 'update':
+          return (this.#update ??= encoder.encode(this, kind));
+        case 'delete':
+          return (this.#delete ??= encoder.encode(this, kind));
+        case 'new-message':
+          return (this.#message ??= encoder.encode(this, kind));
+      }
+    }
+    const key = encoder.slot * 4 + KIND_SLOT[kind];
+    const others = (this.#others ??= new Map());
+    let frame = others.get(key);
+    if (frame === undefined) others.set(key, (frame = encoder.encode(this, kind)));
+    return frame;
   }
 
   /** `data.id` of this event: the message id, or the row's primary key (values joined with `/`). */

@@ -18,9 +18,12 @@ export interface FrameEncoder {
   encodeDropped(event: Event): string;
 }
 
-let nextSlot = 0;
+/** The slot of the default encoder (`/live`'s): events keep its frames in fields, not in a map. */
+export const DEFAULT_ENCODER_SLOT = 0;
 
-/** A slot for a new {@link FrameEncoder}. */
+let nextSlot = DEFAULT_ENCODER_SLOT + 1;
+
+/** A slot for a new {@link FrameEncoder} (other than the default one). */
 export function encoderSlot(): number {
   return nextSlot++;
 }

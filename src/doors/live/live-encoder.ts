@@ -1,5 +1,5 @@
 import type { Event } from '../../events/event.js';
-import { encoderSlot, type FrameEncoder } from '../../events/frame-encoder.js';
+import { DEFAULT_ENCODER_SLOT, type FrameEncoder } from '../../events/frame-encoder.js';
 import type { DroppedEventFrame, EventData, EventFrame, FrameKind } from '../../protocol/index.js';
 import type { Row } from '../../replication/transaction.js';
 
@@ -10,7 +10,7 @@ import type { Row } from '../../replication/transaction.js';
  * on the two frames of a row that moved between audience partitions.
  */
 export const liveEncoder: FrameEncoder = {
-  slot: encoderSlot(),
+  slot: DEFAULT_ENCODER_SLOT,
   encode(event: Event, kind: FrameKind): string {
     switch (kind) {
       case 'new-message':
