@@ -125,44 +125,14 @@ export interface RowcastCore {
  * subscriptions when the registry says a read rule changed.
  */
 export function createCore(options: CoreOptions): RowcastCore {
-  const { logger, sessions, gauge } = options;
+  const { sessions, gauge } = options;
   const index = new SubscriptionIndex(options.defaultEncoder);
   const deliveries = new Deliveries();
   const expiry = new ExpirySweep<Session>((session) => {
     if (!session.closed) session.port.close(CLOSE_CODES.TOKEN_EXPIRED, 'token expired: send refresh-token before exp, or reconnect with a new token');
   });
-  const context: CoreContext = {
-    registry: options.registry,
-    index,
-    limits: options.limits,
-    maxSubscriptions: options.maxSubscriptions,
-    maxChatMessageBytes: options.maxChatMessageBytes,
-    maxReplayBytes: Math.floor(options.maxBackpressureBytes / 2),
-    catchUp: options.catchUp,
-    streamCaughtUp: options.streamCaughtUp,
-    streamPassed: options.streamPassed,
-    window: options.window,
-    replay: options.replay,
-    positions: options.positions,
-    db: options.db,
-    messages: options.messages,
-    publishEphemeral: options.publishEphemeral,
-    delivered: (id) => deliveries.wait(id),
-    verifyToken: options.verifyToken,
-    tokenRefreshed: (session) => expiry.set(session, session.principal.expiresAt),
-    logger,
-  };
-  const counters = routeEvents((listener) => options.log.subscribe(listener), options.publisher, index, {
-    onMessage: (event) => deliveries.delivered(event.id!, event.seq),
-    onDropped: (event, error) => {
-      logger.error({ err: error, topic: event.topic, seq: event.seq, id: safeId(event) }, 'a change could not be serialized: not delivered, admins told');
-      // Every admin subscription of the topic, whatever its door and filter, holds the admin partition.
-      const admin = adminPartition(event.topic);
-      for (const group of index.groupsIn(event.topic, admin)?.keys() ?? []) {
-        options.publisher.publish(uwsTopic(admin, group.id), group.encoder.encodeDropped(event), false);
-      }
-    },
-  });
+  const context = coreContext(options, index, deliveries, expiry);
+  const counters = route(options, index, deliveries);
   options.registry.onPolicyChange((topic) => revalidate(context, topic));
 
   return {
@@ -185,24 +155,8 @@ export function createCore(options: CoreOptions): RowcastCore {
       expiry.delete(session);
       session.close();
     },
-    call: async (principal, method, attributes) => {
-      const parsed = parseRequest(method, undefined, attributes ?? {});
-      if (!parsed.ok) throw new RowcastError(parsed.error.code, parsed.error.message);
-      const { request } = parsed;
-      if (!isSessionMethod(request.method)) throw new RowcastError('UNKNOWN_METHOD', `the admin API does not run ${request.method}`);
-      // No connection: nothing to subscribe, nothing to tell.
-      const session = new Session(context, { id: 'admin-api', client: 'admin-api' }, principal, DETACHED);
-      return runSessionMethod(session, request as RequestOf<SessionMethod>);
-    },
-    connections: () =>
-      [...sessions].map((session) => ({
-        id: session.id,
-        client: session.client,
-        door: session.port.door,
-        user: { sub: session.principal.sub, role: session.principal.role },
-        subscriptions: [...new Set([...session.handles].map((handle) => handle.topic))],
-        bufferedBytes: session.port.bufferedBytes(),
-      })),
+    call: (principal, method, attributes) => callDetached(context, principal, method, attributes),
+    connections: () => [...sessions].map(connectionInfo),
     closeConnection: (id, reason) => {
       for (const session of sessions) {
         if (session.id !== id) continue;
@@ -216,6 +170,68 @@ export function createCore(options: CoreOptions): RowcastCore {
       expiry.stop();
       closeAll(sessions, CLOSE_CODES.SHUTTING_DOWN, 'server shutting down');
     },
+  };
+}
+
+/** What every session's methods share. */
+function coreContext(options: CoreOptions, index: SubscriptionIndex, deliveries: Deliveries, expiry: ExpirySweep<Session>): CoreContext {
+  return {
+    registry: options.registry,
+    index,
+    limits: options.limits,
+    maxSubscriptions: options.maxSubscriptions,
+    maxChatMessageBytes: options.maxChatMessageBytes,
+    maxReplayBytes: Math.floor(options.maxBackpressureBytes / 2),
+    catchUp: options.catchUp,
+    streamCaughtUp: options.streamCaughtUp,
+    streamPassed: options.streamPassed,
+    window: options.window,
+    replay: options.replay,
+    positions: options.positions,
+    db: options.db,
+    messages: options.messages,
+    publishEphemeral: options.publishEphemeral,
+    delivered: (id) => deliveries.wait(id),
+    verifyToken: options.verifyToken,
+    tokenRefreshed: (session) => expiry.set(session, session.principal.expiresAt),
+    logger: options.logger,
+  };
+}
+
+/** The router on the event log: stored messages count as delivered once routed; a dropped event is told to the topic's admins. */
+function route(options: CoreOptions, index: SubscriptionIndex, deliveries: Deliveries): RouterCounters {
+  const { logger, publisher } = options;
+  return routeEvents((listener) => options.log.subscribe(listener), publisher, index, {
+    onMessage: (event) => deliveries.delivered(event.id!, event.seq),
+    onDropped: (event, error) => {
+      logger.error({ err: error, topic: event.topic, seq: event.seq, id: safeId(event) }, 'a change could not be serialized: not delivered, admins told');
+      // Every admin subscription of the topic, whatever its door and filter, holds the admin partition.
+      const admin = adminPartition(event.topic);
+      for (const group of index.groupsIn(event.topic, admin)?.keys() ?? []) {
+        publisher.publish(uwsTopic(admin, group.id), group.encoder.encodeDropped(event), false);
+      }
+    },
+  });
+}
+
+/** See {@link RowcastCore.call}: a session method run for `principal` without a connection (nothing to subscribe, nothing to tell). */
+async function callDetached(context: CoreContext, principal: Principal, method: string, attributes: unknown): Promise<unknown> {
+  const parsed = parseRequest(method, undefined, attributes ?? {});
+  if (!parsed.ok) throw new RowcastError(parsed.error.code, parsed.error.message);
+  const { request } = parsed;
+  if (!isSessionMethod(request.method)) throw new RowcastError('UNKNOWN_METHOD', `the admin API does not run ${request.method}`);
+  const session = new Session(context, { id: 'admin-api', client: 'admin-api' }, principal, DETACHED);
+  return runSessionMethod(session, request as RequestOf<SessionMethod>);
+}
+
+function connectionInfo(session: Session): ConnectionInfo {
+  return {
+    id: session.id,
+    client: session.client,
+    door: session.port.door,
+    user: { sub: session.principal.sub, role: session.principal.role },
+    subscriptions: [...new Set([...session.handles].map((handle) => handle.topic))],
+    bufferedBytes: session.port.bufferedBytes(),
   };
 }
 

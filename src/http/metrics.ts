@@ -26,31 +26,52 @@ export interface MetricSources {
 export function createMetrics(sources: MetricSources): (app: TemplatedApp) => void {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'rowcast_process_' });
-  const gauge = (name: string, help: string, read: () => number | null | undefined) =>
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        const value = read();
-        if (value === null || value === undefined) this.reset();
-        else this.set(value);
-      },
-    });
-  const counter = (name: string, help: string, read: () => number) => {
-    let last = 0;
-    return new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        const value = read();
-        this.inc(Math.max(0, value - last));
-        last = value;
-      },
-    });
-  };
-  const replication = () => sources.status().replication;
+  deliveryMetrics(registry, sources);
+  replicationMetrics(registry, sources);
+  clusterMetrics(registry, sources);
+  return (app) =>
+    app.get(
+      '/metrics',
+      httpRoute(sources.logger, 'metrics', async (req, reply) => {
+        const refusal = sources.access(req.getHeader('authorization'));
+        if (refusal) return reply.error(refusal);
+        const text = await registry.metrics();
+        reply.send('200 OK', registry.contentType, text);
+      }),
+    );
+}
+
+/** A gauge read when scraped; `null`/`undefined` leaves it without a value. */
+function gauge(registry: Registry, name: string, help: string, read: () => number | null | undefined): void {
+  new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const value = read();
+      if (value === null || value === undefined) this.reset();
+      else this.set(value);
+    },
+  });
+}
+
+/** A counter that follows a total read when scraped. */
+function counter(registry: Registry, name: string, help: string, read: () => number): void {
+  let last = 0;
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const value = read();
+      this.inc(Math.max(0, value - last));
+      last = value;
+    },
+  });
+}
+
+function deliveryMetrics(registry: Registry, sources: MetricSources): void {
+  const status = () => sources.status();
   const byTopic = new Map<string, number>();
   new Counter({
     name: 'rowcast_events_total',
@@ -64,43 +85,45 @@ export function createMetrics(sources: MetricSources): (app: TemplatedApp) => vo
       }
     },
   });
-  gauge('rowcast_subscriptions', 'Subscriptions held, over all topics.', () =>
-    [...sources.status().topics, ...sources.status().customTopics].reduce((sum, t) => sum + t.subscribers, 0),
+  gauge(registry, 'rowcast_subscriptions', 'Subscriptions held, over all topics.', () =>
+    [...status().topics, ...status().customTopics].reduce((sum, t) => sum + t.subscribers, 0),
   );
-  gauge('rowcast_replication_lag_seconds', 'Age of the last transaction handed off while the stream is behind (0 when caught up).', () => {
+  gauge(registry, 'rowcast_connections', 'Open /live connections.', () => status().connections);
+  counter(registry, 'rowcast_events_published_total', 'Events routed to subscribers.', () => status().eventsPublished);
+  counter(registry, 'rowcast_events_dropped_total', 'Changes that could not be serialized and were not delivered (admins got EVENT_DROPPED).', () => status().eventsDropped);
+  counter(registry, 'rowcast_deliveries_total', 'Frames handed to sockets (one event to 100 subscribers counts 100).', () => status().deliveries);
+  counter(registry, 'rowcast_slow_consumers_closed_total', 'Connections closed with 1013 for a full send buffer.', () => status().slowConsumersClosed);
+  counter(registry, 'rowcast_rate_limited_requests_total', 'Frames refused with RATE_LIMIT_EXCEEDED.', () => status().rateLimited.refused);
+  counter(registry, 'rowcast_rate_limit_closes_total', 'Connections closed with 1008 for flooding while limited.', () => status().rateLimited.closed);
+  gauge(registry, 'rowcast_replay_window_events', 'Events held for subscribe with since.', () => status().replayWindowEvents);
+}
+
+function replicationMetrics(registry: Registry, sources: MetricSources): void {
+  const replication = () => sources.status().replication;
+  gauge(registry, 'rowcast_replication_lag_seconds', 'Age of the last transaction handed off while the stream is behind (0 when caught up).', () => {
     const slot = sources.slot();
     const last = replication().lastCommitTime;
     if (!slot || slot.lagBytes === 0 || last === null) return 0;
     return Math.max(0, (Date.now() - Date.parse(last)) / 1000);
   });
-  gauge('rowcast_connections', 'Open /live connections.', () => sources.status().connections);
-  counter('rowcast_events_published_total', 'Events routed to subscribers.', () => sources.status().eventsPublished);
-  counter('rowcast_events_dropped_total', 'Changes that could not be serialized and were not delivered (admins got EVENT_DROPPED).', () => sources.status().eventsDropped);
-  counter('rowcast_deliveries_total', 'Frames handed to sockets (one event to 100 subscribers counts 100).', () => sources.status().deliveries);
-  counter('rowcast_slow_consumers_closed_total', 'Connections closed with 1013 for a full send buffer.', () => sources.status().slowConsumersClosed);
-  counter('rowcast_rate_limited_requests_total', 'Frames refused with RATE_LIMIT_EXCEEDED.', () => sources.status().rateLimited.refused);
-  counter('rowcast_rate_limit_closes_total', 'Connections closed with 1008 for flooding while limited.', () => sources.status().rateLimited.closed);
-  gauge('rowcast_replication_connected', '1 while the replication stream is up.', () => (replication().connected ? 1 : 0));
-  counter('rowcast_replication_reconnects_total', 'Times the replication stream was re-opened.', () => replication().reconnects);
-  counter('rowcast_replication_changes_total', 'Row changes read from the slot.', () => replication().changes);
-  gauge('rowcast_replication_outage_seconds', 'How long the replication stream has been down (0 while up).', () => replication().outage?.seconds ?? 0);
-  gauge('rowcast_replication_lag_bytes', 'Committed WAL not yet handed off by this node.', () => sources.slot()?.lagBytes);
-  gauge('rowcast_replication_slot_retained_wal_bytes', 'WAL Postgres keeps for the slot (capped by max_slot_wal_keep_size).', () => sources.slot()?.retainedWalBytes);
-  gauge('rowcast_replay_window_events', 'Events held for subscribe with since.', () => sources.status().replayWindowEvents);
-  const cluster = () => sources.status().cluster;
-  gauge('rowcast_cluster_leader', 'Cluster mode: 1 on the node that reads the slot, 0 on the others.', () => { const c = cluster(); return c ? (c.role === 'leader' ? 1 : 0) : undefined; });
-  gauge('rowcast_cluster_lag_bytes', 'Cluster mode: WAL the leader has handed off that this node has not routed yet.', () => cluster()?.lagBytes);
-  gauge('rowcast_cluster_redis_connected', 'Cluster mode: 1 while this node reaches Redis.', () => { const c = cluster(); return c ? (c.redisConnected ? 1 : 0) : undefined; });
-  counter('rowcast_cluster_gaps_total', 'Cluster mode: times this node found cluster-stream entries gone before it read them.', () => cluster()?.gaps ?? 0);
+  gauge(registry, 'rowcast_replication_connected', '1 while the replication stream is up.', () => (replication().connected ? 1 : 0));
+  counter(registry, 'rowcast_replication_reconnects_total', 'Times the replication stream was re-opened.', () => replication().reconnects);
+  counter(registry, 'rowcast_replication_changes_total', 'Row changes read from the slot.', () => replication().changes);
+  gauge(registry, 'rowcast_replication_outage_seconds', 'How long the replication stream has been down (0 while up).', () => replication().outage?.seconds ?? 0);
+  gauge(registry, 'rowcast_replication_lag_bytes', 'Committed WAL not yet handed off by this node.', () => sources.slot()?.lagBytes);
+  gauge(registry, 'rowcast_replication_slot_retained_wal_bytes', 'WAL Postgres keeps for the slot (capped by max_slot_wal_keep_size).', () => sources.slot()?.retainedWalBytes);
+}
 
-  return (app) =>
-    app.get(
-      '/metrics',
-      httpRoute(sources.logger, 'metrics', async (req, reply) => {
-        const refusal = sources.access(req.getHeader('authorization'));
-        if (refusal) return reply.error(refusal);
-        const text = await registry.metrics();
-        reply.send('200 OK', registry.contentType, text);
-      }),
-    );
+function clusterMetrics(registry: Registry, sources: MetricSources): void {
+  const cluster = () => sources.status().cluster;
+  gauge(registry, 'rowcast_cluster_leader', 'Cluster mode: 1 on the node that reads the slot, 0 on the others.', () => {
+    const c = cluster();
+    return c ? (c.role === 'leader' ? 1 : 0) : undefined;
+  });
+  gauge(registry, 'rowcast_cluster_lag_bytes', 'Cluster mode: WAL the leader has handed off that this node has not routed yet.', () => cluster()?.lagBytes);
+  gauge(registry, 'rowcast_cluster_redis_connected', 'Cluster mode: 1 while this node reaches Redis.', () => {
+    const c = cluster();
+    return c ? (c.redisConnected ? 1 : 0) : undefined;
+  });
+  counter(registry, 'rowcast_cluster_gaps_total', 'Cluster mode: times this node found cluster-stream entries gone before it read them.', () => cluster()?.gaps ?? 0);
 }

@@ -1,10 +1,12 @@
 import { pino, type Logger } from 'pino';
-import { tokenKeys } from '../auth/token-keys.js';
-import { createTokenVerifier } from '../auth/token-verifier.js';
+import { tokenKeys, type TokenKeys } from '../auth/token-keys.js';
+import { createTokenVerifier, type TokenVerifier } from '../auth/token-verifier.js';
 import type { Config } from '../config/config.js';
-import { closeAll, createCore, flowControl } from '../core/rowcast-core.js';
+import type { BackpressureGauge } from '../core/backpressure-gauge.js';
+import type { Publisher } from '../core/event-router.js';
+import { closeAll, createCore, flowControl, type CoreOptions, type RowcastCore } from '../core/rowcast-core.js';
 import type { Session } from '../core/session.js';
-import { liveDoor, parseOrigins } from '../doors/live/live-door.js';
+import { liveDoor, parseOrigins, type LiveDoorOptions } from '../doors/live/live-door.js';
 import { liveEncoder } from '../doors/live/live-encoder.js';
 import { createMetrics } from '../http/metrics.js';
 import type { NodeStatus } from '../http/node-status.js';
@@ -14,10 +16,10 @@ import { SlotMonitor } from '../replication/slot-monitor.js';
 import { MessageReplay } from '../topics/message-replay.js';
 import { MessageWriter } from '../topics/message-writer.js';
 import { VERSION } from '../version.js';
-import { bootDatabase } from './boot-database.js';
+import { bootDatabase, type BootedDatabase } from './boot-database.js';
 import { clientLimits } from './client-limits.js';
 import { nodeHealth, nodeStatus } from './node-status.js';
-import { buildPipeline } from './pipeline.js';
+import { buildPipeline, type Pipeline } from './pipeline.js';
 import { mountRoutes } from './routes.js';
 import { streamWaits } from './stream-waits.js';
 import { uwsApps } from './uws-apps.js';
@@ -61,68 +63,21 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const database = await bootDatabase(config, logger);
   try {
     const keys = tokenKeys({ jwtSecret: config.JWT_SECRET, publicKeyFile: config.JWT_PUBLIC_KEY_FILE, embedded: database.embedded !== null, dataDir: config.DATA_DIR });
-    const verifyToken = createTokenVerifier({
-      ...(keys.secret !== null ? { secret: keys.secret } : {}),
-      ...(keys.publicKey !== null ? { publicKey: keys.publicKey } : {}),
-      ...(config.JWT_ALGORITHMS !== undefined ? { algorithms: config.JWT_ALGORITHMS } : {}),
-      clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS,
-      ...(config.JWT_AUDIENCE !== undefined ? { audience: config.JWT_AUDIENCE } : {}),
-      ...(config.JWT_ISSUER !== undefined ? { issuer: config.JWT_ISSUER } : {}),
-      requireExp: config.JWT_REQUIRE_EXP,
-      roleClaim: config.ROLE_CLAIM,
-      adminRole: config.ADMIN_ROLE,
-      groupClaims: () => database.registry.groupClaims(),
-    });
+    const verifyToken = tokenVerifier(config, keys, database);
     // Sessions exist before the core: the stream's flow control reads them, and the stream comes first.
     const sessions = new Set<Session>();
     const gauge = flowControl(sessions, config.MAX_BACKPRESSURE_BYTES, logger);
     const pipeline = buildPipeline(config, database, { pacer: gauge, disconnectAll: (reason) => closeAll(sessions, CLOSE_CODES.STREAM_GAP, reason), logger });
-    const waits = streamWaits(pipeline.source, pipeline.log, database.db);
     const apps = uwsApps(config);
-    const core = createCore({
-      registry: database.registry,
-      log: pipeline.log,
-      window: pipeline.window,
-      replay: new MessageReplay({ db: database.db, log: pipeline.log, positions: pipeline.positions, maxMessages: MAX_REPLAYED_MESSAGES }),
-      positions: pipeline.positions,
-      messages: new MessageWriter({ db: database.db, logger }),
-      db: database.db,
-      verifyToken,
-      publishEphemeral: (topic, sender, message) => pipeline.publishEphemeral(topic, sender, message),
-      catchUp: async () => {
-        await Promise.all([database.registry.refreshTables(), waits.caughtUp()]);
-      },
-      streamCaughtUp: () => waits.caughtUp(),
-      streamPassed: (seq) => waits.passed(seq),
-      publisher: apps.publisher,
-      defaultEncoder: liveEncoder,
-      allowAnonymous: config.ALLOW_ANONYMOUS,
-      limits: clientLimits(config),
-      maxSubscriptions: config.MAX_SUBSCRIPTIONS,
-      maxChatMessageBytes: Math.min(config.MAX_CHAT_MESSAGE_BYTES, config.MAX_MESSAGE_BYTES - 1024),
-      maxBackpressureBytes: config.MAX_BACKPRESSURE_BYTES,
-      sessions,
-      gauge,
-      logger,
-    });
-    const live = liveDoor({
-      core,
-      logger,
-      allowedOrigins: parseOrigins(config.ALLOWED_ORIGINS),
-      maxConnections: config.MAX_CONNECTIONS,
-      maxMessageBytes: config.MAX_MESSAGE_BYTES,
-      maxBackpressureBytes: config.MAX_BACKPRESSURE_BYTES,
-      idleTimeoutSeconds: config.IDLE_TIMEOUT_SECONDS,
-      rateLimitPerSecond: config.RATE_LIMIT_PER_SECOND,
-      rateLimitBurst: config.RATE_LIMIT_BURST,
-    });
+    const core = createCore(coreOptions(config, { database, pipeline, verifyToken, publisher: apps.publisher, sessions, gauge, logger }));
+    const live = liveDoor(liveDoorOptions(config, core, logger));
     const slotMonitor = new SlotMonitor({ db: database.db, slotName: config.SLOT_NAME, handedOffLsn: () => pipeline.source.state().handedOffLsn, logger });
     const status = () => nodeStatus({ core, pipeline, slotMonitor, doors: [live], startedAt });
     const access = operatorAccess({ verifyToken, public: config.STATUS_PUBLIC, ...(config.METRICS_TOKEN ? { metricsToken: config.METRICS_TOKEN } : {}) });
     const mountMetrics = createMetrics({ status, slot: () => slotMonitor.reading, eventsByTopic: () => core.counters.byTopic, access, logger });
-    for (const app of apps.apps) {
-      mountRoutes(app, { config, core, live, db: database.db, verifyToken, access, status, health: () => nodeHealth({ pipeline, slotMonitor }), mountMetrics, logger });
-    }
+    const health = () => nodeHealth({ pipeline, slotMonitor });
+    for (const app of apps.apps) mountRoutes(app, { config, core, live, db: database.db, verifyToken, access, status, health, mountMetrics, logger });
+
     const { port, tlsPort } = await apps.listen(config.HOST);
     try {
       await pipeline.source.start();
@@ -133,24 +88,88 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     }
     await slotMonitor.start();
     logger.info({ port, tlsPort, engine: uwsEngine, version: VERSION }, 'rowcast started');
-    return {
-      port,
-      tlsPort,
-      databaseUrl: database.url,
-      embedded: database.embedded !== null,
-      jwtSecret: keys.secret,
-      status,
-      close: async () => {
-        apps.close();
-        core.shutdown();
-        slotMonitor.stop();
-        await pipeline.source.stop();
-        pipeline.positions.close();
-        await database.close();
-      },
+    const close = async () => {
+      apps.close();
+      core.shutdown();
+      slotMonitor.stop();
+      await pipeline.source.stop();
+      pipeline.positions.close();
+      await database.close();
     };
+    return { port, tlsPort, databaseUrl: database.url, embedded: database.embedded !== null, jwtSecret: keys.secret, status, close };
   } catch (error) {
     await database.close().catch(() => {});
     throw error;
   }
+}
+
+/** Checks tokens with the configured keys and claims rules. */
+function tokenVerifier(config: Config, keys: TokenKeys, database: BootedDatabase): TokenVerifier {
+  return createTokenVerifier({
+    ...(keys.secret !== null ? { secret: keys.secret } : {}),
+    ...(keys.publicKey !== null ? { publicKey: keys.publicKey } : {}),
+    ...(config.JWT_ALGORITHMS !== undefined ? { algorithms: config.JWT_ALGORITHMS } : {}),
+    clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS,
+    ...(config.JWT_AUDIENCE !== undefined ? { audience: config.JWT_AUDIENCE } : {}),
+    ...(config.JWT_ISSUER !== undefined ? { issuer: config.JWT_ISSUER } : {}),
+    requireExp: config.JWT_REQUIRE_EXP,
+    roleClaim: config.ROLE_CLAIM,
+    adminRole: config.ADMIN_ROLE,
+    groupClaims: () => database.registry.groupClaims(),
+  });
+}
+
+/** What the core is built from, besides the configuration. */
+interface CoreParts {
+  readonly database: BootedDatabase;
+  readonly pipeline: Pipeline;
+  readonly verifyToken: TokenVerifier;
+  readonly publisher: Publisher;
+  readonly sessions: Set<Session>;
+  readonly gauge: BackpressureGauge;
+  readonly logger: Logger;
+}
+
+function coreOptions(config: Config, { database, pipeline, verifyToken, publisher, sessions, gauge, logger }: CoreParts): CoreOptions {
+  const waits = streamWaits(pipeline.source, pipeline.log, database.db);
+  return {
+    registry: database.registry,
+    log: pipeline.log,
+    window: pipeline.window,
+    replay: new MessageReplay({ db: database.db, log: pipeline.log, positions: pipeline.positions, maxMessages: MAX_REPLAYED_MESSAGES }),
+    positions: pipeline.positions,
+    messages: new MessageWriter({ db: database.db, logger }),
+    db: database.db,
+    verifyToken,
+    publishEphemeral: (topic, sender, message) => pipeline.publishEphemeral(topic, sender, message),
+    catchUp: async () => {
+      await Promise.all([database.registry.refreshTables(), waits.caughtUp()]);
+    },
+    streamCaughtUp: () => waits.caughtUp(),
+    streamPassed: (seq) => waits.passed(seq),
+    publisher,
+    defaultEncoder: liveEncoder,
+    allowAnonymous: config.ALLOW_ANONYMOUS,
+    limits: clientLimits(config),
+    maxSubscriptions: config.MAX_SUBSCRIPTIONS,
+    maxChatMessageBytes: Math.min(config.MAX_CHAT_MESSAGE_BYTES, config.MAX_MESSAGE_BYTES - 1024),
+    maxBackpressureBytes: config.MAX_BACKPRESSURE_BYTES,
+    sessions,
+    gauge,
+    logger,
+  };
+}
+
+function liveDoorOptions(config: Config, core: RowcastCore, logger: Logger): LiveDoorOptions {
+  return {
+    core,
+    logger,
+    allowedOrigins: parseOrigins(config.ALLOWED_ORIGINS),
+    maxConnections: config.MAX_CONNECTIONS,
+    maxMessageBytes: config.MAX_MESSAGE_BYTES,
+    maxBackpressureBytes: config.MAX_BACKPRESSURE_BYTES,
+    idleTimeoutSeconds: config.IDLE_TIMEOUT_SECONDS,
+    rateLimitPerSecond: config.RATE_LIMIT_PER_SECOND,
+    rateLimitBurst: config.RATE_LIMIT_BURST,
+  };
 }

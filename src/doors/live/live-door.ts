@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import uWS, { type HttpResponse, type WebSocket, type WebSocketBehavior } from 'uWebSockets.js';
+import uWS, { type HttpRequest, type HttpResponse, type us_socket_context_t, type WebSocket, type WebSocketBehavior } from 'uWebSockets.js';
 import type { Principal } from '../../auth/principal.js';
 import type { RowcastCore } from '../../core/rowcast-core.js';
 import type { SessionPort } from '../../core/session.js';
@@ -41,6 +41,17 @@ const decoder = new TextDecoder();
 /** uWS's hard backpressure limit, as a multiple of MAX_BACKPRESSURE_BYTES (the core's gauge closes slow sockets first). */
 const HARD_BACKPRESSURE_FACTOR = 4;
 
+/** What the `/live` handlers share. */
+interface LiveDoorState {
+  readonly options: LiveDoorOptions;
+  readonly core: RowcastCore;
+  readonly logger: Logger;
+  readonly limiter: RateLimiter;
+  readonly rate: { refused: number; closed: number };
+  /** What the `session` frame tells every client. */
+  readonly limits: SessionLimits;
+}
+
 /**
  * The `/live` door (docs/protocol.md): the JWT check during the upgrade
  * (401/403 with a JSON body saying why), a `session` frame on open, one
@@ -56,42 +67,14 @@ const HARD_BACKPRESSURE_FACTOR = 4;
  */
 export function liveDoor(options: LiveDoorOptions): LiveDoor {
   const { core, logger } = options;
-  const limiter = new RateLimiter(options.rateLimitPerSecond, options.rateLimitBurst);
-  const rate = { refused: 0, closed: 0 };
-  const limits: SessionLimits = Object.freeze({
-    maxMessageBytes: options.maxMessageBytes,
-    messagesPerSecond: options.rateLimitPerSecond,
-    maxSubscriptions: core.maxSubscriptions,
-    maxSubscriptionsPerUser: core.limits.maxSubscriptionsPerUser,
-    maxFrameDepth: core.limits.maxFrameDepth,
-    maxPendingRequests: core.limits.maxPendingRequests,
-    maxFilterValues: core.limits.filter.maxValues,
-    maxFilterValueLength: core.limits.filter.maxValueLength,
-    maxFilterKeyBytes: core.limits.filter.maxKeyBytes,
-    maxFilterGroupsPerConnection: core.limits.maxFilterGroupsPerConnection,
-  });
-
-  /**
-   * Runs a uWS callback so that an exception in it is logged with a
-   * correlation id and answered (`INTERNAL` to the connection, or `answer`
-   * during an upgrade) instead of reaching uWS.
-   */
-  function guard(handler: string, ws: WebSocket<LiveConnection> | null, run: () => void, answer?: (message: string) => void): void {
-    try {
-      run();
-    } catch (error) {
-      const correlationId = randomUUID();
-      logger.error({ err: error, correlationId, handler, connection: ws?.getUserData().id }, 'handler failed');
-      const message = `internal error (correlation id ${correlationId})`;
-      try {
-        if (answer) answer(message);
-        else if (ws && !ws.getUserData().closed) send(ws, { type: 'error', error: { code: 'INTERNAL', message } });
-      } catch {
-        // The response or socket is already gone: the log line is all that is left to do.
-      }
-    }
-  }
-
+  const state: LiveDoorState = {
+    options,
+    core,
+    logger,
+    limiter: new RateLimiter(options.rateLimitPerSecond, options.rateLimitBurst),
+    rate: { refused: 0, closed: 0 },
+    limits: sessionLimits(options),
+  };
   const behavior: WebSocketBehavior<LiveConnection> = {
     compression: uWS.DISABLED,
     // uWS cuts a connection whose frame passes maxPayloadLength without a close frame (the client
@@ -103,139 +86,174 @@ export function liveDoor(options: LiveDoorOptions): LiveDoor {
     closeOnBackpressureLimit: 1,
     idleTimeout: options.idleTimeoutSeconds,
     sendPingsAutomatically: true,
-
-    upgrade: (res, req, socketContext) =>
-      guard(
-        'upgrade',
-        null,
-        () => {
-          // Everything needed from req is read here: it is gone after this handler returns.
-          const { token, protocol } = credentials(req.getQuery('token') ?? '', req.getHeader('authorization'), req.getHeader('sec-websocket-protocol'));
-          const client = sanitizeClient(req.getQuery('client'));
-          const origin = req.getHeader('origin');
-          const key = req.getHeader('sec-websocket-key');
-          const extensions = req.getHeader('sec-websocket-extensions');
-          if (core.sessions.size >= options.maxConnections) {
-            refuse(res, '503 Service Unavailable', new RowcastError('LIMIT_EXCEEDED', 'too many connections'));
-            return;
-          }
-          if (options.allowedOrigins !== null && origin !== '' && !options.allowedOrigins.has(origin.toLowerCase())) {
-            refuse(res, '403 Forbidden', new RowcastError('FORBIDDEN', `origin ${origin} is not in ALLOWED_ORIGINS`));
-            return;
-          }
-          let principal: Principal;
-          try {
-            principal = core.authenticate(token);
-          } catch (error) {
-            if (!(error instanceof RowcastError)) throw error;
-            refuse(res, error.code === 'FORBIDDEN' ? '403 Forbidden' : '401 Unauthorized', error);
-            return;
-          }
-          const conn: LiveConnection = {
-            id: `${client || 'conn'}-${randomBytes(6).toString('hex')}`,
-            client,
-            principal,
-            session: null,
-            queue: null,
-            subscriptions: new Map(),
-            bucket: limiter.bucket(),
-            closed: false,
-          };
-          res.upgrade(conn, key, protocol, extensions, socketContext);
-        },
-        (message) => refuse(res, '500 Internal Server Error', new RowcastError('INTERNAL', message)),
-      ),
-
-    open: (ws) =>
-      guard('open', ws, () => {
-        const conn = ws.getUserData();
-        const session = core.openSession({ id: conn.id, client: conn.client }, conn.principal, port(ws));
-        conn.session = session;
-        conn.queue = new RequestQueue<ClientRequest>(
-          { maxRequests: core.limits.maxPendingRequests, maxBytes: core.limits.maxPendingBytes },
-          (request) => runLiveRequest(ws, session, request, logger),
-        );
-        logger.info({ connection: conn.id, client: conn.client, sub: conn.principal.sub }, 'connection opened');
-        send(ws, {
-          type: 'session',
-          status: 'open',
-          data: {
-            connectionId: conn.id,
-            user: { sub: conn.principal.sub, role: conn.principal.role },
-            serverTime: new Date().toISOString(),
-            limits,
-          },
-        });
-      }),
-
-    message: (ws, message, isBinary) =>
-      guard('message', ws, () => {
-        const conn = ws.getUserData();
-        if (message.byteLength > options.maxMessageBytes) {
-          ws.end(CLOSE_CODES.MESSAGE_TOO_BIG, `frame of ${message.byteLength} bytes is over MAX_MESSAGE_BYTES (${options.maxMessageBytes})`);
-          return;
-        }
-        const decision = limiter.take(conn.bucket);
-        if (decision.verdict === 'close') {
-          rate.closed++;
-          ws.end(CLOSE_CODES.POLICY_VIOLATION, 'rate limit exceeded repeatedly');
-          return;
-        }
-        if (decision.verdict === 'refuse') {
-          rate.refused++;
-          const error = { code: 'RATE_LIMIT_EXCEEDED' as const, message: `over ${options.rateLimitPerSecond} requests per second: retry after ${decision.retryAfter} ms`, retryAfter: decision.retryAfter };
-          send(ws, refusalFrame(requestIdOf(decoder.decode(message)), error));
-          return;
-        }
-        if (isBinary) {
-          send(ws, { type: 'error', error: { code: 'INVALID_MESSAGE', message: 'binary frames are not accepted; send JSON text' } });
-          return;
-        }
-        const parsed = parseClientFrame(decoder.decode(message), core.limits.maxFrameDepth);
-        if (!parsed.ok) {
-          send(ws, refusalFrame(parsed.request, parsed.error));
-          return;
-        }
-        try {
-          conn.queue!.push(parsed.request, message.byteLength);
-        } catch (error) {
-          answerFailure(ws, parsed.request, error, logger);
-        }
-      }),
-
-    close: (ws, code, message) =>
-      guard('close', null, () => {
-        const conn = ws.getUserData();
-        conn.closed = true;
-        conn.queue?.stop();
-        if (conn.session) core.closeSession(conn.session);
-        logger.info({ connection: conn.id, client: conn.client, sub: conn.principal.sub, code, reason: decoder.decode(message) }, 'connection closed');
-      }),
+    upgrade: (res, req, context) =>
+      guard(logger, 'upgrade', null, () => upgrade(state, res, req, context), (message) => refuse(res, '500 Internal Server Error', new RowcastError('INTERNAL', message))),
+    open: (ws) => guard(logger, 'open', ws, () => open(state, ws)),
+    message: (ws, message, isBinary) => guard(logger, 'message', ws, () => receive(state, ws, message, isBinary)),
+    close: (ws, code, message) => guard(logger, 'close', null, () => close(state, ws, code, message)),
   };
+  return { behavior, rateLimited: () => ({ ...state.rate }) };
+}
 
-  /** How the core reaches one `/live` socket. */
-  function port(ws: WebSocket<LiveConnection>): SessionPort {
-    const conn = ws.getUserData();
-    return {
-      door: 'live',
-      subscribeTopic: (topic) => {
-        if (!conn.closed) ws.subscribe(topic);
-      },
-      unsubscribeTopic: (topic) => {
-        if (!conn.closed) ws.unsubscribe(topic);
-      },
-      bufferedBytes: () => (conn.closed ? 0 : ws.getBufferedAmount()),
-      revoked: (handle, reason) => {
-        if (conn.subscriptions.get(handle.topic) === handle) conn.subscriptions.delete(handle.topic);
-        if (!conn.closed) ws.cork(() => send(ws, { type: 'subscription', topic: handle.topic, status: 'revoked', reason }));
-      },
-      close: (code, reason) => {
-        if (!conn.closed) ws.end(code, reason);
-      },
-    };
+function sessionLimits(options: LiveDoorOptions): SessionLimits {
+  const { core } = options;
+  return Object.freeze({
+    maxMessageBytes: options.maxMessageBytes,
+    messagesPerSecond: options.rateLimitPerSecond,
+    maxSubscriptions: core.maxSubscriptions,
+    maxSubscriptionsPerUser: core.limits.maxSubscriptionsPerUser,
+    maxFrameDepth: core.limits.maxFrameDepth,
+    maxPendingRequests: core.limits.maxPendingRequests,
+    maxFilterValues: core.limits.filter.maxValues,
+    maxFilterValueLength: core.limits.filter.maxValueLength,
+    maxFilterKeyBytes: core.limits.filter.maxKeyBytes,
+    maxFilterGroupsPerConnection: core.limits.maxFilterGroupsPerConnection,
+  });
+}
+
+/**
+ * Runs a uWS callback so that an exception in it is logged with a
+ * correlation id and answered (`INTERNAL` to the connection, or `answer`
+ * during an upgrade) instead of reaching uWS.
+ */
+function guard(logger: Logger, handler: string, ws: WebSocket<LiveConnection> | null, run: () => void, answer?: (message: string) => void): void {
+  try {
+    run();
+  } catch (error) {
+    const correlationId = randomUUID();
+    logger.error({ err: error, correlationId, handler, connection: ws?.getUserData().id }, 'handler failed');
+    const message = `internal error (correlation id ${correlationId})`;
+    try {
+      if (answer) answer(message);
+      else if (ws && !ws.getUserData().closed) send(ws, { type: 'error', error: { code: 'INTERNAL', message } });
+    } catch {
+      // The response or socket is already gone: the log line is all that is left to do.
+    }
   }
+}
 
-  return { behavior, rateLimited: () => ({ ...rate }) };
+/** The upgrade: connection limit, origin, token; then the connection's state travels into `open`. */
+function upgrade({ options, core, limiter }: LiveDoorState, res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
+  // Everything needed from req is read here: it is gone after this handler returns.
+  const { token, protocol } = credentials(req.getQuery('token') ?? '', req.getHeader('authorization'), req.getHeader('sec-websocket-protocol'));
+  const client = sanitizeClient(req.getQuery('client'));
+  const origin = req.getHeader('origin');
+  const key = req.getHeader('sec-websocket-key');
+  const extensions = req.getHeader('sec-websocket-extensions');
+  if (core.sessions.size >= options.maxConnections) {
+    refuse(res, '503 Service Unavailable', new RowcastError('LIMIT_EXCEEDED', 'too many connections'));
+    return;
+  }
+  if (options.allowedOrigins !== null && origin !== '' && !options.allowedOrigins.has(origin.toLowerCase())) {
+    refuse(res, '403 Forbidden', new RowcastError('FORBIDDEN', `origin ${origin} is not in ALLOWED_ORIGINS`));
+    return;
+  }
+  let principal: Principal;
+  try {
+    principal = core.authenticate(token);
+  } catch (error) {
+    if (!(error instanceof RowcastError)) throw error;
+    refuse(res, error.code === 'FORBIDDEN' ? '403 Forbidden' : '401 Unauthorized', error);
+    return;
+  }
+  const conn: LiveConnection = {
+    id: `${client || 'conn'}-${randomBytes(6).toString('hex')}`,
+    client,
+    principal,
+    session: null,
+    queue: null,
+    subscriptions: new Map(),
+    bucket: limiter.bucket(),
+    closed: false,
+  };
+  res.upgrade(conn, key, protocol, extensions, context);
+}
+
+/** A new connection: its core session, its request queue, and the `session` frame. */
+function open({ core, logger, limits }: LiveDoorState, ws: WebSocket<LiveConnection>): void {
+  const conn = ws.getUserData();
+  const session = core.openSession({ id: conn.id, client: conn.client }, conn.principal, port(ws));
+  conn.session = session;
+  conn.queue = new RequestQueue<ClientRequest>(
+    { maxRequests: core.limits.maxPendingRequests, maxBytes: core.limits.maxPendingBytes },
+    (request) => runLiveRequest(ws, session, request, logger),
+  );
+  logger.info({ connection: conn.id, client: conn.client, sub: conn.principal.sub }, 'connection opened');
+  send(ws, {
+    type: 'session',
+    status: 'open',
+    data: {
+      connectionId: conn.id,
+      user: { sub: conn.principal.sub, role: conn.principal.role },
+      serverTime: new Date().toISOString(),
+      limits,
+    },
+  });
+}
+
+/** One client frame: size, rate limit, text, parse; then into the connection's queue (or a refusal). */
+function receive({ options, core, logger, limiter, rate }: LiveDoorState, ws: WebSocket<LiveConnection>, message: ArrayBuffer, isBinary: boolean): void {
+  const conn = ws.getUserData();
+  if (message.byteLength > options.maxMessageBytes) {
+    ws.end(CLOSE_CODES.MESSAGE_TOO_BIG, `frame of ${message.byteLength} bytes is over MAX_MESSAGE_BYTES (${options.maxMessageBytes})`);
+    return;
+  }
+  const decision = limiter.take(conn.bucket);
+  if (decision.verdict === 'close') {
+    rate.closed++;
+    ws.end(CLOSE_CODES.POLICY_VIOLATION, 'rate limit exceeded repeatedly');
+    return;
+  }
+  if (decision.verdict === 'refuse') {
+    rate.refused++;
+    const error = { code: 'RATE_LIMIT_EXCEEDED' as const, message: `over ${options.rateLimitPerSecond} requests per second: retry after ${decision.retryAfter} ms`, retryAfter: decision.retryAfter };
+    send(ws, refusalFrame(requestIdOf(decoder.decode(message)), error));
+    return;
+  }
+  if (isBinary) {
+    send(ws, { type: 'error', error: { code: 'INVALID_MESSAGE', message: 'binary frames are not accepted; send JSON text' } });
+    return;
+  }
+  const parsed = parseClientFrame(decoder.decode(message), core.limits.maxFrameDepth);
+  if (!parsed.ok) {
+    send(ws, refusalFrame(parsed.request, parsed.error));
+    return;
+  }
+  try {
+    conn.queue!.push(parsed.request, message.byteLength);
+  } catch (error) {
+    answerFailure(ws, parsed.request, error, logger);
+  }
+}
+
+function close({ core, logger }: LiveDoorState, ws: WebSocket<LiveConnection>, code: number, message: ArrayBuffer): void {
+  const conn = ws.getUserData();
+  conn.closed = true;
+  conn.queue?.stop();
+  if (conn.session) core.closeSession(conn.session);
+  logger.info({ connection: conn.id, client: conn.client, sub: conn.principal.sub, code, reason: decoder.decode(message) }, 'connection closed');
+}
+
+/** How the core reaches one `/live` socket. */
+function port(ws: WebSocket<LiveConnection>): SessionPort {
+  const conn = ws.getUserData();
+  return {
+    door: 'live',
+    subscribeTopic: (topic) => {
+      if (!conn.closed) ws.subscribe(topic);
+    },
+    unsubscribeTopic: (topic) => {
+      if (!conn.closed) ws.unsubscribe(topic);
+    },
+    bufferedBytes: () => (conn.closed ? 0 : ws.getBufferedAmount()),
+    revoked: (handle, reason) => {
+      if (conn.subscriptions.get(handle.topic) === handle) conn.subscriptions.delete(handle.topic);
+      if (!conn.closed) ws.cork(() => send(ws, { type: 'subscription', topic: handle.topic, status: 'revoked', reason }));
+    },
+    close: (code, reason) => {
+      if (!conn.closed) ws.end(code, reason);
+    },
+  };
 }
 
 function refuse(res: HttpResponse, status: string, error: RowcastError): void {
