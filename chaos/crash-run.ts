@@ -399,7 +399,7 @@ function toSql({ table, old, new: row }: Change): string {
   return `INSERT INTO ${table} (id, v) VALUES (${row.id}, 0)`;
 }
 
-/** The partitions of a row a reader sees it through (DESIGN.md §4): its own, its groups', everyone's, or the admin one. */
+/** The partitions of a row a reader sees it through (docs/protocol.md): its own, its groups', everyone's, or the admin one. */
 function partitions(spec: ReaderSpec, table: Table, row: Row | null): string[] {
   if (row === null) return [];
   if (spec.claims.role === 'admin') return ['admin'];

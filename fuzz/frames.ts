@@ -14,7 +14,7 @@
 import fc from 'fast-check';
 import WebSocket from 'ws';
 
-/** The codes of DESIGN.md §3 a garbage frame may earn (INTERNAL would be a bug). */
+/** The error codes (docs/protocol.md) a garbage frame may earn (INTERNAL would be a bug). */
 const EXPECTED_CODES = new Set([
   'INVALID_MESSAGE',
   'UNKNOWN_METHOD',

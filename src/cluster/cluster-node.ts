@@ -65,7 +65,7 @@ const LSN = /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i;
 const ANNOUNCE_INTERVAL_MS = 1000;
 
 /**
- * A rowcast node in cluster mode (DESIGN.md §7, `REDIS_URL` set). Every node
+ * A rowcast node in cluster mode (docs/cluster.md, `REDIS_URL` set). Every node
  * reads the cluster stream (`rowcast:<slot>` in Redis) into its own pipeline,
  * exactly as a single node reads the slot; the node holding the leader lock
  * also reads the slot and appends it to the stream. Followers that need the

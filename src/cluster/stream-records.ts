@@ -1,7 +1,7 @@
 import type { Change, Relation, Row, Transaction } from '../replication/transaction.js';
 
 /**
- * What travels through the cluster's Redis stream (DESIGN.md §7): the
+ * What travels through the cluster's Redis stream (docs/cluster.md): the
  * decoded replication stream itself — changes and commits, in order — plus
  * ephemeral messages and the leader's position. Every node feeds these into
  * its own `EventBuilder`, so events, seqs, policy and topic changes come out

@@ -65,7 +65,7 @@ const schema = z.object({
 });
 
 /**
- * The server's configuration: DESIGN.md §6, resolved once from the
+ * The server's configuration: docs/operations.md, resolved once from the
  * environment and frozen. Keys keep their environment names so the README's
  * table, the env and the code read the same.
  *

@@ -1,9 +1,7 @@
 import { RowcastError } from '../errors.js';
 import type { CustomTopic, TableTopic } from '../topics/topic-registry.js';
 import type { CoreContext } from './core-context.js';
-import type { Session } from './session.js';
-import type { SubscribeRequest } from './subscribe.js';
-import type { GroupSpec, SubscriptionHandle } from './subscription-index.js';
+import type { GroupSpec, SessionState, SubscribeRequest, SubscriptionHandle } from './session-types.js';
 
 /** A topic granted to a subscribe request: what to subscribe and how. */
 export interface Grant {
@@ -24,7 +22,7 @@ export interface Grant {
  * subscription it allows happen in one step and concurrent subscribes
  * cannot over-admit.
  */
-export function admit(context: CoreContext, session: Session, grants: readonly Grant[], request: SubscribeRequest): void {
+export function admit(context: CoreContext, session: SessionState, grants: readonly Grant[], request: SubscribeRequest): void {
   const { index, limits, maxSubscriptions } = context;
   const replaced = grants.map(({ topic }) => request.replaces?.(topic.name)).filter((handle): handle is SubscriptionHandle => handle !== undefined);
   const added = grants.length - replaced.length;

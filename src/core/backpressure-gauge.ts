@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { CLOSE_CODES } from '../protocol/index.js';
-import type { Session } from './session.js';
+import type { SessionState } from './session-types.js';
 
 /** Tells the replication stream whether to wait for sockets to drain. */
 export interface Pacer {
@@ -49,14 +49,14 @@ export interface BackpressureGaugeOptions {
  * CPU per change of the scoped fan-out benchmark).
  */
 export class BackpressureGauge implements Pacer {
-  readonly #sessions: ReadonlySet<Session>;
+  readonly #sessions: ReadonlySet<SessionState>;
   readonly #options: BackpressureGaugeOptions;
   #lastSweep = 0;
   #nextSweepAfterMs: number;
   #congested = false;
   #slowClosed = 0;
 
-  constructor(sessions: ReadonlySet<Session>, options: BackpressureGaugeOptions) {
+  constructor(sessions: ReadonlySet<SessionState>, options: BackpressureGaugeOptions) {
     this.#sessions = sessions;
     this.#options = options;
     this.#nextSweepAfterMs = options.sweepIntervalMs;
@@ -76,7 +76,7 @@ export class BackpressureGauge implements Pacer {
     // While the stream is held, a socket that does not drain has stopped reading.
     const held = this.#congested;
     let congested = 0;
-    let slow: Session[] | null = null;
+    let slow: SessionState[] | null = null;
     for (const conn of this.#sessions) {
       const buffered = conn.port.bufferedBytes();
       if (buffered <= highWaterBytes) {

@@ -3,12 +3,12 @@ import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { Database } from '../db/database.js';
 import type { Event } from '../events/event.js';
 import type { ReplayWindow } from '../log/replay-window.js';
-import type { MessagePositions } from '../topics/message-positions.js';
-import type { MessageReplay } from '../topics/message-replay.js';
+import type { MessagePositions } from '../log/message-positions.js';
+import type { MessageReplay } from '../log/message-replay.js';
 import type { MessageWriter } from '../topics/message-writer.js';
 import type { CustomTopic, TopicRegistry } from '../topics/topic-registry.js';
 import type { ClientLimits } from './client-limits.js';
-import type { Session } from './session.js';
+import type { SessionState } from './session-types.js';
 import type { SubscriptionIndex } from './subscription-index.js';
 
 /** What the core's operations work with: built once by the core, shared by every session. */
@@ -53,6 +53,6 @@ export interface CoreContext {
   readonly delivered: (id: string) => Promise<string | null>;
   readonly verifyToken: TokenVerifier;
   /** The session's principal changed (`refresh-token`): watch its new expiry. */
-  readonly tokenRefreshed: (session: Session) => void;
+  readonly tokenRefreshed: (session: SessionState) => void;
   readonly logger: Logger;
 }

@@ -2,7 +2,8 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import type { Event } from '../events/event.js';
 import type { EventKind, FrameKind } from '../protocol/index.js';
 import { adminPartition } from '../policies/audience-partitions.js';
-import { uwsTopic, type GroupSpec, type SubscriptionGroup, type SubscriptionIndex } from './subscription-index.js';
+import type { GroupSpec, SubscriptionGroup } from './session-types.js';
+import { uwsTopic, type SubscriptionIndex } from './subscription-index.js';
 
 const NONE: readonly string[] = [];
 

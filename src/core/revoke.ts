@@ -1,4 +1,5 @@
-import type { SubscriptionHandle, SubscriptionIndex } from './subscription-index.js';
+import type { SubscriptionHandle } from './session-types.js';
+import type { SubscriptionIndex } from './subscription-index.js';
 
 /** Ends a subscription the server withdraws (policy or token change, topic destroyed) and has its door tell the client why. */
 export function revoke(index: SubscriptionIndex, handle: SubscriptionHandle, reason: string): void {

@@ -4,16 +4,15 @@ import { ANONYMOUS, type Principal } from '../auth/principal.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { Database } from '../db/database.js';
 import { RowcastError } from '../errors.js';
-import type { Event } from '../events/event.js';
-import type { FrameEncoder } from '../events/frame-encoder.js';
+import type { Event, FrameEncoder } from '../events/event.js';
 import type { EventLog } from '../log/event-log.js';
 import type { ReplayWindow } from '../log/replay-window.js';
 import { adminPartition, grantedPartitions } from '../policies/audience-partitions.js';
 import { CLOSE_CODES, type CloseCode, type RequestOf } from '../protocol/index.js';
 import { parseRequest } from '../protocol/parse-client-frame.js';
 import { customTopicPartitions } from '../topics/custom-topic-access.js';
-import type { MessagePositions } from '../topics/message-positions.js';
-import type { MessageReplay } from '../topics/message-replay.js';
+import type { MessagePositions } from '../log/message-positions.js';
+import type { MessageReplay } from '../log/message-replay.js';
 import type { MessageWriter } from '../topics/message-writer.js';
 import type { CustomTopic, TableTopic, TopicRegistry } from '../topics/topic-registry.js';
 import { BackpressureGauge, type Pacer } from './backpressure-gauge.js';
@@ -24,8 +23,9 @@ import { routeEvents, type Publisher, type RouterCounters } from './event-router
 import { ExpirySweep } from './expiry-sweep.js';
 import { revoke } from './revoke.js';
 import { isSessionMethod, runSessionMethod, type SessionMethod } from './session-methods.js';
-import { Session, type SessionInfo, type SessionPort } from './session.js';
-import { SubscriptionIndex, uwsTopic, type SubscriptionHandle } from './subscription-index.js';
+import type { SessionInfo, SessionPort, SessionState, SubscriptionHandle } from './session-types.js';
+import { Session } from './session.js';
+import { SubscriptionIndex, uwsTopic } from './subscription-index.js';
 
 /** What the core is built from: the node's topics, stream and database, and its limits. */
 export interface CoreOptions {
@@ -128,7 +128,7 @@ export function createCore(options: CoreOptions): RowcastCore {
   const { sessions, gauge } = options;
   const index = new SubscriptionIndex(options.defaultEncoder);
   const deliveries = new Deliveries();
-  const expiry = new ExpirySweep<Session>((session) => {
+  const expiry = new ExpirySweep<SessionState>((session) => {
     if (!session.closed) session.port.close(CLOSE_CODES.TOKEN_EXPIRED, 'token expired: send refresh-token before exp, or reconnect with a new token');
   });
   const context = coreContext(options, index, deliveries, expiry);
@@ -174,7 +174,7 @@ export function createCore(options: CoreOptions): RowcastCore {
 }
 
 /** What every session's methods share. */
-function coreContext(options: CoreOptions, index: SubscriptionIndex, deliveries: Deliveries, expiry: ExpirySweep<Session>): CoreContext {
+function coreContext(options: CoreOptions, index: SubscriptionIndex, deliveries: Deliveries, expiry: ExpirySweep<SessionState>): CoreContext {
   return {
     registry: options.registry,
     index,

@@ -1,36 +1,10 @@
 import type { Principal } from '../auth/principal.js';
-import type { CloseCode, ResponseData } from '../protocol/index.js';
+import type { ResponseData } from '../protocol/index.js';
 import type { CoreContext } from './core-context.js';
-import { subscribe, type SubscribeRequest, type Subscribed } from './subscribe.js';
-import type { SubscriptionHandle } from './subscription-index.js';
+import type { SessionInfo, SessionPort, SessionState, SubscribeRequest, Subscribed, SubscriptionHandle } from './session-types.js';
+import { subscribe } from './subscribe.js';
 import * as topics from './topic-operations.js';
 import { refreshToken } from './token-refresh.js';
-
-/**
- * What the core needs from one connection of a door: it subscribes the
- * socket to uWS topics (events then reach it by uWS's native fan-out), tells
- * it when the server ends a subscription or the connection, and reads its
- * send buffer for flow control.
- */
-export interface SessionPort {
-  /** The door's name (`live`, …), for /status and the admin API. */
-  readonly door: string;
-  subscribeTopic(uwsTopic: string): void;
-  unsubscribeTopic(uwsTopic: string): void;
-  /** Bytes the socket has not sent yet. */
-  bufferedBytes(): number;
-  /** The server ended `handle` (a policy or token change, a destroyed topic): the door tells its client. */
-  revoked(handle: SubscriptionHandle, reason: string): void;
-  /** Closes the connection (the door maps the code onto its protocol). */
-  close(code: CloseCode, reason: string): void;
-}
-
-/** Who a session is, for /status, logs and the admin API. */
-export interface SessionInfo {
-  readonly id: string;
-  /** The `client=` name the connection gave, or `''`. */
-  readonly client: string;
-}
 
 /**
  * One connection of any door, as the core sees it: who it acts for, what it
@@ -38,7 +12,7 @@ export interface SessionInfo {
  * operation checks permissions and limits and answers with the protocol's
  * response data, or throws a `RowcastError`.
  */
-export class Session {
+export class Session implements SessionState {
   readonly id: string;
   readonly client: string;
   readonly port: SessionPort;

@@ -1,6 +1,5 @@
 import { RowcastError } from '../errors.js';
-import type { Event } from '../events/event.js';
-import type { FrameEncoder } from '../events/frame-encoder.js';
+import type { Event, FrameEncoder } from '../events/event.js';
 import { parseSince } from '../events/seq.js';
 import type { FrameSource } from '../log/replay-window.js';
 import { adminPartition } from '../policies/audience-partitions.js';
@@ -10,30 +9,8 @@ import type { TableTopic } from '../topics/topic-registry.js';
 import { admit, type Grant } from './admission.js';
 import type { CoreContext } from './core-context.js';
 import { framesForGroup } from './event-router.js';
-import type { Session } from './session.js';
-import { NO_FILTER, type GroupSpec, type SubscriptionHandle } from './subscription-index.js';
+import { NO_FILTER, type GroupSpec, type SessionState, type SubscribeRequest, type Subscribed, type SubscriptionHandle } from './session-types.js';
 import { grantOf, topicNamed } from './topic-access.js';
-
-/** A subscription a door asks for. */
-export interface SubscribeRequest {
-  /** One or more topic names: all are subscribed, or none. */
-  readonly topics: readonly string[];
-  readonly filter?: FilterSpec;
-  readonly events?: readonly EventKind[];
-  /** The `seq` (with `/part`) of the last frame the client saw: what it missed is replayed. */
-  readonly since?: string;
-  /** How the door's frames are made (the router publishes what it encodes). */
-  readonly encoder: FrameEncoder;
-  /** The subscription each topic's new one replaces, ended in the same step (`/live`: subscribing again replaces). */
-  readonly replaces?: (topic: string) => SubscriptionHandle | undefined;
-}
-
-/** What a subscribe made: the handles, the answer, and the frames missed since `since` (sent right after the answer). */
-export interface Subscribed {
-  readonly handles: readonly SubscriptionHandle[];
-  readonly answer: ResponseData['subscribe'];
-  readonly replay: readonly string[];
-}
 
 /**
  * Subscribes `session` to every named topic or, if any is unknown or not
@@ -45,7 +22,7 @@ export interface Subscribed {
  * answer says `resumed: false` (too far back, an ephemeral topic, a changed
  * read rule): the client must refetch.
  */
-export async function subscribe(context: CoreContext, session: Session, request: SubscribeRequest, commit: (subscribed: Subscribed) => void): Promise<void> {
+export async function subscribe(context: CoreContext, session: SessionState, request: SubscribeRequest, commit: (subscribed: Subscribed) => void): Promise<void> {
   const since = request.since === undefined ? undefined : parseSince(request.since);
   await context.streamCaughtUp();
   let grants = resolveGrants(context, session, request);
@@ -75,7 +52,7 @@ export async function subscribe(context: CoreContext, session: Session, request:
  * slow consumer, again on every retry). Either way `resumed` says so when
  * `since` was given.
  */
-function live(context: CoreContext, session: Session, request: SubscribeRequest, grants: readonly Grant[], frames: string[] | null, commit: (subscribed: Subscribed) => void): void {
+function live(context: CoreContext, session: SessionState, request: SubscribeRequest, grants: readonly Grant[], frames: string[] | null, commit: (subscribed: Subscribed) => void): void {
   if (session.closed) return;
   let bytes = 0;
   for (const frame of frames ?? []) bytes += Buffer.byteLength(frame);
@@ -97,7 +74,7 @@ function live(context: CoreContext, session: Session, request: SubscribeRequest,
  * commit made before the request): reads what each topic holds after
  * `since` from `rowcast.messages`, then goes live.
  */
-async function resumeFromMessages(context: CoreContext, session: Session, request: SubscribeRequest, since: string, commit: (subscribed: Subscribed) => void): Promise<void> {
+async function resumeFromMessages(context: CoreContext, session: SessionState, request: SubscribeRequest, since: string, commit: (subscribed: Subscribed) => void): Promise<void> {
   const opened = await Promise.allSettled(
     request.topics.map((name) => {
       const topic = context.registry.custom(name);
@@ -150,7 +127,7 @@ function frameSource({ topic, partitions, group }: Grant, encoder: FrameEncoder)
  * unreadable name (for the caller to retry after catching up); other coded
  * errors are thrown.
  */
-function resolveGrants(context: CoreContext, session: Session, request: SubscribeRequest): Grant[] | RowcastError {
+function resolveGrants(context: CoreContext, session: SessionState, request: SubscribeRequest): Grant[] | RowcastError {
   const grants: Grant[] = [];
   for (const name of request.topics) {
     const topic = topicNamed(context.registry, name);

@@ -1,52 +1,9 @@
-import type { EventKind } from '../protocol/index.js';
-import type { FrameEncoder } from '../events/frame-encoder.js';
-import type { Row } from '../replication/transaction.js';
-import type { Session } from './session.js';
-
-/** How a subscription sees a topic's rows: one filter and one `events` choice, identified by a canonical key. */
-export interface GroupSpec {
-  /** `''` for no filter and every event. */
-  readonly key: string;
-  /** `null`: every row passes. */
-  readonly test: ((row: Row) => boolean) | null;
-  /** `null`: every kind of event. */
-  readonly events: ReadonlySet<EventKind> | null;
-}
-
-/** The spec of subscriptions without filter or `events`. */
-export const NO_FILTER: GroupSpec = Object.freeze({ key: '', test: null, events: null });
-
-/**
- * A set of subscriptions that see a topic's rows the same way and take the
- * same frames: one filter, one `events` choice, one door's encoder. They all
- * share the group's uWS topics (one per audience partition), so the filter
- * runs once per event for the whole group. A group gets a short `id` when it
- * is made: its uWS topics are `<partition>#<id>`, so the per-event path never
- * builds or copies the (possibly long) filter key. The plain group of the
- * default encoder (`/live` without filter) has the id `''` and uses the bare
- * partition names.
- */
-export interface SubscriptionGroup extends GroupSpec {
-  readonly id: string;
-  readonly encoder: FrameEncoder;
-}
+import type { FrameEncoder } from '../events/event.js';
+import type { GroupSpec, SessionState, SubscriptionGroup, SubscriptionHandle } from './session-types.js';
 
 /** The uWS topic of `partition` for the subscription group with id `id`. */
 export function uwsTopic(partition: string, id: string): string {
   return id === '' ? partition : `${partition}#${id}`;
-}
-
-/**
- * One subscription of one session to one topic: what a door holds and
- * gives back to unsubscribe. `/live` keeps one per topic per connection; a
- * door may hold several on one topic.
- */
-export interface SubscriptionHandle {
-  readonly session: Session;
-  readonly topic: string;
-  readonly group: SubscriptionGroup;
-  /** The audience partitions granted. */
-  readonly partitions: readonly string[];
 }
 
 /** A group of a topic and how many subscriptions use it. */
@@ -125,13 +82,13 @@ export class SubscriptionIndex {
 
   /** Sessions subscribed to `topic` and distinct filter groups, for /status. */
   stats(topic: string): { subscribers: number; filterGroups: number } {
-    const sessions = new Set<Session>();
+    const sessions = new Set<SessionState>();
     for (const handle of this.#handles.get(topic) ?? EMPTY) sessions.add(handle.session);
     return { subscribers: sessions.size, filterGroups: this.groupCount(topic) };
   }
 
   /** Subscribes `session` to `topic` with the group `spec` and `encoder` describe (joining it, or making it). */
-  subscribe(session: Session, topic: string, spec: GroupSpec, encoder: FrameEncoder, partitions: readonly string[]): SubscriptionHandle {
+  subscribe(session: SessionState, topic: string, spec: GroupSpec, encoder: FrameEncoder, partitions: readonly string[]): SubscriptionHandle {
     const group = this.#join(topic, spec, encoder, partitions);
     const handle: SubscriptionHandle = Object.freeze({ session, topic, group, partitions });
     for (const partition of partitions) session.holdTopic(uwsTopic(partition, group.id));

@@ -2,7 +2,7 @@ import { RowcastError } from '../errors.js';
 import type { ResponseData } from '../protocol/index.js';
 import type { CoreContext } from './core-context.js';
 import { revoke } from './revoke.js';
-import type { Session } from './session.js';
+import type { SessionState } from './session-types.js';
 import { grantOf, topicNamed } from './topic-access.js';
 
 /**
@@ -12,7 +12,7 @@ import { grantOf, topicNamed } from './topic-access.js';
  * differently (lost access, other groups, lost admin) are revoked, since the
  * client's cache was built under the old rights; the others go on untouched.
  */
-export function refreshToken(context: CoreContext, session: Session, token: string): ResponseData['refresh-token'] {
+export function refreshToken(context: CoreContext, session: SessionState, token: string): ResponseData['refresh-token'] {
   const principal = context.verifyToken(token);
   if (principal.sub !== session.principal.sub) {
     throw new RowcastError('FORBIDDEN', 'refresh-token must be for the same sub as the connection; connect again to change users');

@@ -2,10 +2,10 @@ import { sql } from 'kysely';
 import { RowcastError } from '../errors.js';
 import type { Attributes, ResponseData, TableTopicDetail, TableTopicSummary } from '../protocol/index.js';
 import { mayAccess } from '../topics/custom-topic-access.js';
-import { isoCreatedAt, STORED_MESSAGE_COLUMNS, type StoredMessageRow } from '../topics/stored-message.js';
+import { isoCreatedAt, STORED_MESSAGE_COLUMNS, type StoredMessageRow } from '../log/stored-message.js';
 import { customTopicFromRow, type CustomTopic, type TableTopic } from '../topics/topic-registry.js';
 import type { CoreContext } from './core-context.js';
-import type { Session } from './session.js';
+import type { SessionState } from './session-types.js';
 import { describeCustom, grantOf, topicNamed } from './topic-access.js';
 
 /** `create-topic`'s attributes. */
@@ -15,7 +15,7 @@ export type CreateTopic = Attributes['create-topic'];
 const TOPIC_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 
 /** `list-topic`: the topics this user may subscribe to, by name. */
-export function listTopics(context: CoreContext, session: Session): ResponseData['list-topic'] {
+export function listTopics(context: CoreContext, session: SessionState): ResponseData['list-topic'] {
   const tables = context.registry
     .list()
     .filter((topic) => grantOf(topic, session.principal) !== null)
@@ -28,7 +28,7 @@ export function listTopics(context: CoreContext, session: Session): ResponseData
 }
 
 /** `get-topic`: one readable topic in full. */
-export function getTopic(context: CoreContext, session: Session, name: string): ResponseData['get-topic'] {
+export function getTopic(context: CoreContext, session: SessionState, name: string): ResponseData['get-topic'] {
   const topic = topicNamed(context.registry, name);
   if (!topic || grantOf(topic, session.principal) === null) {
     throw new RowcastError('TOPIC_NOT_FOUND', `no topic named ${JSON.stringify(name)}`);
@@ -37,7 +37,7 @@ export function getTopic(context: CoreContext, session: Session, name: string): 
 }
 
 /** `create-topic` (admins): stores the topic; every connection can use it at once. */
-export async function createTopic(context: CoreContext, session: Session, a: CreateTopic): Promise<ResponseData['create-topic']> {
+export async function createTopic(context: CoreContext, session: SessionState, a: CreateTopic): Promise<ResponseData['create-topic']> {
   if (!session.principal.isAdmin) throw new RowcastError('FORBIDDEN', 'only admins may create topics');
   if (!TOPIC_NAME.test(a.name)) {
     throw new RowcastError('INVALID_ATTRIBUTES', 'name: 1–128 characters of A-Z a-z 0-9 _ . : -, starting with a letter or digit');
@@ -58,7 +58,7 @@ export async function createTopic(context: CoreContext, session: Session, a: Cre
 }
 
 /** `destroy-topic` (admins): removes the topic and its messages; subscribers are told. */
-export async function destroyTopic(context: CoreContext, session: Session, name: string): Promise<ResponseData['destroy-topic']> {
+export async function destroyTopic(context: CoreContext, session: SessionState, name: string): Promise<ResponseData['destroy-topic']> {
   if (!session.principal.isAdmin) throw new RowcastError('FORBIDDEN', 'only admins may destroy topics');
   const result = await context.db.deleteFrom('rowcast.topics').where('name', '=', name).executeTakeFirst();
   if (result.numDeletedRows === 0n) throw new RowcastError('TOPIC_NOT_FOUND', `no custom topic named ${JSON.stringify(name)}`);
@@ -71,7 +71,7 @@ export async function destroyTopic(context: CoreContext, session: Session, name:
  * stores it (batched) and answers once the stream has delivered it, with its
  * `id` and `seq`; an ephemeral topic hands it straight to the event log.
  */
-export async function publish(context: CoreContext, session: Session, topicName: string, message: unknown): Promise<ResponseData['new-message']> {
+export async function publish(context: CoreContext, session: SessionState, topicName: string, message: unknown): Promise<ResponseData['new-message']> {
   const topic = writableTopic(context, session, topicName);
   const json = JSON.stringify(message);
   const bytes = Buffer.byteLength(json);
@@ -104,7 +104,7 @@ export async function publish(context: CoreContext, session: Session, topicName:
  */
 export async function history(
   context: CoreContext,
-  session: Session,
+  session: SessionState,
   topicName: string,
   before: string | number | undefined,
   limit: number | undefined,
@@ -134,7 +134,7 @@ export async function history(
   };
 }
 
-function writableTopic(context: CoreContext, session: Session, name: string): CustomTopic {
+function writableTopic(context: CoreContext, session: SessionState, name: string): CustomTopic {
   const topic = topicNamed(context.registry, name);
   if (topic?.kind === 'table') throw new RowcastError('READ_ONLY_TOPIC', `${name} is a table topic: write to the table instead`);
   if (!topic || grantOf(topic, session.principal) === null) throw new RowcastError('TOPIC_NOT_FOUND', `no topic named ${JSON.stringify(name)}`);

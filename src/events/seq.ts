@@ -2,7 +2,7 @@ import type { Lsn } from '../replication/lsn.js';
 
 /**
  * The `seq` of change number `index` of the transaction committed at
- * `commitLsnHex` (DESIGN.md §1): fixed-width upper-case hex, so string order
+ * `commitLsnHex` (docs/architecture.md): fixed-width upper-case hex, so string order
  * is stream order and every node computes the same value.
  *
  * @example
@@ -29,14 +29,8 @@ export interface Since {
   readonly part: number;
 }
 
-/** Splits a `since` attribute (`SINCE_PATTERN`). */
+/** Splits a `since` attribute (shaped as `SINCE_PATTERN` of protocol/parse-client-frame.ts says). */
 export function parseSince(text: string): Since {
   const slash = text.indexOf('/');
   return slash === -1 ? { seq: text, part: 0 } : { seq: text.slice(0, slash), part: Number(text.slice(slash + 1)) };
 }
-
-/** `since`: a seq, optionally followed by `/` and the part of the frame. */
-export const SINCE_PATTERN = /^[0-9A-F]{16}-[0-9A-F]{8}(\/[12])?$/;
-
-/** Whether `text` is shaped like a `seq`. */
-export const SEQ_PATTERN = /^[0-9A-F]{16}-[0-9A-F]{8}$/;

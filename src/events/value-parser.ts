@@ -1,10 +1,8 @@
 import { parse as parseArray } from 'postgres-array';
-
-/** Converts the text form of one value to what events carry. */
-export type ValueParser = (text: string) => unknown;
+import type { ValueParser } from '../replication/replication-stream.js';
 
 /**
- * The converter for a column of type `typeOid`, following DESIGN.md §3:
+ * The converter for a column of type `typeOid`, following docs/protocol.md:
  * `int2/int4/float` → number; `int8` → number when safe, else string;
  * `numeric` → string; `bool` → boolean; `json/jsonb` → parsed JSON;
  * `timestamptz/timestamp/date` → ISO-8601 string; arrays → arrays;

@@ -32,7 +32,7 @@ interface Call {
 }
 
 /**
- * The admin HTTP API under `/admin` (DESIGN.md §2): an admin JWT as
+ * The admin HTTP API under `/admin` (docs/operations.md): an admin JWT as
  * `Authorization: Bearer`, JSON in and out, the socket's error codes in
  * `{"error": {"code", "message"}}` with a matching HTTP status. Topic routes
  * run the socket's own handlers, so validation and rules are the same.

@@ -2,7 +2,7 @@ import type { Event } from '../events/event.js';
 import type { EventSink } from '../events/event-builder.js';
 
 /**
- * The seam between decoding and delivery (DESIGN.md §1, §7). The replication
+ * The seam between decoding and delivery (docs/architecture.md). The replication
  * side appends events in stream order; the router reads them. In a single
  * node the log is in-process; in a cluster a Redis stream fills the same role.
  * Events whose `seq` is not above the last one appended are dropped, so a

@@ -19,7 +19,7 @@ export interface ReplayWindowOptions {
 export type FrameSource = (event: Event, emit: (frame: string, kind: FrameKind) => void) => void;
 
 /**
- * The node's replay window (DESIGN.md §1, §3): the last `capacity` events of
+ * The node's replay window (docs/architecture.md, docs/delivery.md): the last `capacity` events of
  * the log, in stream order, for `subscribe` with `since`.
  *
  * It can resume a client from `since` only when it holds every event after

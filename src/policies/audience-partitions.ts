@@ -4,7 +4,7 @@ import type { ReadPolicy } from './read-policy.js';
 import type { Row } from '../replication/transaction.js';
 
 /**
- * Audience partitions (DESIGN.md §4): the uWS topics an event of table topic
+ * Audience partitions (docs/protocol.md): the uWS topics an event of table topic
  * `t` is published to. `t|*` public, `t|u|<owner>`, `t|g|<group>`, and
  * `t|all` for admins. An event goes to its row's partitions plus `t|all`; a
  * connection subscribes to the partitions its principal is granted. The cost

@@ -1,5 +1,5 @@
 /**
- * Who may read a table's rows (DESIGN.md §4), as a union on `read`.
+ * Who may read a table's rows (docs/protocol.md), as a union on `read`.
  * A published table without a policy row is `admin`.
  */
 export type ReadPolicy =

@@ -16,7 +16,7 @@ export interface ReplicationStreamOptions {
   readonly publicationName: string;
   /** The slot's confirmed position at start-up; nothing before it is handed on. */
   readonly startLsn: Lsn;
-  /** Picks the converter for a column type (DESIGN.md §3 value rules). */
+  /** Picks the converter for a column type (docs/protocol.md, values). */
   readonly valueParser: (typeOid: number) => ValueParser;
   readonly sink: TransactionSink;
   readonly logger: Logger;

@@ -10,14 +10,14 @@ import { InProcessEventLog } from '../log/in-process-event-log.js';
 import { ReplayWindow } from '../log/replay-window.js';
 import { minLsn } from '../replication/lsn.js';
 import { ReplicationStream } from '../replication/replication-stream.js';
-import { MessagePositions } from '../topics/message-positions.js';
+import { MessagePositions } from '../log/message-positions.js';
 import type { CustomTopic, TopicRegistry } from '../topics/topic-registry.js';
 import type { BootedDatabase } from './boot-database.js';
 
 /** Where this node's events come from: the slot itself (one node), or the cluster stream. */
 export type StreamSource = Pick<ReplicationStream, 'start' | 'stop' | 'state' | 'waitFor'>;
 
-/** The data flow of DESIGN §1 up to the event log, for one node or a cluster node. */
+/** The data flow of docs/architecture.md up to the event log, for one node or a cluster node. */
 export interface Pipeline {
   readonly registry: TopicRegistry;
   readonly log: InProcessEventLog;
@@ -45,7 +45,7 @@ export interface PipelineNeeds {
  * Builds the pipeline: the event log, the replay window, the event builder
  * and the stream that feeds it — the slot itself on a single node, or with
  * `REDIS_URL` the cluster stream that the node holding the leader lock fills
- * from the slot (DESIGN §7). Nothing runs until `source.start()`.
+ * from the slot (docs/cluster.md). Nothing runs until `source.start()`.
  */
 export function buildPipeline(config: Config, database: BootedDatabase, needs: PipelineNeeds): Pipeline {
   const { logger } = needs;

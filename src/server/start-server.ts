@@ -13,7 +13,7 @@ import type { NodeStatus } from '../http/node-status.js';
 import { operatorAccess } from '../http/operator-access.js';
 import { CLOSE_CODES } from '../protocol/index.js';
 import { SlotMonitor } from '../replication/slot-monitor.js';
-import { MessageReplay } from '../topics/message-replay.js';
+import { MessageReplay } from '../log/message-replay.js';
 import { MessageWriter } from '../topics/message-writer.js';
 import { VERSION } from '../version.js';
 import { bootDatabase, type BootedDatabase } from './boot-database.js';

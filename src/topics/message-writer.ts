@@ -34,7 +34,7 @@ interface Queued extends PendingMessage {
  * scan.
  *
  * The message then reaches subscribers through the replication stream like
- * any row (DESIGN.md §1).
+ * any row (docs/architecture.md).
  */
 export class MessageWriter {
   readonly #options: MessageWriterOptions;

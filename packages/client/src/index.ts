@@ -2,7 +2,7 @@
  * `rowcast/client`: the browser and Node client of rowcast's /live protocol.
  *
  * @example
- * import { createClient, liveRows } from 'rowcast/client';
+ * import { createClient, liveRows } from '@rowcast/client';
  * const client = createClient({ url: 'ws://localhost:6336/live', token });
  */
 export {

@@ -1,6 +1,6 @@
 import type { Principal } from '../../auth/principal.js';
 import type { Session } from '../../core/session.js';
-import type { SubscriptionHandle } from '../../core/subscription-index.js';
+import type { SubscriptionHandle } from '../../core/session-types.js';
 import type { ClientRequest } from '../../protocol/index.js';
 import type { RequestQueue } from '../request-queue.js';
 import type { Bucket } from './rate-limiter.js';

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import uWS, { type HttpRequest, type HttpResponse, type us_socket_context_t, type WebSocket, type WebSocketBehavior } from 'uWebSockets.js';
 import type { Principal } from '../../auth/principal.js';
 import type { RowcastCore } from '../../core/rowcast-core.js';
-import type { SessionPort } from '../../core/session.js';
+import type { SessionPort } from '../../core/session-types.js';
 import { RowcastError } from '../../errors.js';
 import { CLOSE_CODES, type ClientRequest, type SessionLimits } from '../../protocol/index.js';
 import { parseClientFrame, requestIdOf } from '../../protocol/parse-client-frame.js';

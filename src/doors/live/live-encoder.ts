@@ -1,5 +1,4 @@
-import type { Event } from '../../events/event.js';
-import { DEFAULT_ENCODER_SLOT, type FrameEncoder } from '../../events/frame-encoder.js';
+import { DEFAULT_ENCODER_SLOT, type Event, type FrameEncoder } from '../../events/event.js';
 import type { DroppedEventFrame, EventData, EventFrame, FrameKind } from '../../protocol/index.js';
 import type { Row } from '../../replication/transaction.js';
 

@@ -1,4 +1,4 @@
-/** A connection's token bucket (kept in its {@link Connection}). */
+/** A connection's token bucket (kept in its {@link LiveConnection}). */
 export interface Bucket {
   tokens: number;
   /** When `tokens` was last refilled (ms, `performance.now()`). */

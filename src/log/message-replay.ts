@@ -1,10 +1,10 @@
 import { sql } from 'kysely';
 import type { Database } from '../db/database.js';
 import type { Event } from '../events/event.js';
-import type { EventLog } from '../log/event-log.js';
+import type { EventLog } from './event-log.js';
 import type { MessagePositions } from './message-positions.js';
 import { STORED_MESSAGE_COLUMNS, storedMessageEvent, type StoredMessageRow } from './stored-message.js';
-import type { CustomTopic } from './topic-registry.js';
+import type { CustomTopic } from '../topics/topic-registry.js';
 
 /** What replays read from. */
 export interface MessageReplayOptions {

@@ -1,0 +1,115 @@
+import type { Principal } from '../auth/principal.js';
+import type { FrameEncoder } from '../events/event.js';
+import type { CloseCode, EventKind, FilterSpec, ResponseData } from '../protocol/index.js';
+import type { Row } from '../replication/transaction.js';
+
+/*
+ * The types sessions, subscriptions and doors share: a leaf of core/ that
+ * imports nothing of it, so that the modules working on sessions import it
+ * and not each other.
+ */
+
+/**
+ * What the core needs from one connection of a door: it subscribes the
+ * socket to uWS topics (events then reach it by uWS's native fan-out), tells
+ * it when the server ends a subscription or the connection, and reads its
+ * send buffer for flow control.
+ */
+export interface SessionPort {
+  /** The door's name (`live`, …), for /status and the admin API. */
+  readonly door: string;
+  subscribeTopic(uwsTopic: string): void;
+  unsubscribeTopic(uwsTopic: string): void;
+  /** Bytes the socket has not sent yet. */
+  bufferedBytes(): number;
+  /** The server ended `handle` (a policy or token change, a destroyed topic): the door tells its client. */
+  revoked(handle: SubscriptionHandle, reason: string): void;
+  /** Closes the connection (the door maps the code onto its protocol). */
+  close(code: CloseCode, reason: string): void;
+}
+
+/** Who a session is, for /status, logs and the admin API. */
+export interface SessionInfo {
+  readonly id: string;
+  /** The `client=` name the connection gave, or `''`. */
+  readonly client: string;
+}
+
+/** The state of a session that the core's operations read and change (the {@link Session} class implements it). */
+export interface SessionState extends SessionInfo {
+  readonly port: SessionPort;
+  /** Who the session acts for: replaced by `refresh-token`. */
+  principal: Principal;
+  readonly handles: Set<SubscriptionHandle>;
+  readonly closed: boolean;
+  /** Flow control's bookkeeping (see BackpressureGauge). */
+  congestedSince: number;
+  congestedBytes: number;
+  drainedAt: number;
+  /** Subscribes the socket to `uwsTopic` (counted: several handles may share one). */
+  holdTopic(uwsTopic: string): void;
+  releaseTopic(uwsTopic: string): void;
+}
+
+/** How a subscription sees a topic's rows: one filter and one `events` choice, identified by a canonical key. */
+export interface GroupSpec {
+  /** `''` for no filter and every event. */
+  readonly key: string;
+  /** `null`: every row passes. */
+  readonly test: ((row: Row) => boolean) | null;
+  /** `null`: every kind of event. */
+  readonly events: ReadonlySet<EventKind> | null;
+}
+
+/** The spec of subscriptions without filter or `events`. */
+export const NO_FILTER: GroupSpec = Object.freeze({ key: '', test: null, events: null });
+
+/**
+ * A set of subscriptions that see a topic's rows the same way and take the
+ * same frames: one filter, one `events` choice, one door's encoder. They all
+ * share the group's uWS topics (one per audience partition), so the filter
+ * runs once per event for the whole group. A group gets a short `id` when it
+ * is made: its uWS topics are `<partition>#<id>`, so the per-event path never
+ * builds or copies the (possibly long) filter key. The plain group of the
+ * default encoder (`/live` without filter) has the id `''` and uses the bare
+ * partition names.
+ */
+export interface SubscriptionGroup extends GroupSpec {
+  readonly id: string;
+  readonly encoder: FrameEncoder;
+}
+
+/**
+ * One subscription of one session to one topic: what a door holds and
+ * gives back to unsubscribe. `/live` keeps one per topic per connection; a
+ * door may hold several on one topic.
+ */
+export interface SubscriptionHandle {
+  readonly session: SessionState;
+  readonly topic: string;
+  readonly group: SubscriptionGroup;
+  /** The audience partitions granted. */
+  readonly partitions: readonly string[];
+}
+
+/** A subscription a door asks for. */
+export interface SubscribeRequest {
+  /** One or more topic names: all are subscribed, or none. */
+  readonly topics: readonly string[];
+  readonly filter?: FilterSpec;
+  readonly events?: readonly EventKind[];
+  /** The `seq` (with `/part`) of the last frame the client saw: what it missed is replayed. */
+  readonly since?: string;
+  /** How the door's frames are made (the router publishes what it encodes). */
+  readonly encoder: FrameEncoder;
+  /** The subscription each topic's new one replaces, ended in the same step (`/live`: subscribing again replaces). */
+  readonly replaces?: (topic: string) => SubscriptionHandle | undefined;
+}
+
+/** What a subscribe made: the handles, the answer, and the frames missed since `since` (sent right after the answer). */
+export interface Subscribed {
+  readonly handles: readonly SubscriptionHandle[];
+  readonly answer: ResponseData['subscribe'];
+  readonly replay: readonly string[];
+}
+
