@@ -16,7 +16,7 @@
  */
 import type { HttpAnswer, Outcome } from './http-wire.js';
 
-/** The protocol.s error codes (docs/protocol.md), and `NOT_FOUND` for an unknown route. */
+/** The protocol's error codes (docs/protocol.md), and `NOT_FOUND` for an unknown route. */
 export const ERROR_CODES: ReadonlySet<string> = new Set([
   'INVALID_MESSAGE',
   'UNKNOWN_METHOD',

@@ -12,7 +12,7 @@ import type { ErrorCode, EventFrame, Method, RequestOf, ResponseData, ServerFram
 /** Errors only the client raises: the connection went away with the request in flight, the client was closed, no answer in time. */
 export type ClientErrorCode = ErrorCode | 'CONNECTION_LOST' | 'CLOSED' | 'TIMEOUT';
 
-/** A failed request: `code` is one of the protocol.s error codes (docs/protocol.md), or a {@link ClientErrorCode} of the client's own. */
+/** A failed request: `code` is one of the protocol's error codes (docs/protocol.md), or a {@link ClientErrorCode} of the client's own. */
 export class RowcastClientError extends Error {
   override readonly name = 'RowcastClientError';
   constructor(
