@@ -1,8 +1,9 @@
 import { pino, type Logger } from 'pino';
+import type { TemplatedApp } from 'uWebSockets.js';
 import { tokenKeys } from '../auth/token-keys.js';
 import { createTokenVerifier } from '../auth/token-verifier.js';
 import type { Config } from '../config/config.js';
-import { closeAll, createCore, flowControl } from '../core/rowcast-core.js';
+import { closeAll, createCore, flowControl, type RowcastCore } from '../core/rowcast-core.js';
 import type { Session } from '../core/session.js';
 import { liveDoor, parseOrigins } from '../doors/live/live-door.js';
 import { liveEncoder } from '../doors/live/live-encoder.js';
@@ -41,6 +42,19 @@ export interface RowcastServer {
   close(): Promise<void>;
 }
 
+/** What {@link startServer} takes besides the configuration. */
+export interface ServerOptions {
+  /**
+   * Doors besides `/live` (src/doors/): each is made once from the core and
+   * returns how it mounts its WebSocket route on a uWS app. It is mounted on
+   * every app of the node, after `/live` and before the 404 route.
+   *
+   * @example
+   * startServer(config, logger, { doors: [(core) => { const behavior = toyBehavior(core); return (app) => app.ws('/toy', behavior); }] });
+   */
+  readonly doors?: ReadonlyArray<(core: RowcastCore) => (app: TemplatedApp) => void>;
+}
+
 /** Most messages one `since` replay of a custom topic sends (further behind: `resumed: false`). */
 const MAX_REPLAYED_MESSAGES = 10_000;
 
@@ -56,7 +70,7 @@ const MAX_REPLAYED_MESSAGES = 10_000;
  * const server = await startServer(loadConfig(process.env));
  * console.log(server.port);
  */
-export async function startServer(config: Config, logger: Logger = pino({ level: config.LOG_LEVEL })): Promise<RowcastServer> {
+export async function startServer(config: Config, logger: Logger = pino({ level: config.LOG_LEVEL }), options: ServerOptions = {}): Promise<RowcastServer> {
   const startedAt = Date.now();
   const database = await bootDatabase(config, logger);
   try {
@@ -116,12 +130,13 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       rateLimitPerSecond: config.RATE_LIMIT_PER_SECOND,
       rateLimitBurst: config.RATE_LIMIT_BURST,
     });
+    const doors = (options.doors ?? []).map((door) => door(core));
     const slotMonitor = new SlotMonitor({ db: database.db, slotName: config.SLOT_NAME, handedOffLsn: () => pipeline.source.state().handedOffLsn, logger });
     const status = () => nodeStatus({ core, pipeline, slotMonitor, doors: [live], startedAt });
     const access = operatorAccess({ verifyToken, public: config.STATUS_PUBLIC, ...(config.METRICS_TOKEN ? { metricsToken: config.METRICS_TOKEN } : {}) });
     const mountMetrics = createMetrics({ status, slot: () => slotMonitor.reading, eventsByTopic: () => core.counters.byTopic, access, logger });
     for (const app of apps.apps) {
-      mountRoutes(app, { config, core, live, db: database.db, verifyToken, access, status, health: () => nodeHealth({ pipeline, slotMonitor }), mountMetrics, logger });
+      mountRoutes(app, { config, core, live, doors, db: database.db, verifyToken, access, status, health: () => nodeHealth({ pipeline, slotMonitor }), mountMetrics, logger });
     }
     const { port, tlsPort } = await apps.listen(config.HOST);
     try {
