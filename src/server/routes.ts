@@ -19,6 +19,8 @@ export interface RouteSources {
   readonly config: Config;
   readonly core: RowcastCore;
   readonly live: LiveDoor;
+  /** Further doors (`startServer`'s `doors`): each mounts its route. */
+  readonly doors: ReadonlyArray<(app: TemplatedApp) => void>;
   readonly db: Database;
   readonly verifyToken: TokenVerifier;
   readonly access: OperatorAccess;
@@ -29,13 +31,14 @@ export interface RouteSources {
 }
 
 /**
- * Mounts everything a node serves on one uWS app: the `/live` door, the
- * operator pages, the inspector, the admin API, and a coded 404 for
- * anything else.
+ * Mounts everything a node serves on one uWS app: the `/live` door and any
+ * further doors, the operator pages, the inspector, the admin API, and a
+ * coded 404 for anything else.
  */
 export function mountRoutes(app: TemplatedApp, sources: RouteSources): void {
   const { config, core, logger } = sources;
   app.ws('/live', sources.live.behavior);
+  for (const mount of sources.doors) mount(app);
   mountStatusRoutes(app, { status: sources.status, health: sources.health, access: sources.access, logger });
   sources.mountMetrics(app);
   if (config.INSPECTOR) mountInspectorRoutes(app, logger);

@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import type { TemplatedApp } from 'uWebSockets.js';
 import { tokenKeys, type TokenKeys } from '../auth/token-keys.js';
 import { createTokenVerifier, type TokenVerifier } from '../auth/token-verifier.js';
 import type { Config } from '../config/config.js';
@@ -43,6 +44,19 @@ export interface RowcastServer {
   close(): Promise<void>;
 }
 
+/** What {@link startServer} takes besides the configuration. */
+export interface ServerOptions {
+  /**
+   * Doors besides `/live` (src/doors/): each is made once from the core and
+   * returns how it mounts its WebSocket route on a uWS app. It is mounted on
+   * every app of the node, after `/live` and before the 404 route.
+   *
+   * @example
+   * startServer(config, logger, { doors: [(core) => { const behavior = toyBehavior(core); return (app) => app.ws('/toy', behavior); }] });
+   */
+  readonly doors?: ReadonlyArray<(core: RowcastCore) => (app: TemplatedApp) => void>;
+}
+
 /** Most messages one `since` replay of a custom topic sends (further behind: `resumed: false`). */
 const MAX_REPLAYED_MESSAGES = 10_000;
 
@@ -58,7 +72,7 @@ const MAX_REPLAYED_MESSAGES = 10_000;
  * const server = await startServer(loadConfig(process.env));
  * console.log(server.port);
  */
-export async function startServer(config: Config, logger: Logger = pino({ level: config.LOG_LEVEL })): Promise<RowcastServer> {
+export async function startServer(config: Config, logger: Logger = pino({ level: config.LOG_LEVEL }), options: ServerOptions = {}): Promise<RowcastServer> {
   const startedAt = Date.now();
   const database = await bootDatabase(config, logger);
   try {
@@ -71,12 +85,13 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     const apps = uwsApps(config);
     const core = createCore(coreOptions(config, { database, pipeline, verifyToken, publisher: apps.publisher, sessions, gauge, logger }));
     const live = liveDoor(liveDoorOptions(config, core, logger));
+    const doors = (options.doors ?? []).map((door) => door(core));
     const slotMonitor = new SlotMonitor({ db: database.db, slotName: config.SLOT_NAME, handedOffLsn: () => pipeline.source.state().handedOffLsn, logger });
     const status = () => nodeStatus({ core, pipeline, slotMonitor, doors: [live], startedAt });
     const access = operatorAccess({ verifyToken, public: config.STATUS_PUBLIC, ...(config.METRICS_TOKEN ? { metricsToken: config.METRICS_TOKEN } : {}) });
     const mountMetrics = createMetrics({ status, slot: () => slotMonitor.reading, eventsByTopic: () => core.counters.byTopic, access, logger });
     const health = () => nodeHealth({ pipeline, slotMonitor });
-    for (const app of apps.apps) mountRoutes(app, { config, core, live, db: database.db, verifyToken, access, status, health, mountMetrics, logger });
+    for (const app of apps.apps) mountRoutes(app, { config, core, live, doors, db: database.db, verifyToken, access, status, health, mountMetrics, logger });
 
     const { port, tlsPort } = await apps.listen(config.HOST);
     try {

@@ -1,7 +1,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/config.js';
-import { startServer, type RowcastServer } from '../../src/server/start-server.js';
+import { startServer, type RowcastServer, type ServerOptions } from '../../src/server/start-server.js';
 import { createTestDatabase, serverEnv, type TestDatabase } from './database.js';
 import { LiveClient } from './live-client.js';
 import { signToken, TEST_SECRET } from './tokens.js';
@@ -20,10 +20,11 @@ export interface ServerFixture {
   connect(claims: Record<string, unknown> | string, query?: string): Promise<LiveClient>;
 }
 
-/** Options of a {@link withServer} test: SQL run before the server starts, and extra config. */
+/** Options of a {@link withServer} test: SQL run before the server starts, extra config, and further doors. */
 export interface ServerSetup {
   readonly sql?: string;
   readonly env?: Record<string, string>;
+  readonly doors?: ServerOptions['doors'];
 }
 
 /**
@@ -41,7 +42,7 @@ export const withServer = test.macro(
     let server: RowcastServer | null = null;
     try {
       const config = loadConfig({ ...serverEnv(db, TEST_SECRET), LOG_LEVEL: 'silent', ...setup.env });
-      server = await startServer(config, pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }));
+      server = await startServer(config, pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }), { doors: setup.doors ?? [] });
       const liveUrl = `ws://127.0.0.1:${server.port}/live`;
       const fixture: ServerFixture = {
         server,
