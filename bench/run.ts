@@ -6,7 +6,7 @@
  *   npm run bench                      # full size
  *   npm run bench -- --quick           # reduced sizes (what CI runs, without thresholds)
  *   npm run bench -- --only ingest,chat
- *   npm run bench -- --publish         # also copy the table and charts to docs/benchmarks/ (what the README shows)
+ *   npm run bench -- --publish         # also copy the table and charts to docs/benchmarks/ (what docs/benchmarks.md shows)
  *   npm run bench -- --render docs/benchmarks/latest.json   # only re-render a run's table and charts next to it
  *
  * Each scenario prints its own progress and table and writes

@@ -6,7 +6,7 @@
  *   npm run chaos -- --quick             # the CI sizes of test/crash.test.ts
  *   npm run chaos -- --rate 8000 --seconds 30
  *
- * Prints a Markdown table (the README's "Crash runs" section) and writes
+ * Prints a Markdown table (docs/benchmarks.md, "Crash runs") and writes
  * chaos/results/latest.json. Exits 1 when any run found a problem.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';

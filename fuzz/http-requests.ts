@@ -1,6 +1,6 @@
 /**
  * Arbitrary HTTP requests for the HTTP fuzzer (fuzz/http.ts), aimed at every
- * route of the server (README, src/http/) and at paths that are none:
+ * route of the server (docs/operations.md, src/http/) and at paths that are none:
  * random and garbage methods, hostile path parameters (malformed percent
  * escapes, tens of KB, raw bytes, traversal), odd query strings, garbage and
  * oversized headers, every kind of `Authorization`, and bodies from the

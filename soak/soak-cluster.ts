@@ -71,7 +71,7 @@ export class SoakCluster {
     log(`Postgres: ${process.env['DATABASE_URL'] ? 'DATABASE_URL' : 'embedded'} (${postgres.url.replace(/:[^:@/]*@/, ':***@')})`);
     this.db = await createTestDatabase(SOAK_SCHEMA, postgres.url);
     if (!process.env['DATABASE_URL']) this.#embeddedDir = (await this.db.query<{ data_directory: string }>('SHOW data_directory')).rows[0]!.data_directory;
-    // The cluster as the README says to run it: stream entries signed with a secret shared by the nodes.
+    // The cluster as docs/cluster.md says to run it: stream entries signed with a secret shared by the nodes.
     const env = { REDIS_URL: this.#options.redisUrl, PUBLICATION_TABLES: SOAK_TABLE, CLUSTER_SECRET: 'soak-cluster-secret-0123456789', ...this.#options.env };
     for (let i = 0; i < this.#options.nodes; i++) {
       const node = await ServerProcess.start(this.db, env);

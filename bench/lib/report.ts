@@ -1,7 +1,7 @@
 /**
- * Turns the suite's results (bench/results/latest.json) into what the README
- * shows: one Markdown table of every scenario against its target and its
- * ceiling or baseline from the same run, and SVG charts.
+ * Turns the suite's results (bench/results/latest.json) into what
+ * docs/benchmarks.md shows: one Markdown table of every scenario against its
+ * target and its ceiling or baseline from the same run, and SVG charts.
  */
 import { lineChart } from './svg-chart.js';
 
@@ -117,7 +117,7 @@ export function summaryTable(suite: SuiteResults): string {
       'ingest, cluster',
       `${n(clustered.rowcast.changesPerSecond)} changes/s, leader → Redis stream → a follower's subscriber`,
       `bare replication stream ${n(clustered.ceiling.changesPerSecond)}/s: **${clustered.ratio.toFixed(2)}**`,
-      '(issue 10: no target)',
+      '(no target)',
       '—',
     ]);
   }
@@ -223,7 +223,7 @@ export function summaryTable(suite: SuiteResults): string {
       'slow consumer',
       `4 fast clients' p99 ${ms(slow.withStalled.p99ms)} beside 3 stalled ones`,
       `the same clients alone ${ms(slow.alone.p99ms)}: **${slow.p99Ratio.toFixed(2)}**`,
-      '(issue 6) no added latency',
+      'no added latency',
       verdict(slow.p99Ratio <= 1.5),
     ]);
   }

@@ -35,7 +35,7 @@ const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;
 
 /**
  * A self-contained SVG line chart (linear axes from 0, a legend on the
- * right): what the README embeds. Small on purpose: the benchmark charts
+ * right): what docs/benchmarks.md embeds. Small on purpose: the benchmark charts
  * need lines, axes and labels, nothing a chart library would add.
  */
 export function lineChart(chart: LineChart): string {
