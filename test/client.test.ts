@@ -99,7 +99,7 @@ test('after a server restart the client reconnects, restores every subscription 
   await Promise.all([
     client.subscribe('orders', { onResync: () => resyncs.orders++ }, (e) => orders.push(e)).ready,
     // Gets no event before the restart: it resumes from the subscribe answer's seq, which the restarted
-    // server can vouch for only if the slot did not move past it before the first event (see the README).
+    // server can vouch for only if the slot did not move past it before the first event (see docs/delivery.md, "A subscription is live when it is answered").
     client.subscribe('quiet', { onResync: () => resyncs.quiet++ }, (e) => quiet.push(e)).ready,
     client.subscribe('news', { onResync: () => resyncs.news++ }, (e) => news.push(e)).ready,
   ]);

@@ -13,7 +13,7 @@ test(`a transaction of ${ROWS.toLocaleString('en')} rows is delivered completely
   let client: LiveClient | null = null;
   try {
     // A small replay window: the default one (10,000 events) keeps each event alive long enough to be
-    // promoted, which raises the transient peak by ~100 MiB in a 200,000-row burst (see README).
+    // promoted, which raises the transient peak by ~100 MiB in a 200,000-row burst (see docs/delivery.md, "since resumes")
     server = await ServerProcess.start(db, { HISTORY_EVENTS: '1000' });
     client = await LiveClient.connect(`${server.liveUrl}?token=${signToken({ sub: '1' })}`);
     await client.subscribe('big');

@@ -88,7 +88,7 @@ program
   });
 
 /**
- * What happens to an exception nothing caught (README, Security). Every
+ * What happens to an exception nothing caught (docs/security.md). Every
  * request, frame and replicated change is handled inside a guard that
  * answers `INTERNAL` with a correlation id, so reaching here is a bug in
  * code outside them. A rejected promise nobody awaited changed no state

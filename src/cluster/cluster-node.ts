@@ -141,7 +141,7 @@ export class ClusterNode {
       if (this.#stream && LSN.test(lsn)) void this.#reportPosition(parseLsn(lsn));
     });
     if (this.#options.secret === undefined) {
-      this.#options.logger.warn('CLUSTER_SECRET is not set: whoever can write to this Redis can forge rows, policies and messages for every node (README, Security)');
+      this.#options.logger.warn('CLUSTER_SECRET is not set: whoever can write to this Redis can forge rows, policies and messages for every node (docs/security.md)');
     }
     this.#reader.start();
     this.#lock.start();

@@ -66,14 +66,14 @@ const schema = z.object({
 
 /**
  * The server's configuration: docs/operations.md, resolved once from the
- * environment and frozen. Keys keep their environment names so the README's
- * table, the env and the code read the same.
+ * environment and frozen. Keys keep their environment names so the
+ * docs' table, the env and the code read the same.
  *
- * Every key, its default and what it bounds is in the README's
+ * Every key, its default and what it bounds is in docs/operations.md's
  * configuration table; the limits on what a client controls (frame depth,
  * filters, pending requests, subscriptions per user) and the security
  * switches (`JWT_REQUIRE_EXP`, `METRICS_TOKEN`, `STATUS_PUBLIC`,
- * `CLUSTER_SECRET`) are described in its Security section.
+ * `CLUSTER_SECRET`) are described in docs/security.md.
  */
 export type Config = Readonly<z.infer<typeof schema>>;
 

@@ -1,6 +1,6 @@
 /**
- * Every error code a client can see, on `/live` and over HTTP (the README's
- * "Error codes" and docs/protocol.md list cause and remedy of each). Tests
+ * Every error code a client can see, on `/live` and over HTTP (docs/protocol.md lists
+ * cause and remedy of each). Tests
  * assert on the code, never the message.
  */
 export const ERROR_CODES = [

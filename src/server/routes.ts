@@ -55,7 +55,7 @@ export function mountRoutes(app: TemplatedApp, sources: RouteSources): void {
   app.any(
     '/*',
     httpRoute(logger, 'not found', (_req, reply) => {
-      reply.error(new RowcastError('NOT_FOUND', 'no such route: see the README for the HTTP API'));
+      reply.error(new RowcastError('NOT_FOUND', 'no such route: see docs/operations.md for the HTTP API'));
     }),
   );
 }
