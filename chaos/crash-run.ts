@@ -15,7 +15,7 @@ import pg from 'pg';
 import { startEmbeddedPostgres, type RunningPostgres } from '../src/db/embedded-postgres.js';
 import type { TestDatabase } from '../test/helpers/database.js';
 import { freePort } from '../test/helpers/free-port.js';
-import { LiveClient, type Frame } from '../test/helpers/live-client.js';
+import { attributesOf, dataOf, isEvent, LiveClient, type EventFrame } from '../test/helpers/live-client.js';
 import { ServerProcess } from '../test/helpers/server-process.js';
 import { signToken } from '../test/helpers/tokens.js';
 
@@ -451,7 +451,7 @@ function expectedFrames(spec: ReaderSpec, changes: readonly Change[]): string[] 
 /** A client that stays subscribed: it reconnects and resumes with `since` whenever its connection ends. */
 class Reader {
   readonly spec: ReaderSpec;
-  readonly events: Frame[] = [];
+  readonly events: EventFrame[] = [];
   readonly problems: string[] = [];
   connections = 0;
   failedSubscribes = 0;
@@ -493,23 +493,24 @@ class Reader {
   async #follow(client: LiveClient): Promise<void> {
     // The seq of the last frame, with its part when it has one (a move: delete /1, then create /2).
     const last = this.events.at(-1);
-    const since = last === undefined ? undefined : last['part'] ? `${last['seq']}/${last['part']}` : (last['seq'] as string);
+    const since = last === undefined ? undefined : last.part ? `${last.seq}/${last.part}` : last.seq;
     const response = await client.request('subscribe', {
       topicName: this.spec.topics.join(','),
       ...(this.spec.vBelow !== undefined ? { filter: { v: { lt: this.spec.vBelow } } } : {}),
       ...(since !== undefined ? { since } : {}),
     });
-    if (!response['ok']) {
+    const answer = dataOf(response, 'subscribe');
+    if (answer === null) {
       // Say, while Postgres restarts (INTERNAL): a client tries again.
       this.failedSubscribes++;
       await delay(100);
       return;
     }
-    if (since !== undefined && !response['data'].resumed) this.problems.push(`${this.spec.name}: resumed: false for since ${since}`);
+    if (since !== undefined && !answer.resumed) this.problems.push(`${this.spec.name}: resumed: false for since ${since}`);
     this.#onSubscribed();
     let left = this.#reconnectEvery > 0 ? Math.ceil(this.#reconnectEvery * (0.5 + Math.random())) : Infinity;
     while (!this.#stopped && left-- > 0) {
-      this.events.push(await client.next((f) => f['type'] === 'event', 120_000));
+      this.events.push(await client.next(isEvent, 120_000));
     }
   }
 
@@ -548,14 +549,14 @@ function compareWithModel(writer: Writer, tables: Tables): string[] {
 function compareReader(reader: Reader, expected: readonly string[], tables: Tables): string[] {
   const name = reader.spec.name;
   const problems: string[] = [];
-  const received = reader.events.map((e) => frameKey(e['topic'], e['event'], e['data'].id, e['data'].attributes?.v));
+  const received = reader.events.map((e) => frameKey(e.topic, e.event, e.data.id, attributesOf(e)['v']));
   // One seq per change; a row moving between two partitions the reader sees it through (two of its
   // groups) is the one exception: delete, then create, with the same seq.
   const events = reader.events;
   const backwards = events.filter((e, i) => {
     const previous = events[i - 1];
-    if (!previous || e['seq'] > previous['seq']) return false;
-    return !(e['seq'] === previous['seq'] && previous['event'] === 'delete' && e['event'] === 'create' && e['data'].id === previous['data'].id);
+    if (!previous || e.seq > previous.seq) return false;
+    return !(e.seq === previous.seq && previous.event === 'delete' && e.event === 'create' && e.data.id === previous.data.id);
   }).length;
   if (backwards > 0) problems.push(`${name}: ${backwards} events whose seq does not ascend (duplicates or out of order)`);
   const first = received.findIndex((key, i) => key !== expected[i]);
@@ -566,11 +567,11 @@ function compareReader(reader: Reader, expected: readonly string[], tables: Tabl
         `got ${JSON.stringify(received[at])}, expected ${JSON.stringify(expected[at])}`,
     );
   }
-  const cache = new Map<string, number>();
+  const cache = new Map<string, unknown>();
   for (const event of reader.events) {
-    const key = `${event['topic']}/${event['data'].id}`;
-    if (event['event'] === 'delete') cache.delete(key);
-    else cache.set(key, event['data'].attributes.v);
+    const key = `${event.topic}/${event.data.id}`;
+    if (event.event === 'delete') cache.delete(key);
+    else cache.set(key, attributesOf(event)['v']);
   }
   const visible = new Map<string, number>();
   for (const table of reader.spec.topics) {

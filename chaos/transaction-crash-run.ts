@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { TestDatabase } from '../test/helpers/database.js';
-import { LiveClient } from '../test/helpers/live-client.js';
+import { dataOf, LiveClient } from '../test/helpers/live-client.js';
 import { ServerProcess } from '../test/helpers/server-process.js';
 import { signToken } from '../test/helpers/tokens.js';
 
@@ -71,8 +71,8 @@ export async function runTransactionCrash(db: TestDatabase, options: Transaction
     reader.attach(second);
     // The answer waits until the restarted stream has re-read the transaction up to `since`: that takes a while.
     const response = await second.request('subscribe', { topicName: table, since: reader.lastSeq }, 120_000);
-    const resumed = response['ok'] === true && response['data'].resumed === true;
-    if (!resumed) reader.problems.push(`resuming after ${reader.lastSeq} answered ${JSON.stringify(response['error'] ?? response['data'])}`);
+    const resumed = dataOf(response, 'subscribe')?.resumed === true;
+    if (!resumed) reader.problems.push(`resuming after ${reader.lastSeq} answered ${JSON.stringify(response)}`);
     else await reader.reached(options.rows, 300_000);
     const seconds = (Date.now() - started) / 1000;
     if (resumed && options.kind === 'toast') {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import jwt from 'jsonwebtoken';
-import { LiveClient, upgradeStatus } from './helpers/live-client.js';
+import { isEvent, LiveClient, upgradeStatus } from './helpers/live-client.js';
 import { signToken, TEST_SECRET } from './helpers/tokens.js';
 import { withServer } from './helpers/with-server.js';
 
@@ -131,7 +131,7 @@ test('a connection whose token expires is closed with 4001; one that refreshed i
   // The refreshed connection outlived its first token's exp, still subscribed.
   t.is(refreshed.closeCode, null);
   await db.query(`INSERT INTO notes VALUES (1, 'still here')`);
-  t.like(await refreshed.next((f) => f['type'] === 'event'), { data: { id: '1' } });
+  t.like(await refreshed.next(isEvent), { data: { id: '1' } });
 });
 
 test('refresh-token: a token with other rights revokes exactly the subscriptions it reads differently', withServer, { sql: TABLES }, async (t, { connect }) => {
@@ -142,11 +142,11 @@ test('refresh-token: a token with other rights revokes exactly the subscriptions
   await member.subscribe('notes');
 
   t.like(await client.call('refresh-token', { token: signToken({ sub: 'm' }) }), { revoked: ['audit'] });
-  t.like(await client.next((f) => f['type'] === 'subscription'), { topic: 'audit', status: 'revoked', reason: 'the new token does not allow reading this topic' });
+  t.like(await client.next((f) => f.type === 'subscription'), { topic: 'audit', status: 'revoked', reason: 'the new token does not allow reading this topic' });
   t.like(await client.request('subscribe', { topicName: 'audit' }), { ok: false, error: { code: 'TOPIC_NOT_FOUND' } });
 
   t.like(await member.call('refresh-token', { token: signToken({ sub: 'g', groups: ['blue'] }) }), { revoked: ['docs'] });
-  t.like(await member.next((f) => f['type'] === 'subscription'), { topic: 'docs', status: 'revoked' });
+  t.like(await member.next((f) => f.type === 'subscription'), { topic: 'docs', status: 'revoked' });
   t.like(await member.call('refresh-token', { token: signToken({ sub: 'g', groups: ['blue'] }) }), { revoked: [] });
 
   t.like(await member.request('refresh-token', { token: signToken({ sub: 'someone-else' }) }), { ok: false, error: { code: 'FORBIDDEN' } });

@@ -16,7 +16,7 @@ import WebSocket from 'ws';
 import { createClient, type ClientOptions, type LiveEvent, type RowcastClient } from '@rowcast/client';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { freePort } from './helpers/free-port.js';
-import { LiveClient, type Frame } from './helpers/live-client.js';
+import { dataOf, eventOn, isEvent, LiveClient, type EventFrame } from './helpers/live-client.js';
 import { ServerProcess } from './helpers/server-process.js';
 import { waitFor } from './helpers/wait-for.js';
 import { signToken } from './helpers/with-server.js';
@@ -25,8 +25,7 @@ const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const TABLES = `
   CREATE TABLE orders (id int PRIMARY KEY, owner_id text NOT NULL, amount int NOT NULL);
   INSERT INTO rowcast.table_policies (table_name, read, owner_column) VALUES ('orders', 'owner', 'owner_id');`;
-const isEvent = (f: Frame) => f['type'] === 'event';
-const label = (f: Frame) => `${f['event']}:${f['data'].id}`;
+const label = (f: EventFrame) => `${f.event}:${f.data.id}`;
 
 /** Removes what a cluster on `slot` left in Redis. */
 async function dropClusterKeys(redisUrl: string, slot: string): Promise<void> {
@@ -87,7 +86,7 @@ test('three nodes: clients spread over them get every event they may read, once,
   t.deepEqual(seen[0]!.map(label), model((id) => id % 2 === 1));
   t.deepEqual(seen[1], seen[0], 'node B sent alice the same frames as node A');
   t.deepEqual(seen[2], seen[0], 'node C sent alice the same frames as node A');
-  const seqs = seen[0]!.map((f) => f['seq'] as string);
+  const seqs = seen[0]!.map((f) => f.seq);
   t.deepEqual([...seqs].sort(), seqs);
   t.deepEqual((await bob.events(40)).map(label), model((id) => id % 2 === 0));
   t.deepEqual((await admin.events(80)).map(label), model(() => true));
@@ -113,9 +112,9 @@ test('three nodes: clients spread over them get every event they may read, once,
   // B learns the topics from the stream a moment after A made them.
   const ping = await waitFor('B to know the ephemeral topic', async () => {
     const answer = await onB.request('new-message', { topicName: 'pings', message: { text: 'ephemeral, from B' } });
-    return answer['ok'] ? answer['data'] : null;
+    return dataOf(answer, 'new-message');
   });
-  const [atA, atC] = await Promise.all([onA.next(isEvent), onC.next((f) => isEvent(f) && f['topic'] === 'pings')]);
+  const [atA, atC] = await Promise.all([onA.next(isEvent), onC.next(eventOn('pings'))]);
   t.like(atA, { topic: 'pings', seq: ping.seq, data: { id: ping.id, attributes: { message: { text: 'ephemeral, from B' }, sender: 'erin' } } });
   t.deepEqual(atC, atA);
 });

@@ -8,7 +8,7 @@ import test from 'ava';
 import { CRASH_SCHEMA, describeCrashRun, runCrashTest, startPrivatePostgres } from '../chaos/crash-run.js';
 import { runTransactionCrash, TRANSACTION_SCHEMA } from '../chaos/transaction-crash-run.js';
 import { createTestDatabase } from './helpers/database.js';
-import { LiveClient } from './helpers/live-client.js';
+import { isEvent, LiveClient } from './helpers/live-client.js';
 import { ServerProcess } from './helpers/server-process.js';
 import { operatorHeaders, signToken } from './helpers/tokens.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -158,7 +158,7 @@ test('while Postgres is down, /status and /health report the outage and /metrics
 
     await postgres.server.start();
     await db.query(`INSERT INTO big VALUES (2, 'after')`);
-    t.like(await client.next((f) => f['type'] === 'event', 30_000), { data: { id: '2' } });
+    t.like(await client.next(isEvent, 30_000), { data: { id: '2' } });
     const status = await server.status();
     t.is(status['replication'].outage, null);
     t.true(status['replication'].lastOutage.seconds > 0);

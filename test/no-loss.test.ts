@@ -1,7 +1,7 @@
 import test from 'ava';
 import { parseLsn } from '../src/replication/lsn.js';
 import { createTestDatabase } from './helpers/database.js';
-import { LiveClient, type Frame } from './helpers/live-client.js';
+import { attributesOf, isEvent, LiveClient, type EventFrame } from './helpers/live-client.js';
 import { ServerProcess } from './helpers/server-process.js';
 import { waitFor } from './helpers/wait-for.js';
 import { signToken, withServer } from './helpers/with-server.js';
@@ -9,7 +9,6 @@ import { signToken, withServer } from './helpers/with-server.js';
 const NOTES = `
   CREATE TABLE notes (id bigserial PRIMARY KEY, body text);
   INSERT INTO rowcast.table_policies (table_name, read) VALUES ('notes', 'public');`;
-const isEvent = (f: Frame) => f['type'] === 'event';
 
 // 2,000 requests as fast as they are answered: far over the default rate limit.
 test('a row committed right after a successful subscribe arrives, 1,000 times', withServer, { sql: NOTES, env: { RATE_LIMIT_PER_SECOND: '100000', RATE_LIMIT_BURST: '100000' } }, async (t, { connect, db }) => {
@@ -19,7 +18,7 @@ test('a row committed right after a successful subscribe arrives, 1,000 times', 
     await client.subscribe('notes');
     const { rows } = await db.query<{ id: string }>(`INSERT INTO notes (body) VALUES ($1) RETURNING id::text AS id`, [`row ${i}`]);
     const event = await client.next(isEvent, 5000);
-    if (event['data'].id !== rows[0]!.id) t.fail(`repetition ${i}: expected row ${rows[0]!.id}, got ${event['data'].id}`);
+    if (event.data.id !== rows[0]!.id) t.fail(`repetition ${i}: expected row ${rows[0]!.id}, got ${event.data.id}`);
   }
   t.is(client.frames.filter(isEvent).length, 1000);
 });
@@ -29,14 +28,14 @@ test('the subscribe answer carries the seq it starts at: since that seq resumes 
   const witness = await connect({ sub: 'w' });
   await witness.subscribe('notes');
   const client = await connect({ sub: '1' });
-  const answer = (await client.subscribe('notes'))['data'];
+  const answer = (await client.subscribe('notes')).data;
   t.regex(answer.seq, /^[0-9A-F]{16}-[0-9A-F]{8}$/);
   client.close();
   await db.query(`INSERT INTO notes (body) VALUES ('missed 1'), ('missed 2')`);
   await witness.events(2);
   const back = await connect({ sub: '1' });
-  t.like((await back.subscribe('notes', { since: answer.seq }))['data'], { resumed: true });
-  t.deepEqual((await back.events(2)).map((e) => e['data'].attributes.body), ['missed 1', 'missed 2']);
+  t.like((await back.subscribe('notes', { since: answer.seq })).data, { resumed: true });
+  t.deepEqual((await back.events(2)).map((e) => attributesOf(e)['body']), ['missed 1', 'missed 2']);
   t.is(back.frames.filter(isEvent).length, 2);
 });
 
@@ -54,7 +53,7 @@ test('after a crash, a new subscription gets only what is committed after it, no
     const { seq } = await admin.call('new-message', { topicName: 'anchor', message: 'hold' });
     await admin.subscribe('notes');
     await db.query(`INSERT INTO notes (body) SELECT 'old ' || n FROM generate_series(1, 20000) n`);
-    await admin.next((f) => isEvent(f) && f['data'].attributes.body === 'old 20000', 30_000);
+    await admin.next((f) => isEvent(f) && attributesOf(f)['body'] === 'old 20000', 30_000);
     const slot = await db.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1`, [db.name]);
     t.log(`slot held at ${slot.rows[0]!['lsn']}, the message at ${seq}`);
     await server.kill('SIGKILL');
@@ -95,10 +94,10 @@ test('since on a table replays from the window exactly what the subscription wou
   await db.query(`DELETE FROM orders WHERE id = 2`);
   await db.query(`INSERT INTO orders VALUES (5, 'bob', 99)`);
   const expected = (await witness.events(7)).slice(1);
-  t.deepEqual(expected.map((e) => [e['event'], e['data'].id]), [['create', '4'], ['create', '3'], ['delete', '1'], ['create', '2'], ['delete', '4'], ['delete', '2']]);
+  t.deepEqual(expected.map((e) => [e.event, e.data.id]), [['create', '4'], ['create', '3'], ['delete', '1'], ['create', '2'], ['delete', '4'], ['delete', '2']]);
 
   const back = await connect({ sub: 'alice' });
-  t.like((await back.subscribe('orders', { filter, since: seen!['seq'] }))['data'], { topics: ['orders'], resumed: true });
+  t.like((await back.subscribe('orders', { filter, since: seen!.seq })).data, { topics: ['orders'], resumed: true });
   t.deepEqual(await back.events(6), expected);
   await db.query(`INSERT INTO orders VALUES (6, 'alice', 10)`);
   t.like(await back.next(isEvent), { event: 'create', data: { id: '6' } });
@@ -114,16 +113,16 @@ test('since further back than the window, or before a change of the read policy,
   await reader.events(5);
   // Seven events passed; the window keeps five: the second is the oldest one can resume after.
   const other = await connect({ sub: '2' });
-  t.like(await other.subscribe('notes', { since: first!['seq'] }), { data: { resumed: false } });
-  t.like(await other.subscribe('notes', { since: second!['seq'] }), { data: { resumed: true } });
+  t.like(await other.subscribe('notes', { since: first!.seq }), { data: { resumed: false } });
+  t.like(await other.subscribe('notes', { since: second!.seq }), { data: { resumed: true } });
   t.is((await other.events(5)).length, 5);
 
   const last = reader.frames.filter(isEvent).at(-1)!;
   await db.query(`UPDATE rowcast.table_policies SET read = 'admin' WHERE table_name = 'notes'`);
   await db.query(`UPDATE rowcast.table_policies SET read = 'public' WHERE table_name = 'notes'`);
-  await reader.next((f) => f['type'] === 'subscription');
+  await reader.next((f) => f.type === 'subscription');
   const third = await connect({ sub: '3' });
-  t.like(await third.subscribe('notes', { since: last['seq'] }), { data: { resumed: false } });
+  t.like(await third.subscribe('notes', { since: last.seq }), { data: { resumed: false } });
 });
 
 test('a client that reconnects with since while rows keep coming misses none and sees none twice', withServer, { sql: NOTES }, async (t, { connect, db }) => {
@@ -132,18 +131,18 @@ test('a client that reconnects with since while rows keep coming misses none and
   const writing = (async () => {
     for (let i = 0; i < 100; i++) await db.query(`INSERT INTO notes (body) SELECT 'x' FROM generate_series(1, 3)`);
   })();
-  const received: Frame[] = [];
+  const received: EventFrame[] = [];
   while (received.length < 300) {
     received.push(await reader.next(isEvent, 20_000));
     if (received.length % 29 === 0) {
       reader.close();
       reader = await connect({ sub: 'r' });
-      t.true((await reader.subscribe('notes', { since: received.at(-1)!['seq'] }))['data'].resumed);
+      t.true((await reader.subscribe('notes', { since: received.at(-1)!.seq })).data.resumed);
     }
   }
   await writing;
   const { rows } = await db.query<{ id: string }>(`SELECT id::text AS id FROM notes ORDER BY notes.id`);
-  t.deepEqual(received.map((e) => e['data'].id), rows.map((r) => r.id));
+  t.deepEqual(received.map((e) => e.data.id), rows.map((r) => r.id));
 });
 
 test('after a SIGKILL, since replays the window re-read from the slot, frame for frame', async (t) => {
@@ -162,7 +161,7 @@ test('after a SIGKILL, since replays the window re-read from the slot, frame for
     for (let i = 0; i < 20; i++) await db.query(`INSERT INTO notes (body) SELECT 'then ' || n FROM generate_series(1, 5) n`);
     const expected = (await witness.events(150)).slice(50);
     // Once acknowledged, the slot stays at the window's oldest event (the first insert), not past it.
-    const oldest = parseLsn(`${seen[0]!['seq'].slice(0, 8)}/${seen[0]!['seq'].slice(8, 16)}`);
+    const oldest = parseLsn(`${seen[0]!.seq.slice(0, 8)}/${seen[0]!.seq.slice(8, 16)}`);
     const acknowledged = await waitFor('the stream to acknowledge the slot', async () => {
       const lsn = parseLsn((await server!.status())['replication'].acknowledgedLsn);
       return lsn >= oldest ? lsn : null;
@@ -172,7 +171,7 @@ test('after a SIGKILL, since replays the window re-read from the slot, frame for
 
     server = await ServerProcess.start(db);
     const back = await connect('r');
-    t.like(await back.subscribe('notes', { since: seen.at(-1)!['seq'] }), { data: { resumed: true } });
+    t.like(await back.subscribe('notes', { since: seen.at(-1)!.seq }), { data: { resumed: true } });
     t.deepEqual(await back.events(100), expected);
     await db.query(`INSERT INTO notes (body) VALUES ('after')`);
     t.like(await back.next(isEvent), { data: { attributes: { body: 'after' } } });
@@ -195,9 +194,9 @@ test('a row moving between two of the reader\'s groups is delete (part 1) then c
   await db.query(`UPDATE docs SET team = 'blue' WHERE id = 1`);
   await db.query(`INSERT INTO docs VALUES (2, 'red')`);
   const [created, left, entered] = await reader.events(3);
-  t.is(created!['part'], undefined);
+  t.is(created!.part, undefined);
   t.like(left, { event: 'delete', part: 1, data: { id: '1' } });
-  t.like(entered, { event: 'create', part: 2, seq: left!['seq'], data: { id: '1', attributes: { team: 'blue' } } });
+  t.like(entered, { event: 'create', part: 2, seq: left!.seq, data: { id: '1', attributes: { team: 'blue' } } });
 
   let marker = 100;
   // What a client resuming with `since` receives, up to a marker row committed after it subscribed.
@@ -209,13 +208,13 @@ test('a row moving between two of the reader\'s groups is delete (part 1) then c
     const frames: Array<[string, string]> = [];
     for (;;) {
       const event = await client.next(isEvent);
-      if (event['data'].id === id) return frames;
-      if (Number(event['data'].id) < 100) frames.push([event['event'], event['data'].id]); // not earlier markers
+      if (event.data.id === id) return frames;
+      if (Number(event.data.id) < 100) frames.push([event.event, event.data.id]); // not earlier markers
     }
   };
-  t.deepEqual(await resumeFrom(`${left!['seq']}/1`), [['create', '1'], ['create', '2']]);
-  t.deepEqual(await resumeFrom(`${left!['seq']}/2`), [['create', '2']]);
-  t.deepEqual(await resumeFrom(left!['seq']), [['create', '2']]);
+  t.deepEqual(await resumeFrom(`${left!.seq}/1`), [['create', '1'], ['create', '2']]);
+  t.deepEqual(await resumeFrom(`${left!.seq}/2`), [['create', '2']]);
+  t.deepEqual(await resumeFrom(left!.seq), [['create', '2']]);
   const bad = await connect(claims);
-  t.like(await bad.request('subscribe', { topicName: 'docs', since: `${left!['seq']}/3` }), { ok: false, error: { code: 'INVALID_ATTRIBUTES' } });
+  t.like(await bad.request('subscribe', { topicName: 'docs', since: `${left!.seq}/3` }), { ok: false, error: { code: 'INVALID_ATTRIBUTES' } });
 });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { createTestDatabase } from './helpers/database.js';
-import { LiveClient } from './helpers/live-client.js';
+import { isEvent, LiveClient } from './helpers/live-client.js';
 import { operatorHeaders, signToken, TEST_SECRET } from './helpers/tokens.js';
 import { withServer } from './helpers/with-server.js';
 
@@ -39,8 +39,8 @@ test('with TLS_CERT_FILE and TLS_KEY_FILE, wss:// serves the same endpoint and e
   const plain = await connect({ sub: 'p' });
   await plain.subscribe('notes');
   await db.query(`INSERT INTO notes VALUES (1, 'over TLS')`);
-  t.like(await secure.next((f) => f['type'] === 'event'), { data: { id: '1', attributes: { body: 'over TLS' } } });
-  t.like(await plain.next((f) => f['type'] === 'event'), { data: { id: '1' } });
+  t.like(await secure.next(isEvent), { data: { id: '1', attributes: { body: 'over TLS' } } });
+  t.like(await plain.next(isEvent), { data: { id: '1' } });
   secure.close();
 });
 
