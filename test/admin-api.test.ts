@@ -3,6 +3,7 @@
  * (403) and no token (401); the socket's rules and error codes.
  */
 import test from 'ava';
+import { CLOSE_CODES } from '../src/protocol/index.js';
 import { isEvent, isOk } from './helpers/live-client.js';
 import { withServer, type ServerFixture } from './helpers/with-server.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -113,6 +114,6 @@ test('connections: listed with client, user, subscriptions and buffered bytes; o
   t.like(entry, { user: { sub: 'w', role: 'user' }, subscriptions: ['notes'], bufferedBytes: 0 });
   t.is(json.length, 2);
   t.like(await admin('DELETE', `/admin/connections/${entry.id}`), { status: 200, json: { closed: entry.id } });
-  t.is(await watched.closed(), 1008);
+  t.is(await watched.closed(), CLOSE_CODES.POLICY_VIOLATION);
   t.is(other.closeCode, null);
 });

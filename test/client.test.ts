@@ -6,6 +6,7 @@
  */
 import test from 'ava';
 import WebSocket from 'ws';
+import { CLOSE_CODES } from '../src/protocol/index.js';
 import { createClient, liveRows, RowcastClientError, type ClientOptions, type ConnectionState, type LiveEvent, type RowcastClient } from '@rowcast/client';
 import { createTestDatabase } from './helpers/database.js';
 import { freePort } from './helpers/free-port.js';
@@ -177,7 +178,7 @@ test('getToken refreshes the token before it expires, on the open connection', w
   const witness = await LiveClient.connect(`${liveUrl}?token=${signToken({ sub: 'w', exp: firstExp })}`);
   const orders: LiveEvent[] = [];
   await client.subscribe('orders', {}, (e) => orders.push(e)).ready;
-  t.is(await witness.closed(15_000), 4001);
+  t.is(await witness.closed(15_000), CLOSE_CODES.TOKEN_EXPIRED);
   t.true(issued >= 2, `getToken called ${issued} times`);
   t.deepEqual(states.map((s) => s.status), ['open']);
   await db.query(`INSERT INTO orders VALUES (1, 'alice', 1)`);

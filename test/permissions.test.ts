@@ -78,13 +78,11 @@ test('group policy: membership comes from the configured claim, which must be an
     const { status, body } = await upgradeStatus(`${liveUrl}?token=${signToken({ sub: '4', teams })}`);
     t.is(status, 401);
     t.is(JSON.parse(body).error.code, 'TOKEN_INVALID');
-    t.regex(JSON.parse(body).error.message, /teams/);
   }
   for (const sub of [{ id: 1 }, true, [1]]) {
     const { status, body } = await upgradeStatus(`${liveUrl}?token=${signToken({ sub })}`);
     t.is(status, 401);
     t.is(JSON.parse(body).error.code, 'TOKEN_INVALID');
-    t.regex(JSON.parse(body).error.message, /sub/);
   }
 });
 

@@ -407,6 +407,8 @@ test('10. tokens without exp are refused unless JWT_REQUIRE_EXP=false; rowcast t
   const forever = jwt.sign({ sub: 'u' }, TEST_SECRET);
   const refused = await upgradeStatus(`${liveUrl}?token=${forever}`);
   t.is(refused.status, 401);
+  t.like(JSON.parse(refused.body), { error: { code: 'TOKEN_INVALID' } });
+  // The refusal names the setting that allows such tokens (README, Security).
   t.regex(JSON.parse(refused.body).error.message, /JWT_REQUIRE_EXP/);
   const minted = execFileSync(process.execPath, ['dist/src/cli/main.js', 'token', '--sub', '42'], { env: { ...process.env, JWT_SECRET: 'x'.repeat(32), DATABASE_URL: 'postgres://unused@127.0.0.1:1/x' } }).toString().trim();
   const payload = JSON.parse(Buffer.from(minted.split('.')[1]!, 'base64url').toString()) as { exp?: number };

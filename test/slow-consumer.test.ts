@@ -4,6 +4,7 @@
  * client on the same topic keeps receiving every event.
  */
 import test from 'ava';
+import { CLOSE_CODES } from '../src/protocol/index.js';
 import { createTestDatabase } from './helpers/database.js';
 import { LiveClient } from './helpers/live-client.js';
 import { ServerProcess } from './helpers/server-process.js';
@@ -44,7 +45,7 @@ test(`a client that stops reading is closed with 1013; a fast one on the same to
     const status = await waitFor('the slow consumer to be closed', async () => ((await server!.status())['slowConsumersClosed'] >= 1 ? true : null));
     t.true(status);
     slowTcp.resume();
-    t.is(await slow.closed(), 1013);
+    t.is(await slow.closed(), CLOSE_CODES.SLOW_CONSUMER);
     const growth = after.peakMiB - before.rssMiB;
     t.log(`${((ROWS * ROW_BYTES) / 2 ** 20).toFixed(0)} MiB of events; server RSS ${before.rssMiB.toFixed(0)} MiB → peak ${after.peakMiB.toFixed(0)} MiB (+${growth.toFixed(0)})`);
     // The slow socket may hold MAX_BACKPRESSURE_BYTES (4 MiB), not the ~94 MiB that passed.
