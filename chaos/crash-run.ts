@@ -8,15 +8,13 @@
  *
  * Used at CI size by test/crash.test.ts and at full size by `npm run chaos`.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
-import { startEmbeddedPostgres, type RunningPostgres } from '../src/db/embedded-postgres.js';
+import type { RunningPostgres } from '../src/db/embedded-postgres.js';
 import type { TestDatabase } from '../test/helpers/database.js';
-import { freePort } from '../test/helpers/free-port.js';
 import { attributesOf, dataOf, isEvent, LiveClient, type EventFrame } from '../test/helpers/live-client.js';
 import { ServerProcess } from '../test/helpers/server-process.js';
+export { startPrivatePostgres, type PrivatePostgres } from '../test/helpers/private-postgres.js';
 import { signToken } from '../test/helpers/tokens.js';
 
 /** Tables, policies and the writer's commit markers. */
@@ -95,6 +93,8 @@ export interface CrashRunOptions {
   readonly nodes?: number;
   /** Progress lines. */
   readonly log?: (line: string) => void;
+  /** How a server is started on the run's database (default `ServerProcess.start`); a test passes its fixture's, which kills what it started. */
+  readonly start?: (env: Record<string, string>) => Promise<ServerProcess>;
 }
 
 /** What a run found. */
@@ -121,27 +121,6 @@ export function describeCrashRun(r: CrashRunReport): string {
   );
 }
 
-/** A Postgres of the run's own, which it may restart. */
-export interface PrivatePostgres {
-  readonly url: string;
-  readonly server: RunningPostgres;
-  destroy(): Promise<void>;
-}
-
-/** Starts a throw-away embedded Postgres (the run restarts it; other tests must not share it). */
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
-  const dir = await mkdtemp(path.resolve('.rowcast', 'chaos-pg-'));
-  const server = await startEmbeddedPostgres({ dataDir: path.join(dir, 'data'), port: await freePort() });
-  return {
-    url: server.url,
-    server,
-    destroy: async () => {
-      await server.stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
-
 /**
  * Runs the crash test on `db` (already holding {@link CRASH_SCHEMA}).
  * `postgres` is needed for `restart-postgres` disruptions.
@@ -149,8 +128,14 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
 export async function runCrashTest(db: TestDatabase, options: CrashRunOptions, postgres?: RunningPostgres): Promise<CrashRunReport> {
   const log = options.log ?? (() => {});
   const env = { PUBLICATION_TABLES: TABLES.join(','), ...options.env };
+  const start = options.start ?? ((serverEnv: Record<string, string>) => ServerProcess.start(db, serverEnv));
   const servers: ServerProcess[] = [];
-  for (let i = 0; i < (options.nodes ?? 1); i++) servers.push(await ServerProcess.start(db, env));
+  try {
+    for (let i = 0; i < (options.nodes ?? 1); i++) servers.push(await start(env));
+  } catch (error) {
+    await Promise.all(servers.map((node) => node.kill()));
+    throw error;
+  }
   let server = servers[0]!;
   const problems: string[] = [];
   const readers = READERS.flatMap((spec) =>
@@ -171,21 +156,21 @@ export async function runCrashTest(db: TestDatabase, options: CrashRunOptions, p
         const started = Date.now();
         if (disruption.kind === 'kill-server') {
           await server.kill('SIGKILL');
-          server = await ServerProcess.start(db, env);
+          server = await start(env);
           servers[0] = server;
         } else if (disruption.kind === 'kill-leader') {
           const roles = await Promise.all(servers.map((node) => node.status().then((status) => status['cluster']?.role, () => null)));
           const leader = roles.indexOf('leader');
           if (leader < 0) throw new Error(`kill-leader: no leader among ${roles.join(', ')}`);
           await servers[leader]!.kill('SIGKILL');
-          servers[leader] = await ServerProcess.start(db, env);
+          servers[leader] = await start(env);
           log(`killed the leader (node ${leader + 1} of ${servers.length}); it rejoined`);
         } else if (disruption.kind === 'terminate-server') {
           // A graceful shutdown must end with exit code 0.
           const code = await server.kill('SIGTERM');
           if (code !== 0) problems.push(`SIGTERM: the server exited with ${code}`);
           log(`SIGTERM: exited ${code} after ${Date.now() - started} ms`);
-          server = await ServerProcess.start(db, env);
+          server = await start(env);
           servers[0] = server;
         } else {
           if (!postgres) throw new Error('restart-postgres needs a private Postgres');

@@ -10,12 +10,11 @@ import { seqLsn } from '../src/events/seq.js';
 import { CLOSE_CODES } from '../src/protocol/index.js';
 import { formatLsn } from '../src/replication/lsn.js';
 import { createClient, liveRows, RowcastClientError, type ClientOptions, type ConnectionState, type LiveEvent, type RowcastClient } from '@rowcast/client';
-import { createTestDatabase } from './helpers/database.js';
 import { freePort } from './helpers/free-port.js';
 import { LiveClient } from './helpers/live-client.js';
-import { ServerProcess } from './helpers/server-process.js';
 import { waitFor } from './helpers/wait-for.js';
 import { signToken, withServer } from './helpers/with-server.js';
+import { withServerProcess } from './helpers/with-server-process.js';
 
 const ADMIN = { sub: 'admin-1', role: 'admin' };
 const TABLES = `
@@ -84,14 +83,9 @@ test('requests resolve with their data and reject with the §3 code', withServer
   t.is((await rejection(user.listTopics())).code, 'CLOSED');
 });
 
-test('after a server restart the client reconnects, restores every subscription and misses nothing', async (t) => {
-  const db = await createTestDatabase(TABLES);
+test('after a server restart the client reconnects, restores every subscription and misses nothing', withServerProcess, { sql: TABLES }, async (t, { db, start }) => {
   const port = await freePort();
-  let server = await ServerProcess.start(db, { PORT: String(port) });
-  t.teardown(async () => {
-    await server.kill('SIGKILL');
-    await db.drop();
-  });
+  let server = await start({ PORT: String(port) });
   const url = `ws://127.0.0.1:${port}/live`;
   const backoff = { initialMs: 50, maxMs: 500 };
   const { client, states } = open(t, { url, getToken: () => signToken({ sub: 'alice' }), backoff });
@@ -140,7 +134,7 @@ test('after a server restart the client reconnects, restores every subscription 
   await db.query(`DELETE FROM orders WHERE id = 1`);
   for (let i = 6; i <= 8; i++) await db.query(`INSERT INTO orders VALUES ($1, 'alice', $1)`, [i]);
   await db.query(`INSERT INTO quiet VALUES (1, 'while down')`);
-  server = await ServerProcess.start(db, { PORT: String(port) });
+  server = await start({ PORT: String(port) });
 
   await waitFor('the missed events', () => orders.length === 10 && resyncs.quiet === 1 && lateQuiet.length === 1);
   t.deepEqual(

@@ -15,12 +15,12 @@ import { clusterKeys } from '../src/cluster/cluster-node.js';
 import WebSocket from 'ws';
 import { createClient, type ClientOptions, type LiveEvent, type RowcastClient } from '@rowcast/client';
 import { CLOSE_CODES } from '../src/protocol/index.js';
-import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { freePort } from './helpers/free-port.js';
 import { dataOf, eventOn, isEvent, LiveClient, type EventFrame } from './helpers/live-client.js';
 import { ServerProcess } from './helpers/server-process.js';
 import { waitFor } from './helpers/wait-for.js';
 import { signToken } from './helpers/with-server.js';
+import { withServerProcess, type ProcessFixture } from './helpers/with-server-process.js';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const TABLES = `
@@ -35,15 +35,15 @@ async function dropClusterKeys(redisUrl: string, slot: string): Promise<void> {
   redis.disconnect();
 }
 
-/** `count` nodes on `db`, torn down (and the database dropped) after the test. */
-async function cluster(t: { teardown(fn: () => Promise<void>): void }, db: TestDatabase, count: number, redisUrl = REDIS_URL): Promise<ServerProcess[]> {
+/** `count` nodes on the fixture's database; after the test they are killed and then their Redis keys removed (the fixture drops the database). */
+async function cluster(t: { teardown(fn: () => Promise<void>): void }, { db, start }: ProcessFixture, count: number, redisUrl = REDIS_URL): Promise<ServerProcess[]> {
   const nodes: ServerProcess[] = [];
   t.teardown(async () => {
+    // Killed first: a running node would write its keys again.
     await Promise.all(nodes.map((node) => node.kill('SIGKILL')));
-    await db.drop();
     await dropClusterKeys(redisUrl, db.name);
   });
-  for (let i = 0; i < count; i++) nodes.push(await ServerProcess.start(db, { REDIS_URL: redisUrl, CLUSTER_FAILOVER_MS: '300' }));
+  for (let i = 0; i < count; i++) nodes.push(await start({ REDIS_URL: redisUrl, CLUSTER_FAILOVER_MS: '300' }));
   return nodes;
 }
 
@@ -65,9 +65,9 @@ function sdkClient(t: { teardown(fn: () => void): void }, urls: string[], sub: s
   return client;
 }
 
-test('three nodes: clients spread over them get every event they may read, once, in the same order; topics cross nodes', async (t) => {
-  const db = await createTestDatabase(TABLES);
-  const nodes = await cluster(t, db, 3);
+test('three nodes: clients spread over them get every event they may read, once, in the same order; topics cross nodes', withServerProcess, { sql: TABLES }, async (t, fixture) => {
+  const { db } = fixture;
+  const nodes = await cluster(t, fixture, 3);
   await leaderOf(nodes);
   const connect = (node: ServerProcess, claims: Record<string, unknown>) => LiveClient.connect(`${node.liveUrl}?token=${signToken(claims)}`);
   const alice = await Promise.all(nodes.map((node) => connect(node, { sub: 'alice' })));
@@ -120,9 +120,9 @@ test('three nodes: clients spread over them get every event they may read, once,
   t.deepEqual(atC, atA);
 });
 
-test('kill -9 of the leader under load: another node takes over, and every client ends with every row once', async (t) => {
-  const db = await createTestDatabase(TABLES);
-  const nodes = await cluster(t, db, 3);
+test('kill -9 of the leader under load: another node takes over, and every client ends with every row once', withServerProcess, { sql: TABLES }, async (t, fixture) => {
+  const { db } = fixture;
+  const nodes = await cluster(t, fixture, 3);
   const leader = await leaderOf(nodes);
   const urls = nodes.map((node) => node.liveUrl);
   // One client per node (each falls back to the next node's URL when its own goes).
@@ -158,14 +158,14 @@ test('kill -9 of the leader under load: another node takes over, and every clien
   }
 });
 
-test('Redis loses its data: every node reports the gap, every client is told once (resumed: false), and the cluster goes on', async (t) => {
+test('Redis loses its data: every node reports the gap, every client is told once (resumed: false), and the cluster goes on', withServerProcess, { sql: TABLES }, async (t, fixture) => {
+  const { db } = fixture;
   const port = await freePort();
   const startRedis = (): ChildProcess => spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
   let redis = startRedis();
   t.teardown(() => void redis.kill('SIGKILL'));
   const redisUrl = `redis://127.0.0.1:${port}`;
-  const db = await createTestDatabase(TABLES);
-  const nodes = await waitFor('the nodes to start on the new Redis', () => cluster(t, db, 2, redisUrl).catch(() => null));
+  const nodes = await waitFor('the nodes to start on the new Redis', () => cluster(t, fixture, 2, redisUrl).catch(() => null));
   await leaderOf(nodes);
   const urls = nodes.map((node) => node.liveUrl);
   const received = nodes.map(() => [] as LiveEvent[]);
@@ -214,12 +214,9 @@ test('Redis loses its data: every node reports the gap, every client is told onc
   }
 });
 
-test('crash run on three nodes: the leader killed twice at 1,000 changes/s; every client, moving between nodes, gets exactly what it may read', async (t) => {
-  const db = await createTestDatabase(CRASH_SCHEMA);
-  t.teardown(async () => {
-    await db.drop();
-    await dropClusterKeys(REDIS_URL, db.name);
-  });
+test('crash run on three nodes: the leader killed twice at 1,000 changes/s; every client, moving between nodes, gets exactly what it may read', withServerProcess, { sql: CRASH_SCHEMA }, async (t, { db, start }) => {
+  // (The run kills its nodes before it returns; the fixture drops the database after this.)
+  t.teardown(() => dropClusterKeys(REDIS_URL, db.name));
   const result = await runCrashTest(db, {
     rate: 1000,
     seconds: 6,
@@ -232,6 +229,7 @@ test('crash run on three nodes: the leader killed twice at 1,000 changes/s; ever
     reconnectEvery: 400,
     env: { HISTORY_EVENTS: '20000', REDIS_URL, CLUSTER_FAILOVER_MS: '300' },
     log: (line) => t.log(line),
+    start,
   });
   t.log(describeCrashRun(result));
   t.deepEqual(result.problems, []);

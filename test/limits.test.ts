@@ -5,12 +5,11 @@
  */
 import test from 'ava';
 import { CLOSE_CODES } from '../src/protocol/index.js';
-import { createTestDatabase } from './helpers/database.js';
 import { errorOf, idOf, isEvent, LiveClient, upgradeStatus } from './helpers/live-client.js';
-import { ServerProcess } from './helpers/server-process.js';
 import { signToken } from './helpers/tokens.js';
 import { waitFor } from './helpers/wait-for.js';
 import { withServer } from './helpers/with-server.js';
+import { withServerProcess } from './helpers/with-server-process.js';
 
 const NOTES = `
   CREATE TABLE notes (id int PRIMARY KEY, body text);
@@ -94,25 +93,18 @@ test('over the rate limit: RATE_LIMIT_EXCEEDED with retryAfter, the request is n
   t.like(await other.request('ping'), { type: 'pong' });
 });
 
-test('a handler that fails on its dependency answers INTERNAL with a correlation id that is in the log; the connection and the server go on', async (t) => {
-  const db = await createTestDatabase(NOTES);
-  let server: ServerProcess | null = null;
-  try {
-    server = await ServerProcess.start(db);
-    const admin = await LiveClient.connect(`${server.liveUrl}?token=${signToken({ sub: 'a', role: 'admin' })}`);
-    await admin.call('create-topic', { name: 'room' });
-    await db.query(`ALTER TABLE rowcast.messages RENAME TO messages_away`);
-    const failed = await admin.request('history', { topicName: 'room' });
-    t.like(failed, { ok: false, error: { code: 'INTERNAL' } });
-    const correlationId = /correlation id ([0-9a-f-]{36})/.exec(errorOf(failed).message)?.[1];
-    t.truthy(correlationId);
-    const line = await server.waitForLog((l) => l['correlationId'] === correlationId);
-    t.is(line['method'], 'history');
-    await db.query(`ALTER TABLE rowcast.messages_away RENAME TO messages`);
-    t.like(await admin.request('history', { topicName: 'room' }), { ok: true });
-    t.is(admin.closeCode, null);
-  } finally {
-    await server?.kill();
-    await db.drop();
-  }
+test('a handler that fails on its dependency answers INTERNAL with a correlation id that is in the log; the connection and the server go on', withServerProcess, { sql: NOTES }, async (t, { db, start }) => {
+  const server = await start();
+  const admin = await LiveClient.connect(`${server.liveUrl}?token=${signToken({ sub: 'a', role: 'admin' })}`);
+  await admin.call('create-topic', { name: 'room' });
+  await db.query(`ALTER TABLE rowcast.messages RENAME TO messages_away`);
+  const failed = await admin.request('history', { topicName: 'room' });
+  t.like(failed, { ok: false, error: { code: 'INTERNAL' } });
+  const correlationId = /correlation id ([0-9a-f-]{36})/.exec(errorOf(failed).message)?.[1];
+  t.truthy(correlationId);
+  const line = await server.waitForLog((l) => l['correlationId'] === correlationId);
+  t.is(line['method'], 'history');
+  await db.query(`ALTER TABLE rowcast.messages_away RENAME TO messages`);
+  t.like(await admin.request('history', { topicName: 'room' }), { ok: true });
+  t.is(admin.closeCode, null);
 });

@@ -1,10 +1,9 @@
 import test from 'ava';
 import { parseLsn } from '../src/replication/lsn.js';
-import { createTestDatabase } from './helpers/database.js';
 import { attributesOf, isEvent, LiveClient, type EventFrame } from './helpers/live-client.js';
-import { ServerProcess } from './helpers/server-process.js';
 import { waitFor } from './helpers/wait-for.js';
 import { signToken, withServer } from './helpers/with-server.js';
+import { withServerProcess } from './helpers/with-server-process.js';
 
 const NOTES = `
   CREATE TABLE notes (id bigserial PRIMARY KEY, body text);
@@ -39,37 +38,32 @@ test('the subscribe answer carries the seq it starts at: since that seq resumes 
   t.is(back.frames.filter(isEvent).length, 2);
 });
 
-test('after a crash, a new subscription gets only what is committed after it, not the re-read tail of the slot', async (t) => {
-  const db = await createTestDatabase(`${NOTES}
+test('after a crash, a new subscription gets only what is committed after it, not the re-read tail of the slot', withServerProcess, {
+  sql: `${NOTES}
     CREATE FUNCTION hold_positions() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN RAISE EXCEPTION 'positions held by the test'; END $$;
-    CREATE TRIGGER hold_positions BEFORE UPDATE OF seq ON rowcast.messages FOR EACH ROW EXECUTE FUNCTION hold_positions();`);
-  let server: ServerProcess | null = null;
-  try {
-    server = await ServerProcess.start(db);
-    const admin = await LiveClient.connect(`${server.liveUrl}?token=${signToken({ sub: 'a', role: 'admin' })}`);
-    // A stored message whose position cannot be written holds the slot before everything after it.
-    await admin.call('create-topic', { name: 'anchor' });
-    const { seq } = await admin.call('new-message', { topicName: 'anchor', message: 'hold' });
-    await admin.subscribe('notes');
-    await db.query(`INSERT INTO notes (body) SELECT 'old ' || n FROM generate_series(1, 20000) n`);
-    await admin.next((f) => isEvent(f) && attributesOf(f)['body'] === 'old 20000', 30_000);
-    const slot = await db.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1`, [db.name]);
-    t.log(`slot held at ${slot.rows[0]!['lsn']}, the message at ${seq}`);
-    await server.kill('SIGKILL');
+    CREATE TRIGGER hold_positions BEFORE UPDATE OF seq ON rowcast.messages FOR EACH ROW EXECUTE FUNCTION hold_positions();`,
+}, async (t, { db, start }) => {
+  let server = await start();
+  const admin = await LiveClient.connect(`${server.liveUrl}?token=${signToken({ sub: 'a', role: 'admin' })}`);
+  // A stored message whose position cannot be written holds the slot before everything after it.
+  await admin.call('create-topic', { name: 'anchor' });
+  const { seq } = await admin.call('new-message', { topicName: 'anchor', message: 'hold' });
+  await admin.subscribe('notes');
+  await db.query(`INSERT INTO notes (body) SELECT 'old ' || n FROM generate_series(1, 20000) n`);
+  await admin.next((f) => isEvent(f) && attributesOf(f)['body'] === 'old 20000', 30_000);
+  const slot = await db.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1`, [db.name]);
+  t.log(`slot held at ${slot.rows[0]!['lsn']}, the message at ${seq}`);
+  await server.kill('SIGKILL');
 
-    server = await ServerProcess.start(db);
-    const fresh = await LiveClient.connect(`${server.liveUrl}?token=${signToken({ sub: 'b' })}`);
-    await fresh.subscribe('notes');
-    await db.query(`INSERT INTO notes (body) VALUES ('new')`);
-    t.like(await fresh.next(isEvent, 30_000), { data: { attributes: { body: 'new' } } });
-    // The restarted server did re-read the old rows (they went nowhere live).
-    const status = await waitFor('the re-read to be counted', async () => ((await server!.status())['replication'].changes >= 20_001 ? true : null));
-    t.true(status);
-  } finally {
-    await server?.kill();
-    await db.drop();
-  }
+  server = await start();
+  const fresh = await LiveClient.connect(`${server.liveUrl}?token=${signToken({ sub: 'b' })}`);
+  await fresh.subscribe('notes');
+  await db.query(`INSERT INTO notes (body) VALUES ('new')`);
+  t.like(await fresh.next(isEvent, 30_000), { data: { attributes: { body: 'new' } } });
+  // The restarted server did re-read the old rows (they went nowhere live).
+  const status = await waitFor('the re-read to be counted', async () => ((await server.status())['replication'].changes >= 20_001 ? true : null));
+  t.true(status);
 });
 
 const ORDERS = `
@@ -145,41 +139,34 @@ test('a client that reconnects with since while rows keep coming misses none and
   t.deepEqual(received.map((e) => e.data.id), rows.map((r) => r.id));
 });
 
-test('after a SIGKILL, since replays the window re-read from the slot, frame for frame', async (t) => {
-  const db = await createTestDatabase(NOTES);
-  let server: ServerProcess | null = null;
-  const connect = async (sub: string) => LiveClient.connect(`${server!.liveUrl}?token=${signToken({ sub })}`);
-  try {
-    server = await ServerProcess.start(db);
-    const witness = await connect('w');
-    await witness.subscribe('notes');
-    const reader = await connect('r');
-    await reader.subscribe('notes');
-    await db.query(`INSERT INTO notes (body) SELECT 'first ' || n FROM generate_series(1, 50) n`);
-    const seen = await reader.events(50);
-    reader.close();
-    for (let i = 0; i < 20; i++) await db.query(`INSERT INTO notes (body) SELECT 'then ' || n FROM generate_series(1, 5) n`);
-    const expected = (await witness.events(150)).slice(50);
-    // Once acknowledged, the slot stays at the window's oldest event (the first insert), not past it.
-    const oldest = parseLsn(`${seen[0]!.seq.slice(0, 8)}/${seen[0]!.seq.slice(8, 16)}`);
-    const acknowledged = await waitFor('the stream to acknowledge the slot', async () => {
-      const lsn = parseLsn((await server!.status())['replication'].acknowledgedLsn);
-      return lsn >= oldest ? lsn : null;
-    });
-    t.is(acknowledged, oldest);
-    await server.kill('SIGKILL');
+test('after a SIGKILL, since replays the window re-read from the slot, frame for frame', withServerProcess, { sql: NOTES }, async (t, { db, start }) => {
+  let server = await start();
+  const connect = async (sub: string) => LiveClient.connect(`${server.liveUrl}?token=${signToken({ sub })}`);
+  const witness = await connect('w');
+  await witness.subscribe('notes');
+  const reader = await connect('r');
+  await reader.subscribe('notes');
+  await db.query(`INSERT INTO notes (body) SELECT 'first ' || n FROM generate_series(1, 50) n`);
+  const seen = await reader.events(50);
+  reader.close();
+  for (let i = 0; i < 20; i++) await db.query(`INSERT INTO notes (body) SELECT 'then ' || n FROM generate_series(1, 5) n`);
+  const expected = (await witness.events(150)).slice(50);
+  // Once acknowledged, the slot stays at the window's oldest event (the first insert), not past it.
+  const oldest = parseLsn(`${seen[0]!.seq.slice(0, 8)}/${seen[0]!.seq.slice(8, 16)}`);
+  const acknowledged = await waitFor('the stream to acknowledge the slot', async () => {
+    const lsn = parseLsn((await server.status())['replication'].acknowledgedLsn);
+    return lsn >= oldest ? lsn : null;
+  });
+  t.is(acknowledged, oldest);
+  await server.kill('SIGKILL');
 
-    server = await ServerProcess.start(db);
-    const back = await connect('r');
-    t.like(await back.subscribe('notes', { since: seen.at(-1)!.seq }), { data: { resumed: true } });
-    t.deepEqual(await back.events(100), expected);
-    await db.query(`INSERT INTO notes (body) VALUES ('after')`);
-    t.like(await back.next(isEvent), { data: { attributes: { body: 'after' } } });
-    t.is(back.frames.filter(isEvent).length, 101);
-  } finally {
-    await server?.kill();
-    await db.drop();
-  }
+  server = await start();
+  const back = await connect('r');
+  t.like(await back.subscribe('notes', { since: seen.at(-1)!.seq }), { data: { resumed: true } });
+  t.deepEqual(await back.events(100), expected);
+  await db.query(`INSERT INTO notes (body) VALUES ('after')`);
+  t.like(await back.next(isEvent), { data: { attributes: { body: 'after' } } });
+  t.is(back.frames.filter(isEvent).length, 101);
 });
 
 const DOCS = `

@@ -28,10 +28,10 @@ import { pino } from 'pino';
 import { createTestDatabase } from './helpers/database.js';
 import { freePort } from './helpers/free-port.js';
 import { errorOf, eventOn, idOf, isEvent, LiveClient, upgradeStatus } from './helpers/live-client.js';
-import { ServerProcess } from './helpers/server-process.js';
 import { operatorHeaders, signToken, TEST_SECRET } from './helpers/tokens.js';
 import { waitFor } from './helpers/wait-for.js';
 import { withServer } from './helpers/with-server.js';
+import { withServerProcess } from './helpers/with-server-process.js';
 
 const TABLES = `
   CREATE TABLE notes (id int PRIMARY KEY, body text, amount numeric, score numeric, rank numeric);
@@ -304,7 +304,7 @@ test('8. the shipped docker-compose has no default secret and publishes Postgres
   t.regex(compose, /REDIS_URL: redis:\/\/:\$\{REDIS_PASSWORD\}@/);
 });
 
-test('8. a cluster node works over rediss:// with Redis AUTH', async (t) => {
+test('8. a cluster node works over rediss:// with Redis AUTH', withServerProcess, { sql: TABLES }, async (t, { db, start }) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'rowcast-redis-tls-'));
   const cert = path.join(dir, 'cert.pem');
   const key = path.join(dir, 'key.pem');
@@ -323,23 +323,19 @@ test('8. a cluster node works over rediss:// with Redis AUTH', async (t) => {
       return false;
     }
   });
-  const db = await createTestDatabase(TABLES);
-  const node = await ServerProcess.start(db, {
+  const node = await start({
     REDIS_URL: `rediss://:${password}@127.0.0.1:${port}`,
     CLUSTER_SECRET: 'cluster-secret-0123456789',
     NODE_EXTRA_CA_CERTS: cert,
   });
-  try {
-    await waitFor('the node to lead through Redis', async () => (await node.status())['cluster']?.role === 'leader' && (await node.status())['cluster'].redisConnected);
-    const client = await LiveClient.connect(`${node.liveUrl}?token=${signToken({ sub: 'u' })}`);
-    await client.subscribe('notes');
-    await db.query(`INSERT INTO notes (id) VALUES (1)`);
-    t.like(await client.next(isEvent), { data: { id: '1' } });
-    client.close();
-  } finally {
-    await node.kill('SIGTERM');
-    await db.drop();
-  }
+  await waitFor('the node to lead through Redis', async () => (await node.status())['cluster']?.role === 'leader' && (await node.status())['cluster'].redisConnected);
+  const client = await LiveClient.connect(`${node.liveUrl}?token=${signToken({ sub: 'u' })}`);
+  await client.subscribe('notes');
+  await db.query(`INSERT INTO notes (id) VALUES (1)`);
+  t.like(await client.next(isEvent), { data: { id: '1' } });
+  client.close();
+  // A graceful stop while its Redis still runs (the fixture's SIGKILL is for a test that failed before here).
+  await node.kill('SIGTERM');
 });
 
 test('9. the embedded Postgres never uses a server it did not start; its password is random and kept 0600', async (t) => {

@@ -1,11 +1,10 @@
 import test from 'ava';
 import type { ResponseData } from '../src/protocol/index.js';
 import { parseLsn } from '../src/replication/lsn.js';
-import { createTestDatabase } from './helpers/database.js';
 import { attributesOf, isEvent, LiveClient, type EventFrame } from './helpers/live-client.js';
-import { ServerProcess } from './helpers/server-process.js';
 import { waitFor } from './helpers/wait-for.js';
 import { signToken, withServer } from './helpers/with-server.js';
+import { withServerProcess } from './helpers/with-server-process.js';
 
 const ADMIN = { sub: 'admin-1', role: 'admin' };
 
@@ -139,70 +138,63 @@ test('replay checks like subscribe: unknown and unreadable topics, maxSubscriber
 // The replay window holds the slot too; with one event it holds it no further back than the unwritten positions do.
 const WINDOW_OF_ONE = { HISTORY_EVENTS: '1' };
 
-test('after SIGKILL restarts, since replays every message in order, also those whose position was not yet written', async (t) => {
-  const db = await createTestDatabase('');
-  let server: ServerProcess | null = null;
-  const connect = async (claims: Record<string, unknown>) => LiveClient.connect(`${server!.liveUrl}?token=${signToken(claims)}`);
-  try {
-    server = await ServerProcess.start(db, WINDOW_OF_ONE);
-    const admin = await connect(ADMIN);
-    await admin.call('create-topic', { name: 'durable' });
-    const reader = await connect({ sub: 'r' });
-    await reader.subscribe('durable');
-    await publish(admin, 'durable', 0, 5);
-    const seen = await reader.events(5);
-    const since = seen[4]!.seq;
-    reader.close();
+test('after SIGKILL restarts, since replays every message in order, also those whose position was not yet written', withServerProcess, { sql: '' }, async (t, { db, start }) => {
+  let server = await start(WINDOW_OF_ONE);
+  const connect = async (claims: Record<string, unknown>) => LiveClient.connect(`${server.liveUrl}?token=${signToken(claims)}`);
+  const admin = await connect(ADMIN);
+  await admin.call('create-topic', { name: 'durable' });
+  const reader = await connect({ sub: 'r' });
+  await reader.subscribe('durable');
+  await publish(admin, 'durable', 0, 5);
+  const seen = await reader.events(5);
+  const since = seen[4]!.seq;
+  reader.close();
 
-    await waitFor('the positions of the first messages to be written', async () => {
-      const { rows } = await db.query(`SELECT count(*)::int AS n FROM rowcast.messages WHERE seq IS NULL`);
-      return rows[0]!['n'] === 0;
-    });
-    // Hold the write-back of positions: the rows keep seq NULL, and the slot must not move past them.
-    await db.query(`
-      CREATE FUNCTION hold_positions() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN RAISE EXCEPTION 'positions held by the test'; END $$;
-      CREATE TRIGGER hold_positions BEFORE UPDATE OF seq ON rowcast.messages FOR EACH ROW EXECUTE FUNCTION hold_positions();`);
-    const missed = await publish(admin, 'durable', 5, 20);
-    // Served from memory while the rows lack their positions.
-    const early = await connect({ sub: 'r' });
-    t.like(await early.subscribe('durable', { since }), { data: { resumed: true } });
-    t.deepEqual((await early.events(20)).map((e) => e.data.id), missed.map((m) => m.id));
-    const unwritten = await db.query(`SELECT count(*)::int AS n FROM rowcast.messages WHERE topic = 'durable' AND seq IS NULL`);
-    t.is(unwritten.rows[0]!['n'], 20);
-    // The slot is acknowledged (about once a second) up to the first unwritten message's commit, never past it.
-    const firstSeq = missed[0]!.seq;
-    if (firstSeq === null) throw new Error('new-message answered without a seq: the stream was down');
-    const firstMissed = BigInt(`0x${firstSeq.slice(0, 16)}`);
-    const confirmed = await waitFor('the slot to be acknowledged up to the held position', async () => {
-      const { rows } = await db.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1`, [db.name]);
-      const lsn = parseLsn(rows[0]!['lsn'] as string);
-      return lsn >= firstMissed ? lsn : null;
-    });
-    t.is(confirmed, firstMissed);
+  await waitFor('the positions of the first messages to be written', async () => {
+    const { rows } = await db.query(`SELECT count(*)::int AS n FROM rowcast.messages WHERE seq IS NULL`);
+    return rows[0]!['n'] === 0;
+  });
+  // Hold the write-back of positions: the rows keep seq NULL, and the slot must not move past them.
+  await db.query(`
+    CREATE FUNCTION hold_positions() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'positions held by the test'; END $$;
+    CREATE TRIGGER hold_positions BEFORE UPDATE OF seq ON rowcast.messages FOR EACH ROW EXECUTE FUNCTION hold_positions();`);
+  const missed = await publish(admin, 'durable', 5, 20);
+  // Served from memory while the rows lack their positions.
+  const early = await connect({ sub: 'r' });
+  t.like(await early.subscribe('durable', { since }), { data: { resumed: true } });
+  t.deepEqual((await early.events(20)).map((e) => e.data.id), missed.map((m) => m.id));
+  const unwritten = await db.query(`SELECT count(*)::int AS n FROM rowcast.messages WHERE topic = 'durable' AND seq IS NULL`);
+  t.is(unwritten.rows[0]!['n'], 20);
+  // The slot is acknowledged (about once a second) up to the first unwritten message's commit, never past it.
+  const firstSeq = missed[0]!.seq;
+  if (firstSeq === null) throw new Error('new-message answered without a seq: the stream was down');
+  const firstMissed = BigInt(`0x${firstSeq.slice(0, 16)}`);
+  const confirmed = await waitFor('the slot to be acknowledged up to the held position', async () => {
+    const { rows } = await db.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1`, [db.name]);
+    const lsn = parseLsn(rows[0]!['lsn'] as string);
+    return lsn >= firstMissed ? lsn : null;
+  });
+  t.is(confirmed, firstMissed);
+  await server.kill('SIGKILL');
+
+  await db.query(`DROP TRIGGER hold_positions ON rowcast.messages`);
+  // First the positions are written by the restarted stream's re-read, then read from the table.
+  for (let round = 0; round < 2; round++) {
+    server = await start(WINDOW_OF_ONE);
+    const back = await connect({ sub: 'r' });
+    t.like(await back.subscribe('durable', { since }), { data: { topics: ['durable'], resumed: true } });
+    const replayed = await back.events(missed.length);
+    t.deepEqual(replayed.map((e) => e.data.id), missed.map((m) => m.id));
+    t.deepEqual(replayed.map((e) => e.seq), missed.map((m) => m.seq));
+    const history = await back.call('history', { topicName: 'durable', limit: 100 });
+    t.deepEqual(history.messages.map((m) => m.seq).slice(0, missed.length), missed.map((m) => m.seq).reverse());
+    const [fresh] = await publish(back, 'durable', 100 + round, 1);
+    t.is((await back.next(isEvent)).data.id, fresh!.id);
+    t.is(back.frames.filter(isEvent).length, missed.length + 1);
+    back.close();
+    missed.push(fresh!);
     await server.kill('SIGKILL');
-
-    await db.query(`DROP TRIGGER hold_positions ON rowcast.messages`);
-    // First the positions are written by the restarted stream's re-read, then read from the table.
-    for (let round = 0; round < 2; round++) {
-      server = await ServerProcess.start(db, WINDOW_OF_ONE);
-      const back = await connect({ sub: 'r' });
-      t.like(await back.subscribe('durable', { since }), { data: { topics: ['durable'], resumed: true } });
-      const replayed = await back.events(missed.length);
-      t.deepEqual(replayed.map((e) => e.data.id), missed.map((m) => m.id));
-      t.deepEqual(replayed.map((e) => e.seq), missed.map((m) => m.seq));
-      const history = await back.call('history', { topicName: 'durable', limit: 100 });
-      t.deepEqual(history.messages.map((m) => m.seq).slice(0, missed.length), missed.map((m) => m.seq).reverse());
-      const [fresh] = await publish(back, 'durable', 100 + round, 1);
-      t.is((await back.next(isEvent)).data.id, fresh!.id);
-      t.is(back.frames.filter(isEvent).length, missed.length + 1);
-      back.close();
-      missed.push(fresh!);
-      await server.kill('SIGKILL');
-    }
-  } finally {
-    await server?.kill();
-    await db.drop();
   }
 });
 

@@ -1,9 +1,8 @@
 import test from 'ava';
-import { createTestDatabase } from './helpers/database.js';
 import type { Method } from '../src/protocol/index.js';
 import { attributesOf, errorOf, isEvent, isOk, LiveClient } from './helpers/live-client.js';
-import { ServerProcess } from './helpers/server-process.js';
 import { signToken, withServer } from './helpers/with-server.js';
+import { withServerProcess } from './helpers/with-server-process.js';
 
 const TABLES = `
   CREATE TABLE orders (id int PRIMARY KEY);
@@ -159,33 +158,26 @@ test('a topic created through one connection is usable at once from another', wi
   t.like(await other.next(isEvent), { topic: 'fresh', data: { attributes: { message: 'first' } } });
 });
 
-test('after a restart, topics and their history are still there, in order', async (t) => {
-  const db = await createTestDatabase('');
-  let server: ServerProcess | null = null;
-  try {
-    server = await ServerProcess.start(db);
-    const admin = await LiveClient.connect(`${server.liveUrl}?token=${signToken(ADMIN)}`);
-    await ok(admin, 'create-topic', { name: 'durable' });
-    const sent = [];
-    for (let i = 0; i < 20; i++) sent.push((await ok(admin, 'new-message', { topicName: 'durable', message: i })).id);
-    admin.close();
-    await server.kill('SIGKILL');
+test('after a restart, topics and their history are still there, in order', withServerProcess, { sql: '' }, async (t, { start }) => {
+  let server = await start();
+  const admin = await LiveClient.connect(`${server.liveUrl}?token=${signToken(ADMIN)}`);
+  await ok(admin, 'create-topic', { name: 'durable' });
+  const sent = [];
+  for (let i = 0; i < 20; i++) sent.push((await ok(admin, 'new-message', { topicName: 'durable', message: i })).id);
+  admin.close();
+  await server.kill('SIGKILL');
 
-    server = await ServerProcess.start(db);
-    const reader = await LiveClient.connect(`${server.liveUrl}?token=${signToken({ sub: 'r' })}`);
-    t.like(await ok(reader, 'get-topic', { topicName: 'durable' }), { name: 'durable', history: 100 });
-    const history = await ok(reader, 'history', { topicName: 'durable', limit: 100 });
-    t.deepEqual(history.messages.map((m) => m.id), [...sent].reverse());
-    t.deepEqual(history.messages.map((m) => m.message), Array.from({ length: 20 }, (_, i) => 19 - i));
-    await reader.subscribe('durable');
-    const { id } = await ok(reader, 'new-message', { topicName: 'durable', message: 'after restart' });
-    // (The restarted server may still be re-reading the unacknowledged tail of the slot: at-least-once.)
-    t.like(await reader.next((f) => isEvent(f) && f.data.id === id), { data: { attributes: { message: 'after restart' } } });
-    reader.close();
-  } finally {
-    await server?.kill();
-    await db.drop();
-  }
+  server = await start();
+  const reader = await LiveClient.connect(`${server.liveUrl}?token=${signToken({ sub: 'r' })}`);
+  t.like(await ok(reader, 'get-topic', { topicName: 'durable' }), { name: 'durable', history: 100 });
+  const history = await ok(reader, 'history', { topicName: 'durable', limit: 100 });
+  t.deepEqual(history.messages.map((m) => m.id), [...sent].reverse());
+  t.deepEqual(history.messages.map((m) => m.message), Array.from({ length: 20 }, (_, i) => 19 - i));
+  await reader.subscribe('durable');
+  const { id } = await ok(reader, 'new-message', { topicName: 'durable', message: 'after restart' });
+  // (The restarted server may still be re-reading the unacknowledged tail of the slot: at-least-once.)
+  t.like(await reader.next((f) => isEvent(f) && f.data.id === id), { data: { attributes: { message: 'after restart' } } });
+  reader.close();
 });
 
 test('messages to a topic destroyed while they are being written fail alone; other topics are untouched', withServer, { sql: TABLES }, async (t, { connect }) => {
