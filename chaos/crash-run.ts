@@ -8,15 +8,13 @@
  *
  * Used at CI size by test/crash.test.ts and at full size by `npm run chaos`.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
-import { startEmbeddedPostgres, type RunningPostgres } from '../src/db/embedded-postgres.js';
+import type { RunningPostgres } from '../src/db/embedded-postgres.js';
 import type { TestDatabase } from '../test/helpers/database.js';
-import { freePort } from '../test/helpers/free-port.js';
-import { LiveClient, type Frame } from '../test/helpers/live-client.js';
+import { attributesOf, dataOf, isEvent, LiveClient, type EventFrame } from '../test/helpers/live-client.js';
 import { ServerProcess } from '../test/helpers/server-process.js';
+export { startPrivatePostgres, type PrivatePostgres } from '../test/helpers/private-postgres.js';
 import { signToken } from '../test/helpers/tokens.js';
 
 /** Tables, policies and the writer's commit markers. */
@@ -95,6 +93,8 @@ export interface CrashRunOptions {
   readonly nodes?: number;
   /** Progress lines. */
   readonly log?: (line: string) => void;
+  /** How a server is started on the run's database (default `ServerProcess.start`); a test passes its fixture's, which kills what it started. */
+  readonly start?: (env: Record<string, string>) => Promise<ServerProcess>;
 }
 
 /** What a run found. */
@@ -121,27 +121,6 @@ export function describeCrashRun(r: CrashRunReport): string {
   );
 }
 
-/** A Postgres of the run's own, which it may restart. */
-export interface PrivatePostgres {
-  readonly url: string;
-  readonly server: RunningPostgres;
-  destroy(): Promise<void>;
-}
-
-/** Starts a throw-away embedded Postgres (the run restarts it; other tests must not share it). */
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
-  const dir = await mkdtemp(path.resolve('.rowcast', 'chaos-pg-'));
-  const server = await startEmbeddedPostgres({ dataDir: path.join(dir, 'data'), port: await freePort() });
-  return {
-    url: server.url,
-    server,
-    destroy: async () => {
-      await server.stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
-
 /**
  * Runs the crash test on `db` (already holding {@link CRASH_SCHEMA}).
  * `postgres` is needed for `restart-postgres` disruptions.
@@ -149,8 +128,14 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
 export async function runCrashTest(db: TestDatabase, options: CrashRunOptions, postgres?: RunningPostgres): Promise<CrashRunReport> {
   const log = options.log ?? (() => {});
   const env = { PUBLICATION_TABLES: TABLES.join(','), ...options.env };
+  const start = options.start ?? ((serverEnv: Record<string, string>) => ServerProcess.start(db, serverEnv));
   const servers: ServerProcess[] = [];
-  for (let i = 0; i < (options.nodes ?? 1); i++) servers.push(await ServerProcess.start(db, env));
+  try {
+    for (let i = 0; i < (options.nodes ?? 1); i++) servers.push(await start(env));
+  } catch (error) {
+    await Promise.all(servers.map((node) => node.kill()));
+    throw error;
+  }
   let server = servers[0]!;
   const problems: string[] = [];
   const readers = READERS.flatMap((spec) =>
@@ -171,21 +156,21 @@ export async function runCrashTest(db: TestDatabase, options: CrashRunOptions, p
         const started = Date.now();
         if (disruption.kind === 'kill-server') {
           await server.kill('SIGKILL');
-          server = await ServerProcess.start(db, env);
+          server = await start(env);
           servers[0] = server;
         } else if (disruption.kind === 'kill-leader') {
           const roles = await Promise.all(servers.map((node) => node.status().then((status) => status['cluster']?.role, () => null)));
           const leader = roles.indexOf('leader');
           if (leader < 0) throw new Error(`kill-leader: no leader among ${roles.join(', ')}`);
           await servers[leader]!.kill('SIGKILL');
-          servers[leader] = await ServerProcess.start(db, env);
+          servers[leader] = await start(env);
           log(`killed the leader (node ${leader + 1} of ${servers.length}); it rejoined`);
         } else if (disruption.kind === 'terminate-server') {
           // A graceful shutdown must end with exit code 0.
           const code = await server.kill('SIGTERM');
           if (code !== 0) problems.push(`SIGTERM: the server exited with ${code}`);
           log(`SIGTERM: exited ${code} after ${Date.now() - started} ms`);
-          server = await ServerProcess.start(db, env);
+          server = await start(env);
           servers[0] = server;
         } else {
           if (!postgres) throw new Error('restart-postgres needs a private Postgres');
@@ -451,7 +436,7 @@ function expectedFrames(spec: ReaderSpec, changes: readonly Change[]): string[] 
 /** A client that stays subscribed: it reconnects and resumes with `since` whenever its connection ends. */
 class Reader {
   readonly spec: ReaderSpec;
-  readonly events: Frame[] = [];
+  readonly events: EventFrame[] = [];
   readonly problems: string[] = [];
   connections = 0;
   failedSubscribes = 0;
@@ -493,23 +478,24 @@ class Reader {
   async #follow(client: LiveClient): Promise<void> {
     // The seq of the last frame, with its part when it has one (a move: delete /1, then create /2).
     const last = this.events.at(-1);
-    const since = last === undefined ? undefined : last['part'] ? `${last['seq']}/${last['part']}` : (last['seq'] as string);
+    const since = last === undefined ? undefined : last.part ? `${last.seq}/${last.part}` : last.seq;
     const response = await client.request('subscribe', {
       topicName: this.spec.topics.join(','),
       ...(this.spec.vBelow !== undefined ? { filter: { v: { lt: this.spec.vBelow } } } : {}),
       ...(since !== undefined ? { since } : {}),
     });
-    if (!response['ok']) {
+    const answer = dataOf(response, 'subscribe');
+    if (answer === null) {
       // Say, while Postgres restarts (INTERNAL): a client tries again.
       this.failedSubscribes++;
       await delay(100);
       return;
     }
-    if (since !== undefined && !response['data'].resumed) this.problems.push(`${this.spec.name}: resumed: false for since ${since}`);
+    if (since !== undefined && !answer.resumed) this.problems.push(`${this.spec.name}: resumed: false for since ${since}`);
     this.#onSubscribed();
     let left = this.#reconnectEvery > 0 ? Math.ceil(this.#reconnectEvery * (0.5 + Math.random())) : Infinity;
     while (!this.#stopped && left-- > 0) {
-      this.events.push(await client.next((f) => f['type'] === 'event', 120_000));
+      this.events.push(await client.next(isEvent, 120_000));
     }
   }
 
@@ -548,14 +534,14 @@ function compareWithModel(writer: Writer, tables: Tables): string[] {
 function compareReader(reader: Reader, expected: readonly string[], tables: Tables): string[] {
   const name = reader.spec.name;
   const problems: string[] = [];
-  const received = reader.events.map((e) => frameKey(e['topic'], e['event'], e['data'].id, e['data'].attributes?.v));
+  const received = reader.events.map((e) => frameKey(e.topic, e.event, e.data.id, attributesOf(e)['v']));
   // One seq per change; a row moving between two partitions the reader sees it through (two of its
   // groups) is the one exception: delete, then create, with the same seq.
   const events = reader.events;
   const backwards = events.filter((e, i) => {
     const previous = events[i - 1];
-    if (!previous || e['seq'] > previous['seq']) return false;
-    return !(e['seq'] === previous['seq'] && previous['event'] === 'delete' && e['event'] === 'create' && e['data'].id === previous['data'].id);
+    if (!previous || e.seq > previous.seq) return false;
+    return !(e.seq === previous.seq && previous.event === 'delete' && e.event === 'create' && e.data.id === previous.data.id);
   }).length;
   if (backwards > 0) problems.push(`${name}: ${backwards} events whose seq does not ascend (duplicates or out of order)`);
   const first = received.findIndex((key, i) => key !== expected[i]);
@@ -566,11 +552,11 @@ function compareReader(reader: Reader, expected: readonly string[], tables: Tabl
         `got ${JSON.stringify(received[at])}, expected ${JSON.stringify(expected[at])}`,
     );
   }
-  const cache = new Map<string, number>();
+  const cache = new Map<string, unknown>();
   for (const event of reader.events) {
-    const key = `${event['topic']}/${event['data'].id}`;
-    if (event['event'] === 'delete') cache.delete(key);
-    else cache.set(key, event['data'].attributes.v);
+    const key = `${event.topic}/${event.data.id}`;
+    if (event.event === 'delete') cache.delete(key);
+    else cache.set(key, attributesOf(event)['v']);
   }
   const visible = new Map<string, number>();
   for (const table of reader.spec.topics) {

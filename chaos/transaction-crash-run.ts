@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { TestDatabase } from '../test/helpers/database.js';
-import { LiveClient } from '../test/helpers/live-client.js';
+import { dataOf, LiveClient } from '../test/helpers/live-client.js';
 import { ServerProcess } from '../test/helpers/server-process.js';
 import { signToken } from '../test/helpers/tokens.js';
 
@@ -30,6 +30,8 @@ export interface TransactionCrashOptions {
   /** Server configuration on top of the test defaults. */
   readonly env: Record<string, string>;
   readonly log?: (line: string) => void;
+  /** How a server is started on `db` (default `ServerProcess.start`); a test passes its fixture's, which kills what it started. */
+  readonly start?: (env: Record<string, string>) => Promise<ServerProcess>;
 }
 
 export interface TransactionCrashReport {
@@ -49,7 +51,8 @@ export async function runTransactionCrash(db: TestDatabase, options: Transaction
   const log = options.log ?? (() => {});
   const table = options.kind === 'rows' ? 'big' : 'toast';
   const reader = new CheckingReader(options.rows, table === 'big' ? 'payload' : 'body');
-  let server = await ServerProcess.start(db, options.env);
+  const start = options.start ?? ((env: Record<string, string>) => ServerProcess.start(db, env));
+  let server = await start(options.env);
   const token = signToken({ sub: 'reader' });
   try {
     const first = await LiveClient.connect(`${server.liveUrl}?token=${token}`);
@@ -66,13 +69,13 @@ export async function runTransactionCrash(db: TestDatabase, options: Transaction
     const before = reader.received;
     log(`killed the server after ${before} of ${options.rows} events`);
 
-    server = await ServerProcess.start(db, options.env);
+    server = await start(options.env);
     const second = await LiveClient.connect(`${server.liveUrl}?token=${token}`);
     reader.attach(second);
     // The answer waits until the restarted stream has re-read the transaction up to `since`: that takes a while.
     const response = await second.request('subscribe', { topicName: table, since: reader.lastSeq }, 120_000);
-    const resumed = response['ok'] === true && response['data'].resumed === true;
-    if (!resumed) reader.problems.push(`resuming after ${reader.lastSeq} answered ${JSON.stringify(response['error'] ?? response['data'])}`);
+    const resumed = dataOf(response, 'subscribe')?.resumed === true;
+    if (!resumed) reader.problems.push(`resuming after ${reader.lastSeq} answered ${JSON.stringify(response)}`);
     else await reader.reached(options.rows, 300_000);
     const seconds = (Date.now() - started) / 1000;
     if (resumed && options.kind === 'toast') {

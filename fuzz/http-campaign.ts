@@ -75,7 +75,7 @@ export async function runHttpCampaign(options: HttpCampaignOptions): Promise<boo
         return [];
       });
       received = events.length;
-      if (events.some((event, i) => Number(event['data'].id) !== i + 1)) problems.push({ seed: null, request: null, what: 'witness: events out of order or missing' });
+      if (events.some((event, i) => Number(event.data.id) !== i + 1)) problems.push({ seed: null, request: null, what: 'witness: events out of order or missing' });
     }
     witness.close();
     const seconds = (Date.now() - started) / 1000;

@@ -100,7 +100,7 @@ try {
     problems.push(`witness: ${error.message}`);
     return [];
   });
-  if (events.some((event, i) => Number(event['data'].id) !== i + 1)) problems.push('witness: events out of order or missing');
+  if (events.some((event, i) => Number(event.data.id) !== i + 1)) problems.push('witness: events out of order or missing');
   console.log(
     `\n${runner.sent.toLocaleString('en')} frames in ${((Date.now() - started) / 1000).toFixed(0)} s; ` +
       `server ${alive() ? 'alive' : 'CRASHED'}; witness received ${events.length} of ${rows} row events; ${problems.length} problems`,

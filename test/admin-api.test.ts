@@ -3,6 +3,8 @@
  * (403) and no token (401); the socket's rules and error codes.
  */
 import test from 'ava';
+import { CLOSE_CODES } from '../src/protocol/index.js';
+import { isEvent, isOk } from './helpers/live-client.js';
 import { withServer, type ServerFixture } from './helpers/with-server.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -67,7 +69,7 @@ test('topics: create, list, publish, history, destroy; the socket sees the same,
   const published = await admin('POST', '/admin/topics/news/messages', { message: { text: 'from the API' } });
   t.is(published.status, 201);
   t.truthy(published.json.seq);
-  t.like(await reader.next((f) => f['type'] === 'event'), { event: 'new-message', topic: 'news', data: { attributes: { message: { text: 'from the API' }, sender: 'root' } } });
+  t.like(await reader.next(isEvent), { event: 'new-message', topic: 'news', data: { attributes: { message: { text: 'from the API' }, sender: 'root' } } });
   t.like(await admin('POST', '/admin/topics/notes/messages', { message: 'x' }), { status: 409, json: { error: { code: 'READ_ONLY_TOPIC' } } });
   t.like(await admin('POST', '/admin/topics/nope/messages', { message: 'x' }), { status: 404, json: { error: { code: 'TOPIC_NOT_FOUND' } } });
 
@@ -77,7 +79,7 @@ test('topics: create, list, publish, history, destroy; the socket sees the same,
   t.like(await admin('GET', '/admin/topics/news/history?limit=1000'), { status: 400, json: { error: { code: 'INVALID_ATTRIBUTES' } } });
 
   t.like(await admin('DELETE', '/admin/topics/news'), { status: 200, json: { name: 'news' } });
-  t.like(await reader.next((f) => f['type'] === 'subscription'), { topic: 'news', status: 'revoked' });
+  t.like(await reader.next((f) => f.type === 'subscription'), { topic: 'news', status: 'revoked' });
   t.like(await admin('DELETE', '/admin/topics/news'), { status: 404, json: { error: { code: 'TOPIC_NOT_FOUND' } } });
 });
 
@@ -86,9 +88,9 @@ test('policies: list, set (applied at once), refuse a bad one, delete', withServ
   t.like(await admin('GET', '/admin/policies'), { status: 200, json: [{ table_name: 'notes', read: 'public' }] });
   t.like(await admin('PUT', '/admin/policies/orders', { read: 'owner', ownerColumn: 'owner_id' }), { status: 200, json: { table_name: 'orders', read: 'owner', owner_column: 'owner_id' } });
   const user = await fixture.connect({ sub: 'alice' });
-  await waitFor('the policy to reach the server', async () => (await user.request('subscribe', { topicName: 'orders' }))['ok']);
+  await waitFor('the policy to reach the server', async () => isOk(await user.request('subscribe', { topicName: 'orders' })));
   await fixture.db.query(`INSERT INTO orders VALUES (1, 'alice'), (2, 'bob')`);
-  t.like(await user.next((f) => f['type'] === 'event'), { data: { id: '1' } });
+  t.like(await user.next(isEvent), { data: { id: '1' } });
 
   t.like(await admin('PUT', '/admin/policies/orders', { read: 'owner' }), { status: 400, json: { error: { code: 'INVALID_ATTRIBUTES' } } });
   t.like(await admin('PUT', '/admin/policies/orders', { read: 'everyone' }), { status: 400, json: { error: { code: 'INVALID_ATTRIBUTES' } } });
@@ -112,6 +114,6 @@ test('connections: listed with client, user, subscriptions and buffered bytes; o
   t.like(entry, { user: { sub: 'w', role: 'user' }, subscriptions: ['notes'], bufferedBytes: 0 });
   t.is(json.length, 2);
   t.like(await admin('DELETE', `/admin/connections/${entry.id}`), { status: 200, json: { closed: entry.id } });
-  t.is(await watched.closed(), 1008);
+  t.is(await watched.closed(), CLOSE_CODES.POLICY_VIOLATION);
   t.is(other.closeCode, null);
 });

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { attributesOf, isEvent } from './helpers/live-client.js';
 import { withServer } from './helpers/with-server.js';
 
 const ORDERS = `
@@ -14,13 +15,13 @@ test('insert, update and delete reach a subscriber as create, update (with old) 
   const [created, updated, deleted] = await client.events(3);
 
   t.like(created, { type: 'event', topic: 'order', event: 'create', data: { type: 'order', id: '1' } });
-  t.deepEqual(created!['data'].attributes, { id: 1, owner_id: 42, amount: '19.90', status: 'new' });
-  t.regex(created!['seq'], /^[0-9A-F]{16}-[0-9A-F]{8}$/);
-  t.false(Number.isNaN(Date.parse(created!['ts'])));
+  t.deepEqual(created!.data.attributes, { id: 1, owner_id: 42, amount: '19.90', status: 'new' });
+  t.regex(created!.seq, /^[0-9A-F]{16}-[0-9A-F]{8}$/);
+  t.false(Number.isNaN(Date.parse(created!.ts)));
 
   t.like(updated, { event: 'update', data: { id: '1', attributes: { status: 'paid' }, old: { status: 'new' } } });
   t.like(deleted, { event: 'delete', data: { id: '1', attributes: { id: 1, owner_id: 42, status: 'paid' } } });
-  t.true(created!['seq'] < updated!['seq'] && updated!['seq'] < deleted!['seq']);
+  t.true(created!.seq < updated!.seq && updated!.seq < deleted!.seq);
 });
 
 test('events arrive in commit order, not statement order', withServer, { sql: ORDERS }, async (t, { db, connect }) => {
@@ -41,8 +42,8 @@ test('events arrive in commit order, not statement order', withServer, { sql: OR
     await second.end();
   }
   const events = await client.events(3);
-  t.deepEqual(events.map((e) => e['data'].attributes.status), ['b', 'a', 'c']);
-  t.deepEqual(events.map((e) => e['seq']), events.map((e) => e['seq']).sort());
+  t.deepEqual(events.map((e) => attributesOf(e)['status']), ['b', 'a', 'c']);
+  t.deepEqual(events.map((e) => e.seq), events.map((e) => e.seq).sort());
 });
 
 test('a rolled-back transaction produces nothing', withServer, { sql: ORDERS }, async (t, { db, connect }) => {
@@ -59,8 +60,8 @@ test('a rolled-back transaction produces nothing', withServer, { sql: ORDERS }, 
   await db.query(`INSERT INTO "order" (status) VALUES ('marker')`);
   // The stream is ordered: once the later marker is here, the rolled-back row would have been too.
   const [event] = await client.events(1);
-  t.is(event!['data'].attributes.status, 'marker');
-  t.false(client.frames.some((f) => f['type'] === 'event' && f['data'].attributes.status === 'rolled back'));
+  t.is(attributesOf(event!)['status'], 'marker');
+  t.false(client.frames.some((f) => isEvent(f) && attributesOf(f)['status'] === 'rolled back'));
 });
 
 test(
@@ -87,7 +88,7 @@ test('subscribing again to a topic replaces the subscription instead of doubling
   await db.query(`INSERT INTO "order" (status) VALUES ('once')`);
   await db.query(`INSERT INTO "order" (status) VALUES ('marker')`);
   const events = await client.events(2);
-  t.deepEqual(events.map((e) => e['data'].attributes.status), ['once', 'marker']);
+  t.deepEqual(events.map((e) => attributesOf(e)['status']), ['once', 'marker']);
 });
 
 test('after unsubscribe no more events arrive for the topic', withServer, {
@@ -102,5 +103,5 @@ test('after unsubscribe no more events arrive for the topic', withServer, {
   await db.query(`INSERT INTO "order" (status) VALUES ('unseen')`);
   await db.query(`INSERT INTO marker VALUES (1)`);
   const [event] = await client.events(1);
-  t.is(event!['topic'], 'marker');
+  t.is(event!.topic, 'marker');
 });

@@ -63,6 +63,6 @@ test(`${REQUESTS} arbitrary HTTP requests: one coded answer to each well-formed 
   for (const family of FAMILIES) t.true((runner.tally.families.get(family) ?? 0) > 0, `no request reached ${family}`);
   const { rows } = await db.query<{ id: number }>(`SELECT id FROM notes ORDER BY id`);
   const events = await witness.events(rows.length, 30_000);
-  t.deepEqual(events.map((e) => Number(e['data'].id)), rows.map((r) => r.id));
+  t.deepEqual(events.map((e) => Number(e.data.id)), rows.map((r) => r.id));
   t.is(witness.closeCode, null);
 });

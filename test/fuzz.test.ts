@@ -59,6 +59,6 @@ test(`${RUNS} batches of arbitrary frames from ${CONNECTIONS} connections: one c
   t.log(`${runner.sent} frames sent`);
   const { rows } = await db.query<{ id: number }>(`SELECT id FROM notes ORDER BY id`);
   const events = await witness.events(rows.length, 30_000);
-  t.deepEqual(events.map((e) => Number(e['data'].id)), rows.map((r) => r.id));
+  t.deepEqual(events.map((e) => Number(e.data.id)), rows.map((r) => r.id));
   t.is(witness.closeCode, null);
 });

@@ -8,7 +8,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import type { ServerFixture } from './helpers/with-server.js';
 import { withServer } from './helpers/with-server.js';
-import type { Frame, LiveClient } from './helpers/live-client.js';
+import { attributesOf, isOk, type EventFrame, type LiveClient } from './helpers/live-client.js';
 
 type Policy = { read: 'public' } | { read: 'owner'; column: 'owner' | 'owner2' } | { read: 'group'; column: 'grp' | 'grp2' } | { read: 'admin' };
 type Condition = { eq: number } | { neq: number } | { lt: number } | { gte: number } | { in: number[] };
@@ -187,7 +187,7 @@ async function runScenario(fixture: ServerFixture, s: Scenario): Promise<void> {
   async function trySubscribe(u: number, tbl: number): Promise<void> {
     const filter = s.users[u]!.filters[tbl]!;
     const response = await clients[u]!.request('subscribe', { topicName: names[tbl], ...(filter ? { filter: { val: filter } } : {}) });
-    if (!response['ok']) {
+    if (!isOk(response)) {
       caches[u]![tbl] = null;
       return;
     }
@@ -198,38 +198,38 @@ async function runScenario(fixture: ServerFixture, s: Scenario): Promise<void> {
 
   let markerId = 0;
   /** Waits until every client has everything committed so far, then folds and checks the new frames. */
-  async function settle(check: (u: number, tbl: number, frame: Frame) => void): Promise<Array<[number, number]>> {
+  async function settle(check: (u: number, tbl: number, frame: EventFrame) => void): Promise<Array<[number, number]>> {
     const id = markerId++;
     await db.query(`INSERT INTO ${marker} VALUES (${id})`);
     const revoked: Array<[number, number]> = [];
     for (const [u, client] of clients.entries()) {
-      await client.next((f) => f['topic'] === marker && f['data'].id === String(id));
+      await client.next((f) => f.type === 'event' && f.topic === marker && f.data.id === String(id));
       const frames = client.frames.slice(cursors[u], client.frames.length);
       cursors[u] = client.frames.length;
       for (const frame of frames) {
-        if (frame['topic'] === marker) continue;
-        const tbl = names.indexOf(frame['topic']);
+        if (!('topic' in frame) || frame.topic === marker) continue;
+        const tbl = names.indexOf(frame.topic);
         if (tbl < 0) continue;
-        if (frame['type'] === 'subscription') {
+        if (frame.type === 'subscription') {
           revoked.push([u, tbl]);
           caches[u]![tbl] = null;
           continue;
         }
-        if (frame['type'] !== 'event') continue;
+        if (frame.type !== 'event') continue;
         check(u, tbl, frame);
         const cache = caches[u]![tbl];
-        if (!cache) throw new Error(`user ${u} got an event for ${frame['topic']} without a subscription`);
-        const rowId = Number(frame['data'].id);
+        if (!cache) throw new Error(`user ${u} got an event for ${frame.topic} without a subscription`);
+        const rowId = Number(frame.data.id);
         // The variant must fit the cache: create only for a row it lacks, update and delete only for one it has.
         const has = cache.has(rowId);
-        if (frame['event'] === 'create' ? has : !has) {
-          throw new Error(`user ${u} got ${frame['event']} for row ${rowId} of ${frame['topic']} while its cache ${has ? 'had' : 'lacked'} it`);
+        if (frame.event === 'create' ? has : !has) {
+          throw new Error(`user ${u} got ${frame.event} for row ${rowId} of ${frame.topic} while its cache ${has ? 'had' : 'lacked'} it`);
         }
-        const delivery = `${frame['topic']} ${frame['seq']} ${frame['event']}`;
+        const delivery = `${frame.topic} ${frame.seq} ${frame.event}`;
         if (seen[u]!.has(delivery)) throw new Error(`user ${u} got ${delivery} twice`);
         seen[u]!.add(delivery);
-        if (frame['event'] === 'delete') cache.delete(rowId);
-        else cache.set(rowId, frame['data'].attributes);
+        if (frame.event === 'delete') cache.delete(rowId);
+        else cache.set(rowId, attributesOf(frame));
       }
     }
     return revoked;
@@ -264,7 +264,7 @@ async function runScenario(fixture: ServerFixture, s: Scenario): Promise<void> {
       await settle((u, tbl, frame) => {
         // No event for a row the user could not read at the time of the change.
         const user = s.users[u]!;
-        const row = frame['data'].attributes as Record<string, unknown>;
+        const row = attributesOf(frame);
         if (tbl !== o.table) throw new Error(`event for ${names[tbl]} after a write to ${name}`);
         if (!mayRead(user, current, row) || !passes(user.filters[tbl]!, row)) {
           throw new Error(`user ${u} (${JSON.stringify(user)}) got ${JSON.stringify(frame)} under ${JSON.stringify(current)}`);

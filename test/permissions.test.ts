@@ -4,7 +4,7 @@ import { loadConfig } from '../src/config/config.js';
 import { StartupError } from '../src/errors.js';
 import { startServer } from '../src/server/start-server.js';
 import { createTestDatabase, serverEnv } from './helpers/database.js';
-import { upgradeStatus } from './helpers/live-client.js';
+import { attributesOf, eventOn, framesOn, isEvent, upgradeStatus, type EventFrame, type LiveClient, type ServerFrame } from './helpers/live-client.js';
 import { signToken, TEST_SECRET, withServer } from './helpers/with-server.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -17,9 +17,14 @@ const SCHEMA = `
   INSERT INTO rowcast.table_policies (table_name, read) VALUES ('marker', 'public');`;
 
 /** Commits a public marker row and waits for it on each client: everything committed before has arrived by then. */
-async function settle(db: { query: (sql: string) => Promise<unknown> }, clients: Array<{ next: (m: (f: any) => boolean) => Promise<any>; subscribe: (t: string) => Promise<unknown> }>, id: number) {
+async function settle(db: { query: (sql: string) => Promise<unknown> }, clients: readonly LiveClient[], id: number) {
   await db.query(`INSERT INTO marker VALUES (${id})`);
-  for (const client of clients) await client.next((f) => f.type === 'event' && f.topic === 'marker' && f.data.id === String(id));
+  for (const client of clients) await client.next((f) => isEvent(f) && f.topic === 'marker' && f.data.id === String(id));
+}
+
+/** What a test compares of the frames about `topic`: `describe` of each event, any other frame whole (so that it fails the comparison). */
+function about<T>(frames: readonly ServerFrame[], topic: string, describe: (event: EventFrame) => T): Array<T | ServerFrame> {
+  return framesOn(frames, topic).map((f) => (isEvent(f) ? describe(f) : f));
 }
 
 test('owner policy: each user receives only their rows; a move from A to B is a delete for A, a create for B and an update for admins', withServer, { sql: SCHEMA }, async (t, { db, connect }) => {
@@ -32,13 +37,12 @@ test('owner policy: each user receives only their rows; a move from A to B is a 
   await db.query(`UPDATE "order" SET owner_id = 2, status = 'moved' WHERE id = 10`);
   await settle(db, [alice, bob, admin], 1);
 
-  const orders = (frames: Array<Record<string, any>>) =>
-    frames.filter((f) => f['type'] === 'event' && f['topic'] === 'order').map((f) => `${f['event']} ${f['data'].id} ${f['data'].attributes.owner_id}`);
+  const orders = (frames: readonly ServerFrame[]) => frames.filter(eventOn('order')).map((f) => `${f.event} ${f.data.id} ${attributesOf(f)['owner_id']}`);
   t.deepEqual(orders(alice.frames), ['create 10 1', 'delete 10 1']);
   t.deepEqual(orders(bob.frames), ['create 20 2', 'create 10 2']);
   t.deepEqual(orders(admin.frames), ['create 10 1', 'create 20 2', 'update 10 2']);
-  const update = admin.frames.find((f) => f['event'] === 'update')!;
-  t.is(update['data'].old.owner_id, 1);
+  const update = admin.frames.filter(isEvent).find((f) => f.event === 'update')!;
+  t.like(update.data.old, { owner_id: 1 });
 });
 
 test('a delete reaches exactly the audience of the old row', withServer, {
@@ -50,10 +54,10 @@ test('a delete reaches exactly the audience of the old row', withServer, {
   for (const client of [alice, bob]) await client.subscribe('order,marker');
   await db.query(`DELETE FROM "order" WHERE id = 10`);
   await settle(db, [alice, bob], 1);
-  t.deepEqual(alice.frames.filter((f) => f['topic'] === 'order').map((f) => [f['event'], f['data'].attributes]), [
+  t.deepEqual(about(alice.frames, 'order', (f) => [f.event, f.data.attributes]), [
     ['delete', { id: 10, owner_id: 1, amount: '5.00', status: 'new' }],
   ]);
-  t.false(bob.frames.some((f) => f['topic'] === 'order'));
+  t.deepEqual(framesOn(bob.frames, 'order'), []);
 });
 
 test('group policy: membership comes from the configured claim, which must be an array', withServer, { sql: SCHEMA }, async (t, { db, connect, liveUrl }) => {
@@ -64,8 +68,7 @@ test('group policy: membership comes from the configured claim, which must be an
   await db.query(`INSERT INTO document VALUES (1, 'red', 'r'), (2, 'blue', 'b'), (3, NULL, 'nobody')`);
   await db.query(`UPDATE document SET team = 'blue' WHERE id = 1`);
   await settle(db, [red, both, none], 1);
-  const docs = (frames: Array<Record<string, any>>) =>
-    frames.filter((f) => f['topic'] === 'document').map((f) => `${f['event']} ${f['data'].id}`);
+  const docs = (frames: readonly ServerFrame[]) => about(frames, 'document', (f) => `${f.event} ${f.data.id}`);
   t.deepEqual(docs(red.frames), ['create 1', 'delete 1']);
   // A move between two of the user's own groups: delete from one partition, then create in the other.
   t.deepEqual(docs(both.frames), ['create 1', 'create 2', 'delete 1', 'create 1']);
@@ -75,13 +78,11 @@ test('group policy: membership comes from the configured claim, which must be an
     const { status, body } = await upgradeStatus(`${liveUrl}?token=${signToken({ sub: '4', teams })}`);
     t.is(status, 401);
     t.is(JSON.parse(body).error.code, 'TOKEN_INVALID');
-    t.regex(JSON.parse(body).error.message, /teams/);
   }
   for (const sub of [{ id: 1 }, true, [1]]) {
     const { status, body } = await upgradeStatus(`${liveUrl}?token=${signToken({ sub })}`);
     t.is(status, 401);
     t.is(JSON.parse(body).error.code, 'TOKEN_INVALID');
-    t.regex(JSON.parse(body).error.message, /sub/);
   }
 });
 
@@ -96,7 +97,7 @@ test('a filter narrows: rows entering it arrive as create, leaving it as delete,
   await db.query(`UPDATE "order" SET owner_id = 1 WHERE id = 3`);
   await db.query(`UPDATE "order" SET owner_id = 2 WHERE id = 3`);
   await settle(db, [alice], 1);
-  const seen = alice.frames.filter((f) => f['topic'] === 'order').map((f) => `${f['event']} ${f['data'].id} ${f['data'].attributes.status}`);
+  const seen = about(alice.frames, 'order', (f) => `${f.event} ${f.data.id} ${attributesOf(f)['status']}`);
   t.deepEqual(seen, ['create 1 paid', 'update 1 paid', 'delete 1 paid', 'create 3 paid', 'delete 3 paid']);
 });
 
@@ -108,7 +109,7 @@ test('events narrows a subscription to some kinds of event', withServer, { sql: 
   await db.query(`UPDATE "order" SET status = 'b'`);
   await db.query(`DELETE FROM "order"`);
   await settle(db, [admin], 1);
-  t.deepEqual(admin.frames.filter((f) => f['topic'] === 'order').map((f) => f['event']), ['delete']);
+  t.deepEqual(about(admin.frames, 'order', (f) => f.event), ['delete']);
 });
 
 test('connections with the same filter, written differently, share one filter group', withServer, { sql: SCHEMA }, async (t, { server, connect }) => {
@@ -150,36 +151,42 @@ test('a policy change takes effect at once: subscriptions no longer allowed are 
   const user = await connect({ sub: '1' });
   await user.subscribe('marker,order');
   await db.query(`UPDATE rowcast.table_policies SET read = 'admin', owner_column = NULL WHERE table_name = 'order'`);
-  const revoked = await user.next((f) => f['type'] === 'subscription');
+  const revoked = await user.next((f) => f.type === 'subscription');
   t.like(revoked, { type: 'subscription', topic: 'order', status: 'revoked' });
   await db.query(`INSERT INTO "order" VALUES (1, 1, 1, 'after revocation')`);
   await settle(db, [user], 1);
-  t.false(user.frames.some((f) => f['type'] === 'event' && f['topic'] === 'order'));
+  t.false(user.frames.some(eventOn('order')));
   t.like(await user.request('subscribe', { topicName: 'order' }), { ok: false, error: { code: 'TOPIC_NOT_FOUND' } });
 
   // Subscribing right after the policy commit works: the server catches up with the stream before refusing.
   await db.query(`UPDATE rowcast.table_policies SET read = 'public' WHERE table_name = 'order'`);
   t.like(await user.request('subscribe', { topicName: 'order' }), { ok: true });
   await db.query(`INSERT INTO "order" VALUES (2, 7, 1, 'public now')`);
-  t.like((await user.next((f) => f['type'] === 'event' && f['topic'] === 'order'))['data'], { id: '2' });
+  t.like((await user.next(eventOn('order'))).data, { id: '2' });
 });
 
 test('list-topic and get-topic show only readable tables, with policy mode and columns', withServer, { sql: SCHEMA, env: { ALLOW_ANONYMOUS: 'true' } }, async (t, { connect }) => {
   const user = await connect({ sub: '1', teams: [] });
-  const list = await user.request('list-topic');
-  t.deepEqual(list['data'].topics.map((x: { name: string; read: string }) => `${x.name}:${x.read}`), ['document:group', 'marker:public', 'order:owner']);
-  const order = await user.request('get-topic', { topicName: 'order' });
-  t.like(order['data'], { name: 'order', kind: 'table', read: 'owner', primaryKey: ['id'] });
-  t.deepEqual(order['data'].columns, [
-    { name: 'id', type: 'integer' },
-    { name: 'owner_id', type: 'integer' },
-    { name: 'amount', type: 'numeric(10,2)' },
-    { name: 'status', type: 'text' },
-  ]);
+  const list = await user.call('list-topic');
+  t.deepEqual(list.topics.map((x) => `${x.name}:${'read' in x ? x.read : x.kind}`), ['document:group', 'marker:public', 'order:owner']);
+  t.deepEqual(await user.call('get-topic', { topicName: 'order' }), {
+    name: 'order',
+    kind: 'table',
+    schema: 'public',
+    table: 'order',
+    read: 'owner',
+    primaryKey: ['id'],
+    columns: [
+      { name: 'id', type: 'integer' },
+      { name: 'owner_id', type: 'integer' },
+      { name: 'amount', type: 'numeric(10,2)' },
+      { name: 'status', type: 'text' },
+    ],
+  });
   // A token without sub is anonymous (allowed here): public tables only.
   const anonymous = await connect({ role: 'user' });
-  const anonymousList = await anonymous.request('list-topic');
-  t.deepEqual(anonymousList['data'].topics.map((x: { name: string }) => x.name), ['marker']);
+  const anonymousList = await anonymous.call('list-topic');
+  t.deepEqual(anonymousList.topics.map((x) => x.name), ['marker']);
   t.like(await anonymous.request('get-topic', { topicName: 'order' }), { ok: false, error: { code: 'TOPIC_NOT_FOUND' } });
 });
 

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { errorOf, eventOn } from './helpers/live-client.js';
 import { withServer } from './helpers/with-server.js';
 
 const TABLES = `
@@ -14,11 +15,11 @@ for (const table of ['secrets', 'unmanaged']) {
     t.like(response, { ok: false, error: { code: 'TOPIC_NOT_FOUND' } });
     const unknown = await user.request('subscribe', { topicName: 'no_such_table' });
     t.like(unknown, { ok: false, error: { code: 'TOPIC_NOT_FOUND' } });
-    t.is(response['error'].message.replace(table, 'X'), unknown['error'].message.replace('no_such_table', 'X'));
+    t.is(errorOf(response).message.replace(table, 'X'), errorOf(unknown).message.replace('no_such_table', 'X'));
     const get = await user.request('get-topic', { topicName: table });
     t.like(get, { ok: false, error: { code: 'TOPIC_NOT_FOUND' } });
-    const list = await user.request('list-topic');
-    t.deepEqual(list['data'].topics.map((x: { name: string }) => x.name), ['notes']);
+    const list = await user.call('list-topic');
+    t.deepEqual(list.topics.map((x) => x.name), ['notes']);
   });
 
   test(`a table with ${table === 'secrets' ? 'the admin policy' : 'no policy'} is delivered to an admin`, withServer, { sql: TABLES }, async (t, { db, connect }) => {
@@ -42,17 +43,17 @@ test('a multi-topic subscribe with one forbidden name subscribes nothing', withS
   await db.query(`INSERT INTO notes VALUES (1, 'not for this client')`);
   await db.query(`INSERT INTO marker VALUES (1)`);
   // The stream is ordered: once the later marker is here, a notes event would have been too.
-  await user.next((f) => f['type'] === 'event' && f['topic'] === 'marker');
-  t.false(user.frames.some((f) => f['topic'] === 'notes'));
+  await user.next(eventOn('marker'));
+  t.false(user.frames.some((f) => 'topic' in f && f.topic === 'notes'));
 });
 
 test('a multi-topic subscribe with valid names subscribes to all of them', withServer, { sql: TABLES }, async (t, { db, connect }) => {
   const admin = await connect({ sub: '1', role: 'admin' });
   const response = await admin.subscribe(' notes , secrets ');
-  t.deepEqual(response['data'].topics, ['notes', 'secrets']);
+  t.deepEqual(response.data.topics, ['notes', 'secrets']);
   await db.query(`INSERT INTO notes VALUES (1, 'a'); INSERT INTO secrets VALUES (1, 'b')`);
   const events = await admin.events(2);
-  t.deepEqual(events.map((e) => e['topic']), ['notes', 'secrets']);
+  t.deepEqual(events.map((e) => e.topic), ['notes', 'secrets']);
 });
 
 test('a nested ROLE_CLAIM decides who is an admin', withServer, {

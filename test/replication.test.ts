@@ -1,4 +1,5 @@
 import test from 'ava';
+import { attributesOf } from './helpers/live-client.js';
 import { withServer } from './helpers/with-server.js';
 import { operatorHeaders } from './helpers/tokens.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -11,7 +12,7 @@ test('when the replication connection is killed, the stream reconnects and clien
   const client = await connect({ sub: '1' });
   await client.subscribe('notes');
   await db.query(`INSERT INTO notes VALUES (1, 'before')`);
-  t.is((await client.events(1))[0]!['data'].attributes.text, 'before');
+  t.is(attributesOf((await client.events(1))[0]!)['text'], 'before');
 
   await db.query(`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1`, [db.name]);
   // Written while the stream is down or coming back: it must still arrive, once.
@@ -20,7 +21,7 @@ test('when the replication connection is killed, the stream reconnects and clien
   await db.query(`INSERT INTO notes VALUES (3, 'after')`);
 
   const events = await client.events(2);
-  t.deepEqual(events.map((e) => e['data'].attributes.text), ['during', 'after']);
+  t.deepEqual(events.map((e) => attributesOf(e)['text']), ['during', 'after']);
   await waitFor('the stream to be connected', () => server.status().replication.connected);
   t.is(client.closeCode, null);
 });

@@ -27,11 +27,11 @@ import { valueParser } from '../src/events/value-parser.js';
 import { pino } from 'pino';
 import { createTestDatabase } from './helpers/database.js';
 import { freePort } from './helpers/free-port.js';
-import { upgradeStatus } from './helpers/live-client.js';
-import { ServerProcess } from './helpers/server-process.js';
+import { errorOf, eventOn, idOf, isEvent, LiveClient, upgradeStatus } from './helpers/live-client.js';
 import { operatorHeaders, signToken, TEST_SECRET } from './helpers/tokens.js';
 import { waitFor } from './helpers/wait-for.js';
 import { withServer } from './helpers/with-server.js';
+import { withServerProcess } from './helpers/with-server-process.js';
 
 const TABLES = `
   CREATE TABLE notes (id int PRIMARY KEY, body text, amount numeric, score numeric, rank numeric);
@@ -75,7 +75,7 @@ test('1. a malformed escape in a path parameter is a coded refusal, never a cras
     t.like(await response.json(), { error: { code: 'NOT_FOUND' } });
   }
   await db.query(`INSERT INTO notes (id) VALUES (1)`);
-  t.like(await witness.next((f) => f['type'] === 'event'), { data: { id: '1' } });
+  t.like(await witness.next(isEvent), { data: { id: '1' } });
 });
 
 test('an HTTP route that fails unexpectedly answers 500 INTERNAL with a correlation id, and the server goes on', withServer, { sql: TABLES }, async (t, { server, db, connect }) => {
@@ -90,7 +90,7 @@ test('an HTTP route that fails unexpectedly answers 500 INTERNAL with a correlat
   await db.query(`ALTER TABLE rowcast.table_policies_away RENAME TO table_policies`);
   t.is((await fetch(`http://127.0.0.1:${server.port}/admin/policies`, { headers: bearer(ADMIN) })).status, 200);
   await db.query(`INSERT INTO notes (id) VALUES (1)`);
-  t.like(await witness.next((f) => f['type'] === 'event'), { data: { id: '1' } });
+  t.like(await witness.next(isEvent), { data: { id: '1' } });
 });
 
 test('2. normalising a filter number is linear in its length', (t) => {
@@ -113,10 +113,10 @@ test('2. long filter values and too many of them are refused before they are loo
   const kilobyte = `${'0'.repeat(1021)}1.5`;
   const long = await client.request('subscribe', { topicName: 'notes', filter: { amount: { in: Array.from({ length: 100 }, () => kilobyte) } } });
   t.like(long, { ok: false, error: { code: 'LIMIT_EXCEEDED' } });
-  t.regex(long['error'].message, /MAX_FILTER_VALUE_LENGTH/);
+  t.regex(errorOf(long).message, /MAX_FILTER_VALUE_LENGTH/);
   const many = await client.request('subscribe', { topicName: 'notes', filter: { amount: { in: Array.from({ length: 60 }, (_, i) => i) }, score: { in: Array.from({ length: 60 }, (_, i) => i) } } });
   t.like(many, { ok: false, error: { code: 'LIMIT_EXCEEDED' } });
-  t.regex(many['error'].message, /MAX_FILTER_VALUES/);
+  t.regex(errorOf(many).message, /MAX_FILTER_VALUES/);
   t.like(await client.request('subscribe', { topicName: 'notes', filter: { amount: { in: Array.from({ length: 100 }, (_, i) => i) } } }), { ok: true });
 });
 
@@ -129,7 +129,7 @@ test('3. filter keys and filter groups are bounded per topic, per connection and
   await b.subscribe('notes', { filter: { id: { eq: 2 } } });
   const third = await c.request('subscribe', { topicName: 'notes', filter: { id: { eq: 3 } } });
   t.like(third, { ok: false, error: { code: 'LIMIT_EXCEEDED' } });
-  t.regex(third['error'].message, /MAX_FILTER_GROUPS_PER_TOPIC/);
+  t.regex(errorOf(third).message, /MAX_FILTER_GROUPS_PER_TOPIC/);
   // Joining an existing group makes none; giving up the only subscription of a group frees its place.
   await c.subscribe('notes', { filter: { id: { eq: 1 } } });
   await b.subscribe('notes', { filter: { id: { eq: 3 } } });
@@ -141,17 +141,17 @@ test('3. filter keys and filter groups are bounded per topic, per connection and
   const a2 = await connect({ sub: 'a' });
   const over = await a2.request('subscribe', { topicName: 'docs' });
   t.like(over, { ok: false, error: { code: 'LIMIT_EXCEEDED' } });
-  t.regex(over['error'].message, /MAX_SUBSCRIPTIONS_PER_USER/);
+  t.regex(errorOf(over).message, /MAX_SUBSCRIPTIONS_PER_USER/);
   await a.call('unsubscribe', { topicName: 'more' });
   await a2.subscribe('docs');
   // A canonical filter key over MAX_FILTER_KEY_BYTES (4096) is refused.
   const wide = await a2.request('subscribe', { topicName: 'notes', filter: { body: { in: Array.from({ length: 30 }, (_, i) => `${i}${'x'.repeat(200)}`) } } });
   t.like(wide, { ok: false, error: { code: 'LIMIT_EXCEEDED' } });
-  t.regex(wide['error'].message, /MAX_FILTER_KEY_BYTES/);
+  t.regex(errorOf(wide).message, /MAX_FILTER_KEY_BYTES/);
   await db.query(`INSERT INTO notes (id) VALUES (1), (2), (3)`);
-  t.like(await a.next((f) => f['type'] === 'event'), { data: { id: '1' } });
-  t.like(await c.next((f) => f['type'] === 'event'), { data: { id: '1' } });
-  t.like(await b.next((f) => f['type'] === 'event'), { data: { id: '3' } });
+  t.like(await a.next(isEvent), { data: { id: '1' } });
+  t.like(await c.next(isEvent), { data: { id: '1' } });
+  t.like(await b.next(isEvent), { data: { id: '3' } });
 });
 
 test('3. distinct filters reading the same rows are bounded (MAX_FILTER_GROUPS_PER_PARTITION): a public table\'s, not different owners\'', withServer, {
@@ -164,7 +164,7 @@ test('3. distinct filters reading the same rows are bounded (MAX_FILTER_GROUPS_P
   await clients[1]!.subscribe('notes', { filter: { id: { eq: 2 } } });
   const third = await clients[2]!.request('subscribe', { topicName: 'notes', filter: { id: { eq: 3 } } });
   t.like(third, { ok: false, error: { code: 'LIMIT_EXCEEDED' } });
-  t.regex(third['error'].message, /MAX_FILTER_GROUPS_PER_PARTITION/);
+  t.regex(errorOf(third).message, /MAX_FILTER_GROUPS_PER_PARTITION/);
   await clients[2]!.subscribe('notes', { filter: { id: { eq: 2 } } });
   // On an owner table each user reads other rows: their filters never run for each other's events, and do not count together.
   for (const [i, client] of clients.entries()) await client.subscribe('mine', { filter: { id: { gte: i } } });
@@ -172,8 +172,8 @@ test('3. distinct filters reading the same rows are bounded (MAX_FILTER_GROUPS_P
   await a2.subscribe('mine', { filter: { id: { gte: 10 } } });
   t.like(await a3.request('subscribe', { topicName: 'mine', filter: { id: { gte: 20 } } }), { ok: false, error: { code: 'LIMIT_EXCEEDED' } });
   await db.query(`INSERT INTO mine VALUES (11, 'a'), (12, 'c')`);
-  t.like(await a2.next((f) => f['type'] === 'event' && f['topic'] === 'mine'), { data: { id: '11' } });
-  t.like(await clients[2]!.next((f) => f['type'] === 'event' && f['topic'] === 'mine'), { data: { id: '12' } });
+  t.like(await a2.next(eventOn('mine')), { data: { id: '11' } });
+  t.like(await clients[2]!.next(eventOn('mine')), { data: { id: '12' } });
 });
 
 test('4. frames nested deeper than MAX_FRAME_DEPTH are refused at the door', withServer, { sql: TABLES }, async (t, { connect }) => {
@@ -181,9 +181,9 @@ test('4. frames nested deeper than MAX_FRAME_DEPTH are refused at the door', wit
   await admin.call('create-topic', { name: 'chat' });
   const deep = await admin.request('new-message', { topicName: 'chat', message: JSON.parse(nested(40)) });
   t.like(deep, { ok: false, error: { code: 'LIMIT_EXCEEDED' } });
-  t.regex(deep['error'].message, /MAX_FRAME_DEPTH/);
+  t.regex(errorOf(deep).message, /MAX_FRAME_DEPTH/);
   admin.sendRaw(nested(100_000));
-  t.like(await admin.next((f) => f['type'] === 'error'), { error: { code: 'LIMIT_EXCEEDED' } });
+  t.like(await admin.next((f) => f.type === 'error'), { error: { code: 'LIMIT_EXCEEDED' } });
   t.like(await admin.request('new-message', { topicName: 'chat', message: JSON.parse(nested(20)) }), { ok: true });
 });
 
@@ -198,12 +198,12 @@ test('4. a row that cannot be serialized is dropped and reported to admins; the 
   await db.query(`INSERT INTO docs VALUES (1, $1::jsonb)`, [nested(10_000)]);
   await db.query(`INSERT INTO docs VALUES (2, '{"fine": true}')`);
   for (const client of [admin, filtered]) {
-    const report = await client.next((f) => f['type'] === 'error');
+    const report = await client.next((f) => f.type === 'error');
     t.like(report, { topic: 'docs', error: { code: 'EVENT_DROPPED' }, data: { type: 'docs', id: '1' } });
-    t.like(await client.next((f) => f['type'] === 'event'), { event: 'create', data: { id: '2' } });
+    t.like(await client.next(isEvent), { event: 'create', data: { id: '2' } });
   }
-  t.like(await user.next((f) => f['type'] === 'event'), { event: 'create', data: { id: '2' } });
-  t.false(user.frames.some((f) => f['type'] === 'error'));
+  t.like(await user.next(isEvent), { event: 'create', data: { id: '2' } });
+  t.false(user.frames.some((f) => f.type === 'error'));
   t.is(server.status().eventsDropped, 1);
 });
 
@@ -236,12 +236,12 @@ test('5. a policy that starts reading a claim no one checked cannot crash revali
   await odd.subscribe('teams');
   await admin.subscribe('teams');
   await db.query(`UPDATE rowcast.table_policies SET group_claim = 'squads' WHERE table_name = 'teams'`);
-  t.like(await odd.next((f) => f['type'] === 'subscription'), { topic: 'teams', status: 'revoked' });
+  t.like(await odd.next((f) => f.type === 'subscription'), { topic: 'teams', status: 'revoked' });
   // Under the new policy the odd values are no groups at all; the well-formed one is.
   await odd.subscribe('teams');
   await db.query(`INSERT INTO teams VALUES (1, 'blue'), (2, 'red')`);
-  t.like(await odd.next((f) => f['type'] === 'event'), { data: { id: '1' } });
-  t.deepEqual((await admin.events(2)).map((f) => f['data'].id), ['1', '2']);
+  t.like(await odd.next(isEvent), { data: { id: '1' } });
+  t.deepEqual((await admin.events(2)).map((f) => f.data.id), ['1', '2']);
 });
 
 test('6. requests waiting behind a slow one are bounded (MAX_PENDING_REQUESTS); the rest are refused at once', withServer, {
@@ -259,15 +259,15 @@ test('6. requests waiting behind a slow one are bounded (MAX_PENDING_REQUESTS); 
   for (let i = 0; i < 10; i++) admin.sendRaw(JSON.stringify({ id: `p${i}`, method: 'ping' }));
   // Four wait; six are refused while the lock is still held.
   for (let i = 4; i < 10; i++) {
-    t.like(await admin.next((f) => f['id'] === `p${i}`), { type: 'response', ok: false, error: { code: 'LIMIT_EXCEEDED' } });
+    t.like(await admin.next((f) => idOf(f) === `p${i}`), { type: 'response', ok: false, error: { code: 'LIMIT_EXCEEDED' } });
   }
-  t.false(admin.frames.some((f) => f['id'] === 'slow' || f['type'] === 'pong'));
+  t.false(admin.frames.some((f) => idOf(f) === 'slow' || f.type === 'pong'));
   await lock.query('COMMIT');
-  t.like(await admin.next((f) => f['id'] === 'slow'), { ok: true });
-  const after = admin.frames.findIndex((f) => f['id'] === 'slow');
+  t.like(await admin.next((f) => idOf(f) === 'slow'), { ok: true });
+  const after = admin.frames.findIndex((f) => idOf(f) === 'slow');
   for (let i = 0; i < 4; i++) {
-    await admin.next((f) => f['id'] === `p${i}` && f['type'] === 'pong');
-    t.true(admin.frames.findIndex((f) => f['id'] === `p${i}`) > after);
+    await admin.next((f) => idOf(f) === `p${i}` && f.type === 'pong');
+    t.true(admin.frames.findIndex((f) => idOf(f) === `p${i}`) > after);
   }
 });
 
@@ -304,7 +304,7 @@ test('8. the shipped docker-compose has no default secret and publishes Postgres
   t.regex(compose, /REDIS_URL: redis:\/\/:\$\{REDIS_PASSWORD\}@/);
 });
 
-test('8. a cluster node works over rediss:// with Redis AUTH', async (t) => {
+test('8. a cluster node works over rediss:// with Redis AUTH', withServerProcess, { sql: TABLES }, async (t, { db, start }) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'rowcast-redis-tls-'));
   const cert = path.join(dir, 'cert.pem');
   const key = path.join(dir, 'key.pem');
@@ -323,23 +323,19 @@ test('8. a cluster node works over rediss:// with Redis AUTH', async (t) => {
       return false;
     }
   });
-  const db = await createTestDatabase(TABLES);
-  const node = await ServerProcess.start(db, {
+  const node = await start({
     REDIS_URL: `rediss://:${password}@127.0.0.1:${port}`,
     CLUSTER_SECRET: 'cluster-secret-0123456789',
     NODE_EXTRA_CA_CERTS: cert,
   });
-  try {
-    await waitFor('the node to lead through Redis', async () => (await node.status())['cluster']?.role === 'leader' && (await node.status())['cluster'].redisConnected);
-    const client = await (await import('./helpers/live-client.js')).LiveClient.connect(`${node.liveUrl}?token=${signToken({ sub: 'u' })}`);
-    await client.subscribe('notes');
-    await db.query(`INSERT INTO notes (id) VALUES (1)`);
-    t.like(await client.next((f) => f['type'] === 'event'), { data: { id: '1' } });
-    client.close();
-  } finally {
-    await node.kill('SIGTERM');
-    await db.drop();
-  }
+  await waitFor('the node to lead through Redis', async () => (await node.status())['cluster']?.role === 'leader' && (await node.status())['cluster'].redisConnected);
+  const client = await LiveClient.connect(`${node.liveUrl}?token=${signToken({ sub: 'u' })}`);
+  await client.subscribe('notes');
+  await db.query(`INSERT INTO notes (id) VALUES (1)`);
+  t.like(await client.next(isEvent), { data: { id: '1' } });
+  client.close();
+  // A graceful stop while its Redis still runs (the fixture's SIGKILL is for a test that failed before here).
+  await node.kill('SIGTERM');
 });
 
 test('9. the embedded Postgres never uses a server it did not start; its password is random and kept 0600', async (t) => {
@@ -407,6 +403,8 @@ test('10. tokens without exp are refused unless JWT_REQUIRE_EXP=false; rowcast t
   const forever = jwt.sign({ sub: 'u' }, TEST_SECRET);
   const refused = await upgradeStatus(`${liveUrl}?token=${forever}`);
   t.is(refused.status, 401);
+  t.like(JSON.parse(refused.body), { error: { code: 'TOKEN_INVALID' } });
+  // The refusal names the setting that allows such tokens (docs/security.md).
   t.regex(JSON.parse(refused.body).error.message, /JWT_REQUIRE_EXP/);
   const minted = execFileSync(process.execPath, ['dist/src/cli/main.js', 'token', '--sub', '42'], { env: { ...process.env, JWT_SECRET: 'x'.repeat(32), DATABASE_URL: 'postgres://unused@127.0.0.1:1/x' } }).toString().trim();
   const payload = JSON.parse(Buffer.from(minted.split('.')[1]!, 'base64url').toString()) as { exp?: number };

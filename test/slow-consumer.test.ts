@@ -4,53 +4,48 @@
  * client on the same topic keeps receiving every event.
  */
 import test from 'ava';
-import { createTestDatabase } from './helpers/database.js';
-import { LiveClient } from './helpers/live-client.js';
-import { ServerProcess } from './helpers/server-process.js';
+import { CLOSE_CODES } from '../src/protocol/index.js';
+import { LiveClient, type ServerFrame } from './helpers/live-client.js';
 import { signToken } from './helpers/tokens.js';
 import { waitFor } from './helpers/wait-for.js';
+import { withServerProcess } from './helpers/with-server-process.js';
 
 const ROWS = 6000;
 const ROW_BYTES = 16 * 1024;
 
-test(`a client that stops reading is closed with 1013; a fast one on the same topic gets all ${ROWS} events; server memory stays bounded`, async (t) => {
-  const db = await createTestDatabase(`CREATE TABLE big (id int PRIMARY KEY, payload text);
-    INSERT INTO rowcast.table_policies (table_name, read) VALUES ('big', 'public');`);
-  let server: ServerProcess | null = null;
-  try {
-    // A small window, so that what is measured is what sockets hold.
-    server = await ServerProcess.start(db, { HISTORY_EVENTS: '100' });
-    const url = `${server.liveUrl}?token=${signToken({ sub: 'reader' })}`;
-    const fast = await LiveClient.connect(url);
-    await fast.subscribe('big');
-    const slow = await LiveClient.connect(url);
-    await slow.subscribe('big');
-    const slowTcp = (slow.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
-    slowTcp.pause();
-    const before = server.memory();
+test(`a client that stops reading is closed with 1013; a fast one on the same topic gets all ${ROWS} events; server memory stays bounded`, withServerProcess, {
+  sql: `CREATE TABLE big (id int PRIMARY KEY, payload text);
+    INSERT INTO rowcast.table_policies (table_name, read) VALUES ('big', 'public');`,
+}, async (t, { db, start }) => {
+  // A small window, so that what is measured is what sockets hold.
+  const server = await start({ HISTORY_EVENTS: '100' });
+  const url = `${server.liveUrl}?token=${signToken({ sub: 'reader' })}`;
+  const fast = await LiveClient.connect(url);
+  await fast.subscribe('big');
+  const slow = await LiveClient.connect(url);
+  await slow.subscribe('big');
+  const slowTcp = (slow.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+  slowTcp.pause();
+  const before = server.memory();
 
-    let received = 0;
-    const all = new Promise<void>((resolve) => {
-      fast.socket.on('message', (data) => {
-        if (JSON.parse(data.toString()).type === 'event' && ++received === ROWS) resolve();
-      });
+  let received = 0;
+  const all = new Promise<void>((resolve) => {
+    fast.socket.on('message', (data) => {
+      if ((JSON.parse(data.toString()) as ServerFrame).type === 'event' && ++received === ROWS) resolve();
     });
-    for (let from = 1; from <= ROWS; from += 200) {
-      await db.query(`INSERT INTO big SELECT g, repeat(md5(g::text), ${ROW_BYTES / 32}) FROM generate_series($1::int, $1::int + 199) g`, [from]);
-    }
-    await all;
-    const after = server.memory();
-    t.is(received, ROWS);
-    const status = await waitFor('the slow consumer to be closed', async () => ((await server!.status())['slowConsumersClosed'] >= 1 ? true : null));
-    t.true(status);
-    slowTcp.resume();
-    t.is(await slow.closed(), 1013);
-    const growth = after.peakMiB - before.rssMiB;
-    t.log(`${((ROWS * ROW_BYTES) / 2 ** 20).toFixed(0)} MiB of events; server RSS ${before.rssMiB.toFixed(0)} MiB → peak ${after.peakMiB.toFixed(0)} MiB (+${growth.toFixed(0)})`);
-    // The slow socket may hold MAX_BACKPRESSURE_BYTES (4 MiB), not the ~94 MiB that passed.
-    t.true(growth < 64, `peak RSS grew by ${growth.toFixed(0)} MiB`);
-  } finally {
-    await server?.kill();
-    await db.drop();
+  });
+  for (let from = 1; from <= ROWS; from += 200) {
+    await db.query(`INSERT INTO big SELECT g, repeat(md5(g::text), ${ROW_BYTES / 32}) FROM generate_series($1::int, $1::int + 199) g`, [from]);
   }
+  await all;
+  const after = server.memory();
+  t.is(received, ROWS);
+  const status = await waitFor('the slow consumer to be closed', async () => ((await server.status())['slowConsumersClosed'] >= 1 ? true : null));
+  t.true(status);
+  slowTcp.resume();
+  t.is(await slow.closed(), CLOSE_CODES.SLOW_CONSUMER);
+  const growth = after.peakMiB - before.rssMiB;
+  t.log(`${((ROWS * ROW_BYTES) / 2 ** 20).toFixed(0)} MiB of events; server RSS ${before.rssMiB.toFixed(0)} MiB → peak ${after.peakMiB.toFixed(0)} MiB (+${growth.toFixed(0)})`);
+  // The slow socket may hold MAX_BACKPRESSURE_BYTES (4 MiB), not the ~94 MiB that passed.
+  t.true(growth < 64, `peak RSS grew by ${growth.toFixed(0)} MiB`);
 });

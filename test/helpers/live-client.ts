@@ -1,4 +1,7 @@
 import WebSocket from 'ws';
+import type { ErrorBody, ErrorResponseFrame, EventFrame, Method, OkResponseFrame, RequestId, ResponseData, ServerFrame, SessionData } from '../../src/protocol/index.js';
+
+export type { ErrorBody, EventFrame, ServerFrame };
 
 /** How to open a connection besides its URL: subprotocols, headers (`Authorization`), `Origin`. */
 export interface ConnectOptions {
@@ -9,8 +12,51 @@ export interface ConnectOptions {
   readonly ca?: string;
 }
 
-/** A frame as the server sent it, parsed. */
-export type Frame = Record<string, any>;
+/** The answer to a request: its response (ok or refused), or `pong` for `ping`. */
+export type Answer = OkResponseFrame | ErrorResponseFrame | Extract<ServerFrame, { type: 'pong' }>;
+
+/** The successful response to `method`. */
+export type OkAnswer<M extends Method> = Extract<OkResponseFrame, { method: M }>;
+
+/** Whether `frame` is an event (a row change or a custom topic's message). */
+export const isEvent = (frame: ServerFrame): frame is EventFrame => frame.type === 'event';
+
+/** A predicate for the events of `topic`. */
+export const eventOn = (topic: string) => (frame: ServerFrame): frame is EventFrame => frame.type === 'event' && frame.topic === topic;
+
+/** The frames that name `topic` (its events, dropped-event errors and revocations), in order. */
+export function framesOn(frames: readonly ServerFrame[], topic: string): ServerFrame[] {
+  return frames.filter((frame) => 'topic' in frame && frame.topic === topic);
+}
+
+/** The request id `frame` answers (a response's or a pong's), if any. */
+export const idOf = (frame: ServerFrame): RequestId | undefined => ('id' in frame ? frame.id : undefined);
+
+/** Whether `frame` is a successful response. */
+export const isOk = (frame: ServerFrame): frame is OkResponseFrame => frame.type === 'response' && frame.ok;
+
+/** The data of `frame` if it is the successful response to `method`, else `null`. */
+export function dataOf<M extends Method>(frame: ServerFrame, method: M): ResponseData[M] | null {
+  if (frame.type !== 'response' || !frame.ok || frame.method !== method) return null;
+  // Checked to be the answer to `method`; TypeScript does not narrow the union by a generic.
+  return frame.data as ResponseData[M];
+}
+
+/** The error of a refused request; throws (failing the test) when `frame` is anything else. */
+export function errorOf(frame: ServerFrame): ErrorBody {
+  if (frame.type === 'response' && !frame.ok) return frame.error;
+  throw new Error(`expected a refused request, got ${JSON.stringify(frame)}`);
+}
+
+/**
+ * An event's `attributes` (the protocol leaves them `unknown`: a row, or a
+ * message's `{message, sender, createdAt}`); throws when they are not an object.
+ */
+export function attributesOf(event: EventFrame): Readonly<Record<string, unknown>> {
+  const { attributes } = event.data;
+  if (typeof attributes !== 'object' || attributes === null || Array.isArray(attributes)) throw new Error(`attributes are not an object: ${JSON.stringify(event)}`);
+  return attributes as Record<string, unknown>;
+}
 
 /** Fails loudly when a wait runs out. */
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -20,19 +66,20 @@ const DEFAULT_TIMEOUT_MS = 10_000;
  * for the frame it expects (never for a fixed time).
  */
 export class LiveClient {
-  readonly frames: Frame[] = [];
+  readonly frames: ServerFrame[] = [];
   readonly socket: WebSocket;
   /** Index of the first frame not taken yet. */
   #cursor = 0;
   readonly #taken = new Set<number>();
   #waiters: Array<() => void> = [];
   #nextId = 1;
+  #session: SessionData | null = null;
   closeCode: number | null = null;
 
   private constructor(socket: WebSocket) {
     this.socket = socket;
     socket.on('message', (data) => {
-      this.frames.push(JSON.parse(data.toString()) as Frame);
+      this.frames.push(JSON.parse(data.toString()) as ServerFrame);
       this.#wake();
     });
     socket.on('close', (code) => {
@@ -51,9 +98,16 @@ export class LiveClient {
       socket.once('error', reject);
       socket.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused with HTTP ${res.statusCode}`)));
     });
-    const session = await client.next((f) => f['type'] === 'session');
-    if (session['status'] !== 'open') throw new Error('no session frame');
+    const session = await client.next((f) => f.type === 'session');
+    if (session.type !== 'session' || session.status !== 'open') throw new Error('no session frame');
+    client.#session = session.data;
     return client;
+  }
+
+  /** The `data` of the connection's `session` frame. */
+  get session(): SessionData {
+    if (this.#session === null) throw new Error('not connected yet');
+    return this.#session;
   }
 
   /** Resolves with the close code once the server closes the connection; rejects after `timeoutMs`. */
@@ -79,23 +133,24 @@ export class LiveClient {
   }
 
   /** Sends a request and waits (up to `timeoutMs`) for the response with its id. */
-  async request(method: string, attributes: Record<string, unknown> = {}, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Frame> {
+  async request(method: string, attributes: Record<string, unknown> = {}, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Answer> {
     const id = this.#nextId++;
     this.socket.send(JSON.stringify({ id, method, attributes }));
-    return this.next((f) => (f['type'] === 'response' || f['type'] === 'pong') && f['id'] === id, timeoutMs);
+    return this.next((f): f is Answer => (f.type === 'response' || f.type === 'pong') && f.id === id, timeoutMs);
   }
 
   /** Sends a request and returns its response `data`; throws unless the server says ok. */
-  async call(method: string, attributes: Record<string, unknown> = {}): Promise<any> {
+  async call<M extends Method>(method: M, attributes: Record<string, unknown> = {}): Promise<ResponseData[M]> {
     const response = await this.request(method, attributes);
-    if (!response['ok']) throw new Error(`${method} failed: ${JSON.stringify(response['error'])}`);
-    return response['data'];
+    const data = dataOf(response, method);
+    if (data === null) throw new Error(`${method} failed: ${JSON.stringify(response)}`);
+    return data;
   }
 
   /** Subscribes and throws unless the server says ok. */
-  async subscribe(topicName: string, extra: Record<string, unknown> = {}): Promise<Frame> {
+  async subscribe(topicName: string, extra: Record<string, unknown> = {}): Promise<OkAnswer<'subscribe'>> {
     const response = await this.request('subscribe', { topicName, ...extra });
-    if (!response['ok']) throw new Error(`subscribe ${topicName} failed: ${JSON.stringify(response['error'])}`);
+    if (response.type !== 'response' || !response.ok || response.method !== 'subscribe') throw new Error(`subscribe ${topicName} failed: ${JSON.stringify(response)}`);
     return response;
   }
 
@@ -104,7 +159,9 @@ export class LiveClient {
    * Frames it passes over stay available to later calls (a response awaited
    * by `request` does not swallow the event that arrived before it).
    */
-  async next(match: (frame: Frame) => boolean = () => true, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Frame> {
+  async next<F extends ServerFrame>(match: (frame: ServerFrame) => frame is F, timeoutMs?: number): Promise<F>;
+  async next(match?: (frame: ServerFrame) => boolean, timeoutMs?: number): Promise<ServerFrame>;
+  async next(match: (frame: ServerFrame) => boolean = () => true, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<ServerFrame> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       for (let i = this.#cursor; i < this.frames.length; i++) {
@@ -127,9 +184,9 @@ export class LiveClient {
   }
 
   /** The next `count` event frames, in order. */
-  async events(count: number, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Frame[]> {
-    const events: Frame[] = [];
-    while (events.length < count) events.push(await this.next((f) => f['type'] === 'event', timeoutMs));
+  async events(count: number, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<EventFrame[]> {
+    const events: EventFrame[] = [];
+    while (events.length < count) events.push(await this.next(isEvent, timeoutMs));
     return events;
   }
 

@@ -10,6 +10,12 @@ export type LogLine = Record<string, any>;
 
 const MAIN = path.resolve('dist/src/cli/main.js');
 
+/** Every child still running: killed when this (the test worker) process exits, so none outlives it. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 /**
  * The server as a separate process (the built `rowcast serve`), for tests
  * that kill it or measure its memory. Its JSON log lines are kept in order.
@@ -29,13 +35,19 @@ export class ServerProcess {
       this.#wake();
     });
     child.stderr!.on('data', () => {});
+    running.add(child);
     child.on('exit', () => {
+      running.delete(child);
       this.#exited = true;
       this.#wake();
     });
   }
 
-  /** Starts `rowcast serve` on `db` and waits until it listens. */
+  /**
+   * Starts `rowcast serve` on `db` and waits until it listens; a process that
+   * does not get there is killed before this throws. Tests start servers
+   * through `withServerProcess` (with-server-process.ts), which kills them when the test ends.
+   */
   static async start(db: TestDatabase, env: Record<string, string> = {}): Promise<ServerProcess> {
     const child = spawn(process.execPath, [MAIN, 'serve'], {
       env: {
@@ -47,8 +59,13 @@ export class ServerProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const server = new ServerProcess(child);
-    const started = await server.waitForLog((l) => l['msg'] === 'rowcast started', 30_000);
-    server.port = started['port'] as number;
+    try {
+      const started = await server.waitForLog((l) => l['msg'] === 'rowcast started', 30_000);
+      server.port = started['port'] as number;
+    } catch (error) {
+      await server.kill('SIGKILL');
+      throw error;
+    }
     return server;
   }
 
