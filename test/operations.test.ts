@@ -45,12 +45,15 @@ test('with TLS_CERT_FILE and TLS_KEY_FILE, wss:// serves the same endpoint and e
   secure.close();
 });
 
-/** Prometheus text exposition: `# HELP`/`# TYPE` comments and `name{labels} value` samples, nothing else. */
+/**
+ * Prometheus text exposition: `# HELP`/`# TYPE` comments and `name{labels} value` samples, nothing else
+ * (prom-client writes NaN as `Nan`, which Prometheus parses case-insensitively).
+ */
 function parsePrometheus(text: string): Map<string, number> {
   const samples = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('# HELP ') || line.startsWith('# TYPE ')) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})?) (-?(?:[0-9.]+(?:e[-+]?[0-9]+)?|NaN|\+Inf|-Inf))$/.exec(line);
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})?) (-?(?:[0-9.]+(?:e[-+]?[0-9]+)?|NaN|Nan|\+Inf|-Inf))$/.exec(line);
     if (!match) throw new Error(`not Prometheus text: ${JSON.stringify(line)}`);
     samples.set(match[1]!, Number(match[2]));
   }

@@ -32,7 +32,12 @@ test('/status and /health report the stream', withServer, { sql: NOTES }, async 
   await client.subscribe('notes');
   await db.query(`INSERT INTO notes VALUES (1, 'x')`);
   await client.events(1);
-  const status = (await (await fetch(`${base}/status`, { headers: operatorHeaders() })).json()) as Record<string, any>;
+  // Events leave as they are decoded, before their transaction's commit message is read: the commit is counted just after.
+  const readStatus = async () => (await (await fetch(`${base}/status`, { headers: operatorHeaders() })).json()) as Record<string, any>;
+  const status = await waitFor('the commit to be counted', async () => {
+    const current = await readStatus();
+    return current['replication'].transactions >= 1 ? current : null;
+  });
   t.like(status, { engine: 'native', connections: 1, eventsPublished: 1, replication: { connected: true, transactions: 1, changes: 1 } });
   t.deepEqual(status['topics'], [{ name: 'notes', read: 'public', subscribers: 1, filterGroups: 0 }]);
   const health = await fetch(`${base}/health`);
