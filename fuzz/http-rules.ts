@@ -14,23 +14,11 @@
  *
  * {@link checkExchange} applies them to one request and what came of it.
  */
+import { ERROR_CODES as PROTOCOL_ERROR_CODES } from '../src/protocol/index.js';
 import type { HttpAnswer, Outcome } from './http-wire.js';
 
-/** The protocol's error codes (docs/protocol.md), and `NOT_FOUND` for an unknown route. */
-export const ERROR_CODES: ReadonlySet<string> = new Set([
-  'INVALID_MESSAGE',
-  'UNKNOWN_METHOD',
-  'INVALID_ATTRIBUTES',
-  'TOPIC_NOT_FOUND',
-  'FORBIDDEN',
-  'TOPIC_EXISTS',
-  'READ_ONLY_TOPIC',
-  'TOPIC_FULL',
-  'LIMIT_EXCEEDED',
-  'RATE_LIMIT_EXCEEDED',
-  'TOKEN_INVALID',
-  'NOT_FOUND',
-]);
+/** The codes an HTTP request may earn: every error code but INTERNAL (a bug) and EVENT_DROPPED (a frame to admins). */
+export const ERROR_CODES: ReadonlySet<string> = new Set(PROTOCOL_ERROR_CODES.filter((code) => code !== 'INTERNAL' && code !== 'EVENT_DROPPED'));
 
 /** The server's routes, grouped by what they answer. `unknown`: no route (by {@link routeOf}). */
 export type RouteFamily = 'page' | 'inspector' | 'client' | 'health' | 'status' | 'metrics' | 'live' | 'admin' | 'unknown';
