@@ -3,7 +3,7 @@ import type { Session } from '../../core/session.js';
 import type { SubscriptionHandle } from '../../core/session-types.js';
 import type { ClientRequest } from '../../protocol/index.js';
 import type { RequestQueue } from '../request-queue.js';
-import type { Bucket } from './rate-limiter.js';
+import type { Bucket } from '../rate-limiter.js';
 
 /**
  * The state of one `/live` connection, kept as the uWS socket's user data.

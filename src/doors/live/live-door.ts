@@ -7,12 +7,13 @@ import type { SessionPort } from '../../core/session-types.js';
 import { RowcastError } from '../../errors.js';
 import { CLOSE_CODES, type ClientRequest, type SessionLimits } from '../../protocol/index.js';
 import { parseClientFrame, requestIdOf } from '../../protocol/parse-client-frame.js';
+import type { DoorCounters } from '../door-counters.js';
 import { RequestQueue } from '../request-queue.js';
 import { credentials } from './credentials.js';
 import type { LiveConnection } from './live-connection.js';
 import { answerFailure, refusalFrame, send } from './live-frames.js';
 import { runLiveRequest } from './live-requests.js';
-import { RateLimiter } from './rate-limiter.js';
+import { RateLimiter } from '../rate-limiter.js';
 
 /** What the `/live` door needs besides the core. */
 export interface LiveDoorOptions {
@@ -30,10 +31,8 @@ export interface LiveDoorOptions {
 }
 
 /** The `/live` door, to mount on every uWS app (`app.ws('/live', door.behavior)`). */
-export interface LiveDoor {
+export interface LiveDoor extends DoorCounters {
   readonly behavior: WebSocketBehavior<LiveConnection>;
-  /** Frames refused by the rate limiter, and connections closed with 1008 for going on. */
-  rateLimited(): { refused: number; closed: number };
 }
 
 const decoder = new TextDecoder();

@@ -1,4 +1,4 @@
-/** A connection's token bucket (kept in its {@link LiveConnection}). */
+/** A connection's token bucket (a door keeps one per connection, `/live` in its LiveConnection). */
 export interface Bucket {
   tokens: number;
   /** When `tokens` was last refilled (ms, `performance.now()`). */
