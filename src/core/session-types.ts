@@ -35,7 +35,7 @@ export interface SessionInfo {
   readonly client: string;
 }
 
-/** The state of a session that the core's operations read and change (the {@link Session} class implements it). */
+/** The state of a session that the core's operations read and change (`Session` in session.ts implements it). */
 export interface SessionState extends SessionInfo {
   readonly port: SessionPort;
   /** Who the session acts for: replaced by `refresh-token`. */
