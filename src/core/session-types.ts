@@ -102,6 +102,8 @@ export interface SubscribeRequest {
   readonly since?: string;
   /** How the door's frames are made (the router publishes what it encodes). */
   readonly encoder: FrameEncoder;
+  /** Only topics of this kind (a door whose topic names say the kind, such as Phoenix's `table:`/`topic:`); others are TOPIC_NOT_FOUND. */
+  readonly kind?: 'table' | 'custom';
   /** The subscription each topic's new one replaces, ended in the same step (`/live`: subscribing again replaces). */
   readonly replaces?: (topic: string) => SubscriptionHandle | undefined;
 }

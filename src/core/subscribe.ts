@@ -131,8 +131,8 @@ function resolveGrants(context: CoreContext, session: SessionState, request: Sub
   const grants: Grant[] = [];
   for (const name of request.topics) {
     const topic = topicNamed(context.registry, name);
-    const partitions = topic ? grantOf(topic, session.principal) : null;
-    if (!topic || !partitions) return new RowcastError('TOPIC_NOT_FOUND', `no topic named ${JSON.stringify(name)}`);
+    const partitions = topic && (request.kind === undefined || topic.kind === request.kind) ? grantOf(topic, session.principal) : null;
+    if (!topic || !partitions) return new RowcastError('TOPIC_NOT_FOUND', `no ${request.kind === 'custom' ? 'custom topic' : request.kind === 'table' ? 'table topic' : 'topic'} named ${JSON.stringify(name)}`);
     if (topic.kind === 'custom' && (request.filter !== undefined || request.events !== undefined)) {
       throw new RowcastError('INVALID_ATTRIBUTES', `filter and events apply to table topics only, not ${topic.name}`);
     }

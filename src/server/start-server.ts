@@ -9,6 +9,7 @@ import { closeAll, createCore, flowControl, type CoreOptions, type RowcastCore }
 import type { Session } from '../core/session.js';
 import { liveDoor, parseOrigins, type LiveDoorOptions } from '../doors/live/live-door.js';
 import { liveEncoder } from '../doors/live/live-encoder.js';
+import { phoenixDoor } from '../doors/phoenix/phoenix-door.js';
 import { createMetrics } from '../http/metrics.js';
 import type { NodeStatus } from '../http/node-status.js';
 import { operatorAccess } from '../http/operator-access.js';
@@ -85,9 +86,10 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     const apps = uwsApps(config);
     const core = createCore(coreOptions(config, { database, pipeline, verifyToken, publisher: apps.publisher, sessions, gauge, logger }));
     const live = liveDoor(liveDoorOptions(config, core, logger));
-    const doors = (options.doors ?? []).map((door) => door(core));
+    const phoenix = phoenixDoor({ ...liveDoorOptions(config, core, logger) });
+    const doors = [(app: TemplatedApp) => app.ws('/socket/websocket', phoenix.behavior), ...(options.doors ?? []).map((door) => door(core))];
     const slotMonitor = new SlotMonitor({ db: database.db, slotName: config.SLOT_NAME, handedOffLsn: () => pipeline.source.state().handedOffLsn, logger });
-    const status = () => nodeStatus({ core, pipeline, slotMonitor, doors: [live], startedAt });
+    const status = () => nodeStatus({ core, pipeline, slotMonitor, doors: [live, phoenix], startedAt });
     const access = operatorAccess({ verifyToken, public: config.STATUS_PUBLIC, ...(config.METRICS_TOKEN ? { metricsToken: config.METRICS_TOKEN } : {}) });
     const mountMetrics = createMetrics({ status, slot: () => slotMonitor.reading, eventsByTopic: () => core.counters.byTopic, access, logger });
     const health = () => nodeHealth({ pipeline, slotMonitor });

@@ -1,0 +1,148 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { WebSocket } from 'uWebSockets.js';
+import { isSessionMethod, runSessionMethod, type SessionMethod } from '../../core/session-methods.js';
+import type { Session } from '../../core/session.js';
+import { RowcastError } from '../../errors.js';
+import type { RequestOf } from '../../protocol/index.js';
+import { parseRequest } from '../../protocol/parse-client-frame.js';
+import type { Channel, PhoenixConnection } from './phoenix-connection.js';
+import { PHOENIX_ENCODERS } from './phoenix-encoder.js';
+import { encodeMessage, type PhoenixMessage } from './phoenix-wire.js';
+
+type Socket = WebSocket<PhoenixConnection>;
+
+/** Methods the `rowcast` channel takes as pushes, with `/live`'s attributes. */
+const ROWCAST_METHODS: ReadonlySet<string> = new Set(['list-topic', 'get-topic', 'create-topic', 'destroy-topic', 'refresh-token']);
+
+/**
+ * Runs one message of a Phoenix client, as Phoenix's own socket does
+ * (docs/phoenix.md): `phx_join` (a second join of a topic first closes the
+ * old one), `phx_leave`, and pushes on joined topics; a push with a stale
+ * `join_ref` is ignored, one on a topic not joined is `unmatched topic`.
+ * Returns a promise while the answer is pending (the connection's queue waits).
+ */
+export function runPhoenixMessage(ws: Socket, session: Session, message: PhoenixMessage, logger: Logger): Promise<void> | undefined {
+  const conn = ws.getUserData();
+  const channel = conn.channels.get(message.topic);
+  const run = (): Promise<void> | undefined => {
+    switch (message.event) {
+      case 'phx_join':
+        return join(ws, session, message);
+      case 'phx_leave':
+        if (channel) leave(ws, session, message.topic, channel);
+        reply(ws, message, 'ok', {});
+        if (channel) push(ws, { joinRef: channel.joinRef, ref: channel.joinRef, topic: message.topic, event: 'phx_close', payload: {} });
+        return undefined;
+      default:
+        if (!channel) return reply(ws, message, 'error', { reason: 'unmatched topic' });
+        if (message.joinRef !== null && message.joinRef !== channel.joinRef) return undefined; // stale: Phoenix ignores it
+        return channelPush(ws, session, channel, message);
+    }
+  };
+  try {
+    return run()?.catch((error: unknown) => fail(ws, message, error, logger));
+  } catch (error) {
+    fail(ws, message, error, logger);
+    return undefined;
+  }
+}
+
+function join(ws: Socket, session: Session, message: PhoenixMessage): Promise<void> | undefined {
+  const conn = ws.getUserData();
+  const previous = conn.channels.get(message.topic);
+  if (previous) {
+    leave(ws, session, message.topic, previous);
+    push(ws, { joinRef: previous.joinRef, ref: previous.joinRef, topic: message.topic, event: 'phx_close', payload: {} });
+  }
+  if (message.topic === 'rowcast') {
+    conn.channels.set('rowcast', { joinRef: message.joinRef, name: '', handle: null });
+    return reply(ws, message, 'ok', {});
+  }
+  const [, prefix, name] = /^(table|topic):(.+)$/.exec(message.topic) ?? [];
+  if (prefix === undefined || name === undefined || name.includes(',')) return reply(ws, message, 'error', { reason: 'unmatched topic' });
+  const { filter, events, since } = (isObject(message.payload) ? message.payload : {}) as Record<string, unknown>;
+  const parsed = parseRequest('subscribe', undefined, { topicName: name, ...defined({ filter, events, since }) });
+  if (!parsed.ok) throw new RowcastError(parsed.error.code, parsed.error.message);
+  const attributes = (parsed.request as RequestOf<'subscribe'>).attributes;
+  return session.subscribe(
+    {
+      topics: [name],
+      kind: prefix === 'table' ? 'table' : 'custom',
+      ...defined({ filter: attributes.filter, events: attributes.events, since: attributes.since }),
+      encoder: PHOENIX_ENCODERS[conn.vsn],
+    },
+    ({ handles, answer, replay }) => {
+      conn.channels.set(message.topic, { joinRef: message.joinRef, name, handle: handles[0]! });
+      if (conn.closed) return;
+      ws.cork(() => {
+        reply(ws, message, 'ok', answer);
+        for (const frame of replay) ws.send(frame, false);
+      });
+    },
+  );
+}
+
+function leave(ws: Socket, session: Session, topic: string, channel: Channel): void {
+  ws.getUserData().channels.delete(topic);
+  if (channel.handle) session.unsubscribe(channel.handle);
+}
+
+/** A push on a joined channel: `new-message` and `history` on `topic:<name>`; `/live`'s topic methods on `rowcast`. */
+function channelPush(ws: Socket, session: Session, channel: Channel, message: PhoenixMessage): Promise<void> | undefined {
+  const payload = isObject(message.payload) ? message.payload : {};
+  let method: string;
+  let attributes: Record<string, unknown>;
+  if (message.topic === 'rowcast' && ROWCAST_METHODS.has(message.event)) {
+    method = message.event;
+    attributes = payload;
+  } else if (message.topic.startsWith('topic:') && (message.event === 'new-message' || message.event === 'history')) {
+    method = message.event;
+    attributes = { ...payload, topicName: channel.name };
+  } else if (message.event === 'presence') {
+    throw new RowcastError('UNKNOWN_METHOD', 'presence is not available on this door yet');
+  } else {
+    throw new RowcastError('UNKNOWN_METHOD', `${JSON.stringify(message.event.slice(0, 64))} is not an event of ${message.topic.startsWith('table:') ? 'a table channel' : message.topic}`);
+  }
+  const parsed = parseRequest(method, undefined, attributes);
+  if (!parsed.ok) throw new RowcastError(parsed.error.code, parsed.error.message);
+  if (!isSessionMethod(parsed.request.method)) throw new RowcastError('UNKNOWN_METHOD', `${method} is not a session method`);
+  const result = runSessionMethod(session, parsed.request as RequestOf<SessionMethod>);
+  if (!(result instanceof Promise)) return reply(ws, message, 'ok', result);
+  return result.then((data) => reply(ws, message, 'ok', data));
+}
+
+/** `phx_reply` to `message` (skipped on a closed socket). */
+function reply(ws: Socket, message: PhoenixMessage, status: 'ok' | 'error', response: unknown): undefined {
+  push(ws, { joinRef: message.joinRef, ref: message.ref, topic: message.topic, event: 'phx_reply', payload: { status, response } });
+  return undefined;
+}
+
+/** Sends one message (corked: it may run after an await). */
+export function push(ws: Socket, message: PhoenixMessage): void {
+  const conn = ws.getUserData();
+  if (conn.closed) return;
+  const text = encodeMessage(conn.vsn, message);
+  ws.cork(() => ws.send(text, false));
+}
+
+/** A failure as Phoenix's error reply: `{"reason": "<CODE>: <message>"}`; anything but a RowcastError is INTERNAL with a correlation id. */
+export function fail(ws: Socket, message: PhoenixMessage, error: unknown, logger: Logger): void {
+  let reason: string;
+  if (error instanceof RowcastError) reason = `${error.code}: ${error.message}`;
+  else {
+    const correlationId = randomUUID();
+    logger.error({ err: error, correlationId, connection: ws.getUserData().id, event: message.event }, 'request failed');
+    reason = `INTERNAL: internal error (correlation id ${correlationId})`;
+  }
+  reply(ws, message, 'error', { reason });
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
+/** `value` without its undefined fields. */
+function defined<T extends Record<string, unknown>>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
