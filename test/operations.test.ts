@@ -66,6 +66,7 @@ test('/metrics is Prometheus text and its counters move when events flow', withS
   await client.subscribe('notes');
   const before = await scrape();
   t.is(before.get('rowcast_connections'), 1);
+  t.is(before.get('rowcast_door_connections{door="live"}'), 1);
   t.is(before.get('rowcast_subscriptions'), 1);
   t.true(before.has('rowcast_process_nodejs_eventloop_lag_seconds'));
   await db.query(`INSERT INTO notes SELECT g, 'x' FROM generate_series(1, 5) g`);

@@ -1,6 +1,8 @@
 import test from 'ava';
 import WebSocket from 'ws';
 import { Collected, join, phoenixSocket, pushAndWait } from './helpers/phoenix-client.js';
+import type { NodeStatus } from '../src/http/node-status.js';
+import { operatorHeaders } from './helpers/tokens.js';
 import { withServer } from './helpers/with-server.js';
 
 const SCHEMA = `
@@ -22,6 +24,8 @@ for (const vsn of ['2.0.0', '1.0.0'] as const) {
     const reply = await join(aliceOrders);
     t.regex(String(reply['seq']), /^[0-9A-F]{16}-[0-9A-F]{8}$/);
     await join(bobOrders);
+    const status = (await (await fetch(`http://127.0.0.1:${server.port}/status`, { headers: operatorHeaders() })).json()) as NodeStatus;
+    t.deepEqual(status.connectionsByDoor, { phoenix: 2 });
 
     await db.query(`INSERT INTO "order" VALUES (1, 1, 'paid'), (2, 2, 'open'), (3, 2, 'paid')`);
     await db.query(`UPDATE "order" SET owner_id = 2 WHERE id = 1`);

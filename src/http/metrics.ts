@@ -88,7 +88,17 @@ function deliveryMetrics(registry: Registry, sources: MetricSources): void {
   gauge(registry, 'rowcast_subscriptions', 'Subscriptions held, over all topics.', () =>
     [...status().topics, ...status().customTopics].reduce((sum, t) => sum + t.subscribers, 0),
   );
-  gauge(registry, 'rowcast_connections', 'Open /live connections.', () => status().connections);
+  gauge(registry, 'rowcast_connections', 'Open connections, every door together.', () => status().connections);
+  new Gauge({
+    name: 'rowcast_door_connections',
+    help: 'Open connections by door (live, phoenix).',
+    labelNames: ['door'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [door, count] of Object.entries(status().connectionsByDoor)) this.set({ door }, count);
+    },
+  });
   counter(registry, 'rowcast_events_published_total', 'Events routed to subscribers.', () => status().eventsPublished);
   counter(registry, 'rowcast_events_dropped_total', 'Changes that could not be serialized and were not delivered (admins got EVENT_DROPPED).', () => status().eventsDropped);
   counter(registry, 'rowcast_deliveries_total', 'Frames handed to sockets (one event to 100 subscribers counts 100).', () => status().deliveries);
