@@ -1,4 +1,5 @@
 import test from 'ava';
+import { Socket } from 'phoenix';
 import WebSocket from 'ws';
 import { Collected, join, phoenixSocket, pushAndWait } from './helpers/phoenix-client.js';
 import type { NodeStatus } from '../src/http/node-status.js';
@@ -97,6 +98,24 @@ test('phoenix.js: after a lost connection the channel rejoins with since (its pa
   await db.query(`INSERT INTO "order" VALUES (3, 1, 'c')`);
   const all = await seen.atLeast(3);
   t.deepEqual(all.map((e) => e.payload.id), ['1', '2', '3']);
+});
+
+test('phoenix.js with authToken (the token as subprotocol): a read rule that stops covering the user ends the channel with revoked, then phx_close', withServer, { sql: SCHEMA }, async (t, { db, server, token }) => {
+  const socket = new Socket(`ws://127.0.0.1:${server.port}/socket`, { transport: WebSocket, authToken: token({ sub: '1' }), reconnectAfterMs: () => 100 } as ConstructorParameters<typeof Socket>[1]);
+  socket.connect();
+  t.teardown(() => socket.disconnect());
+  const orders = socket.channel('table:order', {});
+  const revoked = new Collected(orders, ['revoked']);
+  let closed = false;
+  orders.onClose(() => {
+    closed = true;
+  });
+  await join(orders);
+  await db.query(`UPDATE rowcast.table_policies SET read = 'admin' WHERE table_name = 'order'`);
+  const [push] = await revoked.atLeast(1);
+  t.true(typeof push!.payload['reason'] === 'string' && push!.payload['reason'].length > 0);
+  await waitUntil(() => closed);
+  t.is(orders.state, 'closed');
 });
 
 test('Phoenix rules on the wire: heartbeat, unmatched topic, duplicate join closes the old one, stale join_ref ignored, leave, bad frames', withServer, { sql: SCHEMA }, async (t, { db, server, token }) => {
