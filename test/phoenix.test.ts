@@ -153,6 +153,24 @@ test('Phoenix rules on the wire: heartbeat, unmatched topic, duplicate join clos
   t.deepEqual(await ws.next((m) => m[3] === 'phx_close'), ['5', '5', 'table:order', 'phx_close', {}]);
 });
 
+test('a Phoenix socket that sends nothing for 60 s is closed, as Phoenix does; heartbeats keep one open', withServer, { sql: SCHEMA }, async (t, { server, token }) => {
+  const url = `ws://127.0.0.1:${server.port}/socket/websocket?vsn=2.0.0&token=${token({ sub: '1' })}`;
+  const silent = await RawPhoenix.connect(url);
+  const beating = await RawPhoenix.connect(url);
+  t.teardown(() => {
+    silent.close();
+    beating.close();
+  });
+  const opened = Date.now();
+  let ref = 0;
+  const timer = setInterval(() => beating.send([null, `hb${ref++}`, 'phoenix', 'heartbeat', {}]), 20_000);
+  t.teardown(() => clearInterval(timer));
+  await silent.closed(90_000);
+  const seconds = (Date.now() - opened) / 1000;
+  t.true(seconds >= 55 && seconds <= 75, `closed after ${seconds.toFixed(1)} s`);
+  t.false(beating.isClosed());
+});
+
 test('the Phoenix door refuses an unknown vsn and a bad token at the upgrade', withServer, { sql: SCHEMA }, async (t, { server, token }) => {
   const status = (url: string) =>
     new Promise<number>((resolve) => {
@@ -220,6 +238,22 @@ class RawPhoenix {
         };
       });
     }
+  }
+
+  /** Resolves when the server closes the socket; fails loudly after `timeoutMs`. */
+  closed(timeoutMs: number): Promise<void> {
+    if (this.#ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`still open after ${timeoutMs} ms`)), timeoutMs);
+      this.#ws.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  isClosed(): boolean {
+    return this.#ws.readyState !== WebSocket.OPEN;
   }
 
   close(): void {
