@@ -26,6 +26,7 @@ export function runPhoenixMessage(ws: Socket, session: Session, message: Phoenix
   const conn = ws.getUserData();
   const channel = conn.channels.get(message.topic);
   const run = (): Promise<void> | undefined => {
+    if (message.payload instanceof Uint8Array) throw new RowcastError('INVALID_MESSAGE', 'a binary payload is not accepted here: send JSON');
     switch (message.event) {
       case 'phx_join':
         return join(ws, session, message);
