@@ -29,6 +29,8 @@ interface Job {
   readonly filters?: HostileFilterPlan;
   /** A subscribe refused with LIMIT_EXCEEDED stops the opening (its connection is closed) instead of failing the job. */
   readonly untilRefused?: boolean;
+  /** `phoenix`: connect to the Phoenix door (the URLs' `/live` becomes `/socket/websocket`) and join `table:<topic>`. */
+  readonly door?: 'live' | 'phoenix';
 }
 
 const job = JSON.parse(process.argv[2]!) as Job;
@@ -50,6 +52,7 @@ function onEvent(text: string): void {
 
 /** Opens connection `i` and subscribes it; resolves with null once subscribed, or with the refusal (`untilRefused`). */
 async function open(i: number): Promise<string | null> {
+  if (job.door === 'phoenix') return openPhoenix(i);
   const token = jwt.sign({ sub: job.user ?? String(i) }, job.secret, { algorithm: 'HS256', expiresIn: '2h' });
   const url = `${job.urls[i % job.urls.length]}?token=${token}&client=bench`;
   const socket = new WebSocket(url, { perMessageDeflate: false });
@@ -73,6 +76,34 @@ async function open(i: number): Promise<string | null> {
         } else reject(new Error(text));
       } else if (text.startsWith('{"type":"session"')) {
         socket.send(JSON.stringify(subscribe));
+      }
+    });
+  });
+}
+
+/** Connection `i` on the Phoenix door (vsn 2.0.0): joins `table:<topic>`; heartbeats keep it open past Phoenix's 60 s idle close. */
+async function openPhoenix(i: number): Promise<null> {
+  const token = jwt.sign({ sub: job.user ?? String(i) }, job.secret, { algorithm: 'HS256', expiresIn: '2h' });
+  const url = `${job.urls[i % job.urls.length]!.replace(/\/live$/, '/socket/websocket')}?vsn=2.0.0&token=${token}`;
+  const socket = new WebSocket(url, { perMessageDeflate: false });
+  sockets.add(socket);
+  socket.on('close', () => {
+    if (!stopping && sockets.has(socket)) closed++;
+  });
+  return new Promise<null>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.once('close', (code) => reject(new Error(`connection ${i} was closed (${code}) before its join was answered`)));
+    socket.once('open', () => {
+      socket.send(JSON.stringify(['1', '1', `table:${job.topic}`, 'phx_join', {}]));
+      const heartbeat = setInterval(() => socket.readyState === WebSocket.OPEN && socket.send(JSON.stringify([null, 'hb', 'phoenix', 'heartbeat', {}])), 25_000);
+      socket.once('close', () => clearInterval(heartbeat));
+    });
+    socket.on('message', (data) => {
+      const text = data.toString();
+      if (text.startsWith('[null,null,')) onEvent(text);
+      else if (text.startsWith('["1","1",')) {
+        if (text.includes('"status":"ok"')) resolve(null);
+        else reject(new Error(text));
       }
     });
   });

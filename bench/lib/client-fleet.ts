@@ -35,6 +35,8 @@ export interface FleetOptions {
    * of failing the fleet: {@link ClientFleet.held} says how many were held.
    */
   readonly untilRefused?: boolean;
+  /** Which door the connections use (default `/live`). */
+  readonly door?: 'live' | 'phoenix';
 }
 
 /**
@@ -70,6 +72,7 @@ export class ClientFleet {
         user: options.user,
         filters: options.filters,
         untilRefused: options.untilRefused,
+        door: options.door,
       };
       workers.push(
         fork(path.resolve('bench/client-worker.ts'), [JSON.stringify(job)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),

@@ -67,6 +67,20 @@ interface HostileTenant {
   owner?: HostileVariant;
   public?: HostileVariant;
 }
+interface DoorSummary {
+  deliveriesPerSecond: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+}
+interface Doors {
+  subscribers: number;
+  fanoutDeliveriesOffered: number;
+  latencyRate: number;
+  live: DoorSummary;
+  phoenix: DoorSummary;
+  deliveriesRatio: number;
+  p99Ratio: number;
+}
 interface SlowConsumer {
   alone: { p99ms: number };
   withStalled: { p99ms: number };
@@ -87,6 +101,7 @@ export interface SuiteResults {
     baseline: Baseline;
     'slow-consumer': SlowConsumer;
     'hostile-tenant': HostileTenant;
+    doors: Doors;
   }>;
 }
 
@@ -228,6 +243,16 @@ export function summaryTable(suite: SuiteResults): string {
     ]);
   }
   if (hostile) rows.push(...hostileRows(hostile));
+  const doors = suite.results.doors;
+  if (doors) {
+    rows.push([
+      `doors: Phoenix, ${n(doors.subscribers)} subscribers`,
+      `${n(doors.phoenix.deliveriesPerSecond)} deliveries/s (${n(doors.fanoutDeliveriesOffered)} offered); at ${doors.latencyRate} changes/s p50 ${ms(doors.phoenix.latencyP50Ms)}, p99 ${ms(doors.phoenix.latencyP99Ms)}`,
+      `/live ${n(doors.live.deliveriesPerSecond)} deliveries/s, p99 ${ms(doors.live.latencyP99Ms)}: **${doors.deliveriesRatio.toFixed(2)}**, p99 **${doors.p99Ratio.toFixed(2)}×**`,
+      'deliveries ≥ 0.9×, p99 ≤ 1.2× of /live',
+      verdict(doors.deliveriesRatio >= 0.9 && doors.p99Ratio <= 1.2),
+    ]);
+  }
   const header = '| scenario | rowcast | ceiling / baseline, same run | target | |\n|---|---|---|---|---|';
   return `${header}\n${rows.map((row) => `| ${row.join(' | ')} |`).join('\n')}\n`;
 }
