@@ -5,7 +5,8 @@
  * ephemeral messages cross nodes; killing the leader under load hands the
  * slot to another node with nothing lost or doubled (also as issue 5's
  * crash run, with every policy kind and clients moving between nodes);
- * losing Redis's data is never a silent gap.
+ * losing Redis's data is never a silent gap; Phoenix clients on any node see
+ * the same events as /live clients.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import test from 'ava';
@@ -16,6 +17,7 @@ import WebSocket from 'ws';
 import { createClient, type ClientOptions, type LiveEvent, type RowcastClient } from '@rowcast/client';
 import { CLOSE_CODES } from '../src/protocol/index.js';
 import { freePort } from './helpers/free-port.js';
+import { Collected, join, phoenixSocket } from './helpers/phoenix-client.js';
 import { dataOf, eventOn, isEvent, LiveClient, type EventFrame } from './helpers/live-client.js';
 import { ServerProcess } from './helpers/server-process.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -118,6 +120,40 @@ test('three nodes: clients spread over them get every event they may read, once,
   const [atA, atC] = await Promise.all([onA.next(isEvent), onC.next(eventOn('pings'))]);
   t.like(atA, { topic: 'pings', seq: ping.seq, data: { id: ping.id, attributes: { message: { text: 'ephemeral, from B' }, sender: 'erin' } } });
   t.deepEqual(atC, atA);
+});
+
+test('doors in a cluster: phoenix.js clients on two nodes and a /live client on a third see the same rows, each only their own; messages cross nodes', withServerProcess, { sql: TABLES }, async (t, fixture) => {
+  const nodes = await cluster(t, fixture, 3);
+  await leaderOf(nodes);
+  const alice = phoenixSocket(nodes[0]!.port, signToken({ sub: 'alice' }));
+  const bob = phoenixSocket(nodes[1]!.port, signToken({ sub: 'bob' }));
+  t.teardown(() => {
+    alice.disconnect();
+    bob.disconnect();
+  });
+  const aliceOrders = alice.channel('table:orders', {});
+  const bobOrders = bob.channel('table:orders', {});
+  const aliceSeen = new Collected(aliceOrders, ['create']);
+  const bobSeen = new Collected(bobOrders, ['create']);
+  await join(aliceOrders);
+  await join(bobOrders);
+  const admin = await LiveClient.connect(`${nodes[2]!.liveUrl}?token=${signToken({ sub: 'admin', role: 'admin' })}`);
+  t.teardown(() => admin.close());
+  await admin.subscribe('orders');
+  await admin.call('create-topic', { name: 'crossing', history: 10 });
+  const bobLobby = bob.channel('topic:crossing', {});
+  const bobMessages = new Collected(bobLobby, ['message']);
+  await join(bobLobby);
+
+  await fixture.db.query(`INSERT INTO orders VALUES (1, 'alice', 10), (2, 'bob', 20), (3, 'alice', 30)`);
+  t.deepEqual((await aliceSeen.atLeast(2)).map((e) => e.payload.id), ['1', '3']);
+  t.deepEqual((await bobSeen.atLeast(1)).map((e) => e.payload.id), ['2']);
+  t.is((await admin.events(3)).length, 3);
+  await admin.call('new-message', { topicName: 'crossing', message: 'from node 3' });
+  t.like((await bobMessages.atLeast(1))[0]!.payload, { attributes: { message: 'from node 3', sender: 'admin' } });
+  // Nothing more arrives for Alice: Bob's row was never hers.
+  await fixture.db.query(`INSERT INTO orders VALUES (4, 'alice', 40)`);
+  t.deepEqual((await aliceSeen.atLeast(3)).map((e) => e.payload.id), ['1', '3', '4']);
 });
 
 test('kill -9 of the leader under load: another node takes over, and every client ends with every row once', withServerProcess, { sql: TABLES }, async (t, fixture) => {
