@@ -1,28 +1,23 @@
-import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import uWS, { type HttpRequest, type HttpResponse, type us_socket_context_t, type WebSocket, type WebSocketBehavior } from 'uWebSockets.js';
-import type { Principal } from '../../auth/principal.js';
 import type { RowcastCore } from '../../core/rowcast-core.js';
 import type { SessionPort } from '../../core/session-types.js';
 import { RowcastError } from '../../errors.js';
-import { CLOSE_CODES, type ClientRequest, type SessionLimits } from '../../protocol/index.js';
+import type { ClientRequest, SessionLimits } from '../../protocol/index.js';
 import { parseClientFrame, requestIdOf } from '../../protocol/parse-client-frame.js';
 import type { DoorCounters } from '../door-counters.js';
+import { admitFrame, admitUpgrade, closeConnection, connectionNames, guard, refuse, socketPort, type FrameLimits, type UpgradeLimits } from '../door-socket.js';
+import { RateLimiter } from '../rate-limiter.js';
 import { RequestQueue } from '../request-queue.js';
 import { credentials } from './credentials.js';
 import type { LiveConnection } from './live-connection.js';
 import { answerFailure, refusalFrame, send } from './live-frames.js';
 import { runLiveRequest } from './live-requests.js';
-import { RateLimiter } from '../rate-limiter.js';
 
 /** What the `/live` door needs besides the core. */
-export interface LiveDoorOptions {
+export interface LiveDoorOptions extends UpgradeLimits {
   readonly core: RowcastCore;
   readonly logger: Logger;
-  /** Origins allowed to upgrade (`null`: any). Requests without an `Origin` header (non-browsers) pass. */
-  readonly allowedOrigins: ReadonlySet<string> | null;
-  /** Connections of every door together (`MAX_CONNECTIONS`). */
-  readonly maxConnections: number;
   readonly maxMessageBytes: number;
   readonly maxBackpressureBytes: number;
   readonly idleTimeoutSeconds: number;
@@ -45,8 +40,7 @@ interface LiveDoorState {
   readonly options: LiveDoorOptions;
   readonly core: RowcastCore;
   readonly logger: Logger;
-  readonly limiter: RateLimiter;
-  readonly rate: { refused: number; closed: number };
+  readonly frames: FrameLimits;
   /** What the `session` frame tells every client. */
   readonly limits: SessionLimits;
 }
@@ -70,8 +64,7 @@ export function liveDoor(options: LiveDoorOptions): LiveDoor {
     options,
     core,
     logger,
-    limiter: new RateLimiter(options.rateLimitPerSecond, options.rateLimitBurst),
-    rate: { refused: 0, closed: 0 },
+    frames: { maxMessageBytes: options.maxMessageBytes, limiter: new RateLimiter(options.rateLimitPerSecond, options.rateLimitBurst), rate: { refused: 0, closed: 0 } },
     limits: sessionLimits(options),
   };
   const behavior: WebSocketBehavior<LiveConnection> = {
@@ -87,11 +80,11 @@ export function liveDoor(options: LiveDoorOptions): LiveDoor {
     sendPingsAutomatically: true,
     upgrade: (res, req, context) =>
       guard(logger, 'upgrade', null, () => upgrade(state, res, req, context), (message) => refuse(res, '500 Internal Server Error', new RowcastError('INTERNAL', message))),
-    open: (ws) => guard(logger, 'open', ws, () => open(state, ws)),
-    message: (ws, message, isBinary) => guard(logger, 'message', ws, () => receive(state, ws, message, isBinary)),
-    close: (ws, code, message) => guard(logger, 'close', null, () => close(state, ws, code, message)),
+    open: (ws) => guard(logger, 'open', ws, () => open(state, ws), internalError(ws)),
+    message: (ws, message, isBinary) => guard(logger, 'message', ws, () => receive(state, ws, message, isBinary), internalError(ws)),
+    close: (ws, code, message) => guard(logger, 'close', null, () => closeConnection(core, logger, 'live', ws, code, message), () => {}),
   };
-  return { behavior, rateLimited: () => ({ ...state.rate }) };
+  return { behavior, rateLimited: () => ({ ...state.frames.rate }) };
 }
 
 function sessionLimits(options: LiveDoorOptions): SessionLimits {
@@ -110,59 +103,30 @@ function sessionLimits(options: LiveDoorOptions): SessionLimits {
   });
 }
 
-/**
- * Runs a uWS callback so that an exception in it is logged with a
- * correlation id and answered (`INTERNAL` to the connection, or `answer`
- * during an upgrade) instead of reaching uWS.
- */
-function guard(logger: Logger, handler: string, ws: WebSocket<LiveConnection> | null, run: () => void, answer?: (message: string) => void): void {
-  try {
-    run();
-  } catch (error) {
-    const correlationId = randomUUID();
-    logger.error({ err: error, correlationId, handler, connection: ws?.getUserData().id }, 'handler failed');
-    const message = `internal error (correlation id ${correlationId})`;
-    try {
-      if (answer) answer(message);
-      else if (ws && !ws.getUserData().closed) send(ws, { type: 'error', error: { code: 'INTERNAL', message } });
-    } catch {
-      // The response or socket is already gone: the log line is all that is left to do.
-    }
-  }
+/** A handler's unexpected failure, as the connection's `INTERNAL` error frame. */
+function internalError(ws: WebSocket<LiveConnection>): (message: string) => void {
+  return (message) => {
+    if (!ws.getUserData().closed) send(ws, { type: 'error', error: { code: 'INTERNAL', message } });
+  };
 }
 
 /** The upgrade: connection limit, origin, token; then the connection's state travels into `open`. */
-function upgrade({ options, core, limiter }: LiveDoorState, res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
+function upgrade({ options, core, frames }: LiveDoorState, res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
   // Everything needed from req is read here: it is gone after this handler returns.
   const { token, protocol } = credentials(req.getQuery('token') ?? '', req.getHeader('authorization'), req.getHeader('sec-websocket-protocol'));
-  const client = sanitizeClient(req.getQuery('client'));
+  const names = connectionNames(req.getQuery('client'), 'conn');
   const origin = req.getHeader('origin');
   const key = req.getHeader('sec-websocket-key');
   const extensions = req.getHeader('sec-websocket-extensions');
-  if (core.sessions.size >= options.maxConnections) {
-    refuse(res, '503 Service Unavailable', new RowcastError('LIMIT_EXCEEDED', 'too many connections'));
-    return;
-  }
-  if (options.allowedOrigins !== null && origin !== '' && !options.allowedOrigins.has(origin.toLowerCase())) {
-    refuse(res, '403 Forbidden', new RowcastError('FORBIDDEN', `origin ${origin} is not in ALLOWED_ORIGINS`));
-    return;
-  }
-  let principal: Principal;
-  try {
-    principal = core.authenticate(token);
-  } catch (error) {
-    if (!(error instanceof RowcastError)) throw error;
-    refuse(res, error.code === 'FORBIDDEN' ? '403 Forbidden' : '401 Unauthorized', error);
-    return;
-  }
+  const principal = admitUpgrade(res, core, options, origin, token);
+  if (principal === null) return;
   const conn: LiveConnection = {
-    id: `${client || 'conn'}-${randomBytes(6).toString('hex')}`,
-    client,
+    ...names,
     principal,
     session: null,
     queue: null,
     subscriptions: new Map(),
-    bucket: limiter.bucket(),
+    bucket: frames.limiter.bucket(),
     closed: false,
   };
   res.upgrade(conn, key, protocol, extensions, context);
@@ -191,21 +155,12 @@ function open({ core, logger, limits }: LiveDoorState, ws: WebSocket<LiveConnect
 }
 
 /** One client frame: size, rate limit, text, parse; then into the connection's queue (or a refusal). */
-function receive({ options, core, logger, limiter, rate }: LiveDoorState, ws: WebSocket<LiveConnection>, message: ArrayBuffer, isBinary: boolean): void {
+function receive({ options, core, logger, frames }: LiveDoorState, ws: WebSocket<LiveConnection>, message: ArrayBuffer, isBinary: boolean): void {
   const conn = ws.getUserData();
-  if (message.byteLength > options.maxMessageBytes) {
-    ws.end(CLOSE_CODES.MESSAGE_TOO_BIG, `frame of ${message.byteLength} bytes is over MAX_MESSAGE_BYTES (${options.maxMessageBytes})`);
-    return;
-  }
-  const decision = limiter.take(conn.bucket);
-  if (decision.verdict === 'close') {
-    rate.closed++;
-    ws.end(CLOSE_CODES.POLICY_VIOLATION, 'rate limit exceeded repeatedly');
-    return;
-  }
-  if (decision.verdict === 'refuse') {
-    rate.refused++;
-    const error = { code: 'RATE_LIMIT_EXCEEDED' as const, message: `over ${options.rateLimitPerSecond} requests per second: retry after ${decision.retryAfter} ms`, retryAfter: decision.retryAfter };
+  const retryAfter = admitFrame(ws, conn, frames, message.byteLength);
+  if (retryAfter === null) return;
+  if (retryAfter > 0) {
+    const error = { code: 'RATE_LIMIT_EXCEEDED' as const, message: `over ${options.rateLimitPerSecond} requests per second: retry after ${retryAfter} ms`, retryAfter };
     send(ws, refusalFrame(requestIdOf(decoder.decode(message)), error));
     return;
   }
@@ -225,50 +180,11 @@ function receive({ options, core, logger, limiter, rate }: LiveDoorState, ws: We
   }
 }
 
-function close({ core, logger }: LiveDoorState, ws: WebSocket<LiveConnection>, code: number, message: ArrayBuffer): void {
-  const conn = ws.getUserData();
-  conn.closed = true;
-  conn.queue?.stop();
-  if (conn.session) core.closeSession(conn.session);
-  logger.info({ connection: conn.id, client: conn.client, sub: conn.principal.sub, code, reason: decoder.decode(message) }, 'connection closed');
-}
-
-/** How the core reaches one `/live` socket. */
+/** How the core reaches one `/live` socket; a revoked subscription is told with a `subscription` frame. */
 function port(ws: WebSocket<LiveConnection>): SessionPort {
   const conn = ws.getUserData();
-  return {
-    door: 'live',
-    subscribeTopic: (topic) => {
-      if (!conn.closed) ws.subscribe(topic);
-    },
-    unsubscribeTopic: (topic) => {
-      if (!conn.closed) ws.unsubscribe(topic);
-    },
-    bufferedBytes: () => (conn.closed ? 0 : ws.getBufferedAmount()),
-    revoked: (handle, reason) => {
-      if (conn.subscriptions.get(handle.topic) === handle) conn.subscriptions.delete(handle.topic);
-      if (!conn.closed) ws.cork(() => send(ws, { type: 'subscription', topic: handle.topic, status: 'revoked', reason }));
-    },
-    close: (code, reason) => {
-      if (!conn.closed) ws.end(code, reason);
-    },
-  };
-}
-
-function refuse(res: HttpResponse, status: string, error: RowcastError): void {
-  res
-    .writeStatus(status)
-    .writeHeader('content-type', 'application/json')
-    .end(JSON.stringify({ error: { code: error.code, message: error.message } }));
-}
-
-/** `client=` is reduced to `[A-Za-z0-9_-]`, at most 32 characters. */
-function sanitizeClient(raw: string | undefined): string {
-  return (raw ?? '').replace(/[^A-Za-z0-9_-]/g, '').slice(0, 32);
-}
-
-/** `ALLOWED_ORIGINS`: `*` (any, or none sent) or a comma-separated list of origins such as `https://app.example.com`. */
-export function parseOrigins(list: string): ReadonlySet<string> | null {
-  if (list.trim() === '*') return null;
-  return new Set(list.split(',').map((origin) => origin.trim().replace(/\/$/, '').toLowerCase()).filter((origin) => origin !== ''));
+  return socketPort('live', ws, (handle, reason) => {
+    if (conn.subscriptions.get(handle.topic) === handle) conn.subscriptions.delete(handle.topic);
+    if (!conn.closed) ws.cork(() => send(ws, { type: 'subscription', topic: handle.topic, status: 'revoked', reason }));
+  });
 }

@@ -1,12 +1,10 @@
-import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import uWS, { type HttpRequest, type HttpResponse, type us_socket_context_t, type WebSocket, type WebSocketBehavior } from 'uWebSockets.js';
-import type { Principal } from '../../auth/principal.js';
 import type { RowcastCore } from '../../core/rowcast-core.js';
 import type { SessionPort } from '../../core/session-types.js';
 import { RowcastError } from '../../errors.js';
-import { CLOSE_CODES } from '../../protocol/index.js';
 import type { DoorCounters } from '../door-counters.js';
+import { admitFrame, admitUpgrade, closeConnection, connectionNames, guard, refuse, socketPort, type FrameLimits, type UpgradeLimits } from '../door-socket.js';
 import { RateLimiter } from '../rate-limiter.js';
 import { RequestQueue } from '../request-queue.js';
 import { fail, push, runPhoenixMessage } from './phoenix-channels.js';
@@ -14,11 +12,9 @@ import type { PhoenixConnection } from './phoenix-connection.js';
 import { decodeFrame, type PhoenixMessage, type Vsn } from './phoenix-wire.js';
 
 /** What the Phoenix door needs besides the core (the same limits as `/live`). */
-export interface PhoenixDoorOptions {
+export interface PhoenixDoorOptions extends UpgradeLimits {
   readonly core: RowcastCore;
   readonly logger: Logger;
-  readonly allowedOrigins: ReadonlySet<string> | null;
-  readonly maxConnections: number;
   readonly maxMessageBytes: number;
   readonly maxBackpressureBytes: number;
   readonly rateLimitPerSecond: number;
@@ -32,15 +28,13 @@ export interface PhoenixDoor extends DoorCounters {
 
 interface DoorState {
   readonly options: PhoenixDoorOptions;
-  readonly limiter: RateLimiter;
-  readonly rate: { refused: number; closed: number };
+  readonly frames: FrameLimits;
 }
 
 /** Phoenix closes a socket that sent nothing for 60 s (clients heartbeat every 25–30 s). */
 const IDLE_SECONDS = 60;
 /** phoenix.js's `authToken` travels as this subprotocol prefix, then the token in base64 without padding. */
 const TOKEN_PROTOCOL = 'base64url.bearer.phx.';
-const decoder = new TextDecoder();
 
 /**
  * The Phoenix Channels door at `/socket/websocket` (docs/phoenix.md):
@@ -51,8 +45,11 @@ const decoder = new TextDecoder();
  * requests. Heartbeats are answered at once, other messages in order.
  */
 export function phoenixDoor(options: PhoenixDoorOptions): PhoenixDoor {
-  const state: DoorState = { options, limiter: new RateLimiter(options.rateLimitPerSecond, options.rateLimitBurst), rate: { refused: 0, closed: 0 } };
-  const { logger } = options;
+  const state: DoorState = {
+    options,
+    frames: { maxMessageBytes: options.maxMessageBytes, limiter: new RateLimiter(options.rateLimitPerSecond, options.rateLimitBurst), rate: { refused: 0, closed: 0 } },
+  };
+  const { core, logger } = options;
   const behavior: WebSocketBehavior<PhoenixConnection> = {
     compression: uWS.DISABLED,
     maxPayloadLength: options.maxMessageBytes * 2,
@@ -62,58 +59,37 @@ export function phoenixDoor(options: PhoenixDoorOptions): PhoenixDoor {
     idleTimeout: IDLE_SECONDS,
     sendPingsAutomatically: false,
     upgrade: (res, req, context) => guard(logger, 'upgrade', null, () => upgrade(state, res, req, context), (reason) => refuse(res, '500 Internal Server Error', new RowcastError('INTERNAL', reason))),
-    open: (ws) => guard(logger, 'open', ws, () => open(state, ws)),
-    message: (ws, message, isBinary) => guard(logger, 'message', ws, () => receive(state, ws, message, isBinary)),
-    close: (ws, code, message) => guard(logger, 'close', null, () => close(state, ws, code, message)),
+    open: (ws) => guard(logger, 'open', ws, () => open(state, ws), internalError(ws)),
+    message: (ws, message, isBinary) => guard(logger, 'message', ws, () => receive(state, ws, message, isBinary), internalError(ws)),
+    close: (ws, code, message) => guard(logger, 'close', null, () => closeConnection(core, logger, 'phoenix', ws, code, message), () => {}),
   };
-  return { behavior, rateLimited: () => ({ ...state.rate }) };
+  return { behavior, rateLimited: () => ({ ...state.frames.rate }) };
 }
 
-function guard(logger: Logger, handler: string, ws: WebSocket<PhoenixConnection> | null, run: () => void, answer?: (reason: string) => void): void {
-  try {
-    run();
-  } catch (error) {
-    const correlationId = randomUUID();
-    logger.error({ err: error, correlationId, handler, connection: ws?.getUserData().id }, 'handler failed');
-    try {
-      if (answer) answer(`internal error (correlation id ${correlationId})`);
-      else if (ws) push(ws, { joinRef: null, ref: null, topic: 'phoenix', event: 'phx_error', payload: { reason: `INTERNAL: internal error (correlation id ${correlationId})` } });
-    } catch {
-      // The response or socket is already gone: the log line is all that is left to do.
-    }
-  }
+/** A handler's unexpected failure, as a `phx_error` on the `phoenix` topic. */
+function internalError(ws: WebSocket<PhoenixConnection>): (message: string) => void {
+  return (message) => push(ws, { joinRef: null, ref: null, topic: 'phoenix', event: 'phx_error', payload: { reason: `INTERNAL: ${message}` } });
 }
 
-function upgrade({ options, limiter }: DoorState, res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
+function upgrade({ options, frames }: DoorState, res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
   // Everything needed from req is read here: it is gone after this handler returns.
   const vsn = req.getQuery('vsn') ?? '1.0.0';
   const { token, protocol } = phoenixCredentials(req.getQuery('token') ?? '', req.getHeader('authorization'), req.getHeader('sec-websocket-protocol'));
-  const client = (req.getQuery('client') ?? '').replace(/[^A-Za-z0-9_-]/g, '').slice(0, 32);
+  const names = connectionNames(req.getQuery('client'), 'phx');
   const origin = req.getHeader('origin');
   const key = req.getHeader('sec-websocket-key');
   const extensions = req.getHeader('sec-websocket-extensions');
-  const { core } = options;
   if (vsn !== '1.0.0' && vsn !== '2.0.0') return refuse(res, '403 Forbidden', new RowcastError('FORBIDDEN', `vsn ${JSON.stringify(vsn.slice(0, 16))} is not supported: 1.0.0 or 2.0.0`));
-  if (core.sessions.size >= options.maxConnections) return refuse(res, '503 Service Unavailable', new RowcastError('LIMIT_EXCEEDED', 'too many connections'));
-  if (options.allowedOrigins !== null && origin !== '' && !options.allowedOrigins.has(origin.toLowerCase())) {
-    return refuse(res, '403 Forbidden', new RowcastError('FORBIDDEN', `origin ${origin} is not in ALLOWED_ORIGINS`));
-  }
-  let principal: Principal;
-  try {
-    principal = core.authenticate(token);
-  } catch (error) {
-    if (!(error instanceof RowcastError)) throw error;
-    return refuse(res, error.code === 'FORBIDDEN' ? '403 Forbidden' : '401 Unauthorized', error);
-  }
+  const principal = admitUpgrade(res, options.core, options, origin, token);
+  if (principal === null) return;
   const conn: PhoenixConnection = {
-    id: `${client || 'phx'}-${randomBytes(6).toString('hex')}`,
-    client,
+    ...names,
     principal,
     vsn: vsn as Vsn,
     session: null,
     queue: null,
     channels: new Map(),
-    bucket: limiter.bucket(),
+    bucket: frames.limiter.bucket(),
     closed: false,
   };
   res.upgrade(conn, key, protocol, extensions, context);
@@ -146,27 +122,18 @@ function open({ options }: DoorState, ws: WebSocket<PhoenixConnection>): void {
   logger.info({ connection: conn.id, client: conn.client, sub: conn.principal.sub, door: 'phoenix', vsn: conn.vsn }, 'connection opened');
 }
 
-function receive({ options, limiter, rate }: DoorState, ws: WebSocket<PhoenixConnection>, data: ArrayBuffer, isBinary: boolean): void {
+function receive({ options, frames }: DoorState, ws: WebSocket<PhoenixConnection>, data: ArrayBuffer, isBinary: boolean): void {
   const conn = ws.getUserData();
-  if (data.byteLength > options.maxMessageBytes) {
-    ws.end(CLOSE_CODES.MESSAGE_TOO_BIG, `frame of ${data.byteLength} bytes is over MAX_MESSAGE_BYTES (${options.maxMessageBytes})`);
-    return;
-  }
-  const decision = limiter.take(conn.bucket);
-  if (decision.verdict === 'close') {
-    rate.closed++;
-    ws.end(CLOSE_CODES.POLICY_VIOLATION, 'rate limit exceeded repeatedly');
-    return;
-  }
+  const retryAfter = admitFrame(ws, conn, frames, data.byteLength);
+  if (retryAfter === null) return;
   const decoded = decodeFrame(conn.vsn, data, isBinary, options.core.limits.maxFrameDepth);
   if (!decoded.ok) {
     push(ws, { joinRef: null, ref: null, topic: 'phoenix', event: 'phx_reply', payload: { status: 'error', response: { reason: `INVALID_MESSAGE: ${decoded.reason}` } } });
     return;
   }
   const { message } = decoded;
-  if (decision.verdict === 'refuse') {
-    rate.refused++;
-    fail(ws, message, new RowcastError('RATE_LIMIT_EXCEEDED', `over ${options.rateLimitPerSecond} messages per second: retry after ${decision.retryAfter} ms`), options.logger);
+  if (retryAfter > 0) {
+    fail(ws, message, new RowcastError('RATE_LIMIT_EXCEEDED', `over ${options.rateLimitPerSecond} messages per second: retry after ${retryAfter} ms`), options.logger);
     return;
   }
   if (message.topic === 'phoenix' && message.event === 'heartbeat') {
@@ -180,43 +147,15 @@ function receive({ options, limiter, rate }: DoorState, ws: WebSocket<PhoenixCon
   }
 }
 
-function close({ options }: DoorState, ws: WebSocket<PhoenixConnection>, code: number, message: ArrayBuffer): void {
-  const conn = ws.getUserData();
-  conn.closed = true;
-  conn.queue?.stop();
-  if (conn.session) options.core.closeSession(conn.session);
-  options.logger.info({ connection: conn.id, client: conn.client, sub: conn.principal.sub, door: 'phoenix', code, reason: decoder.decode(message) }, 'connection closed');
-}
-
 /** How the core reaches one Phoenix socket. A revoked subscription ends its channel: a `revoked` push, then `phx_close`. */
 function port(ws: WebSocket<PhoenixConnection>): SessionPort {
   const conn = ws.getUserData();
-  return {
-    door: 'phoenix',
-    subscribeTopic: (topic) => {
-      if (!conn.closed) ws.subscribe(topic);
-    },
-    unsubscribeTopic: (topic) => {
-      if (!conn.closed) ws.unsubscribe(topic);
-    },
-    bufferedBytes: () => (conn.closed ? 0 : ws.getBufferedAmount()),
-    revoked: (handle, reason) => {
-      for (const [topic, channel] of conn.channels) {
-        if (channel.handle !== handle) continue;
-        conn.channels.delete(topic);
-        push(ws, { joinRef: channel.joinRef, ref: null, topic, event: 'revoked', payload: { reason } });
-        push(ws, { joinRef: channel.joinRef, ref: channel.joinRef, topic, event: 'phx_close', payload: {} });
-      }
-    },
-    close: (code, reason) => {
-      if (!conn.closed) ws.end(code, reason);
-    },
-  };
-}
-
-function refuse(res: HttpResponse, status: string, error: RowcastError): void {
-  res
-    .writeStatus(status)
-    .writeHeader('content-type', 'application/json')
-    .end(JSON.stringify({ error: { code: error.code, message: error.message } }));
+  return socketPort('phoenix', ws, (handle, reason) => {
+    for (const [topic, channel] of conn.channels) {
+      if (channel.handle !== handle) continue;
+      conn.channels.delete(topic);
+      push(ws, { joinRef: channel.joinRef, ref: null, topic, event: 'revoked', payload: { reason } });
+      push(ws, { joinRef: channel.joinRef, ref: channel.joinRef, topic, event: 'phx_close', payload: {} });
+    }
+  });
 }
