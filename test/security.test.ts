@@ -348,12 +348,22 @@ test('9. the embedded Postgres never uses a server it did not start; its passwor
 
   // A data directory made with the old fixed password is given the random one on its next start.
   const dataDir = path.join(dir, 'pgdata');
-  const port = await freePort();
-  const legacy = new EmbeddedPostgres({ databaseDir: dataDir, port, user: 'postgres', password: 'rowcast', authMethod: 'scram-sha-256', persistent: true, createPostgresUser: process.getuid?.() === 0, initdbFlags: ['--encoding=UTF8', '--no-locale'], onLog: () => {} });
+  const legacy = new EmbeddedPostgres({ databaseDir: dataDir, port: 0, user: 'postgres', password: 'rowcast', authMethod: 'scram-sha-256', persistent: true, createPostgresUser: process.getuid?.() === 0, initdbFlags: ['--encoding=UTF8', '--no-locale'], onLog: () => {} });
   await legacy.initialise();
-  const running = await startEmbeddedPostgres({ dataDir, port });
+  // A port free a moment ago may be taken by then (other tests run beside this one): another is tried.
+  let port = 0;
+  let running: Awaited<ReturnType<typeof startEmbeddedPostgres>> | null = null;
+  for (let attempt = 0; running === null; attempt++) {
+    port = await freePort();
+    try {
+      running = await startEmbeddedPostgres({ dataDir, port });
+    } catch (error) {
+      if (!(error instanceof StartupError && error.message.includes('is taken')) || attempt >= 4) throw error;
+    }
+  }
+  const started = running;
   t.teardown(async () => {
-    await running.stop();
+    await started.stop();
     rmSync(dir, { recursive: true, force: true });
   });
   const file = path.join(dir, 'pg-password');
