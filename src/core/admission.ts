@@ -26,15 +26,19 @@ export function admit(context: CoreContext, session: SessionState, grants: reado
   const { index, limits, maxSubscriptions } = context;
   const replaced = grants.map(({ topic }) => request.replaces?.(topic.name)).filter((handle): handle is SubscriptionHandle => handle !== undefined);
   const added = grants.length - replaced.length;
-  if (session.handles.size + added > maxSubscriptions) {
+  let held = 0;
+  let filtered = grants.filter(({ group }) => group.key !== '').length;
+  for (const member of session.connection) {
+    held += member.handles.size;
+    for (const handle of member.handles) if (handle.group.key !== '' && !replaced.includes(handle)) filtered++;
+  }
+  if (held + added > maxSubscriptions) {
     throw new RowcastError('LIMIT_EXCEEDED', `at most ${maxSubscriptions} subscriptions per connection (MAX_SUBSCRIPTIONS)`);
   }
   const sub = session.principal.sub;
   if (sub !== null && added > 0 && index.subscriptionsOf(sub) + added > limits.maxSubscriptionsPerUser) {
     throw new RowcastError('LIMIT_EXCEEDED', `at most ${limits.maxSubscriptionsPerUser} subscriptions per user over all connections (MAX_SUBSCRIPTIONS_PER_USER)`);
   }
-  let filtered = grants.filter(({ group }) => group.key !== '').length;
-  for (const handle of session.handles) if (handle.group.key !== '' && !replaced.includes(handle)) filtered++;
   if (filtered > limits.maxFilterGroupsPerConnection) {
     throw new RowcastError('LIMIT_EXCEEDED', `at most ${limits.maxFilterGroupsPerConnection} filtered subscriptions per connection (MAX_FILTER_GROUPS_PER_CONNECTION)`);
   }

@@ -26,6 +26,7 @@ import { isSessionMethod, runSessionMethod, type SessionMethod } from './session
 import type { SessionInfo, SessionPort, SessionState, SubscriptionHandle } from './session-types.js';
 import { Session } from './session.js';
 import { SubscriptionIndex, uwsTopic } from './subscription-index.js';
+import { topicNamed } from './topic-access.js';
 
 /** What the core is built from: the node's topics, stream and database, and its limits. */
 export interface CoreOptions {
@@ -74,6 +75,9 @@ export interface ConnectionInfo {
   readonly bufferedBytes: number;
 }
 
+/** A table topic as a door's frames describe it. */
+export type TableShape = Pick<TableTopic, 'name' | 'schema' | 'table' | 'columns' | 'primaryKey'>;
+
 /** The methods the admin API runs (same validation and errors as the socket). */
 export type AdminMethod = Extract<SessionMethod, 'list-topic' | 'get-topic' | 'create-topic' | 'destroy-topic' | 'new-message' | 'history'>;
 
@@ -95,9 +99,16 @@ export interface RowcastCore {
    * are off.
    */
   authenticate(token: string): Principal;
-  /** A session for a door's new connection; `port` is how the core reaches it. */
-  openSession(info: SessionInfo, principal: Principal, port: SessionPort): Session;
-  /** The door's socket closed: the session ends. */
+  /**
+   * A session for a door's new connection; `port` is how the core reaches
+   * it. With `parent`, a further session within that connection, acting for
+   * another principal (the Supabase door's channels): it is not a connection
+   * of its own (not counted, not listed apart), its subscriptions count
+   * towards the connection's limits, and it ends with the parent. Its token's
+   * expiry closes it through its own port.
+   */
+  openSession(info: SessionInfo, principal: Principal, port: SessionPort, parent?: Session): Session;
+  /** The door's socket (or, for a session within one, its channel) closed: the session ends. */
   closeSession(session: Session): void;
   /** Open sessions. */
   readonly sessions: ReadonlySet<Session>;
@@ -115,6 +126,16 @@ export interface RowcastCore {
   /** What the router counted. */
   readonly counters: RouterCounters;
   slowConsumersClosed(): number;
+  /**
+   * What a door's frames say about table topic `name` (schema, table,
+   * columns with their Postgres types), or undefined when there is none.
+   * It grants nothing: a door uses it to render events it was given.
+   */
+  tableShape(name: string): TableShape | undefined;
+  /** The table topics of a schema (readable or not: the core checks each subscription). */
+  tablesIn(schema: string): TableShape[];
+  /** Whether a topic named `name` exists, and of which kind (it grants nothing). */
+  topicKind(name: string): 'table' | 'custom' | undefined;
   /** Sessions subscribed to a topic and its distinct filter groups. */
   topicStats(topic: string): { subscribers: number; filterGroups: number };
 }
@@ -143,16 +164,20 @@ export function createCore(options: CoreOptions): RowcastCore {
     counters,
     slowConsumersClosed: () => gauge.slowConsumersClosed,
     topicStats: (topic) => index.stats(topic),
+    tableShape: (name) => options.registry.get(name),
+    tablesIn: (schema) => options.registry.list().filter((topic) => topic.schema === schema),
+    topicKind: (name) => topicNamed(options.registry, name)?.kind,
     authenticate: (token) => authenticate(options, token),
-    openSession: (info, principal, port) => {
-      const session = new Session(context, info, principal, port);
-      sessions.add(session);
+    openSession: (info, principal, port, parent) => {
+      const session = new Session(context, info, principal, port, parent ?? null);
+      if (parent) parent.children.add(session);
+      else sessions.add(session);
       expiry.set(session, principal.expiresAt);
       return session;
     },
     closeSession: (session) => {
       sessions.delete(session);
-      expiry.delete(session);
+      for (const member of [session, ...session.children]) expiry.delete(member);
       session.close();
     },
     call: (principal, method, attributes) => callDetached(context, principal, method, attributes),
@@ -230,7 +255,7 @@ function connectionInfo(session: Session): ConnectionInfo {
     client: session.client,
     door: session.port.door,
     user: { sub: session.principal.sub, role: session.principal.role },
-    subscriptions: [...new Set([...session.handles].map((handle) => handle.topic))],
+    subscriptions: [...new Set([...session.connection].flatMap((member) => [...member.handles].map((handle) => handle.topic)))],
     bufferedBytes: session.port.bufferedBytes(),
   };
 }

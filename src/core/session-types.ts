@@ -41,6 +41,13 @@ export interface SessionState extends SessionInfo {
   /** Who the session acts for: replaced by `refresh-token`. */
   principal: Principal;
   readonly handles: Set<SubscriptionHandle>;
+  /**
+   * The sessions that share this one's connection, itself included: one,
+   * unless a door acts for several users on one socket (the Supabase door
+   * has a session per channel, each with its channel's token). Per-connection
+   * limits count their subscriptions together.
+   */
+  readonly connection: Iterable<SessionState>;
   readonly closed: boolean;
   /** Flow control's bookkeeping (see BackpressureGauge). */
   congestedSince: number;

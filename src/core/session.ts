@@ -19,6 +19,10 @@ export class Session implements SessionState {
   principal: Principal;
   /** Its subscriptions (kept by the SubscriptionIndex). */
   readonly handles = new Set<SubscriptionHandle>();
+  /** The session whose connection this one shares (`null`: it is the connection's own). */
+  readonly parent: Session | null;
+  /** Sessions opened within this one's connection (see {@link SessionState.connection}). */
+  readonly children = new Set<Session>();
   /** Set when the door's socket closed: nothing may touch the socket after. */
   closed = false;
   /** Flow control (BackpressureGauge): when its unsent bytes first passed the high-water mark (0: below it). */
@@ -30,8 +34,15 @@ export class Session implements SessionState {
   /** uWS topic → subscriptions of this session using it (the socket is subscribed while any does). */
   readonly #topics = new Map<string, number>();
 
-  constructor(context: CoreContext, info: SessionInfo, principal: Principal, port: SessionPort) {
+  /** This session, its parent and their other children. */
+  get connection(): Iterable<Session> {
+    const root = this.parent ?? this;
+    return [root, ...root.children];
+  }
+
+  constructor(context: CoreContext, info: SessionInfo, principal: Principal, port: SessionPort, parent: Session | null = null) {
     this.#context = context;
+    this.parent = parent;
     this.id = info.id;
     this.client = info.client;
     this.principal = principal;
@@ -87,10 +98,12 @@ export class Session implements SessionState {
     return refreshToken(this.#context, this, token);
   }
 
-  /** The socket is gone: every subscription ends (uWS dropped its topics already). */
+  /** The session ends (its socket or channel is gone): every subscription ends, and every session opened within it. */
   close(): void {
     this.closed = true;
     for (const handle of [...this.handles]) this.#context.index.unsubscribe(handle);
+    for (const child of [...this.children]) child.close();
+    this.parent?.children.delete(this);
   }
 
   /** A subscription uses `uwsTopic`: the socket subscribes to it with the first. */

@@ -147,5 +147,5 @@ function summary(topic: TableTopic): TableTopicSummary {
 }
 
 function describe(topic: TableTopic): TableTopicDetail {
-  return { ...summary(topic), primaryKey: topic.primaryKey, columns: topic.columns };
+  return { ...summary(topic), primaryKey: topic.primaryKey, columns: topic.columns.map(({ name, type }) => ({ name, type })) };
 }

@@ -261,7 +261,7 @@ export class EventBuilder implements TransactionSink {
         schema: relation.schema,
         table: relation.name,
         primaryKey: relation.replicaIdentity === 'full' ? [] : relation.keyColumns,
-        columns: relation.columns.map((c) => ({ name: c.name, type: String(c.typeOid) })),
+        columns: relation.columns.map((c) => ({ name: c.name, type: String(c.typeOid), typname: String(c.typeOid) })),
         fullIdentity: relation.replicaIdentity === 'full',
         policy: ADMIN_ONLY,
       };

@@ -91,7 +91,7 @@ function deliveryMetrics(registry: Registry, sources: MetricSources): void {
   gauge(registry, 'rowcast_connections', 'Open connections, every door together.', () => status().connections);
   new Gauge({
     name: 'rowcast_door_connections',
-    help: 'Open connections by door (live, phoenix).',
+    help: 'Open connections by door (live, phoenix, supabase).',
     labelNames: ['door'],
     registers: [registry],
     collect() {

@@ -11,6 +11,7 @@ import { parseOrigins } from '../doors/door-socket.js';
 import { liveDoor, type LiveDoorOptions } from '../doors/live/live-door.js';
 import { liveEncoder } from '../doors/live/live-encoder.js';
 import { phoenixDoor } from '../doors/phoenix/phoenix-door.js';
+import { supabaseDoor } from '../doors/supabase/supabase-door.js';
 import { createMetrics } from '../http/metrics.js';
 import type { NodeStatus } from '../http/node-status.js';
 import { operatorAccess } from '../http/operator-access.js';
@@ -88,9 +89,14 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     const core = createCore(coreOptions(config, { database, pipeline, verifyToken, publisher: apps.publisher, sessions, gauge, logger }));
     const live = liveDoor(liveDoorOptions(config, core, logger));
     const phoenix = phoenixDoor({ ...liveDoorOptions(config, core, logger) });
-    const doors = [(app: TemplatedApp) => app.ws('/socket/websocket', phoenix.behavior), ...(options.doors ?? []).map((door) => door(core))];
+    const supabase = supabaseDoor({ ...liveDoorOptions(config, core, logger) });
+    const doors = [
+      (app: TemplatedApp) => app.ws('/socket/websocket', phoenix.behavior),
+      (app: TemplatedApp) => app.ws('/realtime/v1/websocket', supabase.behavior),
+      ...(options.doors ?? []).map((door) => door(core)),
+    ];
     const slotMonitor = new SlotMonitor({ db: database.db, slotName: config.SLOT_NAME, handedOffLsn: () => pipeline.source.state().handedOffLsn, logger });
-    const status = () => nodeStatus({ core, pipeline, slotMonitor, doors: [live, phoenix], startedAt });
+    const status = () => nodeStatus({ core, pipeline, slotMonitor, doors: [live, phoenix, supabase], startedAt });
     const access = operatorAccess({ verifyToken, public: config.STATUS_PUBLIC, ...(config.METRICS_TOKEN ? { metricsToken: config.METRICS_TOKEN } : {}) });
     const mountMetrics = createMetrics({ status, slot: () => slotMonitor.reading, eventsByTopic: () => core.counters.byTopic, access, logger });
     const health = () => nodeHealth({ pipeline, slotMonitor });

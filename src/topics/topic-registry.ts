@@ -12,12 +12,17 @@ export interface TableTopic {
   readonly table: string;
   /** Primary key columns, in key order (empty when the table has none). */
   readonly primaryKey: readonly string[];
-  readonly columns: readonly TopicColumn[];
+  readonly columns: readonly TableColumn[];
   /** Whether updates and deletes carry the whole old row (`REPLICA IDENTITY FULL`). */
   readonly fullIdentity: boolean;
   readonly policy: ReadPolicy;
 }
 
+
+/** A column of a table topic: `get-topic`'s name and declared type, and Postgres's type name (`pg_type.typname`: `int8`, `_text`, …). */
+export interface TableColumn extends TopicColumn {
+  readonly typname: string;
+}
 
 /** A custom topic (chat room, notification channel): a row of `rowcast.topics`. */
 export interface CustomTopic {
@@ -195,7 +200,7 @@ export class TopicRegistry {
       schema: string;
       table: string;
       primary_key: string[] | null;
-      columns: TopicColumn[];
+      columns: TableColumn[];
       identity: string;
     }>`
       SELECT p.schemaname AS schema, p.tablename AS table,
@@ -204,7 +209,8 @@ export class TopicRegistry {
                 CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
                WHERE i.indrelid = c.oid AND i.indisprimary) AS primary_key,
-             (SELECT coalesce(json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod))
+             (SELECT coalesce(json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
+                                                         'typname', (SELECT t.typname FROM pg_type t WHERE t.oid = a.atttypid))
                                        ORDER BY a.attnum), '[]')
                 FROM pg_attribute a
                WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,

@@ -1,0 +1,128 @@
+import type { TableShape } from '../../core/rowcast-core.js';
+import { encoderSlot, type Event, type FrameEncoder } from '../../events/event.js';
+import type { FrameKind } from '../../protocol/index.js';
+import type { Row } from '../../replication/transaction.js';
+import { droppedId, eventData } from '../event-data.js';
+import { encodeMessage, type Vsn } from '../phoenix/phoenix-wire.js';
+
+/** What each rowcast kind is called in a `postgres_changes` event. */
+const CHANGE_TYPE: Readonly<Record<Exclude<FrameKind, 'new-message'>, 'INSERT' | 'UPDATE' | 'DELETE'>> = { create: 'INSERT', update: 'UPDATE', delete: 'DELETE' };
+
+/**
+ * Encoders of the Supabase door. A frame names its channel (`realtime:<name>`)
+ * and, for a change, the binding it answers (`ids`), so an encoder is made
+ * per channel name and binding, and shared by every socket that joined a
+ * channel of that name with that binding: their frames are made once per
+ * event. Encoders are counted; the last user's release forgets one.
+ */
+export class SupabaseEncoders {
+  readonly #shape: (topic: string) => TableShape | undefined;
+  readonly #encoders = new Map<string, { readonly encoder: FrameEncoder; users: number }>();
+
+  /** `shape` describes a table topic (its schema and column types) for the change events. */
+  constructor(shape: (topic: string) => TableShape | undefined) {
+    this.#shape = shape;
+  }
+
+  /** The encoder of binding `id`'s change events on channel `topic` (`realtime:<name>`). */
+  changes(vsn: Vsn, topic: string, id: number): FrameEncoder {
+    return this.#take(`${vsn} ${id} ${topic}`, () => changeEncoder(vsn, topic, id, this.#shape));
+  }
+
+  /** The encoder of a custom topic's messages as broadcasts on channel `topic`. */
+  broadcasts(vsn: Vsn, topic: string): FrameEncoder {
+    return this.#take(`${vsn} b ${topic}`, () => broadcastEncoder(vsn, topic));
+  }
+
+  /** A user of `encoder` is gone. */
+  release(encoder: FrameEncoder): void {
+    for (const [key, entry] of this.#encoders) {
+      if (entry.encoder !== encoder) continue;
+      if (--entry.users === 0) this.#encoders.delete(key);
+      return;
+    }
+  }
+
+  /** Encoders in use (for tests and /status). */
+  get size(): number {
+    return this.#encoders.size;
+  }
+
+  #take(key: string, make: () => FrameEncoder): FrameEncoder {
+    let entry = this.#encoders.get(key);
+    if (!entry) this.#encoders.set(key, (entry = { encoder: make(), users: 0 }));
+    entry.users++;
+    return entry.encoder;
+  }
+}
+
+/**
+ * `postgres_changes` events as `@supabase/realtime-js` reads them
+ * (docs/supabase.md, "Change events"): `record` for INSERT and UPDATE,
+ * `old_record` for UPDATE (the old row, or its key) and DELETE, the
+ * columns with their `pg_type` names, the commit time.
+ */
+function changeEncoder(vsn: Vsn, topic: string, id: number, shapeOf: (topic: string) => TableShape | undefined): FrameEncoder {
+  const ids = [id];
+  return {
+    slot: encoderSlot(),
+    encode(event: Event, kind: FrameKind): string {
+      if (kind === 'new-message') throw new Error('a message is not a row change');
+      const shape = shapeOf(event.topic);
+      const data = eventData(event, kind);
+      const type = CHANGE_TYPE[kind];
+      const old = kind === 'delete' ? data.attributes : kind === 'update' ? (data.old ?? keyOf(data.attributes as Row, shape?.primaryKey ?? event.key)) : null;
+      const change = {
+        schema: shape?.schema ?? 'public',
+        table: shape?.table ?? event.type,
+        commit_timestamp: event.ts,
+        type,
+        columns: shape ? shape.columns.map((column) => ({ name: column.name, type: column.typname })) : [],
+        ...(kind === 'delete' ? {} : { record: data.attributes }),
+        ...(old === null ? {} : { old_record: old }),
+        errors: null,
+      };
+      return encodeMessage(vsn, { joinRef: null, ref: null, topic, event: 'postgres_changes', payload: { ids, data: change } });
+    },
+    encodeDropped(event: Event): string {
+      const message = `${event.type} ${droppedId(event)}: the change was not delivered (${event.dropped ?? 'it cannot be serialized'})`;
+      return systemFrame(vsn, topic, 'postgres_changes', 'error', `EVENT_DROPPED: ${message}`);
+    },
+  };
+}
+
+/**
+ * A custom topic's messages as broadcasts: a message `{event, payload}` (what
+ * a Supabase client broadcasts) is the broadcast `event` with that payload;
+ * any other message is the broadcast `message` whose payload is the message.
+ */
+function broadcastEncoder(vsn: Vsn, topic: string): FrameEncoder {
+  return {
+    slot: encoderSlot(),
+    encode(event: Event): string {
+      const message = event.row?.['message'];
+      const shaped = isBroadcast(message);
+      const payload = { type: 'broadcast', event: shaped ? message.event : 'message', payload: shaped ? message.payload : message };
+      return encodeMessage(vsn, { joinRef: null, ref: null, topic, event: 'broadcast', payload });
+    },
+    encodeDropped(event: Event): string {
+      return systemFrame(vsn, topic, 'broadcast', 'error', `EVENT_DROPPED: message ${droppedId(event)} was not delivered`);
+    },
+  };
+}
+
+/** A message that is a Supabase broadcast: `{event: string, payload}`. */
+export function isBroadcast(message: unknown): message is { event: string; payload: unknown } {
+  return message !== null && typeof message === 'object' && !Array.isArray(message) && typeof (message as Record<string, unknown>)['event'] === 'string' && 'payload' in message;
+}
+
+/** A `system` message on channel `topic` (`message` says what happened to which part of it). */
+export function systemFrame(vsn: Vsn, topic: string, extension: string, status: 'ok' | 'error', message: string): string {
+  return encodeMessage(vsn, { joinRef: null, ref: null, topic, event: 'system', payload: { extension, status, message, channel: topic.slice('realtime:'.length) } });
+}
+
+function keyOf(row: Row, key: readonly string[]): Row {
+  const old: Record<string, unknown> = {};
+  for (const column of key) if (column in row) old[column] = row[column];
+  return old as Row;
+}
