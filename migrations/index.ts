@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import * as rowcastSchema from './0001-rowcast-schema.js';
 import * as policyIdentityTrigger from './0002-policy-identity-trigger.js';
 import * as messagePositions from './0003-message-positions.js';
+import * as messageOrigin from './0004-message-origin.js';
 
 /**
  * Every migration, by name, in order. Listed here rather than read from the
@@ -11,4 +12,5 @@ export const migrations: Record<string, Migration> = {
   '0001-rowcast-schema': rowcastSchema,
   '0002-policy-identity-trigger': policyIdentityTrigger,
   '0003-message-positions': messagePositions,
+  '0004-message-origin': messageOrigin,
 };

@@ -50,3 +50,94 @@ for (const vsn of ['2.0.0', '1.0.0'] as const) {
     t.deepEqual(b.map((c) => c.new['id']), [3, 1]);
   });
 }
+
+for (const vsn of ['2.0.0', '1.0.0'] as const) {
+  test(`realtime-js (vsn ${vsn}): broadcast on an open channel honours self and ack`, withServer, { sql: SCHEMA }, async (t, { server, token }) => {
+    const alice = realtimeClient(server.port, token({ sub: '1' }), vsn);
+    const bob = realtimeClient(server.port, token({ sub: '2' }), vsn);
+    t.teardown(() => {
+      void alice.disconnect();
+      void bob.disconnect();
+    });
+    const aliceGot = new Inbox<{ event: string; payload: unknown }>();
+    const bobGot = new Inbox<{ event: string; payload: unknown }>();
+    const aliceRoom = alice.channel('room1', { config: { broadcast: { self: false, ack: true } } }).on('broadcast', { event: '*' }, aliceGot.add);
+    const bobRoom = bob.channel('room1', { config: { broadcast: { self: true } } }).on('broadcast', { event: 'cursor' }, bobGot.add);
+    await subscribed(aliceRoom);
+    await subscribed(bobRoom);
+
+    t.is(await aliceRoom.send({ type: 'broadcast', event: 'cursor', payload: { x: 1 } }), 'ok'); // ack: the server answered
+    t.is(await bobRoom.send({ type: 'broadcast', event: 'cursor', payload: { x: 2 } }), 'ok');
+    // Bob (self: true) gets both, his own included; Alice (self: false) only Bob's, and hers would have come first.
+    t.deepEqual((await bobGot.atLeast(2)).map((m) => m.payload), [{ x: 1 }, { x: 2 }]);
+    const got = await aliceGot.atLeast(1);
+    t.like(got[0], { type: 'broadcast', event: 'cursor', payload: { x: 2 } });
+  });
+}
+
+test('realtime-js: a custom topic governs its channel: readers join, writers broadcast (stored in its history), other messages arrive as the broadcast `message`, and private channels need one', withServer, { sql: SCHEMA }, async (t, { server, token }) => {
+  const admin = realtimeClient(server.port, token({ sub: 'a', role: 'admin' }));
+  const user = realtimeClient(server.port, token({ sub: '7' }));
+  t.teardown(() => {
+    void admin.disconnect();
+    void user.disconnect();
+  });
+  const created = await fetch(`http://127.0.0.1:${server.port}/admin/topics`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token({ sub: 'a', role: 'admin' })}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'news', readers: 'authenticated', writers: 'admin', history: 10 }),
+  });
+  t.is(created.status, 201);
+  const userGot = new Inbox<{ event: string; payload: unknown }>();
+  const userSystem = new Inbox<{ status: string; message: string }>();
+  const userNews = user.channel('news', { config: { broadcast: { ack: true }, private: true } }).on('broadcast', { event: '*' }, userGot.add).on('system', {}, userSystem.add);
+  const adminNews = admin.channel('news', { config: { private: true, broadcast: { ack: true } } });
+  await subscribed(userNews);
+  await subscribed(adminNews);
+
+  t.is(await userNews.send({ type: 'broadcast', event: 'post', payload: { text: 'mine' } }), 'error'); // not a writer
+  t.is(await adminNews.send({ type: 'broadcast', event: 'post', payload: { text: 'hello' } }), 'ok');
+  const [first] = await userGot.atLeast(1);
+  t.like(first, { event: 'post', payload: { text: 'hello' } });
+  const history = (await (await fetch(`http://127.0.0.1:${server.port}/admin/topics/news/history`, { headers: { authorization: `Bearer ${token({ sub: 'a', role: 'admin' })}` } })).json()) as {
+    messages: Array<{ message: unknown }>;
+  };
+  t.deepEqual(history.messages.map((m) => m.message), [{ event: 'post', payload: { text: 'hello' } }]);
+  // Any other message of the topic arrives as the broadcast `message`.
+  await fetch(`http://127.0.0.1:${server.port}/admin/topics/news/messages`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token({ sub: 'a', role: 'admin' })}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ message: 'plain text' }),
+  });
+  const got = await userGot.atLeast(2);
+  t.like(got[1], { event: 'message', payload: 'plain text' });
+
+  const nowhere = user.channel('no-such-topic', { config: { private: true } });
+  const error = await subscribed(nowhere).catch((e: Error) => e);
+  t.regex(String(error), /CHANNEL_ERROR.*FORBIDDEN: a private channel needs a custom topic/);
+});
+
+test('realtime-js: send() on a channel not joined falls back to POST /realtime/v1/api/broadcast, with the same rules', withServer, { sql: SCHEMA }, async (t, { server, token }) => {
+  const listener = realtimeClient(server.port, token({ sub: '1' }));
+  const sender = realtimeClient(server.port, token({ sub: '2' }));
+  t.teardown(() => {
+    void listener.disconnect();
+    void sender.disconnect();
+  });
+  const got = new Inbox<{ event: string; payload: unknown }>();
+  const room = listener.channel('lobby').on('broadcast', { event: 'wave' }, got.add);
+  await subscribed(room);
+  const warn = console.warn;
+  console.warn = () => {}; // realtime-js warns that the REST fallback is deprecated
+  try {
+    t.is(await sender.channel('lobby').send({ type: 'broadcast', event: 'wave', payload: { from: 2 } }), 'ok');
+    t.is(await sender.channel('not-here', { config: { private: true } }).send({ type: 'broadcast', event: 'wave', payload: {} }), 'error');
+  } finally {
+    console.warn = warn;
+  }
+  const [message] = await got.atLeast(1);
+  t.like(message, { event: 'wave', payload: { from: 2 } });
+  const refused = await fetch(`http://127.0.0.1:${server.port}/realtime/v1/api/broadcast`, { method: 'POST', headers: { apikey: 'garbage' }, body: '{}' });
+  t.is(refused.status, 401);
+  t.like(await refused.json(), { error: { code: 'TOKEN_INVALID' } });
+});

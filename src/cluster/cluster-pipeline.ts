@@ -64,7 +64,7 @@ export class ClusterPipeline implements StreamConsumer {
     if (this.#floorPending) return;
     const topic = this.#registry.custom(record.topic);
     if (!topic) return;
-    void this.#builder.deliverEphemeral(topic, record.sender, record.message, record.id, record.at).then((event) => {
+    void this.#builder.deliverEphemeral(topic, record.sender, record.message, record.id, record.at, record.origin ?? null).then((event) => {
       this.#ephemeralWaiters.get(record.id)?.(event);
     });
   }
@@ -79,7 +79,7 @@ export class ClusterPipeline implements StreamConsumer {
   }
 
   /** Publishes an ephemeral message through the cluster stream; resolves with its event once this node has read it back. */
-  publish(cluster: ClusterNode, topic: CustomTopic, sender: string | null, message: unknown): Promise<Event> {
+  publish(cluster: ClusterNode, topic: CustomTopic, sender: string | null, message: unknown, origin: string | null): Promise<Event> {
     const id = randomUUID();
     return new Promise<Event>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -91,7 +91,7 @@ export class ClusterPipeline implements StreamConsumer {
         this.#ephemeralWaiters.delete(id);
         resolve(event);
       });
-      cluster.appendEphemeral({ topic: topic.name, sender, message, id, at: new Date().toISOString() }).catch((error: unknown) => {
+      cluster.appendEphemeral({ topic: topic.name, sender, message, id, at: new Date().toISOString(), origin }).catch((error: unknown) => {
         clearTimeout(timer);
         this.#ephemeralWaiters.delete(id);
         reject(error as Error);

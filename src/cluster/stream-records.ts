@@ -17,7 +17,7 @@ export type StreamRecord =
    */
   | { readonly t: 'dropped'; readonly tx: WireTransaction; readonly change: WireChange; readonly reason: string }
   | { readonly t: 'commit'; readonly tx: WireTransaction; readonly end: string }
-  | { readonly t: 'ephemeral'; readonly topic: string; readonly sender: string | null; readonly message: unknown; readonly id: string; readonly at: string }
+  | { readonly t: 'ephemeral'; readonly topic: string; readonly sender: string | null; readonly message: unknown; readonly id: string; readonly at: string; readonly origin?: string | null }
   /** The leader has handed off everything before `lsn` (sent when idle, so followers know the stream moved on). */
   | { readonly t: 'position'; readonly lsn: string };
 

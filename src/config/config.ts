@@ -32,6 +32,7 @@ const schema = z.object({
   ADMIN_ROLE: z.string().min(1).default('admin'),
   ROLE_CLAIM: z.string().min(1).default('role'),
   ALLOW_ANONYMOUS: bool.default(false),
+  OPEN_CHANNELS: bool.default(true),
   PUBLICATION_TABLES: z.string().min(1).default('*'),
   SLOT_NAME: identifier.default('rowcast'),
   PUBLICATION_NAME: identifier.default('rowcast'),

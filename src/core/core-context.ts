@@ -48,7 +48,7 @@ export interface CoreContext {
   readonly db: Database;
   readonly messages: MessageWriter;
   /** Hands an ephemeral topic's message to the event log. */
-  readonly publishEphemeral: (topic: CustomTopic, sender: string | null, message: unknown) => Promise<Event>;
+  readonly publishEphemeral: (topic: CustomTopic, sender: string | null, message: unknown, origin: string | null) => Promise<Event>;
   /** Resolves with the `seq` of stored message `id` once the stream has delivered it (`null` if it has not within 10 s). */
   readonly delivered: (id: string) => Promise<string | null>;
   readonly verifyToken: TokenVerifier;

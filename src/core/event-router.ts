@@ -2,7 +2,7 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import type { Event } from '../events/event.js';
 import type { EventKind, FrameKind } from '../protocol/index.js';
 import { adminPartition } from '../policies/audience-partitions.js';
-import type { GroupSpec, SubscriptionGroup } from './session-types.js';
+import type { GroupSpec, SessionPort, SubscriptionGroup } from './session-types.js';
 import { uwsTopic, type SubscriptionIndex } from './subscription-index.js';
 
 const NONE: readonly string[] = [];
@@ -28,6 +28,8 @@ export interface RouterHooks {
   readonly onMessage?: (event: Event) => void;
   /** An event could not be serialized: it went to no one. */
   readonly onDropped?: (event: Event, error: unknown) => void;
+  /** The port of the connection that published a message (its {@link Event.origin}), when it is on this node. */
+  readonly originPort?: (origin: string) => SessionPort | undefined;
 }
 
 /**
@@ -110,11 +112,19 @@ export function routeEvents(subscribe: (listener: (event: Event) => void) => voi
     }
     for (let i = 0; i < topics.length; i++) {
       counter.deliveries += audiences[i]!;
-      app.publish(topics[i]!, event.frameFor(groupsOf[i]!.encoder, kinds[i]!), false);
+      const frame = event.frameFor(groupsOf[i]!.encoder, kinds[i]!);
+      if (event.origin !== null && groupsOf[i]!.encoder.skipsOrigin === true) publishSkippingOrigin(app, topics[i]!, frame, hooks.originPort?.(event.origin));
+      else app.publish(topics[i]!, frame, false);
     }
     if (event.kind === 'new-message') hooks.onMessage?.(event);
   });
   return counter;
+}
+
+/** Publishes `frame` to every subscriber of `topic` but the origin's socket (uWS's publish knows no exceptions: it steps out for the moment). */
+function publishSkippingOrigin(app: Publisher, topic: string, frame: string, origin: SessionPort | undefined): void {
+  if (origin?.publishWithout) origin.publishWithout(topic, () => app.publish(topic, frame, false));
+  else app.publish(topic, frame, false);
 }
 
 /**

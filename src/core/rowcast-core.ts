@@ -39,7 +39,7 @@ export interface CoreOptions {
   readonly db: Database;
   readonly verifyToken: TokenVerifier;
   /** Hands an ephemeral topic's message to the event log (or the cluster stream). */
-  readonly publishEphemeral: (topic: CustomTopic, sender: string | null, message: unknown) => Promise<Event>;
+  readonly publishEphemeral: (topic: CustomTopic, sender: string | null, message: unknown, origin: string | null) => Promise<Event>;
   readonly catchUp: CoreContext['catchUp'];
   readonly streamCaughtUp: CoreContext['streamCaughtUp'];
   readonly streamPassed: CoreContext['streamPassed'];
@@ -153,7 +153,9 @@ export function createCore(options: CoreOptions): RowcastCore {
     if (!session.closed) session.port.close(CLOSE_CODES.TOKEN_EXPIRED, 'token expired: send refresh-token before exp, or reconnect with a new token');
   });
   const context = coreContext(options, index, deliveries, expiry);
-  const counters = route(options, index, deliveries);
+  // Connections by id, for the router to find a message's origin.
+  const byId = new Map<string, Session>();
+  const counters = route(options, index, deliveries, (origin) => byId.get(origin)?.port);
   options.registry.onPolicyChange((topic) => revalidate(context, topic));
 
   return {
@@ -171,12 +173,16 @@ export function createCore(options: CoreOptions): RowcastCore {
     openSession: (info, principal, port, parent) => {
       const session = new Session(context, info, principal, port, parent ?? null);
       if (parent) parent.children.add(session);
-      else sessions.add(session);
+      else {
+        sessions.add(session);
+        byId.set(info.id, session);
+      }
       expiry.set(session, principal.expiresAt);
       return session;
     },
     closeSession: (session) => {
       sessions.delete(session);
+      if (byId.get(session.id) === session) byId.delete(session.id);
       for (const member of [session, ...session.children]) expiry.delete(member);
       session.close();
     },
@@ -224,9 +230,10 @@ function coreContext(options: CoreOptions, index: SubscriptionIndex, deliveries:
 }
 
 /** The router on the event log: stored messages count as delivered once routed; a dropped event is told to the topic's admins. */
-function route(options: CoreOptions, index: SubscriptionIndex, deliveries: Deliveries): RouterCounters {
+function route(options: CoreOptions, index: SubscriptionIndex, deliveries: Deliveries, originPort: (origin: string) => SessionPort | undefined): RouterCounters {
   const { logger, publisher } = options;
   return routeEvents((listener) => options.log.subscribe(listener), publisher, index, {
+    originPort,
     onMessage: (event) => deliveries.delivered(event.id!, event.seq),
     onDropped: (event, error) => {
       logger.error({ err: error, topic: event.topic, seq: event.seq, id: safeId(event) }, 'a change could not be serialized: not delivered, admins told');

@@ -26,6 +26,8 @@ export interface SessionPort {
   revoked(handle: SubscriptionHandle, reason: string): void;
   /** Closes the connection (the door maps the code onto its protocol). */
   close(code: CloseCode, reason: string): void;
+  /** Runs `publish` with this socket out of `uwsTopic`, so that what it publishes reaches every subscriber but this one (a message back to its sender, Supabase's `self: false`). */
+  publishWithout?(uwsTopic: string, publish: () => void): void;
 }
 
 /** Who a session is, for /status, logs and the admin API. */

@@ -80,12 +80,12 @@ export async function publish(context: CoreContext, session: SessionState, topic
   }
   const sender = session.principal.sub;
   if (topic.history === 0) {
-    const event = await context.publishEphemeral(topic, sender, message);
+    const event = await context.publishEphemeral(topic, sender, message, session.id);
     return { id: event.id!, seq: event.seq }; // a message event always has its id
   }
   let id: string;
   try {
-    id = await context.messages.write({ topic: topic.name, history: topic.history, sender, json });
+    id = await context.messages.write({ topic: topic.name, history: topic.history, sender, json, origin: session.id });
   } catch (error) {
     // The topic was destroyed while the message waited for its batch.
     if ((error as { code?: string }).code === '23503') throw new RowcastError('TOPIC_NOT_FOUND', `no topic named ${JSON.stringify(topicName)}`);

@@ -30,6 +30,8 @@ export interface RowcastTables {
     /** Written back once the stream has delivered the message; `null` until then. */
     seq: string | null;
     committed_at: Date | null;
+    /** The session id of the connection that sent it (`null` for messages from the admin API). */
+    origin: string | null;
   };
 }
 

@@ -157,6 +157,15 @@ export function socketPort<R>(door: string, ws: WebSocket<DoorConnection<R>>, re
     close: (code, reason) => {
       if (!conn.closed) ws.end(code, reason);
     },
+    publishWithout: (uwsTopic, publish) => {
+      if (conn.closed || !ws.isSubscribed(uwsTopic)) return publish();
+      ws.unsubscribe(uwsTopic);
+      try {
+        publish();
+      } finally {
+        ws.subscribe(uwsTopic);
+      }
+    },
   };
 }
 

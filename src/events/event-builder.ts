@@ -175,8 +175,8 @@ export class EventBuilder implements TransactionSink {
    *
    * @returns the event once it has been handed to the log.
    */
-  publishEphemeral(topic: CustomTopic, sender: string | null, message: unknown): Promise<Event> {
-    return this.deliverEphemeral(topic, sender, message, randomUUID(), new Date().toISOString());
+  publishEphemeral(topic: CustomTopic, sender: string | null, message: unknown, origin: string | null = null): Promise<Event> {
+    return this.deliverEphemeral(topic, sender, message, randomUUID(), new Date().toISOString(), origin);
   }
 
   /**
@@ -184,11 +184,11 @@ export class EventBuilder implements TransactionSink {
    * cluster every node makes the same event (and `seq`) from the message as
    * it comes through the cluster stream.
    */
-  deliverEphemeral(topic: CustomTopic, sender: string | null, message: unknown, id: string, at: string): Promise<Event> {
+  deliverEphemeral(topic: CustomTopic, sender: string | null, message: unknown, id: string, at: string, origin: string | null = null): Promise<Event> {
     return new Promise((resolve) => {
       const publish = () => {
         const seq = formatSeq(lsnHex(this.#lastEnd - 1n), this.#ephemeralIndex++);
-        const event = messageEvent(topic.name, seq, at, id, { message, sender, createdAt: at });
+        const event = messageEvent(topic.name, seq, at, id, { message, sender, createdAt: at }, origin);
         this.#options.log.append(event);
         resolve(event);
       };
@@ -209,7 +209,7 @@ export class EventBuilder implements TransactionSink {
       message: row['message'],
       sender: row['sender'] as string | null,
       createdAt: row['created_at'] as string,
-    });
+    }, (row['origin'] as string | null | undefined) ?? null);
     this.#options.log.append(event);
     this.#options.onStoredMessage?.(event, tx.commitLsn);
   }

@@ -31,6 +31,8 @@ export interface EventInit {
   readonly unchanged: readonly string[];
   /** Whether `old` is the whole old row (`REPLICA IDENTITY FULL`) rather than its key only. */
   readonly oldComplete: boolean;
+  /** The connection (session id) that published this message, when it is known on some node; `null` otherwise. */
+  readonly origin?: string | null;
 }
 
 /**
@@ -54,6 +56,7 @@ export class Event implements EventInit {
   readonly oldPartitions: readonly string[] | null;
   readonly unchanged: readonly string[];
   readonly oldComplete: boolean;
+  readonly origin: string | null;
   // Frames made of this event (see frameFor): the default encoder's (/live's) in fields, any other's in a map made
   // when first needed, so that an event nobody else encodes carries nothing more than it did before doors.
   #create: string | undefined = undefined;
@@ -77,6 +80,7 @@ export class Event implements EventInit {
     this.oldPartitions = init.oldPartitions;
     this.unchanged = init.unchanged;
     this.oldComplete = init.oldComplete;
+    this.origin = init.origin ?? null;
   }
 
   /**
@@ -166,6 +170,8 @@ export interface FrameEncoder {
   encode(event: Event, kind: FrameKind): string;
   /** What a table topic's admins get instead of an event that could not be serialized. */
   encodeDropped(event: Event): string;
+  /** Whether a message goes to every subscriber but the connection that published it (its {@link Event.origin}): Supabase's `self: false`. */
+  readonly skipsOrigin?: boolean;
 }
 
 /** The slot of the default encoder (`/live`'s): events keep its frames in fields, not in a map. */

@@ -17,7 +17,7 @@ export interface MessageAttributes {
  * @example
  * messageEvent('chat', '00000000016B3A28-00000000', ts, '981', { message: 'hi', sender: '42', createdAt: ts })
  */
-export function messageEvent(topic: string, seq: string, ts: string, id: string, attributes: MessageAttributes): Event {
+export function messageEvent(topic: string, seq: string, ts: string, id: string, attributes: MessageAttributes, origin: string | null = null): Event {
   return new Event({
     seq,
     topic,
@@ -32,6 +32,7 @@ export function messageEvent(topic: string, seq: string, ts: string, id: string,
     oldPartitions: null,
     unchanged: NONE,
     oldComplete: false,
+    origin,
   });
 }
 

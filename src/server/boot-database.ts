@@ -56,7 +56,7 @@ export async function bootDatabase(config: Config, logger: Logger): Promise<Boot
           'add a primary key or ALTER TABLE … REPLICA IDENTITY FULL',
       );
     }
-    const registry = new TopicRegistry({ db, publicationName: config.PUBLICATION_NAME });
+    const registry = new TopicRegistry({ db, publicationName: config.PUBLICATION_NAME, openChannels: config.OPEN_CHANNELS });
     await registry.load();
     await ensureIdentities(db, registry, logger);
     const database = db;

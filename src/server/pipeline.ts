@@ -29,7 +29,7 @@ export interface Pipeline {
   /** This node's part in a cluster (`REDIS_URL`), else `null`. */
   readonly cluster: ClusterNode | null;
   /** Hands an ephemeral topic's message to the log (through the cluster stream in a cluster). */
-  publishEphemeral(topic: CustomTopic, sender: string | null, message: unknown): Promise<Event>;
+  publishEphemeral(topic: CustomTopic, sender: string | null, message: unknown, origin: string | null): Promise<Event>;
 }
 
 /** What the pipeline needs from the rest of the node. */
@@ -68,7 +68,7 @@ export function buildPipeline(config: Config, database: BootedDatabase, needs: P
       // After a crash the slot gives back the whole replay window and every message whose position is unwritten.
       holdBack: () => minLsn(positions.holdBack(), window.holdBack()),
     });
-    return { registry, log, window, positions, source, cluster: null, publishEphemeral: (topic, sender, message) => builder.publishEphemeral(topic, sender, message) };
+    return { registry, log, window, positions, source, cluster: null, publishEphemeral: (topic, sender, message, origin) => builder.publishEphemeral(topic, sender, message, origin) };
   }
   const consumer = new ClusterPipeline(builder, registry, window, needs.disconnectAll, logger);
   const cluster = new ClusterNode({
@@ -87,5 +87,5 @@ export function buildPipeline(config: Config, database: BootedDatabase, needs: P
     pacer: needs.pacer,
     logger,
   });
-  return { registry, log, window, positions, source: cluster, cluster, publishEphemeral: (topic, sender, message) => consumer.publish(cluster, topic, sender, message) };
+  return { registry, log, window, positions, source: cluster, cluster, publishEphemeral: (topic, sender, message, origin) => consumer.publish(cluster, topic, sender, message, origin) };
 }

@@ -13,6 +13,7 @@ import type { createMetrics } from '../http/metrics.js';
 import type { NodeHealth, NodeStatus } from '../http/node-status.js';
 import type { OperatorAccess } from '../http/operator-access.js';
 import { mountStatusRoutes } from '../http/status-routes.js';
+import { mountSupabaseBroadcast } from '../http/supabase-broadcast-route.js';
 
 /** What the node's routes serve. */
 export interface RouteSources {
@@ -42,6 +43,7 @@ export function mountRoutes(app: TemplatedApp, sources: RouteSources): void {
   mountStatusRoutes(app, { status: sources.status, health: sources.health, access: sources.access, logger });
   sources.mountMetrics(app);
   if (config.INSPECTOR) mountInspectorRoutes(app, logger);
+  mountSupabaseBroadcast(app, { core, maxBodyBytes: config.MAX_MESSAGE_BYTES, maxBodyDepth: config.MAX_FRAME_DEPTH, logger });
   mountAdminRoutes(app, {
     verifyToken: sources.verifyToken,
     db: sources.db,

@@ -165,7 +165,7 @@ function coreOptions(config: Config, { database, pipeline, verifyToken, publishe
     messages: new MessageWriter({ db: database.db, logger }),
     db: database.db,
     verifyToken,
-    publishEphemeral: (topic, sender, message) => pipeline.publishEphemeral(topic, sender, message),
+    publishEphemeral: (topic, sender, message, origin) => pipeline.publishEphemeral(topic, sender, message, origin),
     catchUp: async () => {
       await Promise.all([database.registry.refreshTables(), waits.caughtUp()]);
     },

@@ -9,6 +9,8 @@ export interface PendingMessage {
   readonly sender: string | null;
   /** The message as JSON text (already size-checked). */
   readonly json: string;
+  /** The connection that sent it (so that a `self: false` subscriber on it is skipped). */
+  readonly origin: string | null;
 }
 
 /** What the writer needs. */
@@ -100,10 +102,11 @@ export class MessageWriter {
   async #insert(batch: Queued[]): Promise<string[]> {
     if (batch.length === 0) return [];
     const { rows } = await sql<{ id: string }>`
-      INSERT INTO rowcast.messages (topic, sender, message)
-      SELECT topic, sender, message
-        FROM unnest(${batch.map((m) => m.topic)}::text[], ${batch.map((m) => m.sender)}::text[], ${batch.map((m) => m.json)}::jsonb[])
-             WITH ORDINALITY AS m(topic, sender, message, position)
+      INSERT INTO rowcast.messages (topic, sender, message, origin)
+      SELECT topic, sender, message, origin
+        FROM unnest(${batch.map((m) => m.topic)}::text[], ${batch.map((m) => m.sender)}::text[], ${batch.map((m) => m.json)}::jsonb[],
+                    ${batch.map((m) => m.origin)}::text[])
+             WITH ORDINALITY AS m(topic, sender, message, origin, position)
        ORDER BY position
       RETURNING id::text`.execute(this.#options.db);
     // Ids are drawn in insertion order, which is the batch's order.

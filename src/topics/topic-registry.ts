@@ -43,7 +43,23 @@ export interface CustomTopic {
 export interface TopicRegistryOptions {
   readonly db: Database;
   readonly publicationName: string;
+  /** Whether open channels exist (`OPEN_CHANNELS`, default on): see {@link OPEN_CHANNEL_PREFIX}. */
+  readonly openChannels?: boolean;
 }
+
+/**
+ * Names starting with this are open channels: ephemeral topics that exist
+ * for whoever names them (Supabase's channels that are no custom topic), read
+ * and written by every connection. `~` is not allowed in a custom topic's
+ * name, so the two never meet.
+ */
+export const OPEN_CHANNEL_PREFIX = '~';
+
+/** The open channel called `name` (which starts with {@link OPEN_CHANNEL_PREFIX}). */
+function openChannel(name: string): CustomTopic {
+  return { kind: 'custom', name, description: 'open channel', history: 0, maxSubscribers: null, readers: 'anyone', writers: 'anyone', createdBy: null, createdAt: OPEN_CHANNEL_EPOCH };
+}
+const OPEN_CHANNEL_EPOCH = new Date(0).toISOString();
 
 /** The topic name of `schema.table`. */
 export function tableTopicName(schema: string, table: string): string {
@@ -93,8 +109,9 @@ export class TopicRegistry {
     return [...this.#byName.values()];
   }
 
-  /** The custom topic called `name`, if there is one. */
+  /** The custom topic called `name`, if there is one (open channels exist when named, unless `OPEN_CHANNELS` is off). */
   custom(name: string): CustomTopic | undefined {
+    if (name.startsWith(OPEN_CHANNEL_PREFIX)) return this.#options.openChannels === false || name.length === 1 ? undefined : openChannel(name);
     return this.#custom.get(name);
   }
 

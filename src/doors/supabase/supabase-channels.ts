@@ -5,6 +5,7 @@ import type { RowcastCore } from '../../core/rowcast-core.js';
 import type { SessionPort, SubscriptionHandle } from '../../core/session-types.js';
 import { RowcastError } from '../../errors.js';
 import { encodeMessage, type PhoenixMessage } from '../phoenix/phoenix-wire.js';
+import { channelTopic } from './channel-topic.js';
 import { readBindings } from './postgres-changes.js';
 import { postgrestFilter } from './postgrest-filter.js';
 import type { JoinedBinding, SupabaseChannel, SupabaseConnection } from './supabase-connection.js';
@@ -114,15 +115,17 @@ async function join(ws: Socket, context: SupabaseContext, message: PhoenixMessag
   });
 }
 
-/** A channel named like a custom topic is that topic: its messages arrive as broadcasts. `private` channels must be one. */
+/**
+ * A channel's broadcast: the custom topic of its name (whose readers may
+ * join) or else its open channel (see channelTopic). Messages arrive as
+ * broadcasts; with `self: false` not on the socket that sent them.
+ */
 async function joinTopic(context: SupabaseContext, conn: SupabaseConnection, channel: SupabaseChannel, isPrivate: boolean): Promise<void> {
-  if (context.core.topicKind(channel.name) !== 'custom') {
-    if (isPrivate) throw new RowcastError('FORBIDDEN', `a private channel needs a custom topic named ${JSON.stringify(channel.name)} that you may read`);
-    return;
-  }
-  const encoder = context.encoders.broadcasts(conn.vsn, channel.topic);
+  const topic = channelTopic(context.core, channel.name, isPrivate);
+  if (topic === null) return;
+  const encoder = context.encoders.broadcasts(conn.vsn, channel.topic, channel.broadcast.self);
   channel.encoders.push(encoder);
-  await channel.session.subscribe({ topics: [channel.name], kind: 'custom', encoder }, ({ handles }) => {
+  await channel.session.subscribe({ topics: [topic], kind: 'custom', encoder }, ({ handles }) => {
     channel.topicHandle = handles[0] ?? null;
   });
 }
@@ -211,13 +214,13 @@ function refresh(ws: Socket, context: SupabaseContext, channel: SupabaseChannel,
   return undefined;
 }
 
-/** `broadcast` on a custom-topic channel: published to the topic (its writers only); answered when `ack` is on. */
+/** `broadcast`: published to the channel's topic (a custom topic's writers only); answered when `ack` is on. */
 function send(ws: Socket, context: SupabaseContext, channel: SupabaseChannel, message: PhoenixMessage, payload: Record<string, unknown>): Promise<void> {
   const event = payload['event'];
   if (typeof event !== 'string' || event === '' || event.length > 255) throw new RowcastError('INVALID_MESSAGE', 'a broadcast has an event: a string of 1 to 255 characters');
-  if (channel.topicHandle === null) throw new RowcastError('TOPIC_NOT_FOUND', `no custom topic named ${JSON.stringify(channel.name)}: broadcast needs one`);
+  if (channel.topicHandle === null) throw new RowcastError('TOPIC_NOT_FOUND', `no custom topic named ${JSON.stringify(channel.name)}, and open channels are off (OPEN_CHANNELS)`);
   const { ack } = channel.broadcast;
-  return channel.session.publish(channel.name, { event, payload: payload['payload'] ?? null }).then(
+  return channel.session.publish(channel.topicHandle.topic, { event, payload: payload['payload'] ?? null }).then(
     () => void (ack ? reply(ws, message, 'ok', {}) : undefined),
     (error: unknown) => {
       if (ack || !(error instanceof RowcastError)) throw error;

@@ -29,9 +29,9 @@ export class SupabaseEncoders {
     return this.#take(`${vsn} ${id} ${topic}`, () => changeEncoder(vsn, topic, id, this.#shape));
   }
 
-  /** The encoder of a custom topic's messages as broadcasts on channel `topic`. */
-  broadcasts(vsn: Vsn, topic: string): FrameEncoder {
-    return this.#take(`${vsn} b ${topic}`, () => broadcastEncoder(vsn, topic));
+  /** The encoder of a custom topic's messages as broadcasts on channel `topic`; without `self`, not to the socket that sent them. */
+  broadcasts(vsn: Vsn, topic: string, self: boolean): FrameEncoder {
+    return this.#take(`${vsn} ${self ? 'b' : 'B'} ${topic}`, () => broadcastEncoder(vsn, topic, self));
   }
 
   /** A user of `encoder` is gone. */
@@ -96,9 +96,10 @@ function changeEncoder(vsn: Vsn, topic: string, id: number, shapeOf: (topic: str
  * a Supabase client broadcasts) is the broadcast `event` with that payload;
  * any other message is the broadcast `message` whose payload is the message.
  */
-function broadcastEncoder(vsn: Vsn, topic: string): FrameEncoder {
+function broadcastEncoder(vsn: Vsn, topic: string, self: boolean): FrameEncoder {
   return {
     slot: encoderSlot(),
+    skipsOrigin: !self,
     encode(event: Event): string {
       const message = event.row?.['message'];
       const shaped = isBroadcast(message);
