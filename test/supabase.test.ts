@@ -1,7 +1,11 @@
+import { createClient } from '@supabase/supabase-js';
 import test from 'ava';
+import WebSocket from 'ws';
 import type { NodeStatus } from '../src/http/node-status.js';
+import { RawPhoenix } from './helpers/raw-phoenix.js';
 import { Inbox, realtimeClient, subscribed } from './helpers/supabase-client.js';
 import { operatorHeaders } from './helpers/tokens.js';
+import { waitFor } from './helpers/wait-for.js';
 import { withServer } from './helpers/with-server.js';
 
 const SCHEMA = `
@@ -141,3 +145,168 @@ test('realtime-js: send() on a channel not joined falls back to POST /realtime/v
   t.is(refused.status, 401);
   t.like(await refused.json(), { error: { code: 'TOKEN_INVALID' } });
 });
+
+const TEAMS = `
+  CREATE TABLE document (id int PRIMARY KEY, team text, title text);
+  INSERT INTO rowcast.table_policies (table_name, read, group_column, group_claim) VALUES ('document', 'group', 'team', 'teams');`;
+
+test('realtime-js: a channel acts for its access_token (group policy); a refresh that reads differently, or is for another user, ends the channel with a system error and phx_close', withServer, { sql: TEAMS }, async (t, { db, server, token }) => {
+  // The apikey is one user; the channels act for what setAuth gives them.
+  const client = realtimeClient(server.port, token({ sub: 'anon-key' }));
+  t.teardown(() => void client.disconnect());
+  await client.setAuth(token({ sub: '5', teams: ['red'] }));
+  const red = new Inbox<Change>();
+  const system = new Inbox<{ extension: string; status: string; message: string }>();
+  let closed = false;
+  const docs = client
+    .channel('docs')
+    .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'document' }, red.add)
+    .on('system', {}, system.add);
+  await subscribed(docs, 10_000, (status) => {
+    closed ||= status === 'CLOSED';
+  });
+  await db.query(`INSERT INTO document VALUES (1, 'blue', 'b'), (2, 'red', 'r')`);
+  t.deepEqual((await red.atLeast(1)).map((c) => c.new['id']), [2]);
+
+  // Same user, same teams: nothing changes. Then a token for other teams: the channel ends.
+  await client.setAuth(token({ sub: '5', teams: ['red'], n: 1 }));
+  await db.query(`INSERT INTO document VALUES (3, 'red', 'r2')`);
+  t.deepEqual((await red.atLeast(2)).map((c) => c.new['id']), [2, 3]);
+  await client.setAuth(token({ sub: '5', teams: ['blue'] }));
+  const ended = (await system.atLeast(2)).find((m) => m.status === 'error');
+  t.like(ended, { extension: 'system' });
+  t.regex(ended!.message, /^FORBIDDEN: the new token may not read INSERT on public\.document/);
+  await waitFor('the channel to close', () => closed);
+
+  // A channel whose refresh names another user ends too.
+  const other = client.channel('docs2').on('system', {}, system.add);
+  let otherClosed = false;
+  await subscribed(other, 10_000, (status) => {
+    otherClosed ||= status === 'CLOSED';
+  });
+  await client.setAuth(token({ sub: '6', teams: ['blue'] }));
+  await waitFor('the second channel to close', () => otherClosed);
+  t.true(system.items.some((m) => m.status === 'error' && /^FORBIDDEN: refresh-token must be for the same sub/.test(m.message)));
+});
+
+test('Supabase rules on the wire: heartbeat, unmatched topic, duplicate join closes the old one, stale join_ref ignored, leave, bad frames and bad binary broadcasts', withServer, { sql: SCHEMA }, async (t, { db, server, token }) => {
+  const ws = await RawPhoenix.connect(`ws://127.0.0.1:${server.port}/realtime/v1/websocket?vsn=2.0.0&apikey=${token({ sub: '1' })}`);
+  t.teardown(() => ws.close());
+  ws.send([null, '1', 'phoenix', 'heartbeat', {}]);
+  t.deepEqual(await ws.next((m) => m[1] === '1'), [null, '1', 'phoenix', 'phx_reply', { status: 'ok', response: {} }]);
+  ws.send([null, '2', 'realtime:x', 'broadcast', {}]);
+  t.deepEqual((await ws.next((m) => m[1] === '2'))[4], { status: 'error', response: { reason: 'unmatched topic' } });
+  ws.send(['3', '3', 'elsewhere', 'phx_join', {}]);
+  t.deepEqual((await ws.next((m) => m[1] === '3'))[4], { status: 'error', response: { reason: 'unmatched topic' } });
+
+  const config = { config: { postgres_changes: [{ event: '*', schema: 'public', table: 'order' }] } };
+  ws.send(['4', '4', 'realtime:o', 'phx_join', config]);
+  const joined = (await ws.next((m) => m[1] === '4'))[4] as { status: string; response: { postgres_changes: Array<{ id: number }> } };
+  t.is(joined.status, 'ok');
+  const id = joined.response.postgres_changes[0]!.id;
+  t.true(Number.isInteger(id) && id > 0);
+  ws.send(['5', '5', 'realtime:o', 'phx_join', config]);
+  t.deepEqual(await ws.next((m) => m[3] === 'phx_close'), ['4', '4', 'realtime:o', 'phx_close', {}]);
+  t.like((await ws.next((m) => m[1] === '5'))[4], { status: 'ok', response: { postgres_changes: [{ event: '*', schema: 'public', table: 'order', id }] } });
+  ws.send(['4', '6', 'realtime:o', 'bogus', {}]);
+  ws.send(['5', '7', 'realtime:o', 'bogus', {}]);
+  const answered = await ws.next((m) => m[1] === '6' || m[1] === '7');
+  t.is(answered[1], '7');
+  t.regex(String((answered[4] as { response: { reason: string } }).response.reason), /^UNKNOWN_METHOD: /);
+  ws.send(['5', '8', 'realtime:o', 'presence', { type: 'presence', event: 'track', payload: {} }]);
+  t.regex(String(((await ws.next((m) => m[1] === '8'))[4] as { response: { reason: string } }).response.reason), /^UNKNOWN_METHOD: presence/);
+
+  // Garbage gets an error on the phoenix topic and the connection goes on.
+  for (const bad of ['not json', '[1,2,3]', '[null,null,"","e",{}]']) ws.sendText(bad);
+  const broadcast = (lengths: number[], encoding: number, rest: string) => Buffer.concat([Buffer.from([3, ...lengths, encoding]), Buffer.from(rest)]);
+  ws.sendBinary(broadcast([0, 1, 10, 1, 0], 1, '9realtime:oe')); // no payload: not JSON
+  ws.sendBinary(broadcast([0, 1, 99, 1, 0], 1, '9realtime:oe{}')); // lengths past the end
+  ws.sendBinary(broadcast([0, 1, 10, 1, 0], 0, '9realtime:oe{}')); // raw bytes
+  ws.sendBinary(Buffer.from([3, 1]));
+  for (let i = 0; i < 7; i++) t.regex(String(((await ws.next((m) => m[2] === 'phoenix' && m[1] === null))[4] as { response: { reason: string } }).response.reason), /^INVALID_MESSAGE: /);
+  await db.query(`INSERT INTO "order" (id, owner_id) VALUES (1, 1)`);
+  t.like(await ws.next((m) => m[3] === 'postgres_changes'), [null, null, 'realtime:o', 'postgres_changes', { ids: [id], data: { type: 'INSERT', record: { id: 1 } } }]);
+
+  ws.send(['5', '9', 'realtime:o', 'phx_leave', {}]);
+  t.like((await ws.next((m) => m[1] === '9'))[4], { status: 'ok' });
+  t.deepEqual(await ws.next((m) => m[3] === 'phx_close'), ['5', '5', 'realtime:o', 'phx_close', {}]);
+});
+
+test('a Supabase socket that sends nothing for 60 s is closed; one that heartbeats stays; the door refuses an unknown vsn and a bad apikey', withServer, { sql: SCHEMA }, async (t, { server, token }) => {
+  const base = `ws://127.0.0.1:${server.port}/realtime/v1/websocket`;
+  t.is(await upgradeStatus(`${base}?vsn=3.0.0&apikey=${token({ sub: '1' })}`), 403);
+  t.is(await upgradeStatus(`${base}?apikey=garbage`), 401);
+  t.is(await upgradeStatus(`${base}?vsn=1.0.0`), 401);
+  const silent = await RawPhoenix.connect(`${base}?vsn=2.0.0&apikey=${token({ sub: '1' })}`);
+  const beating = await RawPhoenix.connect(`${base}?vsn=2.0.0&apikey=${token({ sub: '1' })}`);
+  t.teardown(() => {
+    silent.close();
+    beating.close();
+  });
+  const opened = Date.now();
+  let ref = 0;
+  const timer = setInterval(() => beating.send([null, `hb${ref++}`, 'phoenix', 'heartbeat', {}]), 20_000);
+  t.teardown(() => clearInterval(timer));
+  await silent.closed(90_000);
+  const seconds = (Date.now() - opened) / 1000;
+  t.true(seconds >= 55 && seconds <= 75, `closed after ${seconds.toFixed(1)} s`);
+  t.false(beating.isClosed());
+});
+
+test('realtime-js reconnects and rejoins after the server drops its socket, and the channel works again', withServer, { sql: SCHEMA }, async (t, { db, server, token }) => {
+  const client = realtimeClient(server.port, token({ sub: '1' }), '2.0.0', { params: { apikey: token({ sub: '1' }) } });
+  t.teardown(() => void client.disconnect());
+  const changes = new Inbox<Change>();
+  const orders = client.channel('mine').on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'order' }, changes.add);
+  await subscribed(orders);
+  await db.query(`INSERT INTO "order" (id, owner_id) VALUES (1, 1)`);
+  await changes.atLeast(1);
+  const admin = { authorization: `Bearer ${token({ sub: 'a', role: 'admin' })}` };
+  const [connection] = (await (await fetch(`http://127.0.0.1:${server.port}/admin/connections`, { headers: admin })).json()) as Array<{ id: string; door: string; subscriptions: string[] }>;
+  t.is(connection!.door, 'supabase');
+  t.deepEqual(connection!.subscriptions.sort(), ['order', '~mine']); // the channel's table, and its open channel for broadcast
+  t.is((await fetch(`http://127.0.0.1:${server.port}/admin/connections/${connection!.id}`, { method: 'DELETE', headers: admin })).status, 200);
+  // Rejoined on a new connection: a later row arrives.
+  await waitFor('a new connection with the rejoined channel', async () => {
+    const list = (await (await fetch(`http://127.0.0.1:${server.port}/admin/connections`, { headers: admin })).json()) as Array<{ id: string; subscriptions: string[] }>;
+    return list.some((c) => c.id !== connection!.id && c.subscriptions.includes('order'));
+  });
+  await db.query(`INSERT INTO "order" (id, owner_id) VALUES (2, 1)`);
+  t.deepEqual((await changes.atLeast(2)).map((c) => c.new['id']), [1, 2]);
+});
+
+test('supabase-js createClient pointed at rowcast: postgres_changes and broadcast through supabase.channel()', withServer, { sql: SCHEMA }, async (t, { db, server, token }) => {
+  const supabase = createClient(`http://127.0.0.1:${server.port}`, token({ sub: '1' }), {
+    realtime: { transport: WebSocket as never, params: { vsn: '2.0.0' } } as never,
+    auth: { persistSession: false, autoRefreshToken: false },
+  });
+  t.teardown(() => void supabase.removeAllChannels());
+  const changes = new Inbox<Change>();
+  const waves = new Inbox<{ payload: unknown }>();
+  const channel = supabase
+    .channel('app', { config: { broadcast: { self: true } } })
+    .on('postgres_changes', { event: '*', schema: 'public', table: 'order', filter: 'owner_id=eq.1' }, changes.add)
+    .on('broadcast', { event: 'wave' }, waves.add);
+  await subscribed(channel);
+  await db.query(`INSERT INTO "order" (id, owner_id, status) VALUES (1, 1, 'new')`);
+  await db.query(`UPDATE "order" SET status = 'paid' WHERE id = 1`);
+  await db.query(`DELETE FROM "order" WHERE id = 1`);
+  const seen = await changes.atLeast(3);
+  t.deepEqual(seen.map((c) => c.eventType), ['INSERT', 'UPDATE', 'DELETE']);
+  t.like(seen[1], { new: { id: 1, status: 'paid' }, old: { id: 1 } });
+  t.like(seen[2], { old: { id: 1 } });
+  await channel.send({ type: 'broadcast', event: 'wave', payload: { hi: true } });
+  t.like((await waves.atLeast(1))[0], { payload: { hi: true } });
+});
+
+function upgradeStatus(url: string): Promise<number> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url);
+    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    ws.on('open', () => {
+      ws.close();
+      resolve(101);
+    });
+    ws.on('error', () => {});
+  });
+}

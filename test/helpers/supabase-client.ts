@@ -13,13 +13,13 @@ export function realtimeClient(port: number, apikey: string, vsn: '1.0.0' | '2.0
   } as ConstructorParameters<typeof RealtimeClient>[1]);
 }
 
-/** Subscribes `channel`: resolves at SUBSCRIBED, rejects with the status and error otherwise. */
-export function subscribed(channel: RealtimeChannel, timeoutMs = 10_000): Promise<void> {
+/** Subscribes `channel`: resolves at SUBSCRIBED, rejects with the status and error otherwise; `later` hears the statuses after (CLOSED, …). */
+export function subscribed(channel: RealtimeChannel, timeoutMs = 10_000, later?: (status: string) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     let done = false;
     channel.subscribe(
       (status, error) => {
-        if (done) return;
+        if (done) return void later?.(status);
         done = true;
         if (status === 'SUBSCRIBED') resolve();
         else reject(Object.assign(new Error(`${channel.topic}: ${status}${error ? ` (${error.message})` : ''}`), { status }));
