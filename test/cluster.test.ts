@@ -20,6 +20,7 @@ import { freePort } from './helpers/free-port.js';
 import { Collected, join, phoenixSocket } from './helpers/phoenix-client.js';
 import { dataOf, eventOn, isEvent, LiveClient, type EventFrame } from './helpers/live-client.js';
 import { ServerProcess } from './helpers/server-process.js';
+import { Inbox, realtimeClient, subscribed } from './helpers/supabase-client.js';
 import { waitFor } from './helpers/wait-for.js';
 import { signToken } from './helpers/with-server.js';
 import { withServerProcess, type ProcessFixture } from './helpers/with-server-process.js';
@@ -154,6 +155,40 @@ test('doors in a cluster: phoenix.js clients on two nodes and a /live client on 
   // Nothing more arrives for Alice: Bob's row was never hers.
   await fixture.db.query(`INSERT INTO orders VALUES (4, 'alice', 40)`);
   t.deepEqual((await aliceSeen.atLeast(3)).map((e) => e.payload.id), ['1', '3', '4']);
+});
+
+test('Supabase clients in a cluster: realtime-js on two nodes get their own rows, and open-channel broadcasts cross nodes (self: false skips only the sender)', withServerProcess, { sql: TABLES }, async (t, fixture) => {
+  const nodes = await cluster(t, fixture, 3);
+  await leaderOf(nodes);
+  const alice = realtimeClient(nodes[0]!.port, signToken({ sub: 'alice' }));
+  const bob = realtimeClient(nodes[1]!.port, signToken({ sub: 'bob' }), '1.0.0');
+  t.teardown(() => {
+    void alice.disconnect();
+    void bob.disconnect();
+  });
+  const aliceRows = new Inbox<{ new: { id: number } }>();
+  const bobRows = new Inbox<{ new: { id: number } }>();
+  const aliceWaves = new Inbox<{ payload: unknown }>();
+  const bobWaves = new Inbox<{ payload: unknown }>();
+  const aliceChannel = alice
+    .channel('shop', { config: { broadcast: { self: false, ack: true } } })
+    .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'orders' }, aliceRows.add)
+    .on('broadcast', { event: 'wave' }, aliceWaves.add);
+  const bobChannel = bob
+    .channel('shop', { config: { broadcast: { self: false, ack: true } } })
+    .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'orders' }, bobRows.add)
+    .on('broadcast', { event: 'wave' }, bobWaves.add);
+  await subscribed(aliceChannel);
+  await subscribed(bobChannel);
+
+  await fixture.db.query(`INSERT INTO orders VALUES (1, 'alice', 10), (2, 'bob', 20), (3, 'alice', 30)`);
+  t.deepEqual((await aliceRows.atLeast(2)).map((c) => c.new.id), [1, 3]);
+  t.deepEqual((await bobRows.atLeast(1)).map((c) => c.new.id), [2]);
+  t.is(await aliceChannel.send({ type: 'broadcast', event: 'wave', payload: { from: 'alice' } }), 'ok');
+  t.is(await bobChannel.send({ type: 'broadcast', event: 'wave', payload: { from: 'bob' } }), 'ok');
+  t.deepEqual((await bobWaves.atLeast(1)).map((m) => m.payload), [{ from: 'alice' }]);
+  // Alice's own wave would have reached her before Bob's.
+  t.deepEqual((await aliceWaves.atLeast(1)).map((m) => m.payload), [{ from: 'bob' }]);
 });
 
 test('kill -9 of the leader under load: another node takes over, and every client ends with every row once', withServerProcess, { sql: TABLES }, async (t, fixture) => {

@@ -310,3 +310,26 @@ function upgradeStatus(url: string): Promise<number> {
     ws.on('error', () => {});
   });
 }
+
+test('realtime-js: table "*" binds every table of the schema the user may read under one id; schema "*" is refused by name; a read rule that stops covering the user gives a system error', withServer, { sql: SCHEMA }, async (t, { db, server, token }) => {
+  const client = realtimeClient(server.port, token({ sub: '1' }));
+  t.teardown(() => void client.disconnect());
+  const all = new Inbox<Change>();
+  const system = new Inbox<{ extension: string; status: string; message: string }>();
+  const channel = client
+    .channel('everything')
+    .on('postgres_changes', { event: '*', schema: 'public', table: '*' }, all.add)
+    .on('postgres_changes', { event: '*', schema: '*' }, () => t.fail('schema "*" is refused'))
+    .on('system', {}, system.add);
+  await subscribed(channel);
+  t.regex((await system.atLeast(2)).find((m) => m.status === 'error')!.message, /schema "\*" is not supported/);
+  await db.query(`INSERT INTO secret VALUES (1, 'no')`);
+  await db.query(`INSERT INTO "order" (id, owner_id) VALUES (1, 1), (2, 2)`);
+  t.deepEqual((await all.atLeast(1)).map((c) => `${c.table} ${String(c.new['id'])}`), ['order 1']);
+
+  await db.query(`UPDATE rowcast.table_policies SET read = 'admin' WHERE table_name = 'order'`);
+  const revoked = await waitFor('a system error for the revoked binding', () => system.items.find((m) => m.message.startsWith('REVOKED: ')));
+  t.like(revoked, { extension: 'postgres_changes', status: 'error' });
+  t.regex(revoked.message, /^REVOKED: \* on public\.\*: /);
+  t.is(all.items.length, 1);
+});
