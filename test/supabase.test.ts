@@ -333,3 +333,33 @@ test('realtime-js: table "*" binds every table of the schema the user may read u
   t.regex(revoked.message, /^REVOKED: \* on public\.\*: /);
   t.is(all.items.length, 1);
 });
+
+test('tokens expire per channel: a channel whose access_token expires ends with a system error; when the apikey and a channel expire in the same second the socket closes with 4001 and the server goes on', withServer, { sql: SCHEMA }, async (t, { server, token }) => {
+  const soon = () => Math.floor(Date.now() / 1000) + 2;
+  // The channels' token expires; the socket (a long-lived apikey) stays, and takes new channels.
+  const client = realtimeClient(server.port, token({ sub: '1' }));
+  t.teardown(() => void client.disconnect());
+  await client.setAuth(token({ sub: '1', exp: soon() }));
+  const system = new Inbox<{ status: string; message: string }>();
+  let closed = false;
+  const short = client.channel('short').on('system', {}, system.add);
+  await subscribed(short, 10_000, (status) => {
+    closed ||= status === 'CLOSED';
+  });
+  const socketsBefore = (await (await fetch(`http://127.0.0.1:${server.port}/status`, { headers: operatorHeaders() })).json()) as NodeStatus;
+  await waitFor('the channel to be ended at its token expiry', () => closed, 10_000);
+  t.true(system.items.some((m) => m.status === 'error' && m.message.startsWith('TOKEN_EXPIRED: ')));
+  t.true(client.isConnected());
+  await client.setAuth(token({ sub: '1' }));
+  await subscribed(client.channel('later'));
+  const socketsAfter = (await (await fetch(`http://127.0.0.1:${server.port}/status`, { headers: operatorHeaders() })).json()) as NodeStatus;
+  t.deepEqual(socketsAfter.connectionsByDoor, socketsBefore.connectionsByDoor);
+
+  // The apikey and a channel's token, the same one: both fall due in one sweep.
+  const expiring = token({ sub: '2', exp: soon() });
+  const ws = await RawPhoenix.connect(`ws://127.0.0.1:${server.port}/realtime/v1/websocket?vsn=2.0.0&apikey=${expiring}`);
+  ws.send(['1', '1', 'realtime:a', 'phx_join', { config: {}, access_token: expiring }]);
+  t.like((await ws.next((m) => m[1] === '1'))[4], { status: 'ok' });
+  t.is(await ws.closed(10_000), 4001);
+  t.is((await fetch(`http://127.0.0.1:${server.port}/health`)).status, 200);
+});

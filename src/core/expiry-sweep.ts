@@ -35,7 +35,9 @@ export class ExpirySweep<T> {
     const second = this.#bucketOf.get(item);
     if (second === undefined) return;
     this.#bucketOf.delete(item);
-    const bucket = this.#buckets.get(second)!;
+    // The bucket is gone while a sweep runs through it (expiring one item may remove another of the same second).
+    const bucket = this.#buckets.get(second);
+    if (!bucket) return;
     bucket.delete(item);
     if (bucket.size === 0) this.#buckets.delete(second);
   }

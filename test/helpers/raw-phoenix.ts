@@ -5,9 +5,13 @@ export class RawPhoenix {
   readonly #ws: WebSocket;
   readonly #frames: unknown[][] = [];
   #wake: (() => void) | null = null;
+  #code = 0;
 
   private constructor(ws: WebSocket) {
     this.#ws = ws;
+    ws.once('close', (code: number) => {
+      this.#code = code;
+    });
     ws.on('message', (data) => {
       this.#frames.push(JSON.parse(String(data)) as unknown[]);
       this.#wake?.();
@@ -52,14 +56,14 @@ export class RawPhoenix {
     }
   }
 
-  /** Resolves when the server closes the socket; fails loudly after `timeoutMs`. */
-  closed(timeoutMs: number): Promise<void> {
-    if (this.#ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+  /** Resolves with the close code when the server closes the socket; fails loudly after `timeoutMs`. */
+  closed(timeoutMs: number): Promise<number> {
+    if (this.#ws.readyState === WebSocket.CLOSED) return Promise.resolve(this.#code);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`still open after ${timeoutMs} ms`)), timeoutMs);
-      this.#ws.once('close', () => {
+      this.#ws.once('close', (code: number) => {
         clearTimeout(timer);
-        resolve();
+        resolve(code);
       });
     });
   }
