@@ -4,12 +4,12 @@ import { parseSince } from '../events/seq.js';
 import type { FrameSource } from '../log/replay-window.js';
 import { adminPartition } from '../policies/audience-partitions.js';
 import { compileRowFilter } from '../policies/row-filter.js';
-import type { EventKind, FilterSpec, FrameKind, ResponseData } from '../protocol/index.js';
+import type { FrameKind, ResponseData } from '../protocol/index.js';
 import type { TableTopic } from '../topics/topic-registry.js';
 import { admit, type Grant } from './admission.js';
 import type { CoreContext } from './core-context.js';
 import { framesForGroup } from './event-router.js';
-import { NO_FILTER, type GroupSpec, type SessionState, type SubscribeRequest, type Subscribed, type SubscriptionHandle } from './session-types.js';
+import { NO_FILTER, type GroupSpec, type SessionState, type SubscribeRequest, type Subscribed } from './session-types.js';
 import { grantOf, topicNamed } from './topic-access.js';
 
 /**

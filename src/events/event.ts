@@ -1,4 +1,4 @@
-import type { EventKind, FrameKind } from '../protocol/index.js';
+import type { FrameKind } from '../protocol/index.js';
 import type { Row } from '../replication/transaction.js';
 
 export type { EventKind, FrameKind } from '../protocol/index.js';

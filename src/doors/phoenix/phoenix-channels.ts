@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'uWebSockets.js';
 import { isSessionMethod, runSessionMethod, type SessionMethod } from '../../core/session-methods.js';
@@ -8,7 +7,8 @@ import type { RequestOf } from '../../protocol/index.js';
 import { parseRequest } from '../../protocol/parse-client-frame.js';
 import type { Channel, PhoenixConnection } from './phoenix-connection.js';
 import { PHOENIX_ENCODERS } from './phoenix-encoder.js';
-import { encodeMessage, type PhoenixMessage } from './phoenix-wire.js';
+import { fail, push, reply } from './phoenix-socket.js';
+import type { PhoenixMessage } from './phoenix-wire.js';
 
 type Socket = WebSocket<PhoenixConnection>;
 
@@ -111,32 +111,6 @@ function channelPush(ws: Socket, session: Session, channel: Channel, message: Ph
   const result = runSessionMethod(session, parsed.request as RequestOf<SessionMethod>);
   if (!(result instanceof Promise)) return reply(ws, message, 'ok', result);
   return result.then((data) => reply(ws, message, 'ok', data));
-}
-
-/** `phx_reply` to `message` (skipped on a closed socket). */
-function reply(ws: Socket, message: PhoenixMessage, status: 'ok' | 'error', response: unknown): undefined {
-  push(ws, { joinRef: message.joinRef, ref: message.ref, topic: message.topic, event: 'phx_reply', payload: { status, response } });
-  return undefined;
-}
-
-/** Sends one message (corked: it may run after an await). */
-export function push(ws: Socket, message: PhoenixMessage): void {
-  const conn = ws.getUserData();
-  if (conn.closed) return;
-  const text = encodeMessage(conn.vsn, message);
-  ws.cork(() => ws.send(text, false));
-}
-
-/** A failure as Phoenix's error reply: `{"reason": "<CODE>: <message>"}`; anything but a RowcastError is INTERNAL with a correlation id. */
-export function fail(ws: Socket, message: PhoenixMessage, error: unknown, logger: Logger): void {
-  let reason: string;
-  if (error instanceof RowcastError) reason = `${error.code}: ${error.message}`;
-  else {
-    const correlationId = randomUUID();
-    logger.error({ err: error, correlationId, connection: ws.getUserData().id, event: message.event }, 'request failed');
-    reason = `INTERNAL: internal error (correlation id ${correlationId})`;
-  }
-  reply(ws, message, 'error', { reason });
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

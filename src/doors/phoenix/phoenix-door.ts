@@ -4,11 +4,12 @@ import type { RowcastCore } from '../../core/rowcast-core.js';
 import type { SessionPort } from '../../core/session-types.js';
 import { RowcastError } from '../../errors.js';
 import type { DoorCounters } from '../door-counters.js';
-import { admitFrame, admitUpgrade, closeConnection, connectionNames, guard, refuse, socketPort, type FrameLimits, type UpgradeLimits } from '../door-socket.js';
+import { admitUpgrade, closeConnection, connectionNames, guard, refuse, socketPort, type FrameLimits, type UpgradeLimits } from '../door-socket.js';
 import { RateLimiter } from '../rate-limiter.js';
 import { RequestQueue } from '../request-queue.js';
-import { fail, push, runPhoenixMessage } from './phoenix-channels.js';
+import { runPhoenixMessage } from './phoenix-channels.js';
 import type { PhoenixConnection } from './phoenix-connection.js';
+import { internalError, push, receiveFrame, type FrameIntake } from './phoenix-socket.js';
 import { decodeFrame, type PhoenixMessage, type Vsn } from './phoenix-wire.js';
 
 /** What the Phoenix door needs besides the core (the same limits as `/live`). */
@@ -29,6 +30,7 @@ export interface PhoenixDoor extends DoorCounters {
 interface DoorState {
   readonly options: PhoenixDoorOptions;
   readonly frames: FrameLimits;
+  readonly intake: FrameIntake;
 }
 
 /** Phoenix closes a socket that sent nothing for 60 s (clients heartbeat every 25–30 s). */
@@ -45,11 +47,10 @@ const TOKEN_PROTOCOL = 'base64url.bearer.phx.';
  * requests. Heartbeats are answered at once, other messages in order.
  */
 export function phoenixDoor(options: PhoenixDoorOptions): PhoenixDoor {
-  const state: DoorState = {
-    options,
-    frames: { maxMessageBytes: options.maxMessageBytes, limiter: new RateLimiter(options.rateLimitPerSecond, options.rateLimitBurst), rate: { refused: 0, closed: 0 } },
-  };
   const { core, logger } = options;
+  const frames: FrameLimits = { maxMessageBytes: options.maxMessageBytes, limiter: new RateLimiter(options.rateLimitPerSecond, options.rateLimitBurst), rate: { refused: 0, closed: 0 } };
+  const decode = (vsn: Vsn, data: ArrayBuffer, isBinary: boolean) => decodeFrame(vsn, data, isBinary, core.limits.maxFrameDepth);
+  const state: DoorState = { options, frames, intake: { frames, rateLimitPerSecond: options.rateLimitPerSecond, decode, logger } };
   const behavior: WebSocketBehavior<PhoenixConnection> = {
     compression: uWS.DISABLED,
     maxPayloadLength: options.maxMessageBytes * 2,
@@ -60,15 +61,10 @@ export function phoenixDoor(options: PhoenixDoorOptions): PhoenixDoor {
     sendPingsAutomatically: false,
     upgrade: (res, req, context) => guard(logger, 'upgrade', null, () => upgrade(state, res, req, context), (reason) => refuse(res, '500 Internal Server Error', new RowcastError('INTERNAL', reason))),
     open: (ws) => guard(logger, 'open', ws, () => open(state, ws), internalError(ws)),
-    message: (ws, message, isBinary) => guard(logger, 'message', ws, () => receive(state, ws, message, isBinary), internalError(ws)),
+    message: (ws, message, isBinary) => guard(logger, 'message', ws, () => receiveFrame(ws, state.intake, message, isBinary), internalError(ws)),
     close: (ws, code, message) => guard(logger, 'close', null, () => closeConnection(core, logger, 'phoenix', ws, code, message), () => {}),
   };
   return { behavior, rateLimited: () => ({ ...state.frames.rate }) };
-}
-
-/** A handler's unexpected failure, as a `phx_error` on the `phoenix` topic. */
-function internalError(ws: WebSocket<PhoenixConnection>): (message: string) => void {
-  return (message) => push(ws, { joinRef: null, ref: null, topic: 'phoenix', event: 'phx_error', payload: { reason: `INTERNAL: ${message}` } });
 }
 
 function upgrade({ options, frames }: DoorState, res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
@@ -120,31 +116,6 @@ function open({ options }: DoorState, ws: WebSocket<PhoenixConnection>): void {
     (message) => runPhoenixMessage(ws, session, message, logger),
   );
   logger.info({ connection: conn.id, client: conn.client, sub: conn.principal.sub, door: 'phoenix', vsn: conn.vsn }, 'connection opened');
-}
-
-function receive({ options, frames }: DoorState, ws: WebSocket<PhoenixConnection>, data: ArrayBuffer, isBinary: boolean): void {
-  const conn = ws.getUserData();
-  const retryAfter = admitFrame(ws, conn, frames, data.byteLength);
-  if (retryAfter === null) return;
-  const decoded = decodeFrame(conn.vsn, data, isBinary, options.core.limits.maxFrameDepth);
-  if (!decoded.ok) {
-    push(ws, { joinRef: null, ref: null, topic: 'phoenix', event: 'phx_reply', payload: { status: 'error', response: { reason: `INVALID_MESSAGE: ${decoded.reason}` } } });
-    return;
-  }
-  const { message } = decoded;
-  if (retryAfter > 0) {
-    fail(ws, message, new RowcastError('RATE_LIMIT_EXCEEDED', `over ${options.rateLimitPerSecond} messages per second: retry after ${retryAfter} ms`), options.logger);
-    return;
-  }
-  if (message.topic === 'phoenix' && message.event === 'heartbeat') {
-    push(ws, { joinRef: null, ref: message.ref, topic: 'phoenix', event: 'phx_reply', payload: { status: 'ok', response: {} } });
-    return;
-  }
-  try {
-    conn.queue!.push(message, data.byteLength);
-  } catch (error) {
-    fail(ws, message, error, options.logger);
-  }
 }
 
 /** How the core reaches one Phoenix socket. A revoked subscription ends its channel: a `revoked` push, then `phx_close`. */

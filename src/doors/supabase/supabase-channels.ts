@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'uWebSockets.js';
 import type { RowcastCore } from '../../core/rowcast-core.js';
 import type { SessionPort, SubscriptionHandle } from '../../core/session-types.js';
 import { RowcastError } from '../../errors.js';
-import { encodeMessage, type PhoenixMessage } from '../phoenix/phoenix-wire.js';
+import { fail, push, reply } from '../phoenix/phoenix-socket.js';
+import type { PhoenixMessage } from '../phoenix/phoenix-wire.js';
 import { channelTopic } from './channel-topic.js';
 import { readBindings } from './postgres-changes.js';
 import { postgrestFilter } from './postgrest-filter.js';
@@ -311,32 +311,6 @@ function pushSystem(ws: Socket, channel: SupabaseChannel, extension: string, mes
   if (conn.closed) return;
   const frame = systemFrame(conn.vsn, channel.topic, extension, 'error', message);
   ws.cork(() => ws.send(frame, false));
-}
-
-/** `phx_reply` to `message` (skipped on a closed socket). */
-function reply(ws: Socket, message: PhoenixMessage, status: 'ok' | 'error', response: unknown): undefined {
-  push(ws, { joinRef: message.joinRef, ref: message.ref, topic: message.topic, event: 'phx_reply', payload: { status, response } });
-  return undefined;
-}
-
-/** Sends one message (corked: it may run after an await). */
-export function push(ws: Socket, message: PhoenixMessage): void {
-  const conn = ws.getUserData();
-  if (conn.closed) return;
-  const text = encodeMessage(conn.vsn, message);
-  ws.cork(() => ws.send(text, false));
-}
-
-/** A failure as the error reply `{"reason": "<CODE>: <message>"}`; anything but a RowcastError is INTERNAL with a correlation id. */
-export function fail(ws: Socket, message: PhoenixMessage, error: unknown, logger: Logger): void {
-  let reason: string;
-  if (error instanceof RowcastError) reason = `${error.code}: ${error.message}`;
-  else {
-    const correlationId = randomUUID();
-    logger.error({ err: error, correlationId, connection: ws.getUserData().id, event: message.event }, 'request failed');
-    reason = `INTERNAL: internal error (correlation id ${correlationId})`;
-  }
-  reply(ws, message, 'error', { reason });
 }
 
 function objectOr(value: unknown): Record<string, unknown> {

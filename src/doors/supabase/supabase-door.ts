@@ -3,11 +3,12 @@ import uWS, { type HttpRequest, type HttpResponse, type us_socket_context_t, typ
 import type { RowcastCore } from '../../core/rowcast-core.js';
 import { RowcastError } from '../../errors.js';
 import type { DoorCounters } from '../door-counters.js';
-import { admitFrame, admitUpgrade, closeConnection, connectionNames, guard, refuse, socketPort, type FrameLimits, type UpgradeLimits } from '../door-socket.js';
+import { admitUpgrade, closeConnection, connectionNames, guard, refuse, socketPort, type FrameLimits, type UpgradeLimits } from '../door-socket.js';
+import { internalError, receiveFrame, type FrameIntake } from '../phoenix/phoenix-socket.js';
 import type { PhoenixMessage, Vsn } from '../phoenix/phoenix-wire.js';
 import { RateLimiter } from '../rate-limiter.js';
 import { RequestQueue } from '../request-queue.js';
-import { endChannels, fail, push, runSupabaseMessage, type SupabaseContext } from './supabase-channels.js';
+import { endChannels, runSupabaseMessage, type SupabaseContext } from './supabase-channels.js';
 import type { SupabaseConnection } from './supabase-connection.js';
 import { SupabaseEncoders } from './supabase-encoder.js';
 import { decodeSupabaseFrame } from './supabase-wire.js';
@@ -32,6 +33,7 @@ export interface SupabaseDoor extends DoorCounters {
 interface DoorState {
   readonly options: SupabaseDoorOptions;
   readonly frames: FrameLimits;
+  readonly intake: FrameIntake;
   readonly context: SupabaseContext;
 }
 
@@ -48,11 +50,9 @@ const IDLE_SECONDS = 60;
 export function supabaseDoor(options: SupabaseDoorOptions): SupabaseDoor {
   const { core, logger } = options;
   const encoders = new SupabaseEncoders((name) => core.tableShape(name));
-  const state: DoorState = {
-    options,
-    frames: { maxMessageBytes: options.maxMessageBytes, limiter: new RateLimiter(options.rateLimitPerSecond, options.rateLimitBurst), rate: { refused: 0, closed: 0 } },
-    context: { core, encoders, logger },
-  };
+  const frames: FrameLimits = { maxMessageBytes: options.maxMessageBytes, limiter: new RateLimiter(options.rateLimitPerSecond, options.rateLimitBurst), rate: { refused: 0, closed: 0 } };
+  const decode = (vsn: Vsn, data: ArrayBuffer, isBinary: boolean) => decodeSupabaseFrame(vsn, data, isBinary, core.limits.maxFrameDepth);
+  const state: DoorState = { options, frames, intake: { frames, rateLimitPerSecond: options.rateLimitPerSecond, decode, logger }, context: { core, encoders, logger } };
   const behavior: WebSocketBehavior<SupabaseConnection> = {
     compression: uWS.DISABLED,
     maxPayloadLength: options.maxMessageBytes * 2,
@@ -62,7 +62,7 @@ export function supabaseDoor(options: SupabaseDoorOptions): SupabaseDoor {
     sendPingsAutomatically: false,
     upgrade: (res, req, context) => guard(logger, 'upgrade', null, () => upgrade(state, res, req, context), (reason) => refuse(res, '500 Internal Server Error', new RowcastError('INTERNAL', reason))),
     open: (ws) => guard(logger, 'open', ws, () => open(state, ws), internalError(ws)),
-    message: (ws, message, isBinary) => guard(logger, 'message', ws, () => receive(state, ws, message, isBinary), internalError(ws)),
+    message: (ws, message, isBinary) => guard(logger, 'message', ws, () => receiveFrame(ws, state.intake, message, isBinary), internalError(ws)),
     close: (ws, code, message) =>
       guard(
         logger,
@@ -76,10 +76,6 @@ export function supabaseDoor(options: SupabaseDoorOptions): SupabaseDoor {
       ),
   };
   return { behavior, rateLimited: () => ({ ...state.frames.rate }), encoders: () => encoders.size };
-}
-
-function internalError(ws: WebSocket<SupabaseConnection>): (message: string) => void {
-  return (message) => push(ws, { joinRef: null, ref: null, topic: 'phoenix', event: 'phx_error', payload: { reason: `INTERNAL: ${message}` } });
 }
 
 function upgrade({ options, frames }: DoorState, res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
@@ -117,29 +113,4 @@ function open({ options, context }: DoorState, ws: WebSocket<SupabaseConnection>
     runSupabaseMessage(ws, context, message),
   );
   logger.info({ connection: conn.id, client: conn.client, sub: conn.principal.sub, door: 'supabase', vsn: conn.vsn }, 'connection opened');
-}
-
-function receive({ options, frames }: DoorState, ws: WebSocket<SupabaseConnection>, data: ArrayBuffer, isBinary: boolean): void {
-  const conn = ws.getUserData();
-  const retryAfter = admitFrame(ws, conn, frames, data.byteLength);
-  if (retryAfter === null) return;
-  const decoded = decodeSupabaseFrame(conn.vsn, data, isBinary, options.core.limits.maxFrameDepth);
-  if (!decoded.ok) {
-    push(ws, { joinRef: null, ref: null, topic: 'phoenix', event: 'phx_reply', payload: { status: 'error', response: { reason: `INVALID_MESSAGE: ${decoded.reason}` } } });
-    return;
-  }
-  const { message } = decoded;
-  if (retryAfter > 0) {
-    fail(ws, message, new RowcastError('RATE_LIMIT_EXCEEDED', `over ${options.rateLimitPerSecond} messages per second: retry after ${retryAfter} ms`), options.logger);
-    return;
-  }
-  if (message.topic === 'phoenix' && message.event === 'heartbeat') {
-    push(ws, { joinRef: null, ref: message.ref, topic: 'phoenix', event: 'phx_reply', payload: { status: 'ok', response: {} } });
-    return;
-  }
-  try {
-    conn.queue!.push(message, data.byteLength);
-  } catch (error) {
-    fail(ws, message, error, options.logger);
-  }
 }
