@@ -58,20 +58,25 @@ function checked(joinRef: unknown, ref: unknown, topic: unknown, event: unknown,
 function decodeBinary(bytes: Uint8Array): Decoded {
   if (bytes.length < 5) return { ok: false, reason: 'a binary frame is shorter than its header' };
   if (bytes[0] !== 0) return { ok: false, reason: `binary frames of kind ${bytes[0]} are not accepted here (kind 0: push)` };
-  const lengths = [bytes[1]!, bytes[2]!, bytes[3]!, bytes[4]!];
-  let offset = 5;
+  const read = binaryFields(bytes, bytes.subarray(1, 5), 5);
+  if ('reason' in read) return { ok: false, reason: read.reason };
+  const [joinRef, ref, topic, event] = read.fields as [string, string, string, string];
+  return checked(joinRef === '' ? null : joinRef, ref === '' ? null : ref, topic, event, bytes.slice(read.end));
+}
+
+/** The UTF-8 strings of a binary frame, of the `lengths` its header gives, from `offset` on; `end` is where they stop. */
+export function binaryFields(bytes: Uint8Array, lengths: Uint8Array, offset: number): { fields: string[]; end: number } | { reason: string } {
   const fields: string[] = [];
   for (const length of lengths) {
-    if (offset + length > bytes.length) return { ok: false, reason: 'a binary frame is shorter than its header says' };
+    if (offset + length > bytes.length) return { reason: 'a binary frame is shorter than its header says' };
     try {
       fields.push(decoder.decode(bytes.subarray(offset, offset + length)));
     } catch {
-      return { ok: false, reason: 'a binary frame field is not UTF-8' };
+      return { reason: 'a binary frame field is not UTF-8' };
     }
     offset += length;
   }
-  const [joinRef, ref, topic, event] = fields as [string, string, string, string];
-  return checked(joinRef === '' ? null : joinRef, ref === '' ? null : ref, topic, event, bytes.slice(offset));
+  return { fields, end: offset };
 }
 
 /** A server frame as text in `vsn` (V1 sends no `join_ref`). */

@@ -1,4 +1,4 @@
-import { decodeFrame, type Decoded, type Vsn } from '../phoenix/phoenix-wire.js';
+import { binaryFields, decodeFrame, type Decoded, type Vsn } from '../phoenix/phoenix-wire.js';
 
 /*
  * Supabase Realtime's framing is Phoenix's (phoenix-wire.ts) with one more
@@ -26,21 +26,12 @@ export function decodeSupabaseFrame(vsn: Vsn, message: ArrayBuffer, isBinary: bo
   if (bytes[0] !== BROADCAST_PUSH) return decodeFrame(vsn, message, isBinary, maxDepth);
   if (bytes.length < BROADCAST_HEADER) return { ok: false, reason: 'a binary frame is shorter than its header' };
   if (bytes[6] !== JSON_ENCODING) return { ok: false, reason: 'a binary broadcast must carry a JSON payload (encoding 1)' };
-  const fields: string[] = [];
-  let offset = BROADCAST_HEADER;
-  for (const length of bytes.subarray(1, 6)) {
-    if (offset + length > bytes.length) return { ok: false, reason: 'a binary frame is shorter than its header says' };
-    try {
-      fields.push(decoder.decode(bytes.subarray(offset, offset + length)));
-    } catch {
-      return { ok: false, reason: 'a binary frame field is not UTF-8' };
-    }
-    offset += length;
-  }
-  const [joinRef, ref, topic, event] = fields as [string, string, string, string, string];
+  const read = binaryFields(bytes, bytes.subarray(1, 6), BROADCAST_HEADER);
+  if ('reason' in read) return { ok: false, reason: read.reason };
+  const [joinRef, ref, topic, event] = read.fields as [string, string, string, string, string];
   let payload: unknown;
   try {
-    payload = JSON.parse(decoder.decode(bytes.subarray(offset)));
+    payload = JSON.parse(decoder.decode(bytes.subarray(read.end)));
   } catch {
     return { ok: false, reason: 'the broadcast payload is not JSON' };
   }
