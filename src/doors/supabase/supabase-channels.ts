@@ -73,6 +73,9 @@ async function join(ws: Socket, context: SupabaseContext, message: PhoenixMessag
   const token = payload['access_token'];
   const principal = typeof token === 'string' && token !== '' ? core.authenticate(token) : conn.principal;
   const previous = conn.channels.get(message.topic);
+  if (!previous && conn.channels.size >= core.maxSubscriptions) {
+    throw new RowcastError('LIMIT_EXCEEDED', `at most ${core.maxSubscriptions} channels per connection (MAX_SUBSCRIPTIONS)`);
+  }
   if (previous) {
     endChannel(ws, context, previous);
     push(ws, { joinRef: previous.joinRef, ref: previous.joinRef, topic: message.topic, event: 'phx_close', payload: {} });
@@ -82,7 +85,7 @@ async function join(ws: Socket, context: SupabaseContext, message: PhoenixMessag
     topic: message.topic,
     name: message.topic.slice(PREFIX.length),
     joinRef: message.joinRef,
-    session: undefined as never,
+    session: conn.session!, // replaced at once by the channel's own
     bindings: read.bindings.map((binding) => ({ binding, handles: [] })),
     topicHandle: null,
     broadcast: { self: broadcast['self'] === true, ack: broadcast['ack'] === true },
@@ -91,7 +94,7 @@ async function join(ws: Socket, context: SupabaseContext, message: PhoenixMessag
     revokedByRefresh: null,
     closed: false,
   };
-  (channel as { session: unknown }).session = core.openSession({ id: conn.id, client: conn.client }, principal, channelPort(ws, context, channel), conn.session!);
+  channel.session = core.openSession({ id: conn.id, client: conn.client }, principal, channelPort(ws, context, channel), conn.session!);
   conn.channels.set(message.topic, channel);
   const problems: string[] = [];
   try {

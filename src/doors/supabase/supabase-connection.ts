@@ -22,7 +22,8 @@ export interface SupabaseChannel {
   /** `<name>` of `realtime:<name>`. */
   readonly name: string;
   readonly joinRef: string | null;
-  readonly session: Session;
+  /** Set once, as the channel opens (its port needs the channel first). */
+  session: Session;
   readonly bindings: JoinedBinding[];
   /** The subscription to the custom topic `<name>` when there is one (its messages arrive as broadcasts). */
   topicHandle: SubscriptionHandle | null;
