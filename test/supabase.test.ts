@@ -363,3 +363,22 @@ test('tokens expire per channel: a channel whose access_token expires ends with 
   t.is(await ws.closed(10_000), 4001);
   t.is((await fetch(`http://127.0.0.1:${server.port}/health`)).status, 200);
 });
+
+test('a Supabase socket holds at most MAX_SUBSCRIPTIONS channels, counted with their subscriptions; OPEN_CHANNELS=false leaves channels without broadcast', withServer, { sql: SCHEMA, env: { MAX_SUBSCRIPTIONS: '3', OPEN_CHANNELS: 'false' } }, async (t, { server, token }) => {
+  const ws = await RawPhoenix.connect(`ws://127.0.0.1:${server.port}/realtime/v1/websocket?vsn=2.0.0&apikey=${token({ sub: '1' })}`);
+  t.teardown(() => ws.close());
+  const orders = { config: { postgres_changes: [{ event: '*', schema: 'public', table: 'order' }] } };
+  ws.send(['1', '1', 'realtime:a', 'phx_join', orders]);
+  ws.send(['2', '2', 'realtime:b', 'phx_join', orders]);
+  ws.send(['3', '3', 'realtime:c', 'phx_join', { config: {} }]);
+  ws.send(['4', '4', 'realtime:d', 'phx_join', { config: {} }]);
+  for (const ref of ['1', '2', '3']) t.like((await ws.next((m) => m[1] === ref))[4], { status: 'ok' });
+  t.regex(String(((await ws.next((m) => m[1] === '4'))[4] as { response: { reason: string } }).response.reason), /^LIMIT_EXCEEDED: at most 3 channels/);
+  // Two bindings held, one more fits; a fourth subscription of the socket does not.
+  ws.send(['3', '5', 'realtime:c', 'phx_join', { config: { postgres_changes: [{ event: 'INSERT', schema: 'public', table: 'order' }, { event: 'DELETE', schema: 'public', table: 'order' }] } }]);
+  t.like((await ws.next((m) => m[1] === '5'))[4], { status: 'ok' });
+  const system = await ws.next((m) => m[3] === 'system' && (m[4] as { status: string }).status === 'error');
+  t.regex(String((system[4] as { message: string }).message), /^DELETE on public\.order: LIMIT_EXCEEDED: /);
+  ws.send(['1', '6', 'realtime:a', 'broadcast', { type: 'broadcast', event: 'e', payload: {} }]);
+  t.regex(String(((await ws.next((m) => m[1] === '6'))[4] as { response: { reason: string } }).response.reason), /^TOPIC_NOT_FOUND: .*OPEN_CHANNELS/);
+});
