@@ -34,12 +34,6 @@ export class Session implements SessionState {
   /** uWS topic → subscriptions of this session using it (the socket is subscribed while any does). */
   readonly #topics = new Map<string, number>();
 
-  /** This session, its parent and their other children. */
-  get connection(): Iterable<Session> {
-    const root = this.parent ?? this;
-    return [root, ...root.children];
-  }
-
   constructor(context: CoreContext, info: SessionInfo, principal: Principal, port: SessionPort, parent: Session | null = null) {
     this.#context = context;
     this.parent = parent;
@@ -47,6 +41,12 @@ export class Session implements SessionState {
     this.client = info.client;
     this.principal = principal;
     this.port = port;
+  }
+
+  /** This session, its parent and their other children. */
+  get connection(): Iterable<Session> {
+    const root = this.parent ?? this;
+    return [root, ...root.children];
   }
 
   /**
