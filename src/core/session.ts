@@ -10,7 +10,9 @@ import { refreshToken } from './token-refresh.js';
  * One connection of any door, as the core sees it: who it acts for, what it
  * is subscribed to, and every operation a door may run for it. Each
  * operation checks permissions and limits and answers with the protocol's
- * response data, or throws a `RowcastError`.
+ * response data, or throws a `RowcastError`. A session may also live within
+ * another's connection, acting for another user (a Supabase channel with its
+ * own token): it has a `parent`, and ends with it.
  */
 export class Session implements SessionState {
   readonly id: string;
