@@ -382,3 +382,18 @@ test('a Supabase socket holds at most MAX_SUBSCRIPTIONS channels, counted with t
   ws.send(['1', '6', 'realtime:a', 'broadcast', { type: 'broadcast', event: 'e', payload: {} }]);
   t.regex(String(((await ws.next((m) => m[1] === '6'))[4] as { response: { reason: string } }).response.reason), /^TOPIC_NOT_FOUND: .*OPEN_CHANNELS/);
 });
+
+test('bindings named like Object.prototype members and kind-3 broadcasts nested too deep get coded answers, not INTERNAL', withServer, { sql: SCHEMA }, async (t, { server, token }) => {
+  const ws = await RawPhoenix.connect(`ws://127.0.0.1:${server.port}/realtime/v1/websocket?vsn=2.0.0&apikey=${token({ sub: '1' })}`);
+  t.teardown(() => ws.close());
+  ws.send(['1', '1', 'realtime:a', 'phx_join', { config: { postgres_changes: [{ event: 'constructor', schema: 'public', table: 'order' }, { event: '__proto__', schema: 7 }] } }]);
+  t.like((await ws.next((m) => m[1] === '1'))[4], { status: 'ok' });
+  for (const expected of [/^constructor on public\.order: INVALID_ATTRIBUTES: event must be/, /^__proto__ on 7\.\*: INVALID_ATTRIBUTES: /]) {
+    const system = await ws.next((m) => m[3] === 'system' && expected.test(String((m[4] as { message: string }).message)));
+    t.like(system[4], { extension: 'postgres_changes', status: 'error' });
+  }
+  const deep = '['.repeat(6000) + ']'.repeat(6000);
+  ws.sendBinary(Buffer.concat([Buffer.from([3, 0, 0, 10, 1, 0, 1]), Buffer.from('realtime:ae'), Buffer.from(deep)]));
+  const answer = await ws.next((m) => m[2] === 'phoenix');
+  t.regex(String((answer[4] as { response: { reason: string } }).response.reason), /^INVALID_MESSAGE: the frame is nested deeper than/);
+});

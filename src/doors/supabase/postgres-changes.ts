@@ -53,8 +53,8 @@ function readBinding(entry: unknown): Omit<Binding, 'id'> {
   const echo: Record<string, unknown> = {};
   for (const name of ['event', 'schema', 'table', 'filter']) if (name in fields) echo[name] = fields[name];
   const { event, schema, table = '*', filter = null } = fields;
-  const fail = (problem: string): Omit<Binding, 'id'> => ({ echo, events: null, schema: '', table: '', filter: null, problem });
-  if (typeof event !== 'string' || !(event in EVENTS)) return fail(`event must be "*", "INSERT", "UPDATE" or "DELETE"`);
+  const fail = (problem: string): Omit<Binding, 'id'> => ({ echo, events: null, schema: '', table: '', filter: null, problem: `INVALID_ATTRIBUTES: ${problem}` });
+  if (typeof event !== 'string' || !Object.hasOwn(EVENTS, event)) return fail(`event must be "*", "INSERT", "UPDATE" or "DELETE"`);
   if (typeof schema !== 'string' || schema === '' || schema.length > MAX_FIELD) return fail('schema must be a schema name');
   if (schema === '*') return fail('schema "*" is not supported: bind each schema (with table "*" for all of its tables)');
   if (typeof table !== 'string' || table === '' || table.length > MAX_FIELD) return fail('table must be a table name or "*"');

@@ -176,8 +176,9 @@ function readableTables(context: SupabaseContext, channel: SupabaseChannel, sche
 
 /** A binding as a `system` message names it: `INSERT on public.todos (id=eq.1)`. */
 function describe({ binding }: JoinedBinding): string {
-  const { event, schema, table, filter } = binding.echo;
-  return `${String(event)} on ${String(schema)}.${String(table ?? '*')}${typeof filter === 'string' && filter !== '' ? ` (${filter})` : ''}`;
+  const { event, schema, table = '*', filter } = binding.echo;
+  const text = (value: unknown) => (typeof value === 'string' ? value : (JSON.stringify(value) ?? '?').slice(0, 64));
+  return `${text(event)} on ${text(schema)}.${text(table)}${typeof filter === 'string' && filter !== '' ? ` (${filter})` : ''}`;
 }
 
 /** A push on a joined channel. */

@@ -1,3 +1,4 @@
+import { exceedsDepth } from '../../protocol/json-depth.js';
 import { binaryFields, decodeFrame, type Decoded, type Vsn } from '../phoenix/phoenix-wire.js';
 
 /*
@@ -35,6 +36,8 @@ export function decodeSupabaseFrame(vsn: Vsn, message: ArrayBuffer, isBinary: bo
   } catch {
     return { ok: false, reason: 'the broadcast payload is not JSON' };
   }
+  // Checked before it is written out again (JSON.stringify of a deeper value would run out of stack).
+  if (exceedsDepth(payload, maxDepth - 2)) return { ok: false, reason: `the frame is nested deeper than ${maxDepth} levels (MAX_FRAME_DEPTH)` };
   const json = JSON.stringify([joinRef === '' ? null : joinRef, ref === '' ? null : ref, topic, 'broadcast', { type: 'broadcast', event, payload }]);
   return decodeFrame(vsn, new TextEncoder().encode(json).buffer as ArrayBuffer, false, maxDepth);
 }
