@@ -24,7 +24,8 @@ const events = fc.oneof(
   fc.constantFrom('phx_join', 'phx_leave', 'heartbeat', 'new-message', 'history', 'presence', 'list-topic', 'get-topic', 'create-topic', 'destroy-topic', 'refresh-token', 'bogus'),
   fc.string({ maxLength: 20 }),
 );
-const payloads = fc.oneof(
+/** Payloads of every shape the Phoenix door's events take, and anything (shared with fuzz/supabase-frames.ts). */
+export const payloads = fc.oneof(
   fc.constant({}),
   fc.record({ filter: fc.anything({ maxDepth: 3 }) }, { requiredKeys: [] }),
   fc.record({ since: fc.oneof(fc.string(), fc.constant('0000000000000000-00000000')), events: fc.anything({ maxDepth: 2 }) }, { requiredKeys: [] }),
@@ -32,7 +33,8 @@ const payloads = fc.oneof(
   fc.record({ name: fc.string({ maxLength: 40 }), topicName: fc.string({ maxLength: 40 }), token: fc.string() }, { requiredKeys: [] }),
   fc.anything({ maxDepth: 4 }),
 );
-const refs = fc.oneof(fc.constant(null), fc.integer({ min: 0, max: 50 }).map((n) => `${n}`), fc.anything({ maxDepth: 1 }));
+/** join_ref and ref values: null, small numbers as strings, and anything (shared with fuzz/supabase-frames.ts). */
+export const refs = fc.oneof(fc.constant(null), fc.integer({ min: 0, max: 50 }).map((n) => `${n}`), fc.anything({ maxDepth: 1 }));
 
 /** One arbitrary frame for one of `connections` connections. */
 export function phoenixFuzzFrame(connections: number): fc.Arbitrary<PhoenixFuzzFrame> {
