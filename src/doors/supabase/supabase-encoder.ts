@@ -18,6 +18,9 @@ const CHANGE_TYPE: Readonly<Record<Exclude<FrameKind, 'new-message'>, 'INSERT' |
 export class SupabaseEncoders {
   readonly #shape: (topic: string) => TableShape | undefined;
   readonly #encoders = new Map<string, { readonly encoder: FrameEncoder; users: number }>();
+  // The `data` of the event being routed, as JSON per kind: every channel's frame of it wraps the same text.
+  #event: Event | null = null;
+  readonly #data = new Map<FrameKind, string>();
 
   /** `shape` describes a table topic (its schema and column types) for the change events. */
   constructor(shape: (topic: string) => TableShape | undefined) {
@@ -26,7 +29,7 @@ export class SupabaseEncoders {
 
   /** The encoder of binding `id`'s change events on channel `topic` (`realtime:<name>`). */
   changes(vsn: Vsn, topic: string, id: number): FrameEncoder {
-    return this.#take(`${vsn} ${id} ${topic}`, () => changeEncoder(vsn, topic, id, this.#shape));
+    return this.#take(`${vsn} ${id} ${topic}`, () => changeEncoder(vsn, topic, id, (event, kind) => this.#changeData(event, kind)));
   }
 
   /** The encoder of a custom topic's messages as broadcasts on channel `topic`; without `self`, not to the socket that sent them. */
@@ -48,6 +51,17 @@ export class SupabaseEncoders {
     return this.#encoders.size;
   }
 
+  /** An event's change `data` as JSON, made once per event and kind whatever the number of channels (events are routed one at a time). */
+  #changeData(event: Event, kind: Exclude<FrameKind, 'new-message'>): string {
+    if (this.#event !== event) {
+      this.#event = event;
+      this.#data.clear();
+    }
+    let json = this.#data.get(kind);
+    if (json === undefined) this.#data.set(kind, (json = JSON.stringify(changeData(event, kind, this.#shape(event.topic)))));
+    return json;
+  }
+
   #take(key: string, make: () => FrameEncoder): FrameEncoder {
     let entry = this.#encoders.get(key);
     if (!entry) this.#encoders.set(key, (entry = { encoder: make(), users: 0 }));
@@ -57,37 +71,51 @@ export class SupabaseEncoders {
 }
 
 /**
- * `postgres_changes` events as `@supabase/realtime-js` reads them
- * (docs/supabase.md, "Change events"): `record` for INSERT and UPDATE,
- * `old_record` for UPDATE (the old row, or its key) and DELETE, the
- * columns with their `pg_type` names, the commit time.
+ * `postgres_changes` frames of one channel and binding: the shared `data`
+ * (see {@link changeData}) wrapped in the channel's envelope by
+ * concatenation, so a channel costs a copy of the text, not a serialization.
  */
-function changeEncoder(vsn: Vsn, topic: string, id: number, shapeOf: (topic: string) => TableShape | undefined): FrameEncoder {
-  const ids = [id];
+function changeEncoder(vsn: Vsn, topic: string, id: number, dataOf: (event: Event, kind: Exclude<FrameKind, 'new-message'>) => string): FrameEncoder {
+  const [head, tail] = envelope(vsn, topic, 'postgres_changes', `{"ids":[${id}],"data":`, '}');
   return {
     slot: encoderSlot(),
     encode(event: Event, kind: FrameKind): string {
       if (kind === 'new-message') throw new Error('a message is not a row change');
-      const shape = shapeOf(event.topic);
-      const data = eventData(event, kind);
-      const type = CHANGE_TYPE[kind];
-      const old = kind === 'delete' ? data.attributes : kind === 'update' ? (data.old ?? keyOf(data.attributes as Row, shape?.primaryKey ?? event.key)) : null;
-      const change = {
-        schema: shape?.schema ?? 'public',
-        table: shape?.table ?? event.type,
-        commit_timestamp: event.ts,
-        type,
-        columns: shape ? shape.columns.map((column) => ({ name: column.name, type: column.typname })) : [],
-        ...(kind === 'delete' ? {} : { record: data.attributes }),
-        ...(old === null ? {} : { old_record: old }),
-        errors: null,
-      };
-      return encodeMessage(vsn, { joinRef: null, ref: null, topic, event: 'postgres_changes', payload: { ids, data: change } });
+      return head + dataOf(event, kind) + tail;
     },
     encodeDropped(event: Event): string {
       const message = `${event.type} ${droppedId(event)}: the change was not delivered (${event.dropped ?? 'it cannot be serialized'})`;
       return systemFrame(vsn, topic, 'postgres_changes', 'error', `EVENT_DROPPED: ${message}`);
     },
+  };
+}
+
+/** The text before and after a payload of `prefix` + value + `suffix` in a server message of `vsn`. */
+function envelope(vsn: Vsn, topic: string, event: string, prefix: string, suffix: string): [string, string] {
+  const marker = '\u0000payload\u0000';
+  const text = encodeMessage(vsn, { joinRef: null, ref: null, topic, event, payload: marker });
+  const at = text.indexOf(JSON.stringify(marker));
+  return [text.slice(0, at) + prefix, suffix + text.slice(at + JSON.stringify(marker).length)];
+}
+
+/**
+ * A change as `@supabase/realtime-js` reads it (docs/supabase.md, "Database
+ * changes"): `record` for INSERT and UPDATE, `old_record` for UPDATE (the old
+ * row, or its key) and DELETE, the columns with their `pg_type` names, the
+ * commit time.
+ */
+function changeData(event: Event, kind: Exclude<FrameKind, 'new-message'>, shape: TableShape | undefined): Record<string, unknown> {
+  const data = eventData(event, kind);
+  const old = kind === 'delete' ? data.attributes : kind === 'update' ? (data.old ?? keyOf(data.attributes as Row, shape?.primaryKey ?? event.key)) : null;
+  return {
+    schema: shape?.schema ?? 'public',
+    table: shape?.table ?? event.type,
+    commit_timestamp: event.ts,
+    type: CHANGE_TYPE[kind],
+    columns: shape ? shape.columns.map((column) => ({ name: column.name, type: column.typname })) : [],
+    ...(kind === 'delete' ? {} : { record: data.attributes }),
+    ...(old === null ? {} : { old_record: old }),
+    errors: null,
   };
 }
 
