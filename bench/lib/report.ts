@@ -80,6 +80,10 @@ interface Doors {
   phoenix: DoorSummary;
   deliveriesRatio: number;
   p99Ratio: number;
+  supabase?: DoorSummary;
+  supabaseDeliveriesRatio?: number;
+  supabaseP99Ratio?: number;
+  supabaseDistinct?: (DoorSummary & { deliveriesRatio: number; p99Ratio: number }) | null;
 }
 interface SlowConsumer {
   alone: { p99ms: number };
@@ -252,6 +256,25 @@ export function summaryTable(suite: SuiteResults): string {
       'deliveries ≥ 0.9×, p99 ≤ 1.2× of /live',
       verdict(doors.deliveriesRatio >= 0.9 && doors.p99Ratio <= 1.2),
     ]);
+    if (doors.supabase && doors.supabaseDeliveriesRatio !== undefined && doors.supabaseP99Ratio !== undefined) {
+      rows.push([
+        `doors: Supabase, ${n(doors.subscribers)} subscribers, one channel name`,
+        `${n(doors.supabase.deliveriesPerSecond)} deliveries/s; p50 ${ms(doors.supabase.latencyP50Ms)}, p99 ${ms(doors.supabase.latencyP99Ms)}`,
+        `/live: **${doors.supabaseDeliveriesRatio.toFixed(2)}**, p99 **${doors.supabaseP99Ratio.toFixed(2)}×**`,
+        'deliveries ≥ 0.9×, p99 ≤ 1.2× of /live',
+        verdict(doors.supabaseDeliveriesRatio >= 0.9 && doors.supabaseP99Ratio <= 1.2),
+      ]);
+    }
+    const distinct = doors.supabaseDistinct;
+    if (distinct) {
+      rows.push([
+        'doors: Supabase, a channel name per client',
+        `${n(distinct.deliveriesPerSecond)} deliveries/s; p99 ${ms(distinct.latencyP99Ms)}`,
+        `/live: ${distinct.deliveriesRatio.toFixed(2)}, p99 ${distinct.p99Ratio.toFixed(2)}×`,
+        'informational',
+        '',
+      ]);
+    }
   }
   const header = '| scenario | rowcast | ceiling / baseline, same run | target | |\n|---|---|---|---|---|';
   return `${header}\n${rows.map((row) => `| ${row.join(' | ')} |`).join('\n')}\n`;
