@@ -2,6 +2,7 @@ import { createClient } from '@supabase/supabase-js';
 import test from 'ava';
 import WebSocket from 'ws';
 import type { NodeStatus } from '../src/http/node-status.js';
+import { LiveClient } from './helpers/live-client.js';
 import { RawPhoenix } from './helpers/raw-phoenix.js';
 import { Inbox, realtimeClient, subscribed } from './helpers/supabase-client.js';
 import { operatorHeaders } from './helpers/tokens.js';
@@ -396,4 +397,20 @@ test('bindings named like Object.prototype members and kind-3 broadcasts nested 
   ws.sendBinary(Buffer.concat([Buffer.from([3, 0, 0, 10, 1, 0, 1]), Buffer.from('realtime:ae'), Buffer.from(deep)]));
   const answer = await ws.next((m) => m[2] === 'phoenix');
   t.regex(String((answer[4] as { response: { reason: string } }).response.reason), /^INVALID_MESSAGE: the frame is nested deeper than/);
+});
+
+test('an open channel is the topic ~<name> for the other doors: a /live client subscribed to ~room sees a realtime-js broadcast, and its new-message reaches realtime-js', withServer, { sql: SCHEMA }, async (t, { server, token, liveUrl }) => {
+  const client = realtimeClient(server.port, token({ sub: '1' }));
+  t.teardown(() => void client.disconnect());
+  const got = new Inbox<{ event: string; payload: unknown }>();
+  const room = client.channel('room', { config: { broadcast: { ack: true } } }).on('broadcast', { event: '*' }, got.add);
+  await subscribed(room);
+  const live = await LiveClient.connect(`${liveUrl}?token=${token({ sub: '2' })}`);
+  t.teardown(() => live.close());
+  await live.subscribe('~room');
+  t.is(await room.send({ type: 'broadcast', event: 'hello', payload: { from: 1 } }), 'ok');
+  const [event] = await live.events(1);
+  t.like(event!.data.attributes, { message: { event: 'hello', payload: { from: 1 } }, sender: '1' });
+  await live.call('new-message', { topicName: '~room', message: { event: 'reply', payload: { from: 2 } } });
+  t.like((await got.atLeast(1))[0], { event: 'reply', payload: { from: 2 } });
 });
