@@ -945,15 +945,20 @@ export class SupabaseFuzzRunner {
       return { ref, data, read };
     });
     let barrier;
+    // A long burst keeps the socket alive as realtime-js would: the door closes one silent for 60 s.
+    const keepAlive = setInterval(() => connection.send(connection.encode(null, `${RUNNER_REF}h${this.#next++}`, 'phoenix', 'heartbeat', {}), false), 20_000);
     try {
       barrier = await this.#barrier(connection, timeoutMs);
     } catch (error) {
       const answered = new Set(connection.received.slice(from).map((r) => r.ref));
       return [`HANG: ${(error as Error).message} after a burst of ${messages.length}: ${sent.filter((s) => !answered.has(s.ref)).length} unanswered, the first ${show(sent.find((s) => !answered.has(s.ref))?.data ?? '', false)}`];
+    } finally {
+      clearInterval(keepAlive);
     }
     if (barrier === null) return [`an unexpected close: ${connection.closeCode} (${connection.closeReason}) during a burst of ${messages.length}`];
     connection.cursor = barrier.index + 1;
-    const answers = connection.received.slice(from, barrier.index).filter((r) => ANSWERS.has(r.event) && !(r.topic === BARRIER_TOPIC && r.ref?.startsWith(RUNNER_REF)));
+    const ours = (r: Received) => (r.topic === BARRIER_TOPIC && r.ref?.startsWith(RUNNER_REF) === true) || (r.topic === 'phoenix' && r.ref?.startsWith(`${RUNNER_REF}h`) === true);
+    const answers = connection.received.slice(from, barrier.index).filter((r) => ANSWERS.has(r.event) && !ours(r));
     const byRef = new Map(sent.map((s) => [s.ref, s.data] as const));
     this.#checkForms(answers, problems, (answer) => {
       const data = byRef.get(answer.ref ?? '');
