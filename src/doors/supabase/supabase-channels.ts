@@ -222,7 +222,9 @@ function refresh(ws: Socket, context: SupabaseContext, channel: SupabaseChannel,
 function send(ws: Socket, context: SupabaseContext, channel: SupabaseChannel, message: PhoenixMessage, payload: Record<string, unknown>): Promise<void> {
   const event = payload['event'];
   if (typeof event !== 'string' || event === '' || event.length > 255) throw new RowcastError('INVALID_MESSAGE', 'a broadcast has an event: a string of 1 to 255 characters');
-  if (channel.topicHandle === null) throw new RowcastError('TOPIC_NOT_FOUND', `no custom topic named ${JSON.stringify(channel.name)}, and open channels are off (OPEN_CHANNELS)`);
+  if (channel.topicHandle === null) {
+    throw new RowcastError('TOPIC_NOT_FOUND', `this channel has nothing to broadcast to: its custom topic ${JSON.stringify(channel.name)} was withdrawn, or there is none and open channels are off (OPEN_CHANNELS)`);
+  }
   const { ack } = channel.broadcast;
   return channel.session.publish(channel.topicHandle.topic, { event, payload: payload['payload'] ?? null }).then(
     () => void (ack ? reply(ws, message, 'ok', {}) : undefined),
