@@ -122,7 +122,7 @@ test('realtime-js: a custom topic governs its channel: readers join, writers bro
   t.regex(String(error), /CHANNEL_ERROR.*FORBIDDEN: a private channel needs a custom topic/);
 });
 
-test('realtime-js: send() on a channel not joined falls back to POST /realtime/v1/api/broadcast, with the same rules', withServer, { sql: SCHEMA }, async (t, { server, token }) => {
+test('realtime-js: send() on a channel not joined falls back to POST /realtime/v1/api/broadcast, and httpSend() posts to its per-event route, with the same rules', withServer, { sql: SCHEMA }, async (t, { server, token }) => {
   const listener = realtimeClient(server.port, token({ sub: '1' }));
   const sender = realtimeClient(server.port, token({ sub: '2' }));
   t.teardown(() => {
@@ -142,9 +142,13 @@ test('realtime-js: send() on a channel not joined falls back to POST /realtime/v
   }
   const [message] = await got.atLeast(1);
   t.like(message, { event: 'wave', payload: { from: 2 } });
+  // httpSend() posts to /realtime/v1/api/broadcast/<topic>/events/<event>.
+  t.deepEqual(await sender.channel('lobby').httpSend('wave', { from: 3 }), { success: true });
+  t.like((await got.atLeast(2))[1], { event: 'wave', payload: { from: 3 } });
+  await t.throwsAsync(sender.channel('not-here', { config: { private: true } }).httpSend('wave', {}), { message: /private channel needs a custom topic/ });
   const refused = await fetch(`http://127.0.0.1:${server.port}/realtime/v1/api/broadcast`, { method: 'POST', headers: { apikey: 'garbage' }, body: '{}' });
   t.is(refused.status, 401);
-  t.like(await refused.json(), { error: { code: 'TOKEN_INVALID' } });
+  t.like(await refused.json(), { code: 'TOKEN_INVALID' });
 });
 
 const TEAMS = `
