@@ -43,7 +43,11 @@ test('SIGKILL mid-write: the slot never passes what was handed on, and a restart
     [db.name],
   );
   const initial = parseLsn(slotRows[0]!.lsn);
-  await waitFor('an acknowledgement', async () => parseLsn((await first.status())['replication'].acknowledgedLsn) > initial);
+  // An acknowledgement past a written transaction (not only past the set-up's, which a loaded machine may see first).
+  await waitFor('an acknowledgement of a written transaction', async () => {
+    const written = handedOff(first.logs).find((h) => writerXids.includes(h.xid));
+    return written !== undefined && parseLsn((await first.status())['replication'].acknowledgedLsn) > written.commitLsn;
+  });
   const acknowledgedAt = handedOff(first.logs).length;
   await first.waitForLog(() => handedOff(first.logs).length >= acknowledgedAt + 50);
   await first.kill('SIGKILL');

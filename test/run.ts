@@ -9,7 +9,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { startEmbeddedPostgres } from '../src/db/embedded-postgres.js';
 import { dropStaleTestDatabases } from './helpers/database.js';
@@ -33,11 +33,27 @@ if (!process.env['DATABASE_URL']) {
   await dropStaleTestDatabases(process.env['DATABASE_URL']);
 }
 
-const ava = spawn(process.execPath, [path.resolve('node_modules/ava/entrypoints/cli.mjs'), ...process.argv.slice(2)], {
-  stdio: 'inherit',
-  env: process.env,
-});
-const code = await new Promise<number>((resolve) => ava.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
+/**
+ * Files that measure the server's memory and throughput under a burst: they
+ * run after the others, alone, so that the parallel suite's load (fuzzers,
+ * clusters) does not decide their numbers. With arguments (a file, --match)
+ * ava runs once, as asked.
+ */
+const ALONE = ['test/large-transaction.test.ts'];
+const args = process.argv.slice(2);
+const runs =
+  args.length > 0
+    ? [args]
+    : [
+        (await readdir('test')).filter((f) => f.endsWith('.test.ts')).map((f) => `test/${f}`).filter((f) => !ALONE.includes(f)),
+        ['--concurrency', '1', ...ALONE],
+      ];
+let code = 0;
+for (const run of runs) {
+  const ava = spawn(process.execPath, [path.resolve('node_modules/ava/entrypoints/cli.mjs'), ...run], { stdio: 'inherit', env: process.env });
+  code = await new Promise<number>((resolve) => ava.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
+  if (code !== 0) break;
+}
 await stop();
 process.exit(code);
 
