@@ -183,6 +183,25 @@ const createTopicBody = fc
   )
   .map(json);
 const messageBody = fc.record({ message: fc.oneof(fc.jsonValue({ maxDepth: 3 }), text) }, { requiredKeys: [] }).map(json);
+/** Supabase's broadcast bodies: `{"messages": [...]}` (send()'s fallback), near-misses and junk. */
+const broadcastMessage = fc.record(
+  {
+    topic: fc.oneof(fc.constantFrom(...TOPICS), text),
+    event: fc.oneof(fc.constantFrom('wave', 'cursor', ''), text),
+    payload: fc.jsonValue({ maxDepth: 3 }),
+    private: fc.oneof(fc.boolean(), fc.jsonValue({ maxDepth: 0 })),
+  },
+  { requiredKeys: [] },
+);
+const broadcastBody = fc
+  .oneof(
+    { weight: 4, arbitrary: fc.record({ messages: fc.array(broadcastMessage, { maxLength: 3 }) }) },
+    { weight: 1, arbitrary: fc.record({ messages: fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.array(fc.constant({ topic: 'lobby', event: 'x' }), { minLength: 101, maxLength: 120 })) }) },
+  )
+  .map(json);
+/** httpSend()'s body: the payload itself. */
+const payloadBody = fc.jsonValue({ maxDepth: 3 }).map(json);
+
 const policyBody = fc
   .record(
     {
@@ -245,6 +264,13 @@ const ROUTES: readonly RouteTemplate[] = [
   { path: ['admin', 'policies', param(...TABLES)], methods: ['PUT', 'DELETE'], body: policyBody },
   { path: ['admin', 'connections'], methods: ['GET'] },
   { path: ['admin', 'connections', param('conn-000000000000', 'fuzz-000000000000', 'admin-api', 'conn')], methods: ['DELETE'] },
+  { path: ['realtime', 'v1', 'api', 'broadcast'], methods: ['POST'], body: broadcastBody },
+  {
+    path: ['realtime', 'v1', 'api', 'broadcast', param(...TOPICS), 'events', param('wave', 'cursor')],
+    methods: ['POST'],
+    query: fc.constantFrom('', '?private=true', '?private=false'),
+    body: payloadBody,
+  },
 ];
 
 /** Paths near the routes, or nowhere. */

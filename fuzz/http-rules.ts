@@ -21,7 +21,7 @@ import type { HttpAnswer, Outcome } from './http-wire.js';
 export const ERROR_CODES: ReadonlySet<string> = new Set(PROTOCOL_ERROR_CODES.filter((code) => code !== 'INTERNAL' && code !== 'EVENT_DROPPED'));
 
 /** The server's routes, grouped by what they answer. `unknown`: no route (by {@link routeOf}). */
-export type RouteFamily = 'page' | 'inspector' | 'client' | 'health' | 'status' | 'metrics' | 'live' | 'admin' | 'unknown';
+export type RouteFamily = 'page' | 'inspector' | 'client' | 'health' | 'status' | 'metrics' | 'live' | 'admin' | 'broadcast' | 'unknown';
 
 /** What a 2xx body must be. */
 export type BodyShape = 'json' | 'prometheus' | 'static';
@@ -35,6 +35,7 @@ export const SUCCESS_BODY: Record<RouteFamily, BodyShape | null> = {
   status: 'json',
   metrics: 'prometheus',
   admin: 'json',
+  broadcast: 'json',
   live: null, // a plain GET, never an upgrade
   unknown: null,
 };
@@ -101,7 +102,7 @@ export const NOTES = {
 const WHOLE_BEFORE_JUNK: ReadonlySet<string> = new Set(['trailing-garbage']);
 
 /**
- * The server's routes (src/http/, src/live/live-server.ts): method (`null`:
+ * The server's routes (src/http/, src/server/routes.ts): method (`null`:
  * any), raw path as uWS matches it (a parameter is one non-empty segment),
  * family. Anything else is `unknown`.
  */
@@ -123,6 +124,8 @@ export const ROUTES: ReadonlyArray<readonly [method: string | null, path: RegExp
   ['DELETE', /^\/admin\/policies\/[^/]+$/, 'admin'],
   ['GET', /^\/admin\/connections$/, 'admin'],
   ['DELETE', /^\/admin\/connections\/[^/]+$/, 'admin'],
+  ['POST', /^\/realtime\/v1\/api\/broadcast$/, 'broadcast'],
+  ['POST', /^\/realtime\/v1\/api\/broadcast\/[^/]+\/events\/[^/]+$/, 'broadcast'],
 ];
 
 /** The route family a request reaches, by {@link ROUTES}. HEAD counts as GET: a server may answer it as GET without the body. */
@@ -166,7 +169,7 @@ function checkAnswer(family: RouteFamily, exchange: Exchange, answer: HttpAnswer
   const found: string[] = [];
   if (status >= 500 && !(ALLOWED_5XX[family] ?? []).includes(status)) found.push(`${status} from ${family === 'unknown' ? 'an unknown route' : family}`);
   if (status >= 400) {
-    if (!bodyless) found.push(...checkErrorBody(answer));
+    if (!bodyless) found.push(...checkErrorBody(answer, family));
     if (ADMIN_GATED.has(family) && exchange.admin && exchange.method === 'GET') found.push(`${status} to an admin token (${family} must serve admins)`);
   } else if (status >= 300) {
     found.push(`an unexpected ${status}`);
@@ -178,8 +181,12 @@ function checkAnswer(family: RouteFamily, exchange: Exchange, answer: HttpAnswer
   return found;
 }
 
-/** `{"error":{"code":<one of ERROR_CODES>,"message":<string>}}` as JSON. */
-function checkErrorBody(answer: HttpAnswer): string[] {
+/**
+ * `{"error":{"code":<one of ERROR_CODES>,"message":<string>}}` as JSON; the
+ * Supabase broadcast routes answer as realtime-js reads it:
+ * `{"error":"<CODE>: <message>","code":<one of ERROR_CODES>}`.
+ */
+function checkErrorBody(answer: HttpAnswer, family: RouteFamily): string[] {
   const shown = show(answer.body);
   if (!(answer.headers.get('content-type') ?? '').includes('application/json')) {
     return [`${answer.status} with content-type ${JSON.stringify(answer.headers.get('content-type') ?? null)}, not JSON: ${shown}`];
@@ -189,6 +196,10 @@ function checkErrorBody(answer: HttpAnswer): string[] {
     body = JSON.parse(answer.body.toString('utf8'));
   } catch {
     return [`${answer.status} whose body is not JSON: ${shown}`];
+  }
+  if (family === 'broadcast') {
+    if (typeof body?.error !== 'string' || typeof body?.code !== 'string' || !body.error.startsWith(`${body.code}: `)) return [`${answer.status} without {"error":"<CODE>: …","code"}: ${shown}`];
+    return ERROR_CODES.has(body.code) ? [] : [`${answer.status} with error code ${JSON.stringify(body.code)}: ${shown}`];
   }
   const error = body?.error;
   if (typeof error !== 'object' || error === null || typeof error.code !== 'string' || typeof error.message !== 'string') {
