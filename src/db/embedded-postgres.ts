@@ -167,11 +167,21 @@ async function runsFrom(dataDir: string, port: number): Promise<boolean> {
  * on this start (and the server already listens on 127.0.0.1 only).
  */
 async function adoptPassword(port: number, password: string): Promise<void> {
-  const connect = async (secret: string) => {
+  // A server just started on a loaded machine may take a while to take connections: try for up to 30 s.
+  const deadline = Date.now() + 30_000;
+  const connect = async (secret: string): Promise<pg.Client> => {
     const client = new pg.Client({ host: '127.0.0.1', port, user: USER, password: secret, database: 'postgres', connectionTimeoutMillis: 5000 });
     client.on('error', () => {});
-    await client.connect();
-    return client;
+    try {
+      await client.connect();
+      return client;
+    } catch (error) {
+      const { code, message } = error as { code?: string; message?: string };
+      const notYet = message === 'timeout expired' || code === '57P03' || code === 'ECONNREFUSED';
+      if (!notYet || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      return connect(secret);
+    }
   };
   try {
     await (await connect(password)).end();
