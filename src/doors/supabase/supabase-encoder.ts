@@ -18,9 +18,13 @@ const CHANGE_TYPE: Readonly<Record<Exclude<FrameKind, 'new-message'>, 'INSERT' |
 export class SupabaseEncoders {
   readonly #shape: (topic: string) => TableShape | undefined;
   readonly #encoders = new Map<string, { readonly encoder: FrameEncoder; users: number }>();
-  // The `data` of the event being routed, as JSON per kind: every channel's frame of it wraps the same text.
+  readonly #keys = new WeakMap<FrameEncoder, string>();
+  // The `data` of the event being routed, as JSON per kind (create, update, delete): every channel's frame of it
+  // wraps the same text. Reset by assignment, not by clearing a collection: nothing is allocated per event.
   #event: Event | null = null;
-  readonly #data = new Map<FrameKind, string>();
+  #create: string | undefined = undefined;
+  #update: string | undefined = undefined;
+  #delete: string | undefined = undefined;
 
   /** `shape` describes a table topic (its schema and column types) for the change events. */
   constructor(shape: (topic: string) => TableShape | undefined) {
@@ -39,11 +43,9 @@ export class SupabaseEncoders {
 
   /** A user of `encoder` is gone. */
   release(encoder: FrameEncoder): void {
-    for (const [key, entry] of this.#encoders) {
-      if (entry.encoder !== encoder) continue;
-      if (--entry.users === 0) this.#encoders.delete(key);
-      return;
-    }
+    const key = this.#keys.get(encoder);
+    const entry = key === undefined ? undefined : this.#encoders.get(key);
+    if (entry && --entry.users === 0) this.#encoders.delete(key!);
   }
 
   /** Encoders in use (for tests and /status). */
@@ -55,16 +57,28 @@ export class SupabaseEncoders {
   #changeData(event: Event, kind: Exclude<FrameKind, 'new-message'>): string {
     if (this.#event !== event) {
       this.#event = event;
-      this.#data.clear();
+      this.#create = this.#update = this.#delete = undefined;
     }
-    let json = this.#data.get(kind);
-    if (json === undefined) this.#data.set(kind, (json = JSON.stringify(changeData(event, kind, this.#shape(event.topic)))));
-    return json;
+    switch (kind) {
+      case 'create':
+        return (this.#create ??= this.#serialize(event, kind));
+      case 'update':
+        return (this.#update ??= this.#serialize(event, kind));
+      case 'delete':
+        return (this.#delete ??= this.#serialize(event, kind));
+    }
+  }
+
+  #serialize(event: Event, kind: Exclude<FrameKind, 'new-message'>): string {
+    return JSON.stringify(changeData(event, kind, this.#shape(event.topic)));
   }
 
   #take(key: string, make: () => FrameEncoder): FrameEncoder {
     let entry = this.#encoders.get(key);
-    if (!entry) this.#encoders.set(key, (entry = { encoder: make(), users: 0 }));
+    if (!entry) {
+      this.#encoders.set(key, (entry = { encoder: make(), users: 0 }));
+      this.#keys.set(entry.encoder, key);
+    }
     entry.users++;
     return entry.encoder;
   }
@@ -112,7 +126,7 @@ function changeData(event: Event, kind: Exclude<FrameKind, 'new-message'>, shape
     table: shape?.table ?? event.type,
     commit_timestamp: event.ts,
     type: CHANGE_TYPE[kind],
-    columns: shape ? shape.columns.map((column) => ({ name: column.name, type: column.typname })) : [],
+    columns: shape ? columnsOf(shape) : [],
     ...(kind === 'delete' ? {} : { record: data.attributes }),
     ...(old === null ? {} : { old_record: old }),
     errors: null,
@@ -149,6 +163,14 @@ export function isBroadcast(message: unknown): message is { event: string; paylo
 export function systemFrame(vsn: Vsn, topic: string, extension: string, status: 'ok' | 'error', message: string): string {
   return encodeMessage(vsn, { joinRef: null, ref: null, topic, event: 'system', payload: { extension, status, message, channel: topic.slice('realtime:'.length) } });
 }
+
+/** A table's `columns` as change events list them, made once per shape (the registry replaces a shape when the table changes). */
+function columnsOf(shape: TableShape): ReadonlyArray<{ name: string; type: string }> {
+  let columns = COLUMNS.get(shape);
+  if (!columns) COLUMNS.set(shape, (columns = shape.columns.map((column) => ({ name: column.name, type: column.typname }))));
+  return columns;
+}
+const COLUMNS = new WeakMap<TableShape, ReadonlyArray<{ name: string; type: string }>>();
 
 function keyOf(row: Row, key: readonly string[]): Row {
   const old: Record<string, unknown> = {};
