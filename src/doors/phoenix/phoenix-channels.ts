@@ -7,7 +7,7 @@ import type { RequestOf } from '../../protocol/index.js';
 import { parseRequest } from '../../protocol/parse-client-frame.js';
 import type { Channel, PhoenixConnection } from './phoenix-connection.js';
 import { PHOENIX_ENCODERS } from './phoenix-encoder.js';
-import { fail, push, reply } from './phoenix-socket.js';
+import { closed, reply, runChannelMessage } from './phoenix-socket.js';
 import type { PhoenixMessage } from './phoenix-wire.js';
 
 type Socket = WebSocket<PhoenixConnection>;
@@ -16,37 +16,22 @@ type Socket = WebSocket<PhoenixConnection>;
 const ROWCAST_METHODS: ReadonlySet<string> = new Set(['list-topic', 'get-topic', 'create-topic', 'destroy-topic', 'refresh-token']);
 
 /**
- * Runs one message of a Phoenix client, as Phoenix's own socket does
- * (docs/phoenix.md): `phx_join` (a second join of a topic first closes the
- * old one), `phx_leave`, and pushes on joined topics; a push with a stale
- * `join_ref` is ignored, one on a topic not joined is `unmatched topic`.
- * Returns a promise while the answer is pending (the connection's queue waits).
+ * Runs one message of a Phoenix client (see runChannelMessage): joins of
+ * `table:`, `topic:` and `rowcast`, leaves, and pushes on joined topics.
  */
 export function runPhoenixMessage(ws: Socket, session: Session, message: PhoenixMessage, logger: Logger): Promise<void> | undefined {
   const conn = ws.getUserData();
-  const channel = conn.channels.get(message.topic);
-  const run = (): Promise<void> | undefined => {
-    if (message.payload instanceof Uint8Array) throw new RowcastError('INVALID_MESSAGE', 'a binary payload is not accepted here: send JSON');
-    switch (message.event) {
-      case 'phx_join':
-        return join(ws, session, message);
-      case 'phx_leave':
-        if (channel) leave(ws, session, message.topic, channel);
-        reply(ws, message, 'ok', {});
-        if (channel) push(ws, { joinRef: channel.joinRef, ref: channel.joinRef, topic: message.topic, event: 'phx_close', payload: {} });
-        return undefined;
-      default:
-        if (!channel) return reply(ws, message, 'error', { reason: 'unmatched topic' });
-        if (message.joinRef !== null && message.joinRef !== channel.joinRef) return undefined; // stale: Phoenix ignores it
-        return channelPush(ws, session, channel, message);
-    }
-  };
-  try {
-    return run()?.catch((error: unknown) => fail(ws, message, error, logger));
-  } catch (error) {
-    fail(ws, message, error, logger);
-    return undefined;
-  }
+  return runChannelMessage(
+    ws,
+    message,
+    {
+      channels: conn.channels,
+      join: (m) => join(ws, session, m),
+      leave: (channel) => leave(ws, session, message.topic, channel),
+      push: (channel, m) => channelPush(ws, session, channel, m),
+    },
+    logger,
+  );
 }
 
 function join(ws: Socket, session: Session, message: PhoenixMessage): Promise<void> | undefined {
@@ -54,7 +39,7 @@ function join(ws: Socket, session: Session, message: PhoenixMessage): Promise<vo
   const previous = conn.channels.get(message.topic);
   if (previous) {
     leave(ws, session, message.topic, previous);
-    push(ws, { joinRef: previous.joinRef, ref: previous.joinRef, topic: message.topic, event: 'phx_close', payload: {} });
+    closed(ws, message.topic, previous);
   }
   if (message.topic === 'rowcast') {
     conn.channels.set('rowcast', { joinRef: message.joinRef, name: '', handle: null });

@@ -9,7 +9,7 @@ import { RateLimiter } from '../rate-limiter.js';
 import { RequestQueue } from '../request-queue.js';
 import { runPhoenixMessage } from './phoenix-channels.js';
 import type { PhoenixConnection } from './phoenix-connection.js';
-import { internalError, push, receiveFrame, type FrameIntake } from './phoenix-socket.js';
+import { closed, internalError, push, receiveFrame, type FrameIntake } from './phoenix-socket.js';
 import { decodeFrame, type PhoenixMessage, type Vsn } from './phoenix-wire.js';
 
 /** What the Phoenix door needs besides the core (the same limits as `/live`). */
@@ -126,7 +126,7 @@ function port(ws: WebSocket<PhoenixConnection>): SessionPort {
       if (channel.handle !== handle) continue;
       conn.channels.delete(topic);
       push(ws, { joinRef: channel.joinRef, ref: null, topic, event: 'revoked', payload: { reason } });
-      push(ws, { joinRef: channel.joinRef, ref: channel.joinRef, topic, event: 'phx_close', payload: {} });
+      closed(ws, topic, channel);
     }
   });
 }

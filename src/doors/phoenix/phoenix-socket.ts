@@ -87,3 +87,52 @@ export function receiveFrame(ws: Socket, intake: FrameIntake, data: ArrayBuffer,
     fail(ws, message, error, intake.logger);
   }
 }
+
+/** What a door on Phoenix's framing does with a channel's messages (see {@link runChannelMessage}). */
+export interface ChannelHandlers<C extends { readonly joinRef: string | null }> {
+  /** The door's joined channels, by topic. */
+  readonly channels: ReadonlyMap<string, C>;
+  join(message: PhoenixMessage): Promise<void> | undefined;
+  /** Ends a joined channel (its subscriptions); the reply and `phx_close` are sent here. */
+  leave(channel: C): void;
+  push(channel: C, message: PhoenixMessage): Promise<void> | undefined;
+}
+
+/**
+ * Runs one message as Phoenix's own socket does (docs/phoenix.md, "Protocol
+ * rules"): `phx_join`, `phx_leave` (answered ok, then `phx_close`, also on a
+ * topic not joined), and pushes on joined topics; a push with a stale
+ * `join_ref` is ignored, one on a topic not joined is `unmatched topic`. A
+ * binary payload is refused, and a failure becomes the error reply. Returns
+ * a promise while the answer is pending (the connection's queue waits).
+ */
+export function runChannelMessage<C extends { readonly joinRef: string | null }>(ws: Socket, message: PhoenixMessage, handlers: ChannelHandlers<C>, logger: Logger): Promise<void> | undefined {
+  const channel = handlers.channels.get(message.topic);
+  const run = (): Promise<void> | undefined => {
+    if (message.payload instanceof Uint8Array) throw new RowcastError('INVALID_MESSAGE', 'a binary payload is not accepted here: send JSON');
+    switch (message.event) {
+      case 'phx_join':
+        return handlers.join(message);
+      case 'phx_leave':
+        if (channel) handlers.leave(channel);
+        reply(ws, message, 'ok', {});
+        if (channel) closed(ws, message.topic, channel);
+        return undefined;
+      default:
+        if (!channel) return reply(ws, message, 'error', { reason: 'unmatched topic' });
+        if (message.joinRef !== null && message.joinRef !== channel.joinRef) return undefined; // stale: Phoenix ignores it
+        return handlers.push(channel, message);
+    }
+  };
+  try {
+    return run()?.catch((error: unknown) => fail(ws, message, error, logger));
+  } catch (error) {
+    fail(ws, message, error, logger);
+    return undefined;
+  }
+}
+
+/** `phx_close` of a channel's join on `topic`. */
+export function closed(ws: Socket, topic: string, channel: { readonly joinRef: string | null }): void {
+  push(ws, { joinRef: channel.joinRef, ref: channel.joinRef, topic, event: 'phx_close', payload: {} });
+}

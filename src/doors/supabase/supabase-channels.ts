@@ -3,7 +3,7 @@ import type { WebSocket } from 'uWebSockets.js';
 import type { RowcastCore } from '../../core/rowcast-core.js';
 import type { SessionPort, SubscriptionHandle } from '../../core/session-types.js';
 import { RowcastError } from '../../errors.js';
-import { fail, push, reply } from '../phoenix/phoenix-socket.js';
+import { closed, reply, runChannelMessage } from '../phoenix/phoenix-socket.js';
 import type { PhoenixMessage } from '../phoenix/phoenix-wire.js';
 import { channelTopic } from './channel-topic.js';
 import { readBindings } from './postgres-changes.js';
@@ -23,37 +23,23 @@ export interface SupabaseContext {
 const PREFIX = 'realtime:';
 
 /**
- * Runs one message of a Supabase client (docs/supabase.md): `phx_join` (a
- * second join of a topic first closes the old one), `phx_leave`, and pushes
- * on joined channels (`access_token`, `broadcast`); a push with a stale
- * `join_ref` is ignored, one on a channel not joined is `unmatched topic`.
- * Returns a promise while the answer is pending (the connection's queue waits).
+ * Runs one message of a Supabase client (see runChannelMessage): joins of
+ * `realtime:<name>`, leaves, and pushes on joined channels (`access_token`,
+ * `broadcast`).
  */
 export function runSupabaseMessage(ws: Socket, context: SupabaseContext, message: PhoenixMessage): Promise<void> | undefined {
   const conn = ws.getUserData();
-  const channel = conn.channels.get(message.topic);
-  const run = (): Promise<void> | undefined => {
-    if (message.payload instanceof Uint8Array) throw new RowcastError('INVALID_MESSAGE', 'a binary payload is not accepted here: send JSON');
-    switch (message.event) {
-      case 'phx_join':
-        return join(ws, context, message);
-      case 'phx_leave':
-        if (channel) endChannel(ws, context, channel);
-        reply(ws, message, 'ok', {});
-        if (channel) push(ws, { joinRef: channel.joinRef, ref: channel.joinRef, topic: message.topic, event: 'phx_close', payload: {} });
-        return undefined;
-      default:
-        if (!channel) return reply(ws, message, 'error', { reason: 'unmatched topic' });
-        if (message.joinRef !== null && message.joinRef !== channel.joinRef) return undefined; // stale: Phoenix ignores it
-        return channelPush(ws, context, channel, message);
-    }
-  };
-  try {
-    return run()?.catch((error: unknown) => fail(ws, message, error, context.logger));
-  } catch (error) {
-    fail(ws, message, error, context.logger);
-    return undefined;
-  }
+  return runChannelMessage(
+    ws,
+    message,
+    {
+      channels: conn.channels,
+      join: (m) => join(ws, context, m),
+      leave: (channel) => endChannel(ws, context, channel),
+      push: (channel, m) => channelPush(ws, context, channel, m),
+    },
+    context.logger,
+  );
 }
 
 /**
@@ -78,7 +64,7 @@ async function join(ws: Socket, context: SupabaseContext, message: PhoenixMessag
   }
   if (previous) {
     endChannel(ws, context, previous);
-    push(ws, { joinRef: previous.joinRef, ref: previous.joinRef, topic: message.topic, event: 'phx_close', payload: {} });
+    closed(ws, message.topic, previous);
   }
   const broadcast = objectOr(config['broadcast']);
   const channel: SupabaseChannel = {
@@ -276,7 +262,7 @@ function revoked(ws: Socket, channel: SupabaseChannel, handle: SubscriptionHandl
 function closeChannel(ws: Socket, context: SupabaseContext, channel: SupabaseChannel, problem: string): void {
   if (channel.closed) return;
   pushSystem(ws, channel, 'system', problem);
-  push(ws, { joinRef: channel.joinRef, ref: channel.joinRef, topic: channel.topic, event: 'phx_close', payload: {} });
+  closed(ws, channel.topic, channel);
   endChannel(ws, context, channel);
 }
 
