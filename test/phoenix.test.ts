@@ -2,7 +2,7 @@ import test from 'ava';
 import { Socket } from 'phoenix';
 import WebSocket from 'ws';
 import { Collected, join, phoenixSocket, pushAndWait } from './helpers/phoenix-client.js';
-import { RawPhoenix } from './helpers/raw-phoenix.js';
+import { RawPhoenix, upgradeStatus } from './helpers/raw-phoenix.js';
 import type { NodeStatus } from '../src/http/node-status.js';
 import { operatorHeaders } from './helpers/tokens.js';
 import { withServer } from './helpers/with-server.js';
@@ -173,20 +173,10 @@ test('a Phoenix socket that sends nothing for 60 s is closed, as Phoenix does; h
 });
 
 test('the Phoenix door refuses an unknown vsn and a bad token at the upgrade', withServer, { sql: SCHEMA }, async (t, { server, token }) => {
-  const status = (url: string) =>
-    new Promise<number>((resolve) => {
-      const ws = new WebSocket(url);
-      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
-      ws.on('open', () => {
-        ws.close();
-        resolve(101);
-      });
-      ws.on('error', () => {});
-    });
   const base = `ws://127.0.0.1:${server.port}/socket/websocket`;
-  t.is(await status(`${base}?vsn=3.0.0&token=${token({ sub: '1' })}`), 403);
-  t.is(await status(`${base}?token=garbage`), 401);
-  t.is(await status(`${base}?token=${token({ sub: '1' })}`), 101);
+  t.is(await upgradeStatus(`${base}?vsn=3.0.0&token=${token({ sub: '1' })}`), 403);
+  t.is(await upgradeStatus(`${base}?token=garbage`), 401);
+  t.is(await upgradeStatus(`${base}?token=${token({ sub: '1' })}`), 101);
 });
 
 async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<void> {

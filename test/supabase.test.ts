@@ -3,7 +3,7 @@ import test from 'ava';
 import WebSocket from 'ws';
 import type { NodeStatus } from '../src/http/node-status.js';
 import { LiveClient } from './helpers/live-client.js';
-import { RawPhoenix } from './helpers/raw-phoenix.js';
+import { RawPhoenix, upgradeStatus } from './helpers/raw-phoenix.js';
 import { Inbox, realtimeClient, subscribed } from './helpers/supabase-client.js';
 import { operatorHeaders } from './helpers/tokens.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -304,17 +304,6 @@ test('supabase-js createClient pointed at rowcast: postgres_changes and broadcas
   t.like((await waves.atLeast(1))[0], { payload: { hi: true } });
 });
 
-function upgradeStatus(url: string): Promise<number> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(url);
-    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
-    ws.on('open', () => {
-      ws.close();
-      resolve(101);
-    });
-    ws.on('error', () => {});
-  });
-}
 
 test('realtime-js: table "*" binds every table of the schema the user may read under one id; schema "*" is refused by name; a read rule that stops covering the user gives a system error', withServer, { sql: SCHEMA }, async (t, { db, server, token }) => {
   const client = realtimeClient(server.port, token({ sub: '1' }));

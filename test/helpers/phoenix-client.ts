@@ -1,5 +1,6 @@
 import { Socket, type Channel } from 'phoenix';
 import WebSocket from 'ws';
+import { Inbox } from './inbox.js';
 
 /** phoenix.js has no V1 serializer built in: these are its JSON-object `encode`/`decode` for `vsn: '1.0.0'`. */
 const V1 = {
@@ -47,34 +48,10 @@ export function pushAndWait(channel: Channel, event: string, payload: object, ti
   });
 }
 
-/** Collects a channel's pushes of the given events, and waits for a number of them. */
-export class Collected<T = Record<string, any>> {
-  readonly items: Array<{ event: string; payload: T }> = [];
-  #waiters: Array<() => void> = [];
-
+/** Collects a channel's pushes of the given events, and waits for a number of them (`atLeast`). */
+export class Collected<T = Record<string, any>> extends Inbox<{ event: string; payload: T }> {
   constructor(channel: Channel, events: readonly string[]) {
-    for (const event of events) {
-      channel.on(event, (payload) => {
-        this.items.push({ event, payload: payload as T });
-        for (const wake of this.#waiters.splice(0)) wake();
-      });
-    }
-  }
-
-  /** Resolves once `count` items arrived; fails loudly after `timeoutMs`. */
-  async atLeast(count: number, timeoutMs = 10_000): Promise<Array<{ event: string; payload: T }>> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.items.length < count) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`expected ${count} pushes, got ${this.items.length}: ${JSON.stringify(this.items)}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-    return this.items;
+    super();
+    for (const event of events) channel.on(event, (payload) => this.add({ event, payload: payload as T }));
   }
 }

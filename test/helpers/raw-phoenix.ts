@@ -76,3 +76,16 @@ export class RawPhoenix {
     this.#ws.close();
   }
 }
+
+/** The HTTP status a WebSocket upgrade to `url` gets (101 when it opens). */
+export function upgradeStatus(url: string): Promise<number> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url);
+    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    ws.on('open', () => {
+      ws.close();
+      resolve(101);
+    });
+    ws.on('error', () => {});
+  });
+}
