@@ -42,6 +42,8 @@ for (const vsn of ['2.0.0', '1.0.0'] as const) {
     t.regex(String(system.find((m) => m['status'] === 'error')?.['message']), /^INSERT on public\.secret: (TOPIC_NOT_FOUND|FORBIDDEN): /);
     const status = (await (await fetch(`http://127.0.0.1:${server.port}/status`, { headers: operatorHeaders() })).json()) as NodeStatus;
     t.deepEqual(status.connectionsByDoor, { supabase: 2 });
+    const metrics = await (await fetch(`http://127.0.0.1:${server.port}/metrics`, { headers: operatorHeaders() })).text();
+    t.regex(metrics, /^rowcast_door_connections\{door="supabase"\} 2$/m);
 
     await db.query(`INSERT INTO secret VALUES (1, 'x')`);
     await db.query(`INSERT INTO "order" VALUES (1, 1, 'a', 'paid', 20, '{x}'), (2, 2, 'b', 'open', 50, '{}'), (3, 2, 'b', 'on hold', 12, '{}'), (4, 2, 'b', 'paid', 5, '{}')`);

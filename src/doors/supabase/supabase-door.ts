@@ -26,8 +26,6 @@ export interface SupabaseDoorOptions extends UpgradeLimits {
 /** The Supabase Realtime door, to mount on every uWS app (`app.ws('/realtime/v1/websocket', door.behavior)`). */
 export interface SupabaseDoor extends DoorCounters {
   readonly behavior: WebSocketBehavior<SupabaseConnection>;
-  /** Frame encoders in use (one per channel name and binding). */
-  encoders(): number;
 }
 
 interface DoorState {
@@ -75,7 +73,7 @@ export function supabaseDoor(options: SupabaseDoorOptions): SupabaseDoor {
         () => {},
       ),
   };
-  return { behavior, rateLimited: () => ({ ...state.frames.rate }), encoders: () => encoders.size };
+  return { behavior, rateLimited: () => ({ ...state.frames.rate }) };
 }
 
 function upgrade({ options, frames }: DoorState, res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {

@@ -48,11 +48,6 @@ export class SupabaseEncoders {
     if (entry && --entry.users === 0) this.#encoders.delete(key!);
   }
 
-  /** Encoders in use (for tests and /status). */
-  get size(): number {
-    return this.#encoders.size;
-  }
-
   /** An event's change `data` as JSON, made once per event and kind whatever the number of channels (events are routed one at a time). */
   #changeData(event: Event, kind: Exclude<FrameKind, 'new-message'>): string {
     if (this.#event !== event) {
