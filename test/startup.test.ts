@@ -9,7 +9,9 @@ import { loadConfig } from '../src/config/config.js';
 import { StartupError } from '../src/errors.js';
 import { startServer } from '../src/server/start-server.js';
 import { createTestDatabase } from './helpers/database.js';
+import { ServerProcess } from './helpers/server-process.js';
 import { TEST_SECRET } from './helpers/with-server.js';
+import { withServerProcess } from './helpers/with-server-process.js';
 
 test('an invalid configuration value stops start-up naming the key and the expected form', (t) => {
   const error = t.throws(() => loadConfig({ PORT: 'http', LOG_LEVEL: 'loud', MAX_CONNECTIONS: '10' }), { instanceOf: StartupError });
@@ -78,4 +80,24 @@ test('with DATABASE_URL set, a missing JWT_SECRET stops start-up', async (t) => 
   } finally {
     await db.drop();
   }
+});
+
+test('a transaction left open holds slot creation: start-up names it every 10 s, and starts once it ends', withServerProcess, { sql: 'CREATE TABLE held (id int)', privatePostgres: true }, async (t, { db }) => {
+  // On a Postgres of the test's own: the open transaction would hold every other test's slot creation too.
+  const holder = await db.client();
+  t.teardown(() => holder.end());
+  await holder.query(`SET application_name = 'held-open'`);
+  await holder.query('BEGIN');
+  await holder.query('INSERT INTO held VALUES (1)');
+  const server = ServerProcess.spawn(db);
+  t.teardown(() => server.kill('SIGKILL'));
+  const wait = await server.waitForLog((l) => l['msg']?.startsWith('creating the replication slot is waiting'), 30_000);
+  t.like(wait, { level: 40, slot: db.name });
+  t.true(wait['seconds'] >= 10);
+  t.like(wait['transactions'][0], { application: 'held-open', database: db.name, state: 'idle in transaction' });
+  t.false(server.logs.some((l) => l['msg'] === 'rowcast started'));
+  await holder.query('COMMIT');
+  // A checkpoint logs the snapshot of running transactions the slot waits for (else the next comes within 15 s).
+  await db.query('CHECKPOINT');
+  await server.listening();
 });

@@ -9,7 +9,28 @@ export interface SlotAndPublicationOptions {
   readonly publicationName: string;
   /** `*` for every table, or a comma-separated list of `schema.table` / `table`. */
   readonly tables: string;
+  /**
+   * Told every {@link SLOT_WAIT_REPORT_MS} while creating the slot waits, with
+   * the transactions it may be waiting for (start-up logs them).
+   */
+  readonly onSlotWait?: (wait: SlotWait) => void;
 }
+
+/** What a slot being created waits for, as start-up reports it. */
+export interface SlotWait {
+  readonly seconds: number;
+  /** Transactions holding an xid now, oldest first (at most five). */
+  readonly transactions: ReadonlyArray<{ pid: number; database: string | null; state: string | null; seconds: number; application: string | null }>;
+}
+
+/**
+ * How often a slot creation that has not returned is reported. Postgres
+ * makes a logical slot only once the transactions that held an xid when it
+ * began have ended, as seen in a snapshot of running transactions that the
+ * server logs every 15 s: on a busy server that is tens of seconds, and one
+ * transaction left open anywhere on the server holds it until it ends.
+ */
+export const SLOT_WAIT_REPORT_MS = 10_000;
 
 /** What start-up learnt while making sure the slot and publication exist. */
 export interface SlotState {
@@ -32,7 +53,7 @@ const ROWCAST_TABLES = ['rowcast.table_policies', 'rowcast.topics', 'rowcast.mes
  */
 export async function ensureSlotAndPublication(db: Database, options: SlotAndPublicationOptions): Promise<SlotState> {
   await ensurePublication(db, options);
-  const slot = await ensureSlot(db, options.slotName);
+  const slot = await ensureSlot(db, options.slotName, options.onSlotWait ?? (() => {}));
   const { rows } = await sql<{ name: string }>`
     SELECT format('%I.%I', n.nspname, c.relname) AS name
       FROM pg_publication_tables p
@@ -83,7 +104,7 @@ async function ensurePublication(db: Database, options: SlotAndPublicationOption
   }
 }
 
-async function ensureSlot(db: Database, slotName: string): Promise<{ confirmedFlushLsn: Lsn; created: boolean }> {
+async function ensureSlot(db: Database, slotName: string, onWait: (wait: SlotWait) => void): Promise<{ confirmedFlushLsn: Lsn; created: boolean }> {
   const { rows } = await sql<{ plugin: string; database: string; confirmed_flush_lsn: string | null }>`
     SELECT plugin, database, confirmed_flush_lsn::text
       FROM pg_replication_slots WHERE slot_name = ${slotName}`.execute(db);
@@ -98,14 +119,34 @@ async function ensureSlot(db: Database, slotName: string): Promise<{ confirmedFl
     }
     return { confirmedFlushLsn: parseLsn(slot.confirmed_flush_lsn ?? '0/0'), created: false };
   }
+  const began = Date.now();
+  const report = setInterval(() => {
+    runningTransactions(db).then(
+      (transactions) => onWait({ seconds: Math.round((Date.now() - began) / 1000), transactions }),
+      () => {},
+    );
+  }, SLOT_WAIT_REPORT_MS);
   try {
     const { rows: made } = await sql<{ lsn: string }>`
       SELECT lsn::text FROM pg_create_logical_replication_slot(${slotName}, 'pgoutput')`.execute(db);
     return { confirmedFlushLsn: parseLsn(made[0]!.lsn), created: true };
   } catch (error) {
-    if ((error as { code?: string }).code === '42710') return ensureSlot(db, slotName);
+    if ((error as { code?: string }).code === '42710') return ensureSlot(db, slotName, onWait);
     throw error;
+  } finally {
+    clearInterval(report);
   }
+}
+
+/** Transactions of the whole server that hold an xid, oldest first: what a logical slot being created waits for. */
+async function runningTransactions(db: Database): Promise<SlotWait['transactions']> {
+  const { rows } = await sql<{ pid: number; database: string | null; state: string | null; seconds: number; application: string | null }>`
+    SELECT pid, datname AS database, state, extract(epoch FROM now() - xact_start)::int AS seconds, application_name AS application
+      FROM pg_stat_activity
+     WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()
+     ORDER BY xact_start
+     LIMIT 5`.execute(db);
+  return rows;
 }
 
 /** `a, app.b` → `['public.a', 'app.b']`. */

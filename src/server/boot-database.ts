@@ -48,7 +48,17 @@ export async function bootDatabase(config: Config, logger: Logger): Promise<Boot
     db = createDatabase(url);
     await checkReplicationReady(db);
     await migrateToLatest(db);
-    const slot = await ensureSlotAndPublication(db, { slotName: config.SLOT_NAME, publicationName: config.PUBLICATION_NAME, tables: config.PUBLICATION_TABLES });
+    const slot = await ensureSlotAndPublication(db, {
+      slotName: config.SLOT_NAME,
+      publicationName: config.PUBLICATION_NAME,
+      tables: config.PUBLICATION_TABLES,
+      onSlotWait: ({ seconds, transactions }) =>
+        logger.warn(
+          { slot: config.SLOT_NAME, seconds, transactions },
+          'creating the replication slot is waiting for transactions that were running when it began to end ' +
+            '(Postgres needs them gone before a logical slot is usable); an idle-in-transaction session listed here holds start-up until it ends',
+        ),
+    });
     if (slot.tablesWithoutIdentity.length > 0) {
       logger.warn(
         { tables: slot.tablesWithoutIdentity },

@@ -26,6 +26,8 @@ export class ServerProcess {
   port = 0;
   #waiters: Array<() => void> = [];
   #exited = false;
+  /** The last of what it wrote to stderr, for failure messages. */
+  #stderr = '';
 
   private constructor(child: ChildProcess) {
     this.child = child;
@@ -34,7 +36,7 @@ export class ServerProcess {
       this.logs.push(JSON.parse(line) as LogLine);
       this.#wake();
     });
-    child.stderr!.on('data', () => {});
+    child.stderr!.on('data', (chunk: Buffer) => (this.#stderr = (this.#stderr + chunk.toString()).slice(-2000)));
     running.add(child);
     child.on('exit', () => {
       running.delete(child);
@@ -49,6 +51,18 @@ export class ServerProcess {
    * through `withServerProcess` (with-server-process.ts), which kills them when the test ends.
    */
   static async start(db: TestDatabase, env: Record<string, string> = {}): Promise<ServerProcess> {
+    const server = ServerProcess.spawn(db, env);
+    try {
+      await server.listening();
+    } catch (error) {
+      await server.kill('SIGKILL');
+      throw error;
+    }
+    return server;
+  }
+
+  /** Starts `rowcast serve` on `db` without waiting for it: the caller kills it. */
+  static spawn(db: TestDatabase, env: Record<string, string> = {}): ServerProcess {
     const child = spawn(process.execPath, [MAIN, 'serve'], {
       env: {
         PATH: process.env['PATH'] ?? '',
@@ -58,15 +72,17 @@ export class ServerProcess {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const server = new ServerProcess(child);
-    try {
-      const started = await server.waitForLog((l) => l['msg'] === 'rowcast started', 30_000);
-      server.port = started['port'] as number;
-    } catch (error) {
-      await server.kill('SIGKILL');
-      throw error;
-    }
-    return server;
+    return new ServerProcess(child);
+  }
+
+  /**
+   * Waits for "rowcast started" and learns the port. Start-up creates a
+   * replication slot, which on the shared, busy test server can wait for
+   * tens of seconds (see SLOT_WAIT_REPORT_MS): hence the long timeout.
+   */
+  async listening(): Promise<void> {
+    const started = await this.waitForLog((l) => l['msg'] === 'rowcast started', 120_000);
+    this.port = started['port'] as number;
   }
 
   get liveUrl(): string {
@@ -78,9 +94,9 @@ export class ServerProcess {
     const deadline = Date.now() + timeoutMs;
     for (let seen = 0; ; ) {
       for (; seen < this.logs.length; seen++) if (match(this.logs[seen]!)) return this.logs[seen]!;
-      if (this.#exited) throw new Error(`server exited while waiting; last logs: ${JSON.stringify(this.logs.slice(-3))}`);
+      if (this.#exited) throw new Error(`server exited while waiting; last logs: ${JSON.stringify(this.logs.slice(-3))}; stderr: ${this.#stderr}`);
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no matching log line within ${timeoutMs} ms; last: ${JSON.stringify(this.logs.slice(-3))}`);
+      if (left <= 0) throw new Error(`no matching log line within ${timeoutMs} ms; last: ${JSON.stringify(this.logs.slice(-3))}; stderr: ${this.#stderr}`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
         this.#waiters.push(() => {
