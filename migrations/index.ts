@@ -3,6 +3,7 @@ import * as rowcastSchema from './0001-rowcast-schema.js';
 import * as policyIdentityTrigger from './0002-policy-identity-trigger.js';
 import * as messagePositions from './0003-message-positions.js';
 import * as messageOrigin from './0004-message-origin.js';
+import * as topicPresence from './0005-topic-presence.js';
 
 /**
  * Every migration, by name, in order. Listed here rather than read from the
@@ -13,4 +14,5 @@ export const migrations: Record<string, Migration> = {
   '0002-policy-identity-trigger': policyIdentityTrigger,
   '0003-message-positions': messagePositions,
   '0004-message-origin': messageOrigin,
+  '0005-topic-presence': topicPresence,
 };

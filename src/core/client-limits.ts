@@ -1,5 +1,17 @@
 import type { FilterLimits } from '../policies/row-filter.js';
 
+/** Bounds on presence, each a configuration key. */
+export interface PresenceLimits {
+  /** Bytes of one meta as JSON (`PRESENCE_MAX_META_BYTES`). */
+  readonly maxMetaBytes: number;
+  /** Distinct keys present on one topic, over the cluster as this node sees it (`PRESENCE_MAX_MEMBERS`). */
+  readonly maxMembers: number;
+  /** Metas (connections, tabs) of one key on one topic (`PRESENCE_MAX_METAS_PER_KEY`). */
+  readonly maxMetasPerKey: number;
+  /** `track` and `untrack` requests per second per connection (`PRESENCE_TRACK_RATE`; bursts of as many). */
+  readonly tracksPerSecond: number;
+}
+
 /**
  * Bounds on what one client controls beyond frame size and rate, each a
  * configuration key, each refused with `LIMIT_EXCEEDED` naming it. Announced
@@ -25,6 +37,8 @@ export interface ClientLimits {
   readonly maxFilterGroupsPerPartition: number;
   /** Filtered subscriptions one connection holds (`MAX_FILTER_GROUPS_PER_CONNECTION`). */
   readonly maxFilterGroupsPerConnection: number;
+  /** Presence (docs/presence.md): bytes of one meta, members (keys) per topic, metas per key, tracks per second per connection. */
+  readonly presence: PresenceLimits;
   /** Size of one filter (`MAX_FILTER_VALUES`, `MAX_FILTER_VALUE_LENGTH`, `MAX_FILTER_KEY_BYTES`). */
   readonly filter: FilterLimits;
 }

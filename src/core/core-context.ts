@@ -8,6 +8,8 @@ import type { MessageReplay } from '../log/message-replay.js';
 import type { MessageWriter } from '../topics/message-writer.js';
 import type { CustomTopic, TopicRegistry } from '../topics/topic-registry.js';
 import type { ClientLimits } from './client-limits.js';
+import type { PresenceStore } from './presence/presence-store.js';
+import type { PresenceTracking } from './presence/presence-tracking.js';
 import type { SessionState } from './session-types.js';
 import type { SubscriptionIndex } from './subscription-index.js';
 
@@ -54,5 +56,8 @@ export interface CoreContext {
   readonly verifyToken: TokenVerifier;
   /** The session's principal changed (`refresh-token`): watch its new expiry. */
   readonly tokenRefreshed: (session: SessionState) => void;
+  /** Presence: who is where (the store), and each session's own (tracking). */
+  readonly presenceStore: PresenceStore;
+  readonly presence: PresenceTracking;
   readonly logger: Logger;
 }

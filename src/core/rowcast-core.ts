@@ -7,8 +7,8 @@ import { RowcastError } from '../errors.js';
 import type { Event, FrameEncoder } from '../events/event.js';
 import type { EventLog } from '../log/event-log.js';
 import type { ReplayWindow } from '../log/replay-window.js';
-import { adminPartition, grantedPartitions } from '../policies/audience-partitions.js';
-import { CLOSE_CODES, type CloseCode, type RequestOf } from '../protocol/index.js';
+import { adminPartition, customTopicAudience, grantedPartitions } from '../policies/audience-partitions.js';
+import { CLOSE_CODES, type CloseCode, type PresenceState, type RequestOf } from '../protocol/index.js';
 import { parseRequest } from '../protocol/parse-client-frame.js';
 import { customTopicPartitions } from '../topics/custom-topic-access.js';
 import type { MessagePositions } from '../log/message-positions.js';
@@ -21,6 +21,8 @@ import type { CoreContext } from './core-context.js';
 import { Deliveries } from './deliveries.js';
 import { routeEvents, type Publisher, type RouterCounters } from './event-router.js';
 import { ExpirySweep } from './expiry-sweep.js';
+import { PresenceStore } from './presence/presence-store.js';
+import { PresenceTracking } from './presence/presence-tracking.js';
 import { revoke } from './revoke.js';
 import { isSessionMethod, runSessionMethod, type SessionMethod } from './session-methods.js';
 import type { SessionInfo, SessionPort, SessionState, SubscriptionHandle } from './session-types.js';
@@ -48,6 +50,10 @@ export interface CoreOptions {
   /** The encoder whose unfiltered subscriptions use the bare partition names (`/live`'s). */
   readonly defaultEncoder: FrameEncoder;
   readonly allowAnonymous: boolean;
+  /** This node's id in a cluster (presence entries carry it). */
+  readonly nodeId: string;
+  /** How long presence changes wait to be sent together (`PRESENCE_BATCH_MS`). */
+  readonly presenceBatchMs: number;
   readonly limits: ClientLimits;
   readonly maxSubscriptions: number;
   readonly maxChatMessageBytes: number;
@@ -138,6 +144,10 @@ export interface RowcastCore {
   topicKind(name: string): 'table' | 'custom' | undefined;
   /** Sessions subscribed to a topic and its distinct filter groups. */
   topicStats(topic: string): { subscribers: number; filterGroups: number };
+  /** Who is present where, on every node (the cluster's presence sync keeps the other nodes' part). */
+  readonly presence: PresenceStore;
+  /** Who is present on `topic`, as its subscribers were last told (the inspector's view). */
+  presenceOf(topic: string): PresenceState;
 }
 
 /**
@@ -148,11 +158,13 @@ export interface RowcastCore {
 export function createCore(options: CoreOptions): RowcastCore {
   const { sessions, gauge } = options;
   const index = new SubscriptionIndex(options.defaultEncoder);
+  const presenceStore = new PresenceStore({ node: options.nodeId, batchMs: options.presenceBatchMs, publish: (topic, diff) => publishPresence(options.publisher, index, topic, diff) });
   const deliveries = new Deliveries();
   const expiry = new ExpirySweep<SessionState>((session) => {
     if (!session.closed) session.port.close(CLOSE_CODES.TOKEN_EXPIRED, 'token expired: send refresh-token before exp, or reconnect with a new token');
   });
-  const context = coreContext(options, index, deliveries, expiry);
+  const context = coreContext(options, index, deliveries, expiry, presenceStore);
+  index.onEnd((handle) => context.presence.subscriptionEnded(handle));
   // Connections by id, for the router to find a message's origin.
   const byId = new Map<string, Session>();
   const counters = route(options, index, deliveries, (origin) => byId.get(origin)?.port);
@@ -166,6 +178,8 @@ export function createCore(options: CoreOptions): RowcastCore {
     counters,
     slowConsumersClosed: () => gauge.slowConsumersClosed,
     topicStats: (topic) => index.stats(topic),
+    presence: presenceStore,
+    presenceOf: (topic) => JSON.parse(presenceStore.stateJson(topic)) as PresenceState,
     tableShape: (name) => options.registry.get(name),
     tablesIn: (schema) => options.registry.list().filter((topic) => topic.schema === schema),
     topicKind: (name) => topicNamed(options.registry, name)?.kind,
@@ -199,14 +213,17 @@ export function createCore(options: CoreOptions): RowcastCore {
     disconnectAll: (reason) => closeAll(sessions, CLOSE_CODES.STREAM_GAP, reason),
     shutdown: () => {
       expiry.stop();
+      presenceStore.stop();
       closeAll(sessions, CLOSE_CODES.SHUTTING_DOWN, 'server shutting down');
     },
   };
 }
 
 /** What every session's methods share. */
-function coreContext(options: CoreOptions, index: SubscriptionIndex, deliveries: Deliveries, expiry: ExpirySweep<SessionState>): CoreContext {
+function coreContext(options: CoreOptions, index: SubscriptionIndex, deliveries: Deliveries, expiry: ExpirySweep<SessionState>, presenceStore: PresenceStore): CoreContext {
   return {
+    presenceStore,
+    presence: new PresenceTracking({ store: presenceStore, limits: options.limits.presence, customTopic: (name) => options.registry.custom(name) }),
     registry: options.registry,
     index,
     limits: options.limits,
@@ -244,6 +261,16 @@ function route(options: CoreOptions, index: SubscriptionIndex, deliveries: Deliv
       }
     },
   });
+}
+
+/** A presence diff of custom topic `topic` to each of its subscription groups whose door speaks presence (its one audience partition). */
+function publishPresence(publisher: Publisher, index: SubscriptionIndex, topic: string, diff: string): void {
+  for (const partition of customTopicAudience(topic)) {
+    for (const group of index.groupsIn(topic, partition)?.keys() ?? []) {
+      const frame = group.encoder.encodePresence?.(topic, 'diff', diff);
+      if (frame !== undefined) publisher.publish(uwsTopic(partition, group.id), frame, false);
+    }
+  }
 }
 
 /** See {@link RowcastCore.call}: a session method run for `principal` without a connection (nothing to subscribe, nothing to tell). */

@@ -23,6 +23,9 @@ const OPERATIONS: { readonly [M in SessionMethod]: (session: Session, attributes
   'get-topic': (session, a) => session.getTopic(a.topicName),
   history: (session, a) => session.history(a.topicName, a.before, a.limit),
   'refresh-token': (session, a) => session.refreshToken(a.token),
+  track: (session, a) => session.track(a.topicName, a.meta ?? {}),
+  untrack: (session, a) => session.untrack(a.topicName),
+  presence: (session, a) => session.presence(a.topicName),
 };
 
 /**

@@ -93,6 +93,33 @@ export class Session implements SessionState {
   }
 
   /**
+   * `track`: this session's presence on a topic it is subscribed to becomes
+   * `meta` (see PresenceTracking). `key` is the door's choice (a Supabase
+   * channel's); else the token's `sub`.
+   */
+  track(topicName: string, meta: Readonly<Record<string, unknown>>, key?: string): ResponseData['track'] {
+    return this.#context.presence.track(this, topicName, meta, key);
+  }
+
+  untrack(topicName: string): ResponseData['untrack'] {
+    return this.#context.presence.untrack(this, topicName);
+  }
+
+  /** Who is present on `topicName`, as its subscribers were last told. */
+  presence(topicName: string): ResponseData['presence'] {
+    return this.#context.presence.state(this, topicName);
+  }
+
+  /**
+   * The presence state a door sends right after this session's subscription
+   * to `topicName` went live (as JSON, for its encoder), or `null` when the
+   * topic has no presence. Diffs published after this call continue it.
+   */
+  presenceSnapshot(topicName: string): string | null {
+    return this.#context.registry.custom(topicName)?.presence ? this.#context.presenceStore.stateJson(topicName) : null;
+  }
+
+  /**
    * Replaces the session's token (same `sub`). Subscriptions the new token
    * reads differently are ended and reported to the door (`revoked`).
    */
@@ -103,6 +130,7 @@ export class Session implements SessionState {
   /** The session ends (its socket or channel is gone): every subscription ends, and every session opened within it. */
   close(): void {
     this.closed = true;
+    this.#context.presence.sessionEnded(this);
     for (const handle of [...this.handles]) this.#context.index.unsubscribe(handle);
     for (const child of [...this.children]) child.close();
     this.parent?.children.delete(this);

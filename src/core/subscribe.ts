@@ -60,8 +60,10 @@ function live(context: CoreContext, session: SessionState, request: SubscribeReq
   admit(context, session, grants, request);
   const handles = grants.map(({ topic, partitions, group }) => {
     const replaced = request.replaces?.(topic.name);
+    const handle = context.index.subscribe(session, topic.name, group, request.encoder, partitions);
+    // After the new one is made: the socket keeps its uWS topics, and a presence on the topic stays.
     if (replaced) context.index.unsubscribe(replaced);
-    return context.index.subscribe(session, topic.name, group, request.encoder, partitions);
+    return handle;
   });
   const seq = context.window.position;
   const answer: ResponseData['subscribe'] =

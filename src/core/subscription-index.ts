@@ -34,11 +34,17 @@ export class SubscriptionIndex {
   readonly #handles = new Map<string, Set<SubscriptionHandle>>();
   readonly #perUser = new Map<string, number>();
   readonly #plain: FrameEncoder;
+  readonly #endListeners: Array<(handle: SubscriptionHandle) => void> = [];
   #nextId = 0;
 
   /** `plain`: the encoder whose unfiltered group uses the bare partition names (`/live`'s). */
   constructor(plain: FrameEncoder) {
     this.#plain = plain;
+  }
+
+  /** Calls `listener` after each subscription ends (however it ends). */
+  onEnd(listener: (handle: SubscriptionHandle) => void): void {
+    this.#endListeners.push(listener);
   }
 
   /** The groups of `topic` with a subscriber in `partition`, or `undefined`. */
@@ -127,6 +133,7 @@ export class SubscriptionIndex {
       if (count === 0) this.#perUser.delete(sub);
       else this.#perUser.set(sub, count);
     }
+    for (const listener of this.#endListeners) listener(handle);
     return true;
   }
 

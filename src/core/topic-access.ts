@@ -24,6 +24,7 @@ export function describeCustom(topic: CustomTopic, subscribers: number): CustomT
     maxSubscribers: topic.maxSubscribers,
     readers: topic.readers,
     writers: topic.writers,
+    presence: topic.presence,
     subscribers,
     createdBy: topic.createdBy,
     createdAt: topic.createdAt,

@@ -44,11 +44,11 @@ export async function createTopic(context: CoreContext, session: SessionState, a
   }
   if (context.registry.get(a.name)) throw new RowcastError('TOPIC_EXISTS', `${a.name} is a table topic`);
   const { rows } = await sql<Record<string, never>>`
-    INSERT INTO rowcast.topics (name, description, history, max_subscribers, readers, writers, created_by)
+    INSERT INTO rowcast.topics (name, description, history, max_subscribers, readers, writers, presence, created_by)
     VALUES (${a.name}, ${a.description ?? ''}, ${a.history ?? 100}, ${a.maxSubscribers ?? null},
-            ${a.readers ?? 'authenticated'}, ${a.writers ?? 'authenticated'}, ${session.principal.sub})
+            ${a.readers ?? 'authenticated'}, ${a.writers ?? 'authenticated'}, ${a.presence ?? false}, ${session.principal.sub})
     ON CONFLICT (name) DO NOTHING
-    RETURNING name, description, history, max_subscribers, readers, writers, created_by,
+    RETURNING name, description, history, max_subscribers, readers, writers, presence, created_by,
               to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at`.execute(context.db);
   if (rows.length === 0) throw new RowcastError('TOPIC_EXISTS', `a topic named ${a.name} exists`);
   // The stream brings the same row to every node; this node need not wait for it.

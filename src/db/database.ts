@@ -20,6 +20,8 @@ export interface RowcastTables {
     writers: 'anyone' | 'authenticated' | 'admin';
     created_by: string | null;
     created_at: Date;
+    /** Whether its readers may track presence on it. */
+    presence: boolean;
   };
   'rowcast.messages': {
     id: string;

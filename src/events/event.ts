@@ -172,6 +172,13 @@ export interface FrameEncoder {
   encodeDropped(event: Event): string;
   /** Whether a message goes to every subscriber but the connection that published it (its {@link Event.origin}): Supabase's `self: false`. */
   readonly skipsOrigin?: boolean;
+  /**
+   * The door's presence frame on custom topic `topic`: its `state` (sent to
+   * one joiner) or a `diff` (published to every subscriber), `payload` being
+   * the state or `{"joins":…,"leaves":…}` as JSON. Without it, the door's
+   * subscribers get no presence.
+   */
+  encodePresence?(topic: string, event: 'state' | 'diff', payload: string): string;
 }
 
 /** The slot of the default encoder (`/live`'s): events keep its frames in fields, not in a map. */

@@ -43,12 +43,20 @@ export interface Attributes {
     readonly maxSubscribers?: number;
     readonly readers?: TopicAccess;
     readonly writers?: TopicAccess;
+    /** Whether its readers may track presence on it (default false). */
+    readonly presence?: boolean;
   };
   readonly 'destroy-topic': { readonly name: string };
   readonly 'list-topic': Readonly<Record<string, unknown>>;
   readonly 'get-topic': { readonly topicName: string };
   readonly history: { readonly topicName: string; readonly before?: string | number; readonly limit?: number };
   readonly 'refresh-token': { readonly token: string };
+  /** Joins (or, again, updates) this connection's presence on a topic it is subscribed to; `meta` is a small JSON object. */
+  readonly track: { readonly topicName: string; readonly meta?: Readonly<Record<string, unknown>> };
+  /** Leaves this connection's presence on a topic. */
+  readonly untrack: { readonly topicName: string };
+  /** Who is present on a topic this connection is subscribed to. */
+  readonly presence: { readonly topicName: string };
   readonly ping: Readonly<Record<string, unknown>>;
 }
 
@@ -66,6 +74,9 @@ export const METHODS = [
   'get-topic',
   'history',
   'refresh-token',
+  'track',
+  'untrack',
+  'presence',
   'ping',
 ] as const satisfies readonly Method[];
 

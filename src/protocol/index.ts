@@ -8,6 +8,7 @@
 export * from './client-frames.js';
 export * from './close-codes.js';
 export * from './error-codes.js';
+export * from './presence.js';
 export * from './response-data.js';
 export * from './server-frames.js';
 export * from './topics.js';

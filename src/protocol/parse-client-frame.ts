@@ -57,6 +57,7 @@ const attributeSchemas = {
     maxSubscribers: z.number().int().positive().optional(),
     readers: access.optional(),
     writers: access.optional(),
+    presence: z.boolean().optional(),
   }),
   'destroy-topic': z.object({ name: z.string().min(1).max(1024) }),
   'list-topic': none,
@@ -67,6 +68,10 @@ const attributeSchemas = {
     limit: z.number().int().min(1).max(100).optional(),
   }),
   'refresh-token': z.object({ token: z.string().min(1).max(16_384) }),
+  // The meta's size is bounded by PRESENCE_MAX_META_BYTES when it is tracked.
+  track: z.object({ topicName: z.string().min(1).max(1024), meta: z.record(z.string(), z.unknown()).optional() }),
+  untrack: z.object({ topicName: z.string().min(1).max(1024) }),
+  presence: z.object({ topicName: z.string().min(1).max(1024) }),
   ping: none,
 } as const satisfies { readonly [M in Method]: z.ZodType };
 
@@ -87,6 +92,9 @@ const schemasAgree: { readonly [M in Method]: Agrees<M> } = {
   'get-topic': true,
   history: true,
   'refresh-token': true,
+  track: true,
+  untrack: true,
+  presence: true,
   ping: true,
 };
 void schemasAgree;

@@ -1,3 +1,4 @@
+import type { PresenceState } from './presence.js';
 import type { CustomTopicDetail, CustomTopicSummary, StoredMessage, TableTopicDetail, TableTopicSummary } from './topics.js';
 
 /**
@@ -21,5 +22,10 @@ export interface ResponseData {
   readonly 'new-message': { readonly id: string; readonly seq: string | null };
   readonly history: { readonly topic: string; readonly messages: StoredMessage[] };
   readonly 'refresh-token': { readonly sub: string | null; readonly role: string | null; readonly expiresAt: string | null; readonly revoked: string[] };
+  /** `key`: who this presence is (the token's `sub`); `ref`: this meta's `phx_ref`. */
+  readonly track: { readonly topic: string; readonly key: string; readonly ref: string };
+  /** `untracked`: whether there was a presence to leave. */
+  readonly untrack: { readonly topic: string; readonly untracked: boolean };
+  readonly presence: { readonly topic: string; readonly state: PresenceState };
   readonly ping: null;
 }

@@ -1,5 +1,6 @@
 import type { EventKind, RequestId } from './client-frames.js';
 import type { ErrorCode } from './error-codes.js';
+import type { PresenceDiff, PresenceState } from './presence.js';
 import type { ResponseData } from './response-data.js';
 
 /** The bounds a connection works within: a request past one is refused with `LIMIT_EXCEEDED`. */
@@ -73,6 +74,15 @@ export interface DroppedEventFrame {
   readonly data: { readonly type: string; readonly id: string };
 }
 
+/**
+ * Presence on a topic with presence: its `state` right after the subscribe
+ * answer, then a `diff` (at most one per PRESENCE_BATCH_MS) whenever someone
+ * joins, updates or leaves.
+ */
+export type PresenceFrame =
+  | { readonly type: 'presence'; readonly topic: string; readonly event: 'state'; readonly data: PresenceState }
+  | { readonly type: 'presence'; readonly topic: string; readonly event: 'diff'; readonly data: PresenceDiff };
+
 /** The successful answer to a request. */
 export type OkResponseFrame = {
   [M in keyof ResponseData]: { readonly type: 'response'; readonly id?: RequestId; readonly method: M; readonly ok: true; readonly data: ResponseData[M] };
@@ -94,6 +104,7 @@ export type ServerFrame =
   | ErrorResponseFrame
   | EventFrame
   | DroppedEventFrame
+  | PresenceFrame
   | { readonly type: 'pong'; readonly id?: RequestId }
   | { readonly type: 'subscription'; readonly topic: string; readonly status: 'revoked'; readonly reason: string }
   /** A frame that was not a request at all (no valid `id`). */

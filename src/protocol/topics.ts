@@ -47,6 +47,8 @@ export interface CustomTopicDetail extends CustomTopicSummary {
   readonly maxSubscribers: number | null;
   readonly readers: TopicAccess;
   readonly writers: TopicAccess;
+  /** Whether its readers may track presence on it. */
+  readonly presence: boolean;
   readonly createdBy: string | null;
   readonly createdAt: string;
 }

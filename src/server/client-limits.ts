@@ -11,6 +11,12 @@ export function clientLimits(config: Config): ClientLimits {
     maxFilterGroupsPerTopic: config.MAX_FILTER_GROUPS_PER_TOPIC,
     maxFilterGroupsPerPartition: config.MAX_FILTER_GROUPS_PER_PARTITION,
     maxFilterGroupsPerConnection: config.MAX_FILTER_GROUPS_PER_CONNECTION,
+    presence: Object.freeze({
+      maxMetaBytes: config.PRESENCE_MAX_META_BYTES,
+      maxMembers: config.PRESENCE_MAX_MEMBERS,
+      maxMetasPerKey: config.PRESENCE_MAX_METAS_PER_KEY,
+      tracksPerSecond: config.PRESENCE_TRACK_RATE,
+    }),
     filter: Object.freeze({
       maxValues: config.MAX_FILTER_VALUES,
       maxValueLength: config.MAX_FILTER_VALUE_LENGTH,

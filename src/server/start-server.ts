@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
 import type { TemplatedApp } from 'uWebSockets.js';
 import { tokenKeys, type TokenKeys } from '../auth/token-keys.js';
@@ -174,6 +176,8 @@ function coreOptions(config: Config, { database, pipeline, verifyToken, publishe
     publisher,
     defaultEncoder: liveEncoder,
     allowAnonymous: config.ALLOW_ANONYMOUS,
+    nodeId: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
+    presenceBatchMs: config.PRESENCE_BATCH_MS,
     limits: clientLimits(config),
     maxSubscriptions: config.MAX_SUBSCRIPTIONS,
     maxChatMessageBytes: Math.min(config.MAX_CHAT_MESSAGE_BYTES, config.MAX_MESSAGE_BYTES - 1024),

@@ -34,6 +34,8 @@ export interface CustomTopic {
   readonly maxSubscribers: number | null;
   readonly readers: TopicAccess;
   readonly writers: TopicAccess;
+  /** Whether its readers may track presence (always, on open channels). */
+  readonly presence: boolean;
   readonly createdBy: string | null;
   /** ISO-8601. */
   readonly createdAt: string;
@@ -57,7 +59,7 @@ export const OPEN_CHANNEL_PREFIX = '~';
 
 /** The open channel called `name` (which starts with {@link OPEN_CHANNEL_PREFIX}). */
 function openChannel(name: string): CustomTopic {
-  return { kind: 'custom', name, description: 'open channel', history: 0, maxSubscribers: null, readers: 'anyone', writers: 'anyone', createdBy: null, createdAt: OPEN_CHANNEL_EPOCH };
+  return { kind: 'custom', name, description: 'open channel', history: 0, maxSubscribers: null, readers: 'anyone', writers: 'anyone', presence: true, createdBy: null, createdAt: OPEN_CHANNEL_EPOCH };
 }
 const OPEN_CHANNEL_EPOCH = new Date(0).toISOString();
 
@@ -269,6 +271,8 @@ export function customTopicFromRow(row: {
   writers: string;
   created_by: string | null;
   created_at: string;
+  /** Absent in rows written before presence existed (a cluster's stream may still carry them). */
+  presence?: boolean | null;
 }): CustomTopic {
   return Object.freeze({
     kind: 'custom',
@@ -278,6 +282,7 @@ export function customTopicFromRow(row: {
     maxSubscribers: row.max_subscribers,
     readers: row.readers as TopicAccess,
     writers: row.writers as TopicAccess,
+    presence: row.presence === true,
     createdBy: row.created_by,
     createdAt: row.created_at,
   });

@@ -30,5 +30,8 @@ export const liveEncoder: FrameEncoder = {
     };
     return JSON.stringify(frame);
   },
+  encodePresence(topic: string, event: 'state' | 'diff', payload: string): string {
+    return `{"type":"presence","topic":${JSON.stringify(topic)},"event":"${event}","data":${payload}}`;
+  },
 };
 

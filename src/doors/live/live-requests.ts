@@ -74,6 +74,10 @@ function subscribe(ws: WebSocket<LiveConnection>, session: Session, request: Req
       ws.cork(() => {
         send(ws, okFrame(request, data));
         for (const frame of replay) ws.send(frame, false);
+        for (const handle of handles) {
+          const state = session.presenceSnapshot(handle.topic);
+          if (state !== null) ws.send(liveEncoder.encodePresence!(handle.topic, 'state', state), false);
+        }
       });
     },
   );

@@ -14,6 +14,8 @@ type Socket = WebSocket<PhoenixConnection>;
 
 /** Methods the `rowcast` channel takes as pushes, with `/live`'s attributes. */
 const ROWCAST_METHODS: ReadonlySet<string> = new Set(['list-topic', 'get-topic', 'create-topic', 'destroy-topic', 'refresh-token']);
+/** Methods a `topic:<name>` channel takes as pushes, for its topic: `/live`'s attributes without `topicName`. */
+const CUSTOM_TOPIC_METHODS: ReadonlySet<string> = new Set(['new-message', 'history', 'track', 'untrack', 'presence']);
 
 /**
  * Runs one message of a Phoenix client (see runChannelMessage): joins of
@@ -64,6 +66,8 @@ function join(ws: Socket, session: Session, message: PhoenixMessage): Promise<vo
       ws.cork(() => {
         reply(ws, message, 'ok', answer);
         for (const frame of replay) ws.send(frame, false);
+        const state = session.presenceSnapshot(name);
+        if (state !== null) ws.send(PHOENIX_ENCODERS[conn.vsn].encodePresence!(name, 'state', state), false);
       });
     },
   );
@@ -82,11 +86,9 @@ function channelPush(ws: Socket, session: Session, channel: Channel, message: Ph
   if (message.topic === 'rowcast' && ROWCAST_METHODS.has(message.event)) {
     method = message.event;
     attributes = payload;
-  } else if (message.topic.startsWith('topic:') && (message.event === 'new-message' || message.event === 'history')) {
+  } else if (message.topic.startsWith('topic:') && CUSTOM_TOPIC_METHODS.has(message.event)) {
     method = message.event;
     attributes = { ...payload, topicName: channel.name };
-  } else if (message.event === 'presence') {
-    throw new RowcastError('UNKNOWN_METHOD', 'presence is not available on this door yet');
   } else {
     throw new RowcastError('UNKNOWN_METHOD', `${JSON.stringify(message.event.slice(0, 64))} is not an event of ${message.topic.startsWith('table:') ? 'a table channel' : message.topic}`);
   }

@@ -1,7 +1,7 @@
 import { encoderSlot, type Event, type FrameEncoder } from '../../events/event.js';
 import type { FrameKind } from '../../protocol/index.js';
 import { droppedId, eventData } from '../event-data.js';
-import { encodeMessage, type Vsn } from './phoenix-wire.js';
+import { encodeMessage, envelope, type Vsn } from './phoenix-wire.js';
 
 /** The Phoenix topic of a rowcast topic: `topic:<name>` for custom topics (whose events are messages), else `table:<name>`. */
 export function phoenixTopic(event: Event): string {
@@ -26,6 +26,11 @@ function phoenixEncoder(vsn: Vsn): FrameEncoder {
       const id = droppedId(event);
       const payload = { code: 'EVENT_DROPPED', message: `${event.type} ${id}: the change was not delivered (${event.dropped ?? 'it cannot be serialized'})`, seq: event.seq, type: event.type, id };
       return encodeMessage(vsn, { joinRef: null, ref: null, topic: phoenixTopic(event), event: 'error', payload });
+    },
+    // Phoenix.Presence's pushes, which phoenix.js's Presence class reads.
+    encodePresence(topic: string, event: 'state' | 'diff', payload: string): string {
+      const [head, tail] = envelope(vsn, `topic:${topic}`, event === 'state' ? 'presence_state' : 'presence_diff', '', '');
+      return head + payload + tail;
     },
   };
 }

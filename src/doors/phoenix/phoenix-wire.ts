@@ -84,3 +84,11 @@ export function encodeMessage(vsn: Vsn, message: PhoenixMessage): string {
   if (vsn === '2.0.0') return JSON.stringify([message.joinRef, message.ref, message.topic, message.event, message.payload]);
   return JSON.stringify({ topic: message.topic, event: message.event, payload: message.payload, ref: message.ref });
 }
+
+/** The text before and after a payload of `prefix` + value + `suffix` in a server message of `vsn`. */
+export function envelope(vsn: Vsn, topic: string, event: string, prefix: string, suffix: string): [string, string] {
+  const marker = '\u0000payload\u0000';
+  const text = encodeMessage(vsn, { joinRef: null, ref: null, topic, event, payload: marker });
+  const at = text.indexOf(JSON.stringify(marker));
+  return [text.slice(0, at) + prefix, suffix + text.slice(at + JSON.stringify(marker).length)];
+}

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'uWebSockets.js';
 import type { RowcastCore } from '../../core/rowcast-core.js';
@@ -67,6 +68,7 @@ async function join(ws: Socket, context: SupabaseContext, message: PhoenixMessag
     closed(ws, message.topic, previous);
   }
   const broadcast = objectOr(config['broadcast']);
+  const presenceKey = objectOr(config['presence'])['key'];
   const channel: SupabaseChannel = {
     topic: message.topic,
     name: message.topic.slice(PREFIX.length),
@@ -75,6 +77,7 @@ async function join(ws: Socket, context: SupabaseContext, message: PhoenixMessag
     bindings: read.bindings.map((binding) => ({ binding, handles: [] })),
     topicHandle: null,
     broadcast: { self: broadcast['self'] === true, ack: broadcast['ack'] === true },
+    presenceKey: typeof presenceKey === 'string' && presenceKey !== '' ? presenceKey : randomUUID(),
     encoders: [],
     pending: [],
     revokedByRefresh: null,
@@ -98,6 +101,10 @@ async function join(ws: Socket, context: SupabaseContext, message: PhoenixMessag
     reply(ws, message, 'ok', { postgres_changes: channel.bindings.map(({ binding }) => ({ ...binding.echo, id: binding.id })) });
     if (channel.bindings.length > problems.length) ws.send(systemFrame(conn.vsn, channel.topic, 'postgres_changes', 'ok', 'Subscribed to PostgreSQL'), false);
     for (const problem of problems) ws.send(systemFrame(conn.vsn, channel.topic, 'postgres_changes', 'error', problem), false);
+    // The presence state after every join, before the diffs that continue it (the uWS topics below).
+    const topic = channel.topicHandle;
+    const state = topic ? channel.session.presenceSnapshot(topic.topic) : null;
+    if (state !== null) ws.send(topic!.group.encoder.encodePresence!(topic!.topic, 'state', state), false);
     const pending = channel.pending ?? [];
     channel.pending = null;
     for (const uwsTopic of pending) hold(ws, uwsTopic);
@@ -176,7 +183,7 @@ function channelPush(ws: Socket, context: SupabaseContext, channel: SupabaseChan
     case 'broadcast':
       return send(ws, context, channel, message, payload);
     case 'presence':
-      throw new RowcastError('UNKNOWN_METHOD', 'presence is not available on this door yet');
+      return presence(ws, channel, message, payload);
     default:
       throw new RowcastError('UNKNOWN_METHOD', `${JSON.stringify(message.event.slice(0, 64))} is not an event of a channel`);
   }
@@ -219,6 +226,29 @@ function send(ws: Socket, context: SupabaseContext, channel: SupabaseChannel, me
       pushSystem(ws, channel, 'broadcast', `${error.code}: ${error.message}`);
     },
   );
+}
+
+/** `presence` pushes: `track` (the channel's meta, as its key) and `untrack`; answered ok. */
+function presence(ws: Socket, channel: SupabaseChannel, message: PhoenixMessage, payload: Record<string, unknown>): undefined {
+  if (channel.topicHandle === null) {
+    throw new RowcastError('TOPIC_NOT_FOUND', `this channel has no presence: its custom topic ${JSON.stringify(channel.name)} was withdrawn, or there is none and open channels are off (OPEN_CHANNELS)`);
+  }
+  const topic = channel.topicHandle.topic;
+  switch (payload['event']) {
+    case 'track': {
+      const meta = payload['payload'] ?? {};
+      if (meta === null || typeof meta !== 'object' || Array.isArray(meta) || meta instanceof Uint8Array) throw new RowcastError('INVALID_ATTRIBUTES', 'a tracked presence is a JSON object');
+      channel.session.track(topic, meta as Record<string, unknown>, channel.presenceKey);
+      break;
+    }
+    case 'untrack':
+      channel.session.untrack(topic);
+      break;
+    default:
+      throw new RowcastError('INVALID_MESSAGE', 'a presence push is {"type":"presence","event":"track"|"untrack","payload":{…}}');
+  }
+  reply(ws, message, 'ok', {});
+  return undefined;
 }
 
 /** How the core reaches one channel: its subscriptions' uWS topics on the shared socket, and its end. */

@@ -28,6 +28,8 @@ export interface SupabaseChannel {
   /** The subscription to the custom topic `<name>` when there is one (its messages arrive as broadcasts). */
   topicHandle: SubscriptionHandle | null;
   readonly broadcast: { readonly self: boolean; readonly ack: boolean };
+  /** Who this channel is present as: `config.presence.key`, or a generated id when it is empty. */
+  readonly presenceKey: string;
   /** Encoders taken for this channel (released when it ends). */
   readonly encoders: FrameEncoder[];
   /**

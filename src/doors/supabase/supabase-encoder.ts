@@ -3,7 +3,7 @@ import { encoderSlot, type Event, type FrameEncoder } from '../../events/event.j
 import type { FrameKind } from '../../protocol/index.js';
 import type { Row } from '../../replication/transaction.js';
 import { droppedId, eventData } from '../event-data.js';
-import { encodeMessage, type Vsn } from '../phoenix/phoenix-wire.js';
+import { encodeMessage, envelope, type Vsn } from '../phoenix/phoenix-wire.js';
 
 /** What each rowcast kind is called in a `postgres_changes` event. */
 const CHANGE_TYPE: Readonly<Record<Exclude<FrameKind, 'new-message'>, 'INSERT' | 'UPDATE' | 'DELETE'>> = { create: 'INSERT', update: 'UPDATE', delete: 'DELETE' };
@@ -99,14 +99,6 @@ function changeEncoder(vsn: Vsn, topic: string, id: number, dataOf: (event: Even
   };
 }
 
-/** The text before and after a payload of `prefix` + value + `suffix` in a server message of `vsn`. */
-function envelope(vsn: Vsn, topic: string, event: string, prefix: string, suffix: string): [string, string] {
-  const marker = '\u0000payload\u0000';
-  const text = encodeMessage(vsn, { joinRef: null, ref: null, topic, event, payload: marker });
-  const at = text.indexOf(JSON.stringify(marker));
-  return [text.slice(0, at) + prefix, suffix + text.slice(at + JSON.stringify(marker).length)];
-}
-
 /**
  * A change as `@supabase/realtime-js` reads it (docs/supabase.md, "Database
  * changes"): `record` for INSERT and UPDATE, `old_record` for UPDATE (the old
@@ -134,6 +126,8 @@ function changeData(event: Event, kind: Exclude<FrameKind, 'new-message'>, shape
  * any other message is the broadcast `message` whose payload is the message.
  */
 function broadcastEncoder(vsn: Vsn, topic: string, self: boolean): FrameEncoder {
+  const state = envelope(vsn, topic, 'presence_state', '', '');
+  const diff = envelope(vsn, topic, 'presence_diff', '', '');
   return {
     slot: encoderSlot(),
     skipsOrigin: !self,
@@ -145,6 +139,11 @@ function broadcastEncoder(vsn: Vsn, topic: string, self: boolean): FrameEncoder 
     },
     encodeDropped(event: Event): string {
       return systemFrame(vsn, topic, 'broadcast', 'error', `EVENT_DROPPED: message ${droppedId(event)} was not delivered`);
+    },
+    // The channel's presence: `presence_state` after each join, then `presence_diff`s (realtime-js's RealtimePresence reads them).
+    encodePresence(_topic: string, event: 'state' | 'diff', payload: string): string {
+      const [head, tail] = event === 'state' ? state : diff;
+      return head + payload + tail;
     },
   };
 }
