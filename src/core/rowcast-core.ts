@@ -85,7 +85,7 @@ export interface ConnectionInfo {
 export type TableShape = Pick<TableTopic, 'name' | 'schema' | 'table' | 'columns' | 'primaryKey'>;
 
 /** The methods the admin API runs (same validation and errors as the socket). */
-export type AdminMethod = Extract<SessionMethod, 'list-topic' | 'get-topic' | 'create-topic' | 'destroy-topic' | 'new-message' | 'history'>;
+export type AdminMethod = Extract<SessionMethod, 'list-topic' | 'get-topic' | 'create-topic' | 'destroy-topic' | 'new-message' | 'history' | 'presence'>;
 
 /**
  * The core API that every door calls (docs/architecture.md, "Doors"):

@@ -44,6 +44,7 @@ interface Call {
  * | `DELETE /admin/topics/:name` | destroy it |
  * | `POST /admin/topics/:name/messages` | publish `{"message": …}` |
  * | `GET /admin/topics/:name/history?before=&limit=` | stored messages, newest first |
+ * | `GET /admin/topics/:name/presence` | who is present (`{topic, state}`) |
  * | `GET /admin/policies` | every table policy |
  * | `PUT /admin/policies/:table` | set `{"read", "ownerColumn"?, "groupColumn"?, "groupClaim"?}` |
  * | `DELETE /admin/policies/:table` | remove it |
@@ -69,6 +70,7 @@ export function mountAdminRoutes(app: TemplatedApp, api: AdminApi): void {
       ...(limit !== null ? { limit: Number(limit) } : {}),
     });
   });
+  route('get', '/admin/topics/:name/presence', 1, ({ admin, params }) => api.call(admin, 'presence', { topicName: params[0] }));
   route('get', '/admin/policies', 0, () => listPolicies(api.db));
   route('put', '/admin/policies/:table', 1, ({ params, body }) => setPolicy(api.db, params[0]!, (body ?? {}) as PolicyInput));
   route('del', '/admin/policies/:table', 1, async ({ params }) => {
