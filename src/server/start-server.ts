@@ -14,6 +14,8 @@ import { liveDoor, type LiveDoorOptions } from '../doors/live/live-door.js';
 import { liveEncoder } from '../doors/live/live-encoder.js';
 import { phoenixDoor } from '../doors/phoenix/phoenix-door.js';
 import { supabaseDoor } from '../doors/supabase/supabase-door.js';
+import { clusterStreamKey } from '../cluster/cluster-node.js';
+import { PresenceSync } from '../cluster/presence-sync.js';
 import { createMetrics } from '../http/metrics.js';
 import type { NodeStatus } from '../http/node-status.js';
 import { operatorAccess } from '../http/operator-access.js';
@@ -113,10 +115,20 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       throw error;
     }
     await slotMonitor.start();
+    const presenceSync = config.REDIS_URL === undefined ? null : new PresenceSync({
+      redisUrl: config.REDIS_URL,
+      prefix: `${clusterStreamKey(config.SLOT_NAME)}:presence`,
+      store: core.presence,
+      ttlMs: config.PRESENCE_NODE_TTL_MS,
+      ...(config.CLUSTER_SECRET !== undefined ? { secret: config.CLUSTER_SECRET } : {}),
+      logger,
+    });
+    presenceSync?.start();
     logger.info({ port, tlsPort, engine: uwsEngine, version: VERSION }, 'rowcast started');
     const close = async () => {
       apps.close();
       core.shutdown();
+      await presenceSync?.stop();
       slotMonitor.stop();
       await pipeline.source.stop();
       pipeline.positions.close();

@@ -12,23 +12,9 @@
  * `visible`. A meta that joins and leaves within one batch is never seen.
  */
 
-/** One presence: a meta of `key` on `topic`, held by a connection on `node`. */
-export interface PresenceEntry {
-  readonly topic: string;
-  readonly key: string;
-  /** `phx_ref`: unique over the cluster and restarts. */
-  readonly ref: string;
-  /** The meta as clients see it (with `sub`, `phx_ref` and, on an update, `phx_ref_prev`), as JSON. */
-  readonly json: string;
-  /** The node whose connection holds it. */
-  readonly node: string;
-}
+import type { PresenceChanges, PresenceEntry, PresenceReplica } from '../../cluster/presence-sync.js';
 
-/** What one batch changed: metas that joined and metas that left. */
-export interface PresenceChanges {
-  readonly joins: readonly PresenceEntry[];
-  readonly leaves: readonly PresenceEntry[];
-}
+export type { PresenceChanges, PresenceEntry } from '../../cluster/presence-sync.js';
 
 /** What the store needs. */
 export interface PresenceStoreOptions {
@@ -58,7 +44,7 @@ class TopicPresence {
 }
 
 /** See the file's comment. */
-export class PresenceStore {
+export class PresenceStore implements PresenceReplica {
   readonly node: string;
   readonly #options: PresenceStoreOptions;
   readonly #topics = new Map<string, TopicPresence>();
