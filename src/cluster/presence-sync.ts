@@ -66,6 +66,29 @@ interface Peer {
 const SEQ_FIELD = '~seq';
 
 /**
+ * A batch, written only while the node's heartbeat (KEYS[1]) exists: its
+ * joins (ARGV[5] field/value pairs from ARGV[6]) and leaves (the fields
+ * after) into its hash (KEYS[2]) with `~seq` (ARGV[1]), the heartbeat
+ * renewed (ARGV[2] ms), the message (ARGV[4]) published on ARGV[3].
+ */
+const SHARE_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local joins = tonumber(ARGV[5])
+local i = 6
+for _ = 1, joins do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+while i <= #ARGV do
+  redis.call('HDEL', KEYS[2], ARGV[i])
+  i = i + 1
+end
+redis.call('HSET', KEYS[2], '${'~seq'}', ARGV[1])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1`;
+
+/**
  * Presence over a cluster (docs/presence.md, "Cluster"), on the Redis the
  * cluster already runs on. Each node owns the presences of its own
  * connections and keeps, per node, in Redis:
@@ -138,23 +161,24 @@ export class PresenceSync {
     this.#redis.disconnect();
   }
 
-  /** One batch of this node's own changes: into its hash and out to its peers, numbered. */
+  /**
+   * One batch of this node's own changes: into its hash and out to its
+   * peers, numbered, in one script that runs only while the node's
+   * heartbeat exists. A hash is so either whole or absent: a batch never
+   * writes into one that Redis lost (or that peers removed, judging the node
+   * gone), where a peer reading it would find members missing. Then the
+   * node announces everything instead.
+   */
   async #share({ joins, leaves }: PresenceChanges): Promise<void> {
     const seq = ++this.#seq;
     const message: SyncMessage = { node: this.#node, seq, joins: joins.map(wire), leaves: leaves.map((entry) => ({ t: entry.topic, r: entry.ref })) };
     const members = this.#membersKey(this.#node);
-    const multi = this.#redis.multi();
-    if (joins.length > 0) multi.hset(members, Object.fromEntries(joins.map((entry) => [field(entry.topic, entry.ref), this.#signed(members, JSON.stringify(wire(entry)))])));
-    if (leaves.length > 0) multi.hdel(members, ...leaves.map((entry) => field(entry.topic, entry.ref)));
-    multi.hset(members, SEQ_FIELD, String(seq));
-    // XX: a batch never brings back a heartbeat that is gone (Redis lost its data, or peers judged this node gone
-    // and removed its hash); only an announcement, which writes everything, does.
-    multi.set(this.#heartbeatKey(this.#node), String(seq), 'PX', this.#options.ttlMs, 'XX');
-    multi.publish(this.#options.prefix, this.#sign(JSON.stringify(message)));
+    const args = [String(seq), String(this.#options.ttlMs), this.#options.prefix, this.#sign(JSON.stringify(message)), String(joins.length)];
+    for (const entry of joins) args.push(field(entry.topic, entry.ref), this.#signed(members, JSON.stringify(wire(entry))));
+    for (const entry of leaves) args.push(field(entry.topic, entry.ref));
     try {
-      const results = await multi.exec();
-      const beat = results?.[results.length - 2];
-      if (!results || results.some(([error]) => error) || beat?.[1] === null) this.#lost();
+      const written = await this.#redis.eval(SHARE_SCRIPT, 2, this.#heartbeatKey(this.#node), members, ...args);
+      if (written !== 1) this.#lost();
     } catch {
       this.#lost();
     }
