@@ -18,7 +18,7 @@ import { ERROR_CODES } from '../src/protocol/index.js';
 /** The error codes a garbage frame may earn: every one but INTERNAL (a bug), NOT_FOUND (HTTP) and EVENT_DROPPED (to admins). */
 const EXPECTED_CODES: ReadonlySet<string> = new Set(ERROR_CODES.filter((code) => code !== 'INTERNAL' && code !== 'NOT_FOUND' && code !== 'EVENT_DROPPED'));
 
-const METHODS = ['subscribe', 'unsubscribe', 'list-topic', 'get-topic', 'new-message', 'create-topic', 'destroy-topic', 'history', 'refresh-token', 'ping'];
+const METHODS = ['subscribe', 'unsubscribe', 'list-topic', 'get-topic', 'new-message', 'create-topic', 'destroy-topic', 'history', 'refresh-token', 'track', 'untrack', 'presence', 'ping'];
 
 /** A frame to send: `request` frames get an id of the runner's when sent. */
 export type FuzzFrame =
@@ -59,6 +59,8 @@ const attributes: fc.Arbitrary<unknown> = fc.oneof(
         before: value,
         token: text,
         readers: fc.oneof(fc.constantFrom('anyone', 'authenticated', 'admin'), value),
+        meta: fc.oneof(fc.dictionary(text, value, { maxKeys: 4 }), value),
+        presence: fc.oneof(fc.boolean(), value),
       },
       { requiredKeys: [] },
     ),
@@ -254,7 +256,7 @@ export class FuzzRunner {
     this.#connections = await Promise.all(this.#tokens.map((token) => FuzzConnection.open(`${this.#url}?token=${token}`)));
     const admin = this.#connections[0]!;
     const id = `${ID_PREFIX}setup`;
-    admin.socket.send(JSON.stringify({ id, method: 'create-topic', attributes: { name: 'fz-chat', history: 10 } }));
+    admin.socket.send(JSON.stringify({ id, method: 'create-topic', attributes: { name: 'fz-chat', history: 10, presence: true } }));
     await admin.answered(id, 10_000);
     admin.answers.delete(id);
   }

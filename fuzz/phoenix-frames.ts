@@ -21,7 +21,7 @@ const topics = fc.oneof(
   fc.string({ maxLength: 20 }),
 );
 const events = fc.oneof(
-  fc.constantFrom('phx_join', 'phx_leave', 'heartbeat', 'new-message', 'history', 'presence', 'list-topic', 'get-topic', 'create-topic', 'destroy-topic', 'refresh-token', 'bogus'),
+  fc.constantFrom('phx_join', 'phx_leave', 'heartbeat', 'new-message', 'history', 'presence', 'track', 'untrack', 'list-topic', 'get-topic', 'create-topic', 'destroy-topic', 'refresh-token', 'bogus'),
   fc.string({ maxLength: 20 }),
 );
 /** Payloads of every shape the Phoenix door's events take, and anything (shared with fuzz/supabase-frames.ts). */
@@ -31,6 +31,7 @@ export const payloads = fc.oneof(
   fc.record({ since: fc.oneof(fc.string(), fc.constant('0000000000000000-00000000')), events: fc.anything({ maxDepth: 2 }) }, { requiredKeys: [] }),
   fc.record({ message: fc.jsonValue({ maxDepth: 4 }), limit: fc.integer(), before: fc.anything({ maxDepth: 1 }) }, { requiredKeys: [] }),
   fc.record({ name: fc.string({ maxLength: 40 }), topicName: fc.string({ maxLength: 40 }), token: fc.string() }, { requiredKeys: [] }),
+  fc.record({ meta: fc.oneof(fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 }), fc.anything({ maxDepth: 2 })) }, { requiredKeys: [] }),
   fc.anything({ maxDepth: 4 }),
 );
 /** join_ref and ref values: null, small numbers as strings, and anything (shared with fuzz/supabase-frames.ts). */

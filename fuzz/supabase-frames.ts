@@ -917,7 +917,12 @@ export class SupabaseFuzzRunner {
       else if (read.event === 'phx_leave') must(status === 'ok', 'a leave not answered ok');
       else if (read.event === 'phx_join' && (!read.topic.startsWith('realtime:') || read.topic === 'realtime:')) must(status === 'error' && reason === 'unmatched topic', 'a join of a topic that is no realtime channel not answered unmatched topic');
       else if (read.event !== 'phx_join' && channel === undefined) must(status === 'error' && reason === 'unmatched topic', 'a push on a channel not joined not answered unmatched topic');
-      else if (read.event === 'presence' || (read.event !== 'phx_join' && read.event !== 'broadcast' && read.event !== 'access_token')) must(status === 'error', 'an unknown event or presence on a joined channel not answered with an error');
+      else if (read.event === 'presence') {
+        // ok only for a track of an object (none or null: an empty one) or an untrack; else a coded error.
+        const push = read.payload as any;
+        const valid = push?.event === 'untrack' || (push?.event === 'track' && (push.payload == null || (typeof push.payload === 'object' && !Array.isArray(push.payload))));
+        must(status === 'error' ? /^[A-Z_]+: /.test(reason) : valid, 'a presence push answered ok that is no track of an object nor an untrack, or an error without a code');
+      } else if (read.event !== 'phx_join' && read.event !== 'broadcast' && read.event !== 'access_token') must(status === 'error', 'an unknown event on a joined channel not answered with an error');
       if (read.event === 'phx_join' && status === 'ok') {
         // The reply lists every binding, in order, each with an id (realtime-js checks it).
         const sent = (read.payload as any)?.config?.postgres_changes;

@@ -23,7 +23,7 @@ test(`${RUNS} batches of arbitrary Phoenix frames from ${CONNECTIONS} connection
   env: { RATE_LIMIT_PER_SECOND: '1000000', RATE_LIMIT_BURST: '1000000', MAX_PENDING_REQUESTS: '8' },
 }, async (t, { server, token, connect, db }) => {
   const admin = await connect({ sub: 'fz-admin', role: 'admin' });
-  await admin.call('create-topic', { name: 'fz-chat', history: 10 });
+  await admin.call('create-topic', { name: 'fz-chat', history: 10, presence: true });
   const witness = phoenixSocket(server.port, token({ sub: 'witness' }));
   t.teardown(() => witness.disconnect());
   const notes = witness.channel('table:notes', {});

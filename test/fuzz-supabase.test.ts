@@ -46,7 +46,7 @@ test(`${RUNS} batches of arbitrary Supabase frames from ${VSNS.length} connectio
   env: { ...ENV, MAX_PENDING_REQUESTS: '32' },
 }, async (t, { server, token, connect, db }) => {
   const admin = await connect({ sub: 'fz-admin', role: 'admin' });
-  await admin.call('create-topic', { name: 'fz-chat', history: 10, writers: 'authenticated' });
+  await admin.call('create-topic', { name: 'fz-chat', history: 10, writers: 'authenticated', presence: true });
   await admin.call('create-topic', { name: 'fz-admin', history: 0, readers: 'authenticated', writers: 'admin' });
   const watchers = await Promise.all((['2.0.0', '1.0.0'] as const).map((vsn) => bystander(server.port, token({ sub: `witness-${vsn}` }), vsn)));
   t.teardown(() => watchers.forEach((w) => void w.client.disconnect()));
