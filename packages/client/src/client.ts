@@ -8,6 +8,7 @@
  * client pulls in nothing of the server.
  */
 import type { ErrorCode, EventFrame, Method, RequestOf, ResponseData, ServerFrame, SessionData } from '../../../src/protocol/index.js';
+import { PresenceChannel, type Presence } from './presence.js';
 
 /** Errors only the client raises: the connection went away with the request in flight, the client was closed, no answer in time. */
 export type ClientErrorCode = ErrorCode | 'CONNECTION_LOST' | 'CLOSED' | 'TIMEOUT';
@@ -163,6 +164,8 @@ export class RowcastClient {
   readonly #pending = new Map<number, Pending>();
   /** Keyed by topic and options: one server subscription per key. */
   readonly #subscriptions = new Map<string, Subscription>();
+  /** Topic → its presence, while a {@link Presence} of it is open. */
+  readonly #presences = new Map<string, PresenceChannel>();
   #nextId = 1;
   #attempt = 0;
   /** Connections attempted: picks the URL. */
@@ -246,6 +249,30 @@ export class RowcastClient {
       }, 0);
     };
     return Object.assign(unsubscribe, { ready });
+  }
+
+  /**
+   * The presence on a topic with presence (a custom topic created with
+   * `presence: true`, or an open channel `~name`): who is present, kept
+   * current, and `track` for this connection, tracked again after every
+   * reconnect. Subscribes to the topic while the returned object is open,
+   * sharing the subscription the app may hold (with no `filter` or
+   * `events`). Call its `close` when done.
+   *
+   * @example
+   * const room = client.presence('room');
+   * room.onSync((state) => console.log(Object.keys(state)));
+   * await room.track({ status: 'online' });
+   */
+  presence(topic: string): Presence {
+    let channel = this.#presences.get(topic);
+    if (!channel) {
+      channel = new PresenceChannel({ topic, request: (method, attributes) => this.#request(method, attributes), onEmpty: () => this.#presences.delete(topic) });
+      this.#presences.set(topic, channel);
+      // The server holds the subscription already: its state frame went by before this channel was there.
+      if ([...this.#subscriptions.values()].some((subscription) => subscription.topic === topic && subscription.active)) channel.fetchState();
+    }
+    return channel.open(this.subscribe(topic, {}, () => {}));
   }
 
   /** `new-message` on a custom topic; resolves with the message's `id` and `seq` (`seq` null while the stream is down). */
@@ -368,11 +395,14 @@ export class RowcastClient {
       case 'subscription':
         this.#revoked(frame.topic, frame.reason);
         return;
+      case 'presence':
+        this.#presences.get(frame.topic)?.receive(frame);
+        return;
       default:
     }
   }
 
-  /** Sends what waited for the connection: resubscriptions first (with `since`), then queued requests. */
+  /** Sends what waited for the connection: resubscriptions first (with `since`), then queued requests, then the presences to track again. */
   #onOpen(): void {
     for (const subscription of this.#subscriptions.values()) {
       // One whose subscribe waits in the queue below goes out with it.
@@ -384,6 +414,7 @@ export class RowcastClient {
         pending.frame = null;
       }
     }
+    for (const channel of this.#presences.values()) channel.reconnected();
   }
 
   #subscribeAttributes(subscription: Subscription): RequestOf<'subscribe'>['attributes'] {

@@ -20,12 +20,17 @@ export {
   type Unsubscribe,
 } from './client.js';
 export { liveRows, type LiveRows, type LiveRowsOptions, type Row, type Snapshot } from './live-rows.js';
+export type { Presence, PresenceJoinListener, PresenceLeaveListener, PresenceMetaInput, PresenceMetas } from './presence.js';
 export type {
   CloseCode,
   CustomTopicDetail,
   CustomTopicSummary,
   ErrorCode,
   EventFrame,
+  PresenceDiff,
+  PresenceFrame,
+  PresenceMeta,
+  PresenceState,
   ResponseData,
   StoredMessage,
   TableTopicDetail,
