@@ -11,7 +11,20 @@
  * }
  */
 import { createContext, createElement, useCallback, useContext, useEffect, useMemo, useRef, useState, useSyncExternalStore, type ReactNode } from 'react';
-import { liveRows, type ConnectionState, type LiveEvent, type Row, type RowcastClient, type RowcastClientError, type Snapshot, type SubscribeOptions } from '@rowcast/client';
+import {
+  liveRows,
+  type ConnectionState,
+  type LiveEvent,
+  type Presence,
+  type PresenceMeta,
+  type PresenceMetaInput,
+  type PresenceState,
+  type Row,
+  type RowcastClient,
+  type RowcastClientError,
+  type Snapshot,
+  type SubscribeOptions,
+} from '@rowcast/client';
 
 const RowcastContext = createContext<RowcastClient | null>(null);
 
@@ -151,4 +164,92 @@ type Message = Parameters<RowcastClient['publish']>[1];
 export function usePublish(topic: string): (message: Message) => ReturnType<RowcastClient['publish']> {
   const client = useRowcast();
   return useCallback((message: Message) => client.publish(topic, message), [client, topic]);
+}
+
+/** One key present on a topic (a user, by the token's `sub`), with a meta per connection (tab) that tracks it. */
+export interface PresenceMember {
+  readonly key: string;
+  readonly metas: readonly PresenceMeta[];
+}
+
+/** What {@link usePresence} returns. `status` is the subscription's; a refused `track` is an `error` too. */
+export interface PresenceView {
+  readonly status: SubscriptionStatus['status'];
+  readonly error?: RowcastClientError;
+  /** Who is present, one entry per key, in the order the server listed or they joined. */
+  readonly members: readonly PresenceMember[];
+  /** The same as key → metas (Phoenix's shape, `client.presence(topic).state()`). */
+  readonly state: PresenceState;
+}
+
+const NO_ONE: PresenceState = Object.freeze({});
+
+/**
+ * Who is present on a topic with presence (a custom topic created with
+ * `presence: true`, or an open channel `~name`), while the component is
+ * mounted; with `meta`, this connection is tracked with it (compared by
+ * value: a new `meta` updates the presence, an inline object does not), and
+ * untracked on unmount. The component re-renders only when someone joins,
+ * updates or leaves.
+ *
+ * @example
+ * function Room({ me }: { me: string }) {
+ *   const { members } = usePresence('~room', { name: me });
+ *   return <ul>{members.map((m) => <li key={m.key}>{String(m.metas[0]?.name)} ({m.metas.length} tabs)</li>)}</ul>;
+ * }
+ */
+export function usePresence(topic: string, meta?: PresenceMetaInput): PresenceView {
+  const client = useRowcast();
+  const metaKey = meta === undefined ? undefined : JSON.stringify(meta);
+  // One store per mounted hook: the topic's presence and its state, replaced (by the client) on every change.
+  const store = useMemo(() => ({ presence: null as Presence | null, state: NO_ONE, listeners: new Set<() => void>() }), []);
+  const tracked = useRef(false);
+  const [status, setStatus] = useState<Omit<PresenceView, 'members' | 'state'>>({ status: 'subscribing' });
+  useEffect(() => {
+    const presence = client.presence(topic);
+    store.presence = presence;
+    tracked.current = false;
+    const publish = (state: PresenceState) => {
+      if (state === store.state) return;
+      store.state = state;
+      for (const listener of [...store.listeners]) listener();
+    };
+    const stop = presence.onSync(publish);
+    publish(presence.state());
+    setStatus({ status: 'subscribing' });
+    presence.ready.then(
+      () => setStatus((s) => (s.status === 'subscribing' ? { status: 'live' } : s)),
+      (error: RowcastClientError) => setStatus({ status: 'error', error }),
+    );
+    return () => {
+      stop();
+      presence.close();
+      store.presence = null;
+    };
+  }, [client, topic, store]);
+  useEffect(() => {
+    const presence = store.presence!;
+    if (metaKey === undefined) {
+      if (tracked.current) presence.untrack().catch(() => {});
+      tracked.current = false;
+      return;
+    }
+    tracked.current = true;
+    presence.track(JSON.parse(metaKey) as PresenceMetaInput).catch((error: RowcastClientError) => {
+      // A lost connection is not a refusal: the client tracks the meta again when it is back.
+      if (store.presence === presence && error.code !== 'CONNECTION_LOST' && error.code !== 'CLOSED') setStatus({ status: 'error', error });
+    });
+  }, [client, topic, store, metaKey]);
+  const state = useSyncExternalStore(
+    useCallback(
+      (onChange: () => void) => {
+        store.listeners.add(onChange);
+        return () => store.listeners.delete(onChange);
+      },
+      [store],
+    ),
+    () => store.state,
+  );
+  const members = useMemo(() => Object.entries(state).map(([key, { metas }]) => ({ key, metas })), [state]);
+  return { ...status, members, state };
 }
