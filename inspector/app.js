@@ -1,13 +1,15 @@
 // The rowcast inspector: paste a token, see the topics it may read, subscribe
-// with a click, watch events arrive with their seq, publish to custom topics,
-// and watch the server's connections and events/s. Plain DOM and the client
-// SDK the server serves at /client/ (no build step).
+// with a click, watch events arrive with their seq, see who is present on
+// custom topics with presence, publish to custom topics, and watch the
+// server's connections and events/s. Plain DOM and the client SDK the server
+// serves at /client/ (no build step).
 import { createClient } from '/client/index.js';
 
 const $ = (id) => document.getElementById(id);
 const MAX_ROWS = 200;
 let client = null;
 const subscribed = new Map(); // topic → unsubscribe
+const presences = new Map(); // topic → client.presence(topic), while subscribed to a topic with presence
 
 /** An element with attributes/properties and children. */
 function el(tag, props = {}, ...children) {
@@ -43,7 +45,7 @@ async function loadTopics() {
     const { topics } = await client.listTopics();
     list.replaceChildren(
       ...topics.map((topic) => {
-        const button = el('button', { type: 'button', 'data-topic': topic.name, onclick: () => toggle(topic.name, button) });
+        const button = el('button', { type: 'button', 'data-topic': topic.name, onclick: () => toggle(topic, button) });
         button.textContent = subscribed.has(topic.name) ? 'unsubscribe' : 'subscribe';
         const kind = topic.kind === 'table' ? `table, ${topic.read}` : 'custom';
         return el('li', {}, el('span', {}, topic.name, el('span', { className: 'kind', textContent: kind })), button);
@@ -57,11 +59,12 @@ async function loadTopics() {
   }
 }
 
-function toggle(topic, button) {
+function toggle({ name: topic, kind }, button) {
   const unsubscribe = subscribed.get(topic);
   if (unsubscribe) {
     unsubscribe();
     subscribed.delete(topic);
+    unwatchPresence(topic);
     button.textContent = 'subscribe';
     return;
   }
@@ -71,12 +74,54 @@ function toggle(topic, button) {
   stop.ready.then(
     () => {
       button.textContent = 'unsubscribe';
+      if (kind !== 'custom') return;
+      client.getTopic(topic).then(
+        (detail) => {
+          if (detail.presence && subscribed.get(topic) === stop) watchPresence(topic);
+        },
+        (error) => note(`${topic}: ${error.code}: ${error.message}`),
+      );
     },
     (error) => {
       subscribed.delete(topic);
       button.textContent = 'subscribe';
       note(`${topic}: ${error.code}: ${error.message}`);
     },
+  );
+}
+
+/** Shows who is present on `topic`, kept current by the client (it shares the inspector's subscription). */
+function watchPresence(topic) {
+  const presence = client.presence(topic);
+  presences.set(topic, presence);
+  presence.onSync(showPresence);
+  showPresence();
+}
+
+function unwatchPresence(topic) {
+  presences.get(topic)?.close();
+  if (presences.delete(topic)) showPresence();
+}
+
+function showPresence() {
+  const panel = $('presence');
+  if (presences.size === 0) {
+    panel.replaceChildren(el('p', { className: 'muted', textContent: 'subscribe to a custom topic with presence to see who is there' }));
+    return;
+  }
+  panel.replaceChildren(
+    ...[...presences].map(([topic, presence]) => {
+      const members = Object.entries(presence.state());
+      const list = members.map(([key, { metas }]) =>
+        el('li', { 'data-key': key }, el('strong', { textContent: key }), ...metas.map((meta) => el('code', { textContent: JSON.stringify(meta) }))),
+      );
+      return el(
+        'div',
+        { className: 'presence', 'data-topic': topic },
+        el('h3', { textContent: `${topic} · ${members.length} present` }),
+        list.length > 0 ? el('ul', { className: 'members' }, ...list) : el('p', { className: 'muted', textContent: 'no one' }),
+      );
+    }),
   );
 }
 
@@ -109,6 +154,8 @@ $('connect').addEventListener('submit', (e) => {
   if (!token) return;
   client?.close();
   subscribed.clear();
+  presences.clear();
+  showPresence();
   const url = new URL('/live', location.href);
   url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
   client = createClient({ url: url.toString(), token, client: 'inspector' });

@@ -2,7 +2,7 @@
  * Issue 9, the inspector page at `GET /`, in real headless Chromium (Debian's
  * `chromium`, driven by playwright-core; `npm test` installs it): paste a
  * token, subscribe to a table with a click, insert a row from the test, see
- * it on the page, publish to a custom topic. The screenshot is written to
+ * it on the page, see who is present on a custom topic, publish to it. The screenshot is written to
  * .rowcast/test-output/inspector.png and its path logged.
  */
 import { existsSync, mkdirSync } from 'node:fs';
@@ -19,10 +19,10 @@ const TABLES = `
   CREATE TABLE orders (id int PRIMARY KEY, owner_id text NOT NULL, item text NOT NULL);
   INSERT INTO rowcast.table_policies (table_name, read, owner_column) VALUES ('orders', 'owner', 'owner_id');`;
 
-test('the inspector: paste a token, subscribe to a table, see a row inserted by the test; publish to a custom topic', withServer, { sql: TABLES }, async (t, { server, db, connect }) => {
+test('the inspector: paste a token, subscribe to a table, see a row inserted by the test; see who is present on a custom topic and publish to it', withServer, { sql: TABLES }, async (t, { server, db, connect }) => {
   if (!existsSync(CHROMIUM)) t.fail(`no Chromium at ${CHROMIUM}: run \`sudo apt-get install chromium\` (npm test does when it can), or set CHROMIUM_PATH`);
   const admin = await connect({ sub: 'ops', role: 'admin' });
-  await admin.call('create-topic', { name: 'lobby', writers: 'authenticated' });
+  await admin.call('create-topic', { name: 'lobby', writers: 'authenticated', presence: true });
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
   t.teardown(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
@@ -44,6 +44,13 @@ test('the inspector: paste a token, subscribe to a table, see a row inserted by 
 
   await page.click('button[data-topic="lobby"]');
   await page.locator('button[data-topic="lobby"]', { hasText: 'unsubscribe' }).waitFor({ timeout: 10_000 });
+  // Who is present on the topic, live: a member joins with its meta, and leaves when its connection closes.
+  const bob = await connect({ sub: 'bob' });
+  await bob.subscribe('lobby');
+  await bob.call('track', { topicName: 'lobby', meta: { status: 'online' } });
+  await page.locator('#presence li[data-key="bob"]', { hasText: '"status":"online"' }).waitFor({ timeout: 10_000 });
+  bob.close();
+  await page.locator('#presence li[data-key="bob"]').waitFor({ state: 'detached', timeout: 10_000 });
   await page.fill('#publish-message', '{"text": "hello from the inspector"}');
   await page.click('#publish button');
   await page.locator('#events tr', { hasText: 'hello from the inspector' }).waitFor({ timeout: 10_000 });
