@@ -35,7 +35,7 @@ test('phoenix.js Presence: sync, onJoin and onLeave on topic:<name>; two tabs of
   presence.onLeave((key, current) => {
     if (current.metas.length === 0) left.push(key!);
   });
-  presence.onSync(() => syncs++);
+  presence.onSync(() => void syncs++);
   await join(watcherChannel!);
   await waitFor('the first sync (presence_state)', () => syncs > 0);
   for (const tab of [tab1!, tab2!]) await join(tab);
@@ -100,7 +100,7 @@ for (const vsn of ['2.0.0', '1.0.0'] as const) {
     t.true(events.includes('join alice-key') && events.includes(`leave ${bobKey}`), events.join());
     // A later join gets the state first: presenceState() is whole at once.
     await clients[1]!.removeChannel(bob!);
-    const late = clients[1]!.channel('lobby', {});
+    const late = clients[1]!.channel('lobby');
     await subscribed(late);
     await waitFor('the late channel has everyone', () => Object.keys(late.presenceState()).length === 3);
   });

@@ -79,6 +79,8 @@ export class PresenceTracking {
   /** `presence`: who is present on a topic the session may read, as its subscribers were last told. */
   state(session: SessionState, topicName: string): ResponseData['presence'] {
     const topic = this.#topicOf(session, topicName, false);
+    // A large room's state is costly to send: asking counts like a track.
+    this.#take(session);
     return { topic: topic.name, state: JSON.parse(this.#context.store.stateJson(topic.name)) };
   }
 
@@ -116,7 +118,7 @@ export class PresenceTracking {
     return topic;
   }
 
-  /** One track or untrack from the session's connection (`PRESENCE_TRACK_RATE` per second, in bursts of as many). */
+  /** One track, untrack or presence request from the session's connection (`PRESENCE_TRACK_RATE` per second, in bursts of as many). */
   #take(session: SessionState): void {
     const root = [...session.connection][0]!;
     const perSecond = this.#context.limits.tracksPerSecond;
