@@ -35,6 +35,8 @@ test('the session frame names the connection, the user and the limits', withServ
     maxFilterValueLength: 256,
     maxFilterKeyBytes: 4096,
     maxFilterGroupsPerConnection: 32,
+    maxPresenceMetaBytes: 1024,
+    presenceTracksPerSecond: 10,
   });
 });
 

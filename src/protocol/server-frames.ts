@@ -15,6 +15,8 @@ export interface SessionLimits {
   readonly maxFilterValueLength: number;
   readonly maxFilterKeyBytes: number;
   readonly maxFilterGroupsPerConnection: number;
+  readonly maxPresenceMetaBytes: number;
+  readonly presenceTracksPerSecond: number;
 }
 
 /** What a client is told about itself on open. */

@@ -100,6 +100,8 @@ function sessionLimits(options: LiveDoorOptions): SessionLimits {
     maxFilterValueLength: core.limits.filter.maxValueLength,
     maxFilterKeyBytes: core.limits.filter.maxKeyBytes,
     maxFilterGroupsPerConnection: core.limits.maxFilterGroupsPerConnection,
+    maxPresenceMetaBytes: core.limits.presence.maxMetaBytes,
+    presenceTracksPerSecond: core.limits.presence.tracksPerSecond,
   });
 }
 
