@@ -72,8 +72,11 @@ test('phoenix.js: custom topics through the rowcast channel and topic:<name>, wi
   await join(notAdmin);
   const refused = await pushAndWait(notAdmin, 'create-topic', { name: 'x' }).catch((e: { reply: { reason: string } }) => e.reply);
   t.regex((refused as { reason: string }).reason, /^FORBIDDEN: /);
-  const presence = await pushAndWait(lobby, 'presence', {}).catch((e: { reply: { reason: string } }) => e.reply);
-  t.regex((presence as { reason: string }).reason, /^UNKNOWN_METHOD: /);
+  // lobby was created without presence.
+  const presence = await pushAndWait(lobby, 'track', { meta: {} }).catch((e: { reply: { reason: string } }) => e.reply);
+  t.regex((presence as { reason: string }).reason, /^INVALID_ATTRIBUTES: .*no presence/);
+  const unknown = await pushAndWait(lobby, 'shout', {}).catch((e: { reply: { reason: string } }) => e.reply);
+  t.regex((unknown as { reason: string }).reason, /^UNKNOWN_METHOD: /);
 });
 
 test('phoenix.js: after a lost connection the channel rejoins with since (its params function) and misses nothing', withServer, { sql: SCHEMA }, async (t, { db, server, token }) => {

@@ -220,8 +220,11 @@ test('Supabase rules on the wire: heartbeat, unmatched topic, duplicate join clo
   const answered = await ws.next((m) => m[1] === '6' || m[1] === '7');
   t.is(answered[1], '7');
   t.regex(String((answered[4] as { response: { reason: string } }).response.reason), /^UNKNOWN_METHOD: /);
+  // realtime:o is an open channel, with presence: a track is answered ok, a presence push of another event is refused.
   ws.send(['5', '8', 'realtime:o', 'presence', { type: 'presence', event: 'track', payload: {} }]);
-  t.regex(String(((await ws.next((m) => m[1] === '8'))[4] as { response: { reason: string } }).response.reason), /^UNKNOWN_METHOD: presence/);
+  t.like((await ws.next((m) => m[1] === '8'))[4], { status: 'ok' });
+  ws.send(['5', '9', 'realtime:o', 'presence', { type: 'presence', event: 'wave' }]);
+  t.regex(String(((await ws.next((m) => m[1] === '9'))[4] as { response: { reason: string } }).response.reason), /^INVALID_MESSAGE: /);
 
   // Garbage gets an error on the phoenix topic and the connection goes on.
   for (const bad of ['not json', '[1,2,3]', '[null,null,"","e",{}]']) ws.sendText(bad);
