@@ -64,6 +64,7 @@ test('three nodes: members on every node see each other; kill -9 of a node makes
   const clients = await Promise.all(names.map((name, i) => waitFor(`${name} joins`, () => member(nodes[Math.floor(i / 2)]!, name).catch(() => null))));
   t.teardown(() => clients.forEach((client) => client.close()));
   await waitFor('every member everywhere', () => clients.every((client) => present(client) === names.join(',')));
+  t.like(await nodes[0]!.status(), { presence: { topics: 1, presences: 6, own: 2, nodes: 3 } });
 
   // An update on one node reaches the others as an update (a join with phx_ref_prev and a leave).
   await clients[0]!.call('track', { topicName: 'room', meta: { name: 'a0', typing: true } });

@@ -28,6 +28,8 @@ export interface NodeStatus {
   readonly replayWindowEvents: number;
   readonly topics: Array<{ name: string; read: string; subscribers: number; filterGroups: number }>;
   readonly customTopics: Array<{ name: string; history: number; subscribers: number }>;
+  /** Presence: topics with someone present, presences (metas) over the cluster as this node holds them, this node's own, and nodes holding any. */
+  readonly presence: { readonly topics: number; readonly presences: number; readonly own: number; readonly nodes: number };
 }
 
 /** What `/health` says: up, or which dependencies are down. */

@@ -115,6 +115,13 @@ export class PresenceStore implements PresenceReplica {
     for (const entry of wanted.values()) this.join(entry);
   }
 
+  /** Topics with someone present, presences (metas) over the cluster, this node's own, and the nodes holding any: for /status. */
+  stats(): { topics: number; presences: number; own: number; nodes: number } {
+    let presences = 0;
+    for (const entries of this.#byNode.values()) presences += entries.size;
+    return { topics: this.#topics.size, presences, own: this.#byNode.get(this.node)?.size ?? 0, nodes: this.#byNode.size };
+  }
+
   /** Distinct keys present on `topic` now. */
   keyCount(topic: string): number {
     return this.#topics.get(topic)?.metasByKey.size ?? 0;
