@@ -4,34 +4,19 @@
  * leave everywhere within the heartbeat bound; Redis restarted empty
  * converges to exactly the live members, with no ghost.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import test from 'ava';
 import { Redis } from 'ioredis';
-import { clusterKeys } from '../src/cluster/cluster-node.js';
+import { clusterNodes, startRedisServer } from './helpers/cluster-nodes.js';
 import { freePort } from './helpers/free-port.js';
 import { LiveClient } from './helpers/live-client.js';
 import { presenceView } from './helpers/presence-view.js';
 import type { ServerProcess } from './helpers/server-process.js';
 import { waitFor } from './helpers/wait-for.js';
 import { signToken } from './helpers/with-server.js';
-import { withServerProcess, type ProcessFixture } from './helpers/with-server-process.js';
+import { withServerProcess } from './helpers/with-server-process.js';
 
-const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const ADMIN = signToken({ sub: 'admin', role: 'admin' });
-
-/** `count` nodes on one Redis; after the test they are killed and the cluster's keys (presence ones too) removed. */
-async function cluster(t: { teardown(fn: () => Promise<void>): void }, { db, start }: ProcessFixture, count: number, redisUrl = REDIS_URL): Promise<ServerProcess[]> {
-  const nodes: ServerProcess[] = [];
-  t.teardown(async () => {
-    await Promise.all(nodes.map((node) => node.kill('SIGKILL')));
-    const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-    const presence = await redis.keys(`rowcast:${db.name}:presence*`).catch(() => []);
-    await redis.del(...clusterKeys(db.name), ...presence).catch(() => {});
-    redis.disconnect();
-  });
-  for (let i = 0; i < count; i++) nodes.push(await start({ REDIS_URL: redisUrl, CLUSTER_FAILOVER_MS: '300' }));
-  return nodes;
-}
 
 /** A member: a /live client on `node` subscribed to `room` and present with meta `{name}`; `ref` is its meta's. */
 async function member(node: ServerProcess, name: string): Promise<LiveClient & { ref: string }> {
@@ -58,7 +43,7 @@ async function createRoom(node: ServerProcess): Promise<void> {
 }
 
 test('three nodes: members on every node see each other; kill -9 of a node makes its members leave everywhere within the bound', withServerProcess, {}, async (t, fixture) => {
-  const nodes = await cluster(t, fixture, 3);
+  const nodes = await clusterNodes(t, fixture, 3);
   await createRoom(nodes[0]!);
   const names = ['a0', 'a1', 'b0', 'b1', 'c0', 'c1'];
   const clients = await Promise.all(names.map((name, i) => waitFor(`${name} joins`, () => member(nodes[Math.floor(i / 2)]!, name).catch(() => null))));
@@ -89,11 +74,11 @@ test('three nodes: members on every node see each other; kill -9 of a node makes
 
 test('Redis restarted empty: nodes announce their members again, and every view converges to exactly the live members', withServerProcess, {}, async (t, fixture) => {
   const port = await freePort();
-  const startRedis = (): ChildProcess => spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const startRedis = (): ChildProcess => startRedisServer(port);
   let redis = startRedis();
   t.teardown(() => void redis.kill('SIGKILL'));
   const redisUrl = `redis://127.0.0.1:${port}`;
-  const nodes = await waitFor('the nodes to start on the new Redis', () => cluster(t, fixture, 2, redisUrl).catch(() => null));
+  const nodes = await waitFor('the nodes to start on the new Redis', () => clusterNodes(t, fixture, 2, redisUrl).catch(() => null));
   await createRoom(nodes[0]!);
   const names = ['a0', 'a1', 'b0', 'b1'];
   let clients: Array<LiveClient & { ref: string }> = await Promise.all(names.map((name, i) => waitFor(`${name} joins`, () => member(nodes[i % 2]!, name).catch(() => null))));

@@ -8,14 +8,13 @@
  * losing Redis's data is never a silent gap; Phoenix clients on any node see
  * the same events as /live clients.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import test from 'ava';
-import { Redis } from 'ioredis';
 import { CRASH_SCHEMA, describeCrashRun, runCrashTest } from '../chaos/crash-run.js';
-import { clusterKeys } from '../src/cluster/cluster-node.js';
 import WebSocket from 'ws';
 import { createClient, type ClientOptions, type LiveEvent, type RowcastClient } from '@rowcast/client';
 import { CLOSE_CODES } from '../src/protocol/index.js';
+import { clusterNodes, dropClusterKeys, REDIS_URL, startRedisServer } from './helpers/cluster-nodes.js';
 import { freePort } from './helpers/free-port.js';
 import { Collected, join, phoenixSocket } from './helpers/phoenix-client.js';
 import { dataOf, eventOn, isEvent, LiveClient, type EventFrame } from './helpers/live-client.js';
@@ -25,29 +24,14 @@ import { waitFor } from './helpers/wait-for.js';
 import { signToken } from './helpers/with-server.js';
 import { withServerProcess, type ProcessFixture } from './helpers/with-server-process.js';
 
-const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const TABLES = `
   CREATE TABLE orders (id int PRIMARY KEY, owner_id text NOT NULL, amount int NOT NULL);
   INSERT INTO rowcast.table_policies (table_name, read, owner_column) VALUES ('orders', 'owner', 'owner_id');`;
 const label = (f: EventFrame) => `${f.event}:${f.data.id}`;
 
-/** Removes what a cluster on `slot` left in Redis. */
-async function dropClusterKeys(redisUrl: string, slot: string): Promise<void> {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-  await redis.del(...clusterKeys(slot)).catch(() => {});
-  redis.disconnect();
-}
-
-/** `count` nodes on the fixture's database; after the test they are killed and then their Redis keys removed (the fixture drops the database). */
-async function cluster(t: { teardown(fn: () => Promise<void>): void }, { db, start }: ProcessFixture, count: number, redisUrl = REDIS_URL): Promise<ServerProcess[]> {
-  const nodes: ServerProcess[] = [];
-  t.teardown(async () => {
-    // Killed first: a running node would write its keys again.
-    await Promise.all(nodes.map((node) => node.kill('SIGKILL')));
-    await dropClusterKeys(redisUrl, db.name);
-  });
-  for (let i = 0; i < count; i++) nodes.push(await start({ REDIS_URL: redisUrl, CLUSTER_FAILOVER_MS: '300' }));
-  return nodes;
+/** `count` nodes on the fixture's database (see clusterNodes). */
+function cluster(t: { teardown(fn: () => Promise<void>): void }, fixture: ProcessFixture, count: number, redisUrl = REDIS_URL): Promise<ServerProcess[]> {
+  return clusterNodes(t, fixture, count, redisUrl);
 }
 
 async function roles(nodes: ServerProcess[]): Promise<string[]> {
@@ -232,7 +216,7 @@ test('kill -9 of the leader under load: another node takes over, and every clien
 test('Redis loses its data: every node reports the gap, every client is told once (resumed: false), and the cluster goes on', withServerProcess, { sql: TABLES }, async (t, fixture) => {
   const { db } = fixture;
   const port = await freePort();
-  const startRedis = (): ChildProcess => spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const startRedis = (): ChildProcess => startRedisServer(port);
   let redis = startRedis();
   t.teardown(() => void redis.kill('SIGKILL'));
   const redisUrl = `redis://127.0.0.1:${port}`;

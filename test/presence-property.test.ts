@@ -7,16 +7,13 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
-import { Redis } from 'ioredis';
-import { clusterKeys } from '../src/cluster/cluster-node.js';
+import { clusterNodes, REDIS_URL } from './helpers/cluster-nodes.js';
 import { LiveClient } from './helpers/live-client.js';
 import { presenceView } from './helpers/presence-view.js';
-import type { ServerProcess } from './helpers/server-process.js';
 import { waitFor } from './helpers/wait-for.js';
 import { signToken } from './helpers/with-server.js';
 import { withServerProcess } from './helpers/with-server-process.js';
 
-const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const USERS = ['ann', 'ben', 'cat'];
 
 /** One step: a connection (slot) joins on a node as a user, updates its meta, untracks, or drops. */
@@ -37,16 +34,8 @@ function seen(client: LiveClient, topic: string): string {
     .join(',');
 }
 
-test('at quiescence every view over the cluster equals the live presences', withServerProcess, {}, async (t, { db, start }) => {
-  const nodes: ServerProcess[] = [];
-  t.teardown(async () => {
-    await Promise.all(nodes.map((node) => node.kill('SIGKILL')));
-    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-    const presence = await redis.keys(`rowcast:${db.name}:presence*`).catch(() => []);
-    await redis.del(...clusterKeys(db.name), ...presence).catch(() => {});
-    redis.disconnect();
-  });
-  for (let i = 0; i < 2; i++) nodes.push(await start({ REDIS_URL, CLUSTER_FAILOVER_MS: '300', PRESENCE_TRACK_RATE: '1000' }));
+test('at quiescence every view over the cluster equals the live presences', withServerProcess, {}, async (t, fixture) => {
+  const nodes = await clusterNodes(t, fixture, 2, REDIS_URL, { PRESENCE_TRACK_RATE: '1000' });
   const admin = await LiveClient.connect(`${nodes[0]!.liveUrl}?token=${signToken({ sub: 'admin', role: 'admin' })}`);
   t.teardown(() => admin.close());
   let run = 0;
