@@ -90,6 +90,31 @@ interface SlowConsumer {
   withStalled: { p99ms: number };
   p99Ratio: number;
 }
+interface PresenceStorm {
+  members: number;
+  batchMs: number;
+  spreadMs: number;
+  framesPerMember: number;
+  bytesPerMember: number;
+  completeP99Ms: number;
+  serverCpuMs: number;
+  generatorCpuMs: number;
+  analyticFramesPerMember: number;
+  analyticBytesPerMember: number;
+}
+interface Presence {
+  batchMs: number;
+  storms: PresenceStorm[];
+  room: {
+    members: number;
+    rate: number;
+    idle: { serverCpuPercent: number };
+    presence: { updatesPerSecond: number; serverCpuPercent: number; serverCpuUsPerUpdate: number; diffsPerSecondPerMember: number; bytesPerDiff: number; latencyP50Ms: number; latencyP99Ms: number };
+    ephemeral: { serverCpuPercent: number };
+    cpuRatioToEphemeral: number;
+    unbatched: { projectedServerCpuPercent: number };
+  } | null;
+}
 export interface SuiteResults {
   command: string;
   at: string;
@@ -106,11 +131,13 @@ export interface SuiteResults {
     'slow-consumer': SlowConsumer;
     'hostile-tenant': HostileTenant;
     doors: Doors;
+    presence: Presence;
   }>;
 }
 
 const n = (value: number) => Math.round(value).toLocaleString('en');
 const ms = (value: number) => (value >= 10_000 ? `${(value / 1000).toFixed(1)} s` : `${value.toFixed(value < 10 ? 2 : 1)} ms`);
+const seconds = (ms_: number) => (ms_ >= 1000 ? `${(ms_ / 1000).toFixed(2)} s` : `${Math.round(ms_)} ms`);
 const verdict = (met: boolean) => (met ? 'met' : '**missed**');
 
 /** The summary table: one row per measured target. */
@@ -276,6 +303,8 @@ export function summaryTable(suite: SuiteResults): string {
       ]);
     }
   }
+  const presence = suite.results.presence;
+  if (presence) rows.push(...presenceRows(presence));
   const header = '| scenario | rowcast | ceiling / baseline, same run | target | |\n|---|---|---|---|---|';
   return `${header}\n${rows.map((row) => `| ${row.join(' | ')} |`).join('\n')}\n`;
 }
@@ -296,6 +325,37 @@ function hostileRows(hostile: HostileTenant): string[][] {
       `the same without it, p99 ${ms(v.without.p99Ms)}: **${v.ratio.toFixed(2)}×** (rounds ${v.roundRatios.map((r) => r.toFixed(2)).join(', ')})`,
       v.informational ? '(informational)' : `p99 ≤ ${hostile.target}×`,
       v.informational ? '—' : verdict(v.ratio <= hostile.target),
+    ]);
+  }
+  return rows;
+}
+
+/** The presence rows: each batched join storm against one frame per join, and the steady room against ephemeral messages of the same frames. */
+function presenceRows(presence: Presence): string[][] {
+  const rows: string[][] = [];
+  for (const s of presence.storms.filter((storm) => storm.batchMs === presence.batchMs)) {
+    const unbatched = presence.storms.find((u) => u.batchMs === 0 && u.members === s.members && u.spreadMs === s.spreadMs);
+    rows.push([
+      `presence: join storm, ${n(s.members)} members ${s.spreadMs === 0 ? 'at once' : `over ${s.spreadMs / 1000} s`}`,
+      `${s.framesPerMember.toFixed(1)} frames, ${n(s.bytesPerMember / 1024)} KiB per member; every view complete in ${seconds(s.completeP99Ms)} (p99); ` +
+        `server CPU ${seconds(s.serverCpuMs)}, load generators ${seconds(s.generatorCpuMs)}`,
+      `one frame per join ${n(s.analyticFramesPerMember)} frames, ${n(s.analyticBytesPerMember / 1024)} KiB: **${n(s.analyticFramesPerMember / s.framesPerMember)}×** the frames` +
+        (unbatched ? `; \`PRESENCE_BATCH_MS=0\` ${unbatched.framesPerMember.toFixed(1)} frames (${(unbatched.framesPerMember / s.framesPerMember).toFixed(1)}×)` : ''),
+      '(no target)',
+      '—',
+    ]);
+  }
+  const room = presence.room;
+  if (room) {
+    const p = room.presence;
+    rows.push([
+      `presence: room of ${n(room.members)}, ${room.rate} updates/s`,
+      `${n(p.serverCpuUsPerUpdate)} µs server CPU per update (${p.serverCpuPercent.toFixed(0)}% of a core); ${p.diffsPerSecondPerMember.toFixed(1)} diffs/s per member ` +
+        `(${n(p.bytesPerDiff)} B each); update to a member p50 ${ms(p.latencyP50Ms)}, p99 ${ms(p.latencyP99Ms)}`,
+      `ephemeral messages, same frames/s and bytes: **${room.cpuRatioToEphemeral.toFixed(2)}×** the CPU; idle room ${room.idle.serverCpuPercent.toFixed(1)}%; ` +
+        `unbatched (${n(room.rate * room.members)} frames/s) projected at ${n(room.unbatched.projectedServerCpuPercent)}% of a core`,
+      '(no target)',
+      '—',
     ]);
   }
   return rows;
