@@ -96,6 +96,21 @@ test('a client that reconnects with since while messages keep coming misses none
   t.true(reconnects >= 10);
 });
 
+test('a pruned message whose position is not written yet does not count as kept: since it is resumed: false', withServer, { sql: 'CREATE TABLE notes (id int PRIMARY KEY)' }, async (t, { connect, db }) => {
+  const admin = await connect(ADMIN);
+  await admin.call('create-topic', { name: 'short', history: 3 });
+  // Positions are not written back while this holds: every message stays "unrecorded" in memory.
+  await db.query(`
+    CREATE FUNCTION hold_positions() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'positions held by the test'; END $$;
+    CREATE TRIGGER hold_positions BEFORE UPDATE OF seq ON rowcast.messages FOR EACH ROW EXECUTE FUNCTION hold_positions();`);
+  const [first] = await publish(admin, 'short', 0, 1);
+  await publish(admin, 'short', 1, 5);
+  // first and the two after it are pruned: a replay from first would miss two messages.
+  const reader = await connect({ sub: 'r' });
+  t.like((await reader.subscribe('short', { since: first!.seq })).data, { topics: ['short'], resumed: false });
+});
+
 test('since further back than a topic keeps is resumed: false and replays nothing', withServer, { sql: 'CREATE TABLE notes (id int PRIMARY KEY)' }, async (t, { connect }) => {
   const admin = await connect(ADMIN);
   await admin.call('create-topic', { name: 'short', history: 3 });

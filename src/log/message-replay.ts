@@ -76,12 +76,15 @@ export class MessageReplay {
     let rows: StoredMessageRow[];
     let reaches: boolean;
     try {
-      [rows, reaches] = await Promise.all([this.#after(topic.name, since), this.#reaches(topic, since)]);
+      // A message at or before `since` whose position is not written yet counts only while its row is kept: pruned, it
+      // proves nothing (the messages after it may be pruned too).
+      const unwritten = unrecorded.filter((e) => e.seq <= since && e.id !== undefined).map((e) => e.id!);
+      [rows, reaches] = await Promise.all([this.#after(topic.name, since), this.#reaches(topic, since, unwritten)]);
     } catch (error) {
       stop();
       throw error;
     }
-    const resumed = (reaches || unrecorded.some((e) => e.seq <= since)) && rows.length <= this.#options.maxMessages;
+    const resumed = reaches && rows.length <= this.#options.maxMessages;
     return {
       resumed,
       cancel: stop,
@@ -109,14 +112,17 @@ export class MessageReplay {
 
   /**
    * Whether the topic still reaches back to `since`: it keeps a message at or
-   * before it, or it was never pruned (fewer messages than `history`). The
+   * before it (by its written position, or by id among `unwritten`, the
+   * messages at or before `since` whose position is not written yet), or it
+   * was never pruned (fewer messages than `history`). The
    * count runs only when no such message is kept (a CASE branch's subquery
    * is evaluated only when taken), so the usual reconnect costs one index probe.
    */
-  async #reaches(topic: CustomTopic, since: string): Promise<boolean> {
+  async #reaches(topic: CustomTopic, since: string, unwritten: readonly string[]): Promise<boolean> {
     const { rows } = await sql<{ reaches: boolean }>`
       SELECT CASE
                WHEN EXISTS (SELECT 1 FROM rowcast.messages WHERE topic = ${topic.name} AND seq <= ${since}) THEN true
+               WHEN EXISTS (SELECT 1 FROM rowcast.messages WHERE topic = ${topic.name} AND id::text = ANY(${[...unwritten]}::text[])) THEN true
                ELSE (SELECT count(*) FROM (SELECT 1 FROM rowcast.messages WHERE topic = ${topic.name} LIMIT ${topic.history}) k) < ${topic.history}
              END AS reaches`.execute(this.#options.db);
     return rows[0]!.reaches;
