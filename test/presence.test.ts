@@ -111,3 +111,21 @@ test('/live: presence needs a topic with presence and a subscription; limits are
   t.true(answers.includes('RATE_LIMIT_EXCEEDED'), answers.join());
   t.true(isOk(await user.request('list-topic')));
 });
+
+test('/live: a topic\'s presence state stays below half of what a socket may buffer (it goes whole to each joiner)', withServer, { env: { MAX_BACKPRESSURE_BYTES: '8192' } }, async (t, { connect }) => {
+  const admin = await connect(ADMIN);
+  await admin.call('create-topic', { name: 'room', history: 0, presence: true });
+  const meta = { bio: 'x'.repeat(900) };
+  const answers: string[] = [];
+  for (let i = 0; i < 6; i++) {
+    const user = await connect({ sub: `u${i}` });
+    await user.subscribe('room');
+    const answer = await user.request('track', { topicName: 'room', meta });
+    answers.push(isOk(answer) ? 'ok' : answer.type === 'response' ? answer.error.code : '?');
+  }
+  // 4,096 bytes of state: four metas of about 950 bytes fit, the fifth does not.
+  t.deepEqual(answers, ['ok', 'ok', 'ok', 'ok', 'LIMIT_EXCEEDED', 'LIMIT_EXCEEDED']);
+  const joiner = await connect({ sub: 'joiner' });
+  await joiner.subscribe('room');
+  await sees(joiner, 'room', { u0: [undefined], u1: [undefined], u2: [undefined], u3: [undefined] });
+});

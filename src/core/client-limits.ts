@@ -8,8 +8,14 @@ export interface PresenceLimits {
   readonly maxMembers: number;
   /** Metas (connections, tabs) of one key on one topic (`PRESENCE_MAX_METAS_PER_KEY`). */
   readonly maxMetasPerKey: number;
-  /** `track` and `untrack` requests per second per connection (`PRESENCE_TRACK_RATE`; bursts of as many). */
+  /** `track`, `untrack` and `presence` requests per second per connection (`PRESENCE_TRACK_RATE`; bursts of as many). */
   readonly tracksPerSecond: number;
+  /**
+   * Bytes of one topic's presence state as JSON: half of what a socket may
+   * buffer (`MAX_BACKPRESSURE_BYTES`), since the state goes whole to each
+   * joiner, who would otherwise be closed as a slow consumer.
+   */
+  readonly maxStateBytes: number;
 }
 
 /**

@@ -16,6 +16,7 @@ export function clientLimits(config: Config): ClientLimits {
       maxMembers: config.PRESENCE_MAX_MEMBERS,
       maxMetasPerKey: config.PRESENCE_MAX_METAS_PER_KEY,
       tracksPerSecond: config.PRESENCE_TRACK_RATE,
+      maxStateBytes: Math.floor(config.MAX_BACKPRESSURE_BYTES / 2),
     }),
     filter: Object.freeze({
       maxValues: config.MAX_FILTER_VALUES,

@@ -32,6 +32,8 @@ class TopicPresence {
   readonly entries = new Map<string, PresenceEntry>();
   /** key → its metas in `entries`. */
   readonly metasByKey = new Map<string, number>();
+  /** About the bytes of `entries` as a state's JSON (see {@link stateWeight}). */
+  bytes = 0;
   /** key → ref → entry: what subscribers have been told. */
   readonly visible = new Map<string, Map<string, PresenceEntry>>();
   /** Changes not yet sent. */
@@ -71,6 +73,7 @@ export class PresenceStore implements PresenceReplica {
     if (topic.entries.has(entry.ref)) return;
     topic.entries.set(entry.ref, entry);
     topic.metasByKey.set(entry.key, (topic.metasByKey.get(entry.key) ?? 0) + 1);
+    topic.bytes += stateWeight(entry);
     let mine = this.#byNode.get(entry.node);
     if (!mine) this.#byNode.set(entry.node, (mine = new Set()));
     mine.add(entry);
@@ -84,6 +87,7 @@ export class PresenceStore implements PresenceReplica {
     const entry = topic?.entries.get(ref);
     if (!topic || !entry) return undefined;
     topic.entries.delete(ref);
+    topic.bytes -= stateWeight(entry);
     const metas = topic.metasByKey.get(entry.key)! - 1;
     if (metas === 0) topic.metasByKey.delete(entry.key);
     else topic.metasByKey.set(entry.key, metas);
@@ -125,6 +129,11 @@ export class PresenceStore implements PresenceReplica {
   /** Distinct keys present on `topic` now. */
   keyCount(topic: string): number {
     return this.#topics.get(topic)?.metasByKey.size ?? 0;
+  }
+
+  /** About the bytes of `topic`'s state as JSON now (every meta and its key counted once each: an upper bound). */
+  stateBytes(topic: string): number {
+    return this.#topics.get(topic)?.bytes ?? 0;
   }
 
   /** Metas of `key` on `topic` now. */
@@ -181,6 +190,11 @@ export class PresenceStore implements PresenceReplica {
     this.#dirty.add(topic);
     this.#timer ??= setTimeout(() => this.flush(), this.#options.batchMs);
   }
+}
+
+/** What `entry` adds to its topic's state as JSON, at most: its meta, its key with the `{"metas":[…]}` around it, and commas. */
+export function stateWeight(entry: Pick<PresenceEntry, 'key' | 'json'>): number {
+  return Buffer.byteLength(entry.json) + Buffer.byteLength(entry.key) + 16;
 }
 
 /** Entries grouped by key, in order. */

@@ -5,7 +5,7 @@ import type { CustomTopic } from '../../topics/topic-registry.js';
 import { mayAccess } from '../../topics/custom-topic-access.js';
 import type { PresenceLimits } from '../client-limits.js';
 import type { SessionState, SubscriptionHandle } from '../session-types.js';
-import type { PresenceEntry, PresenceStore } from './presence-store.js';
+import { stateWeight, type PresenceEntry, type PresenceStore } from './presence-store.js';
 
 /** What tracking needs from the core. */
 export interface TrackingContext {
@@ -62,6 +62,10 @@ export class PresenceTracking {
     const ref = `${this.#refPrefix}${(this.#refs++).toString(36)}`;
     const json = metaJson(meta, session.principal.sub, ref, sameKey ? previous.ref : undefined, limits.maxMetaBytes);
     const entry: PresenceEntry = { topic: topic.name, key: who, ref, json, node: store.node };
+    const bytes = store.stateBytes(topic.name) - (previous ? stateWeight(previous) : 0) + stateWeight(entry);
+    if (bytes > limits.maxStateBytes) {
+      throw new RowcastError('LIMIT_EXCEEDED', `${topic.name}'s presence state would be about ${bytes} bytes, more than ${limits.maxStateBytes} (half of MAX_BACKPRESSURE_BYTES: each joiner gets it whole)`);
+    }
     if (previous) store.leave(previous.topic, previous.ref);
     store.join(entry);
     let held = this.#held.get(session);
