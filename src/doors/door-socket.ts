@@ -7,7 +7,7 @@ import type { SessionPort, SubscriptionHandle } from '../core/session-types.js';
 import type { Session } from '../core/session.js';
 import { RowcastError } from '../errors.js';
 import { CLOSE_CODES } from '../protocol/index.js';
-import type { Bucket, RateLimiter } from './rate-limiter.js';
+import type { Bucket, RateLimiter } from '../core/rate-limiter.js';
 import type { RequestQueue } from './request-queue.js';
 
 /*

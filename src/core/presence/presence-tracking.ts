@@ -4,6 +4,7 @@ import type { ResponseData } from '../../protocol/index.js';
 import type { CustomTopic } from '../../topics/topic-registry.js';
 import { mayAccess } from '../../topics/custom-topic-access.js';
 import type { PresenceLimits } from '../client-limits.js';
+import { RateLimiter, type Bucket } from '../rate-limiter.js';
 import type { SessionState, SubscriptionHandle } from '../session-types.js';
 import { stateWeight, type PresenceEntry, type PresenceStore } from './presence-store.js';
 
@@ -28,13 +29,15 @@ export class PresenceTracking {
   /** session → topic → its presence. */
   readonly #held = new Map<SessionState, Map<string, PresenceEntry>>();
   /** Track and untrack requests per connection (the connection's root session). */
-  readonly #buckets = new WeakMap<SessionState, { tokens: number; at: number }>();
+  readonly #buckets = new WeakMap<SessionState, Bucket>();
+  readonly #limiter: RateLimiter;
   /** This node's refs: a random prefix (unique over nodes and restarts), then a counter. */
   readonly #refPrefix = randomBytes(6).toString('base64url');
   #refs = 0;
 
   constructor(context: TrackingContext) {
     this.#context = context;
+    this.#limiter = new RateLimiter(context.limits.tracksPerSecond, context.limits.tracksPerSecond);
   }
 
   /**
@@ -125,17 +128,14 @@ export class PresenceTracking {
   /** One track, untrack or presence request from the session's connection (`PRESENCE_TRACK_RATE` per second, in bursts of as many). */
   #take(session: SessionState): void {
     const root = [...session.connection][0]!;
-    const perSecond = this.#context.limits.tracksPerSecond;
-    const now = performance.now();
     let bucket = this.#buckets.get(root);
-    if (!bucket) this.#buckets.set(root, (bucket = { tokens: perSecond, at: now }));
-    bucket.tokens = Math.min(perSecond, bucket.tokens + ((now - bucket.at) * perSecond) / 1000);
-    bucket.at = now;
-    if (bucket.tokens < 1) {
-      const wait = Math.ceil(((1 - bucket.tokens) * 1000) / perSecond);
-      throw new RowcastError('RATE_LIMIT_EXCEEDED', `at most ${perSecond} presence updates per second per connection (PRESENCE_TRACK_RATE): retry in ${wait} ms`);
+    if (!bucket) this.#buckets.set(root, (bucket = this.#limiter.bucket()));
+    const decision = this.#limiter.take(bucket);
+    // A flood of tracks is refused, never a reason to close: the connection's frames have their own limiter.
+    if (decision.verdict !== 'run') {
+      const wait = decision.verdict === 'refuse' ? decision.retryAfter : Math.ceil(1000 / this.#context.limits.tracksPerSecond);
+      throw new RowcastError('RATE_LIMIT_EXCEEDED', `at most ${this.#context.limits.tracksPerSecond} presence updates per second per connection (PRESENCE_TRACK_RATE): retry in ${wait} ms`);
     }
-    bucket.tokens -= 1;
   }
 }
 

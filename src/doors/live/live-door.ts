@@ -7,7 +7,7 @@ import type { ClientRequest, SessionLimits } from '../../protocol/index.js';
 import { parseClientFrame, requestIdOf } from '../../protocol/parse-client-frame.js';
 import type { DoorCounters } from '../door-counters.js';
 import { admitFrame, admitUpgrade, closeConnection, connectionNames, guard, refuse, socketPort, type FrameLimits, type UpgradeLimits } from '../door-socket.js';
-import { RateLimiter } from '../rate-limiter.js';
+import { RateLimiter } from '../../core/rate-limiter.js';
 import { RequestQueue } from '../request-queue.js';
 import { credentials } from './credentials.js';
 import type { LiveConnection } from './live-connection.js';

@@ -5,7 +5,7 @@ import type { SessionPort } from '../../core/session-types.js';
 import { RowcastError } from '../../errors.js';
 import type { DoorCounters } from '../door-counters.js';
 import { admitUpgrade, closeConnection, connectionNames, guard, refuse, socketPort, type FrameLimits, type UpgradeLimits } from '../door-socket.js';
-import { RateLimiter } from '../rate-limiter.js';
+import { RateLimiter } from '../../core/rate-limiter.js';
 import { RequestQueue } from '../request-queue.js';
 import { runPhoenixMessage } from './phoenix-channels.js';
 import type { PhoenixConnection } from './phoenix-connection.js';

@@ -6,7 +6,7 @@ import type { DoorCounters } from '../door-counters.js';
 import { admitUpgrade, closeConnection, connectionNames, guard, refuse, socketPort, type FrameLimits, type UpgradeLimits } from '../door-socket.js';
 import { internalError, receiveFrame, type FrameIntake } from '../phoenix/phoenix-socket.js';
 import type { PhoenixMessage, Vsn } from '../phoenix/phoenix-wire.js';
-import { RateLimiter } from '../rate-limiter.js';
+import { RateLimiter } from '../../core/rate-limiter.js';
 import { RequestQueue } from '../request-queue.js';
 import { endChannels, runSupabaseMessage, type SupabaseContext } from './supabase-channels.js';
 import type { SupabaseConnection } from './supabase-connection.js';

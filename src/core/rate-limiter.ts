@@ -1,4 +1,4 @@
-/** A connection's token bucket (a door keeps one per connection, `/live` in its LiveConnection). */
+/** A token bucket: a door keeps one per connection for its frames (`/live` in its LiveConnection); presence one per connection for its tracks. */
 export interface Bucket {
   tokens: number;
   /** When `tokens` was last refilled (ms, `performance.now()`). */
