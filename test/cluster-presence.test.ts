@@ -7,7 +7,7 @@
 import type { ChildProcess } from 'node:child_process';
 import test from 'ava';
 import { Redis } from 'ioredis';
-import { clusterNodes, startRedisServer } from './helpers/cluster-nodes.js';
+import { clusterNodes, REDIS_URL, startRedisServer } from './helpers/cluster-nodes.js';
 import { freePort } from './helpers/free-port.js';
 import { LiveClient } from './helpers/live-client.js';
 import { presenceView } from './helpers/presence-view.js';
@@ -42,14 +42,27 @@ async function createRoom(node: ServerProcess): Promise<void> {
   admin.close();
 }
 
-test('three nodes: members on every node see each other; kill -9 of a node makes its members leave everywhere within the bound', withServerProcess, {}, async (t, fixture) => {
-  const nodes = await clusterNodes(t, fixture, 3);
+test('three nodes (CLUSTER_SECRET): members on every node see each other, a member forged in Redis is ignored; kill -9 of a node makes its members leave everywhere within the bound', withServerProcess, {}, async (t, fixture) => {
+  // Signed: every batch, announcement and stored entry carries CLUSTER_SECRET's signature.
+  const nodes = await clusterNodes(t, fixture, 3, REDIS_URL, { CLUSTER_SECRET: 'presence-secret-0123456789' });
   await createRoom(nodes[0]!);
   const names = ['a0', 'a1', 'b0', 'b1', 'c0', 'c1'];
   const clients = await Promise.all(names.map((name, i) => waitFor(`${name} joins`, () => member(nodes[Math.floor(i / 2)]!, name).catch(() => null))));
   t.teardown(() => clients.forEach((client) => client.close()));
   await waitFor('every member everywhere', () => clients.every((client) => present(client) === names.join(',')));
   t.like(await nodes[0]!.status(), { presence: { topics: 1, presences: 6, own: 2, nodes: 3 } });
+
+  // Whoever can write to Redis forges a node holding a member, without the secret: each node reads its hash
+  // (its heartbeat is ahead of what they applied), ignores the unsigned entry, and says so.
+  const prefix = `rowcast:${fixture.db.name}:presence`;
+  const redis = new Redis(REDIS_URL);
+  t.teardown(() => redis.disconnect());
+  const ghost = { t: 'room', k: 'ghost', r: 'forged-1', m: JSON.stringify({ sub: 'ghost', phx_ref: 'forged-1' }) };
+  await redis.multi().hset(`${prefix}:members:forger`, { 'room\u0000forged-1': JSON.stringify(ghost), '~seq': '5' }).set(`${prefix}:node:forger`, '5', 'PX', 60_000).sadd(`${prefix}:nodes`, 'forger').exec();
+  await waitFor('every node to ignore the forged entry', () => nodes.every((node) => node.logs.some((l) => String(l['msg']).includes("forger's hash without a valid CLUSTER_SECRET signature was ignored"))));
+  t.true(clients.every((client) => present(client) === names.join(',')));
+  t.like(await nodes[0]!.status(), { presence: { presences: 6, nodes: 3 } });
+  await redis.del(`${prefix}:members:forger`, `${prefix}:node:forger`);
 
   // An update on one node reaches the others as an update (a join with phx_ref_prev and a leave).
   await clients[0]!.call('track', { topicName: 'room', meta: { name: 'a0', typing: true } });

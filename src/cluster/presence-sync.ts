@@ -119,6 +119,8 @@ export class PresenceSync {
   #timer: NodeJS.Timeout | null = null;
   #beating = false;
   #stopped = false;
+  #forgeries = 0;
+  #forgeryLoggedAt = 0;
 
   constructor(options: PresenceSyncOptions) {
     this.#options = options;
@@ -320,7 +322,7 @@ export class PresenceSync {
 
   #verified(key: string, value: string, node: string): PresenceEntry | null {
     const text = this.#options.secret === undefined ? value : unsignedOf(this.#options.secret, key, value);
-    if (text === null) return null;
+    if (text === null) return this.#forged(`an entry of ${node}'s hash`);
     try {
       const entry = JSON.parse(text) as WireEntry;
       return isWire(entry) ? { topic: entry.t, key: entry.k, ref: entry.r, json: entry.m, node } : null;
@@ -339,7 +341,18 @@ export class PresenceSync {
   }
 
   #unsign(text: string): string | null {
-    return this.#options.secret === undefined ? text : unsignedOf(this.#options.secret, this.#options.prefix, text);
+    if (this.#options.secret === undefined) return text;
+    return unsignedOf(this.#options.secret, this.#options.prefix, text) ?? this.#forged('a message');
+  }
+
+  /** Something in Redis without CLUSTER_SECRET's signature was ignored: said at most every 10 s (whoever writes it could flood the log). */
+  #forged(what: string): null {
+    this.#forgeries++;
+    if (Date.now() - this.#forgeryLoggedAt >= 10_000) {
+      this.#forgeryLoggedAt = Date.now();
+      this.#options.logger.warn({ ignored: this.#forgeries }, `presence: ${what} without a valid CLUSTER_SECRET signature was ignored (whoever can write to this Redis is trying to add or remove members)`);
+    }
+    return null;
   }
 
   #nodesKey(): string {
