@@ -10,9 +10,9 @@ import { GlobalRegistrator } from '@happy-dom/global-registrator';
 import test from 'ava';
 import { createElement as h, StrictMode, type ReactNode } from 'react';
 import { createRoot } from 'react-dom/client';
-import WebSocket from 'ws';
-import { createClient, type ClientOptions, type ConnectionState, type LiveEvent, type Presence, type PresenceMetaInput, type PresenceMetas, type RowcastClient, type RowcastClientError } from '@rowcast/client';
+import { createClient, type ClientOptions, type ConnectionState, type LiveEvent, type Presence, type PresenceMetaInput, type PresenceMetas, type RowcastClient } from '@rowcast/client';
 import { RowcastProvider, usePresence } from '@rowcast/react';
+import { recordingWebSocket, rejection } from './helpers/sdk-client.js';
 import { waitFor } from './helpers/wait-for.js';
 import { signToken, withServer } from './helpers/with-server.js';
 
@@ -31,16 +31,6 @@ interface ElementLike {
 }
 const document = (globalThis as unknown as { document: { createElement(tag: string): ElementLike; body: { append(node: ElementLike): void } } }).document;
 
-/** `ws`, recording the frames the client sends. */
-function recordingWebSocket(sent: string[]): ClientOptions['WebSocket'] {
-  return class extends WebSocket {
-    override send(data: string): void {
-      sent.push(data);
-      super.send(data);
-    }
-  } as unknown as ClientOptions['WebSocket'];
-}
-
 /** An SDK client on `url` (Node 20 has no global WebSocket: `ws` stands in), closed after the test. */
 function open(t: { teardown(fn: () => void): void }, options: Omit<ClientOptions, 'WebSocket'>, sent: string[] = []): RowcastClient {
   const client = createClient({ ...options, WebSocket: recordingWebSocket(sent) });
@@ -58,15 +48,6 @@ function summary(state: ReturnType<Presence['state']>, field: string): Record<st
 function sees(presence: Presence, expected: Record<string, unknown[]>, field = 'name') {
   const want = JSON.stringify(Object.fromEntries(Object.entries(expected).sort(([a], [b]) => a.localeCompare(b))));
   return waitFor(`${presence.topic}'s presence to be ${want}`, () => JSON.stringify(summary(presence.state(), field)) === want, 10_000);
-}
-
-async function rejection(promise: Promise<unknown>): Promise<RowcastClientError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as RowcastClientError;
-  }
-  throw new Error('expected the request to fail');
 }
 
 const tracks = (sent: string[]) => sent.filter((frame) => JSON.parse(frame).method === 'track').length;

@@ -12,6 +12,7 @@ import { formatLsn } from '../src/replication/lsn.js';
 import { createClient, liveRows, RowcastClientError, type ClientOptions, type ConnectionState, type LiveEvent, type RowcastClient } from '@rowcast/client';
 import { freePort } from './helpers/free-port.js';
 import { LiveClient } from './helpers/live-client.js';
+import { rejection } from './helpers/sdk-client.js';
 import { waitFor } from './helpers/wait-for.js';
 import { signToken, withServer } from './helpers/with-server.js';
 import { withServerProcess } from './helpers/with-server-process.js';
@@ -34,15 +35,6 @@ function open(t: { teardown(fn: () => void): void }, options: Omit<ClientOptions
 }
 
 const opened = (client: RowcastClient) => waitFor('the client to be open', () => client.state.status === 'open');
-
-async function rejection(promise: Promise<unknown>): Promise<RowcastClientError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as RowcastClientError;
-  }
-  throw new Error('expected the request to fail');
-}
 
 test('requests resolve with their data and reject with the §3 code', withServer, { sql: TABLES }, async (t, { liveUrl }) => {
   const { client: admin } = open(t, { url: liveUrl, token: signToken(ADMIN), client: 'sdk-test' });

@@ -8,9 +8,9 @@ import { GlobalRegistrator } from '@happy-dom/global-registrator';
 import test from 'ava';
 import { createElement as h, StrictMode, type ReactNode } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
-import { createClient, type ClientOptions, type RowcastClient } from '@rowcast/client';
+import { createClient, type RowcastClient } from '@rowcast/client';
 import { RowcastProvider, useLiveRows, usePublish, useTopic } from '@rowcast/react';
-import WebSocket from 'ws';
+import { recordingWebSocket } from './helpers/sdk-client.js';
 import { waitFor } from './helpers/wait-for.js';
 import { signToken, withServer } from './helpers/with-server.js';
 
@@ -33,16 +33,6 @@ const TABLES = `
   CREATE TABLE other (id int PRIMARY KEY);
   INSERT INTO rowcast.table_policies (table_name, read, owner_column) VALUES ('orders', 'owner', 'owner_id');
   INSERT INTO rowcast.table_policies (table_name, read) VALUES ('other', 'public');`;
-
-/** `ws`, recording the frames the client sends: how many subscribes reached the server. */
-function recordingWebSocket(sent: string[]): ClientOptions['WebSocket'] {
-  return class extends WebSocket {
-    override send(data: string): void {
-      sent.push(data);
-      super.send(data);
-    }
-  } as unknown as ClientOptions['WebSocket'];
-}
 
 interface Mounted {
   readonly client: RowcastClient;
