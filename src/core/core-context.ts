@@ -11,6 +11,7 @@ import type { ClientLimits } from './client-limits.js';
 import type { PresenceStore } from './presence/presence-store.js';
 import type { PresenceTracking } from './presence/presence-tracking.js';
 import type { SessionState } from './session-types.js';
+import type { Snapshots } from './snapshot.js';
 import type { SubscriptionIndex } from './subscription-index.js';
 
 /** What the core's operations work with: built once by the core, shared by every session. */
@@ -56,6 +57,8 @@ export interface CoreContext {
   readonly verifyToken: TokenVerifier;
   /** The session's principal changed (`refresh-token`): watch its new expiry. */
   readonly tokenRefreshed: (session: SessionState) => void;
+  /** Snapshots for `subscribe` with `snapshot: true` (`null`: this node serves none). */
+  readonly snapshots: Snapshots | null;
   /** Presence: who is where (the store), and each session's own (tracking). */
   readonly presenceStore: PresenceStore;
   readonly presence: PresenceTracking;

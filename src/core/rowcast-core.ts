@@ -27,6 +27,7 @@ import { revoke } from './revoke.js';
 import { isSessionMethod, runSessionMethod, type SessionMethod } from './session-methods.js';
 import type { SessionInfo, SessionPort, SessionState, SubscriptionHandle } from './session-types.js';
 import { Session } from './session.js';
+import type { Snapshots } from './snapshot.js';
 import { SubscriptionIndex, uwsTopic } from './subscription-index.js';
 import { topicNamed } from './topic-access.js';
 
@@ -45,6 +46,8 @@ export interface CoreOptions {
   readonly catchUp: CoreContext['catchUp'];
   readonly streamCaughtUp: CoreContext['streamCaughtUp'];
   readonly streamPassed: CoreContext['streamPassed'];
+  /** Snapshots (`null`: `snapshot: true` is answered SNAPSHOT_UNSUPPORTED). */
+  readonly snapshots: Snapshots | null;
   /** Where events are published: uWS's fan-out to every subscribed socket (all of the node's apps). */
   readonly publisher: Publisher;
   /** The encoder whose unfiltered subscriptions use the bare partition names (`/live`'s). */
@@ -233,6 +236,7 @@ function coreContext(options: CoreOptions, index: SubscriptionIndex, deliveries:
     catchUp: options.catchUp,
     streamCaughtUp: options.streamCaughtUp,
     streamPassed: options.streamPassed,
+    snapshots: options.snapshots,
     window: options.window,
     replay: options.replay,
     positions: options.positions,

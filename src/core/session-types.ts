@@ -115,12 +115,28 @@ export interface SubscribeRequest {
   readonly kind?: 'table' | 'custom';
   /** The subscription each topic's new one replaces, ended in the same step (`/live`: subscribing again replaces). */
   readonly replaces?: (topic: string) => SubscriptionHandle | undefined;
+  /** Rows first (one table topic; see snapshot.ts): where the door sends the answer and the pages before the subscription goes live. */
+  readonly snapshot?: SnapshotSink;
+}
+
+/**
+ * Where a snapshot goes before its subscription is live: the answer first,
+ * then every page but the last (the last one, and the changes committed
+ * meanwhile, come in `commit`'s replay, in the step that makes the
+ * subscription live).
+ */
+export interface SnapshotSink {
+  answered(answer: ResponseData['subscribe']): void;
+  page(frame: string): void;
+  /** The snapshot failed after its answer: the subscription the client was told of does not exist (the door tells it, as for a revoked one). */
+  failed(topic: string, reason: string): void;
 }
 
 /** What a subscribe made: the handles, the answer, and the frames missed since `since` (sent right after the answer). */
 export interface Subscribed {
   readonly handles: readonly SubscriptionHandle[];
-  readonly answer: ResponseData['subscribe'];
+  /** `null` after a snapshot (the answer went first, to {@link SnapshotSink.answered}); `replay` then begins with the last page. */
+  readonly answer: ResponseData['subscribe'] | null;
   readonly replay: readonly string[];
 }
 

@@ -8,7 +8,7 @@ import type { FrameKind, ResponseData } from '../protocol/index.js';
 import type { TableTopic } from '../topics/topic-registry.js';
 import { admit, type Grant } from './admission.js';
 import type { CoreContext } from './core-context.js';
-import { framesForGroup } from './event-router.js';
+import { frameSource } from './frame-source.js';
 import { NO_FILTER, type GroupSpec, type SessionState, type SubscribeRequest, type Subscribed } from './session-types.js';
 import { grantOf, topicNamed } from './topic-access.js';
 
@@ -32,8 +32,9 @@ export async function subscribe(context: CoreContext, session: SessionState, req
   }
   if (grants instanceof RowcastError) throw grants;
   admit(context, session, grants, request);
-  if (since === undefined) return live(context, session, request, grants, null, commit);
-  if (!(await context.streamPassed(since.seq))) return live(context, session, request, grants, null, commit);
+  const fresh = request.snapshot ? snapshotOf(context, session, request, grants, commit) : (frames: null) => live(context, session, request, grants, frames, commit);
+  if (since === undefined) return fresh(null);
+  if (!(await context.streamPassed(since.seq))) return fresh(null);
   if (grants.every(({ topic }) => topic.kind === 'custom' && topic.history > 0)) {
     return resumeFromMessages(context, session, request, since.seq, commit);
   }
@@ -41,7 +42,30 @@ export async function subscribe(context: CoreContext, session: SessionState, req
   const frames = grants.some(({ topic }) => topic.kind === 'custom' && topic.history === 0)
     ? null
     : context.window.replay(since, new Map(grants.map((grant) => [grant.topic.name, frameSource(grant, request.encoder)])));
+  if (request.snapshot && (frames === null || replayBytes(frames) > context.maxReplayBytes)) return fresh(null);
   return live(context, session, request, grants, frames, commit);
+}
+
+/**
+ * `snapshot: true` (one table topic, a door that can send pages): the
+ * subscription goes live after a snapshot of its rows (snapshot.ts). With
+ * `since`, only when the client cannot be resumed.
+ */
+function snapshotOf(context: CoreContext, session: SessionState, request: SubscribeRequest, grants: readonly Grant[], commit: (subscribed: Subscribed) => void): (frames: null) => Promise<void> {
+  const [grant] = grants;
+  if (grants.length !== 1) throw new RowcastError('INVALID_ATTRIBUTES', 'snapshot: one table topic at a time');
+  if (grant!.topic.kind === 'custom') {
+    throw new RowcastError('SNAPSHOT_UNSUPPORTED', `${grant!.topic.name} is a custom topic: it has messages, not rows (read them with history)`);
+  }
+  if (!request.encoder.encodeSnapshot || !context.snapshots) throw new RowcastError('SNAPSHOT_UNSUPPORTED', 'this connection cannot receive snapshots');
+  const { snapshots } = context;
+  return () => snapshots.subscribe(context, session, request, grant!, request.snapshot!, (framesAt) => goLive(context, session, request, grants, commit, framesAt));
+}
+
+function replayBytes(frames: readonly string[]): number {
+  let bytes = 0;
+  for (const frame of frames) bytes += Buffer.byteLength(frame);
+  return bytes;
 }
 
 /**
@@ -53,10 +77,29 @@ export async function subscribe(context: CoreContext, session: SessionState, req
  * `since` was given.
  */
 function live(context: CoreContext, session: SessionState, request: SubscribeRequest, grants: readonly Grant[], frames: string[] | null, commit: (subscribed: Subscribed) => void): void {
+  const replay = frames !== null && replayBytes(frames) <= context.maxReplayBytes ? frames : null;
+  goLive(context, session, request, grants, commit, (seq) =>
+    request.since === undefined
+      ? { answer: { topics: [...request.topics], seq }, replay: [] }
+      : { answer: { topics: [...request.topics], resumed: replay !== null, seq }, replay: replay ?? [] },
+  );
+}
+
+/**
+ * Makes the subscriptions of `grants` (limits checked again: other requests
+ * may have subscribed while this one waited) and hands them to `commit` with
+ * what `framesAt` gives for the position they start from, all in one
+ * synchronous step. Nothing happens when the session closed meanwhile.
+ */
+export function goLive(
+  context: CoreContext,
+  session: SessionState,
+  request: SubscribeRequest,
+  grants: readonly Grant[],
+  commit: (subscribed: Subscribed) => void,
+  framesAt: (seq: string) => Pick<Subscribed, 'answer' | 'replay'>,
+): void {
   if (session.closed) return;
-  let bytes = 0;
-  for (const frame of frames ?? []) bytes += Buffer.byteLength(frame);
-  const replay = frames !== null && bytes <= context.maxReplayBytes ? frames : null;
   admit(context, session, grants, request);
   const handles = grants.map(({ topic, partitions, group }) => {
     const replaced = request.replaces?.(topic.name);
@@ -65,10 +108,7 @@ function live(context: CoreContext, session: SessionState, request: SubscribeReq
     if (replaced) context.index.unsubscribe(replaced);
     return handle;
   });
-  const seq = context.window.position;
-  const answer: ResponseData['subscribe'] =
-    request.since === undefined ? { topics: [...request.topics], seq } : { topics: [...request.topics], resumed: replay !== null, seq };
-  commit({ handles, answer, replay: replay ?? [] });
+  commit({ handles, ...framesAt(context.window.position) });
 }
 
 /**
@@ -98,29 +138,6 @@ async function resumeFromMessages(context: CoreContext, session: SessionState, r
   if (seams.length > 1) missed.sort((a, b) => (a.seq < b.seq ? -1 : 1));
   const frames = resumed ? missed.map((event) => event.frameFor(request.encoder, 'new-message')) : null;
   live(context, session, request, grants!, frames, commit);
-}
-
-/**
- * How a subscription of `grant` sees an event: the frames of its group that
- * reach its partitions. An event that cannot be serialized is skipped (and
- * marked dropped), as it was when it was routed live.
- */
-function frameSource({ topic, partitions, group }: Grant, encoder: FrameEncoder): FrameSource {
-  const granted = new Set(partitions);
-  const admin = adminPartition(topic.name);
-  return (event: Event, emit) => {
-    if (event.dropped !== null) return;
-    const frames: Array<[string, FrameKind]> = [];
-    try {
-      framesForGroup(event, group, admin, (partition, kind) => {
-        if (granted.has(partition)) frames.push([event.frameFor(encoder, kind), kind]);
-      });
-    } catch (error) {
-      event.markDropped(error instanceof Error ? error.message : String(error));
-      return;
-    }
-    for (const [frame, kind] of frames) emit(frame, kind);
-  };
 }
 
 /**

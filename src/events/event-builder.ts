@@ -163,6 +163,7 @@ export class EventBuilder implements TransactionSink {
       oldPartitions,
       unchanged,
       oldComplete: relation.replicaIdentity === 'full',
+      xid: tx.xid,
     });
   }
 

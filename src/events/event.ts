@@ -33,6 +33,8 @@ export interface EventInit {
   readonly oldComplete: boolean;
   /** The connection (session id) that published this message, when it is known on some node; `null` otherwise. */
   readonly origin?: string | null;
+  /** The id of the transaction that made the change (pgoutput's 32-bit xid), for snapshots' cut; absent for custom-topic messages. */
+  readonly xid?: number | null;
 }
 
 /**
@@ -57,6 +59,7 @@ export class Event implements EventInit {
   readonly unchanged: readonly string[];
   readonly oldComplete: boolean;
   readonly origin: string | null;
+  readonly xid: number | null;
   // Frames made of this event (see frameFor): the default encoder's (/live's) in fields, any other's in a map made
   // when first needed, so that an event nobody else encodes carries nothing more than it did before doors.
   #create: string | undefined = undefined;
@@ -81,6 +84,7 @@ export class Event implements EventInit {
     this.unchanged = init.unchanged;
     this.oldComplete = init.oldComplete;
     this.origin = init.origin ?? null;
+    this.xid = init.xid ?? null;
   }
 
   /**
@@ -179,6 +183,13 @@ export interface FrameEncoder {
    * subscribers get no presence.
    */
   encodePresence?(topic: string, event: 'state' | 'diff', payload: string): string;
+  /**
+   * The door's frame of one page of table topic `topic`'s snapshot, `rows`
+   * being the JSON array of the rows' `data`; `seq` on the last page only
+   * (where the events continue). Without it, the door's subscriptions cannot
+   * ask for snapshots.
+   */
+  encodeSnapshot?(topic: string, rows: string, seq: string | null): string;
 }
 
 /** The slot of the default encoder (`/live`'s): events keep its frames in fields, not in a map. */

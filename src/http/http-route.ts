@@ -8,6 +8,7 @@ import { exceedsDepth } from '../protocol/json-depth.js';
 export const HTTP_STATUS: Readonly<Record<ErrorCode, string>> = Object.freeze({
   INVALID_MESSAGE: '400 Bad Request',
   INVALID_ATTRIBUTES: '400 Bad Request',
+  SNAPSHOT_UNSUPPORTED: '400 Bad Request',
   UNKNOWN_METHOD: '404 Not Found',
   NOT_FOUND: '404 Not Found',
   TOPIC_NOT_FOUND: '404 Not Found',

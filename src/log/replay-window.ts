@@ -104,6 +104,13 @@ export class ReplayWindow {
     return frames;
   }
 
+  /** The newest events kept, at most `count` of them, oldest first. */
+  newest(count: number): Event[] {
+    const events: Event[] = [];
+    for (let i = Math.max(0, this.#size - count); i < this.#size; i++) events.push(this.#at(i));
+    return events;
+  }
+
   /** The commit LSN of the oldest event kept: the slot must not be acknowledged past it. */
   holdBack(): Lsn | null {
     if (this.#size === 0) return null;

@@ -32,6 +32,8 @@ export interface Attributes {
     readonly events?: readonly EventKind[];
     /** The `seq` of the last frame seen (with `/part` when that frame had one). */
     readonly since?: string;
+    /** One table topic: the rows this user may read first (`snapshot` frames), then the changes after them. */
+    readonly snapshot?: boolean;
   };
   readonly unsubscribe: { readonly topicName: string };
   readonly 'new-message': { readonly topicName: string; readonly message: unknown };

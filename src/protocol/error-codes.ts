@@ -15,6 +15,8 @@ export const ERROR_CODES = [
   'LIMIT_EXCEEDED',
   'RATE_LIMIT_EXCEEDED',
   'TOKEN_INVALID',
+  /** `snapshot: true` on a topic that has none (a custom topic: use `history`), or on a door that cannot send one. */
+  'SNAPSHOT_UNSUPPORTED',
   /** HTTP: no such route or file. */
   'NOT_FOUND',
   /** An `error` frame to a table topic's admins: a change could not be serialized and reached no one. */

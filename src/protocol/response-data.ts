@@ -13,6 +13,8 @@ export interface ResponseData {
     readonly seq: string;
     /** Present when the request had `since`: whether everything missed was replayed. */
     readonly resumed?: boolean;
+    /** Present when `snapshot` frames follow (the request asked for one and was not resumed); `seq` is then the last frame's. */
+    readonly snapshot?: true;
   };
   readonly unsubscribe: { readonly topics: string[] };
   readonly 'list-topic': { readonly topics: Array<TableTopicSummary | CustomTopicSummary> };

@@ -85,6 +85,16 @@ export type PresenceFrame =
   | { readonly type: 'presence'; readonly topic: string; readonly event: 'state'; readonly data: PresenceState }
   | { readonly type: 'presence'; readonly topic: string; readonly event: 'diff'; readonly data: PresenceDiff };
 
+/**
+ * A page of the rows a `subscribe` with `snapshot: true` gives: each row as
+ * an event's `data`. The last page has `done: true` and the `seq` the live
+ * events continue from (`since` for a later resume); no event of the topic
+ * comes before it.
+ */
+export type SnapshotFrame =
+  | { readonly type: 'snapshot'; readonly topic: string; readonly data: EventData[]; readonly done: false }
+  | { readonly type: 'snapshot'; readonly topic: string; readonly data: EventData[]; readonly done: true; readonly seq: string };
+
 /** The successful answer to a request. */
 export type OkResponseFrame = {
   [M in keyof ResponseData]: { readonly type: 'response'; readonly id?: RequestId; readonly method: M; readonly ok: true; readonly data: ResponseData[M] };
@@ -107,6 +117,7 @@ export type ServerFrame =
   | EventFrame
   | DroppedEventFrame
   | PresenceFrame
+  | SnapshotFrame
   | { readonly type: 'pong'; readonly id?: RequestId }
   | { readonly type: 'subscription'; readonly topic: string; readonly status: 'revoked'; readonly reason: string }
   /** A frame that was not a request at all (no valid `id`). */

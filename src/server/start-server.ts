@@ -30,6 +30,8 @@ import { nodeHealth, nodeStatus } from './node-status.js';
 import { buildPipeline, type Pipeline } from './pipeline.js';
 import { mountRoutes } from './routes.js';
 import { streamWaits } from './stream-waits.js';
+import { SnapshotReader } from '../events/snapshot-reader.js';
+import { Snapshots } from '../core/snapshot.js';
 import { uwsApps } from './uws-apps.js';
 import { uwsEngine } from './uws-engine.js';
 
@@ -64,6 +66,9 @@ export interface ServerOptions {
   readonly doors?: ReadonlyArray<(core: RowcastCore) => (app: TemplatedApp) => void>;
 }
 
+/** Rows per snapshot page frame (a few hundred KB at most for typical rows). */
+const SNAPSHOT_PAGE_ROWS = 500;
+
 /** Most messages one `since` replay of a custom topic sends (further behind: `resumed: false`). */
 const MAX_REPLAYED_MESSAGES = 10_000;
 
@@ -90,7 +95,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     const gauge = flowControl(sessions, config.MAX_BACKPRESSURE_BYTES, logger);
     const pipeline = buildPipeline(config, database, { pacer: gauge, disconnectAll: (reason) => closeAll(sessions, CLOSE_CODES.STREAM_GAP, reason), logger });
     const apps = uwsApps(config);
-    const core = createCore(coreOptions(config, { database, pipeline, verifyToken, publisher: apps.publisher, sessions, gauge, logger }));
+    const snapshotReader = new SnapshotReader({ url: database.url, connections: config.SNAPSHOT_CONCURRENCY, pageRows: SNAPSHOT_PAGE_ROWS });
+    const core = createCore(coreOptions(config, { database, pipeline, verifyToken, publisher: apps.publisher, sessions, gauge, snapshotReader, logger }));
     const live = liveDoor(liveDoorOptions(config, core, logger));
     const phoenix = phoenixDoor({ ...liveDoorOptions(config, core, logger) });
     const supabase = supabaseDoor({ ...liveDoorOptions(config, core, logger) });
@@ -112,6 +118,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     } catch (error) {
       apps.close();
       core.shutdown();
+      await snapshotReader.close();
       throw error;
     }
     await slotMonitor.start();
@@ -132,6 +139,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       slotMonitor.stop();
       await pipeline.source.stop();
       pipeline.positions.close();
+      await snapshotReader.close();
       await database.close();
     };
     return { port, tlsPort, databaseUrl: database.url, embedded: database.embedded !== null, jwtSecret: keys.secret, status, close };
@@ -165,12 +173,22 @@ interface CoreParts {
   readonly publisher: Publisher;
   readonly sessions: Set<Session>;
   readonly gauge: BackpressureGauge;
+  readonly snapshotReader: SnapshotReader;
   readonly logger: Logger;
 }
 
-function coreOptions(config: Config, { database, pipeline, verifyToken, publisher, sessions, gauge, logger }: CoreParts): CoreOptions {
+function coreOptions(config: Config, { database, pipeline, verifyToken, publisher, sessions, gauge, snapshotReader, logger }: CoreParts): CoreOptions {
   const waits = streamWaits(pipeline.source, pipeline.log, database.db);
   return {
+    snapshots: new Snapshots({
+      open: (query) => snapshotReader.open(query),
+      streamReached: (lsn) => waits.reached(lsn),
+      log: pipeline.log,
+      maxRows: config.SNAPSHOT_MAX_ROWS,
+      concurrency: config.SNAPSHOT_CONCURRENCY,
+      pageRows: SNAPSHOT_PAGE_ROWS,
+      pauseBytes: Math.floor(config.MAX_BACKPRESSURE_BYTES / 4),
+    }),
     registry: database.registry,
     log: pipeline.log,
     window: pipeline.window,

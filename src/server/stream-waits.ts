@@ -1,6 +1,7 @@
 import type { Database } from '../db/database.js';
 import { seqLsn } from '../events/seq.js';
 import type { EventLog } from '../log/event-log.js';
+import type { Lsn } from '../replication/lsn.js';
 import { WalFlushPosition } from '../replication/wal-flush-position.js';
 import type { StreamSource } from './pipeline.js';
 
@@ -10,6 +11,8 @@ export interface StreamWaits {
   caughtUp(): Promise<void>;
   /** Whether the stream has reached the change `seq` names (see {@link streamPassed}). */
   passed(seq: string): Promise<boolean>;
+  /** Whether the stream has routed every commit before `lsn` (a snapshot's cut), waiting up to a minute. */
+  reached(lsn: Lsn): Promise<boolean>;
 }
 
 /** The waits over one node's stream and event log. */
@@ -22,6 +25,7 @@ export function streamWaits(source: StreamSource, log: EventLog, db: Database): 
       await source.waitFor(await flush.current(), 5000);
     },
     passed: (seq) => streamPassed(source, log, flush, seq),
+    reached: (lsn) => source.waitFor(lsn, 60_000),
   };
 }
 

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { WebSocket } from 'uWebSockets.js';
+import type { SnapshotSink } from '../../core/session-types.js';
 import type { Session } from '../../core/session.js';
 import { isSessionMethod, runSessionMethod, type SessionMethod } from '../../core/session-methods.js';
 import type { ClientRequest, RequestOf, ResponseData } from '../../protocol/index.js';
@@ -58,7 +59,7 @@ export function runLiveRequest(ws: WebSocket<LiveConnection>, session: Session, 
  */
 function subscribe(ws: WebSocket<LiveConnection>, session: Session, request: RequestOf<'subscribe'>): Promise<void> {
   const conn = ws.getUserData();
-  const { filter, events, since } = request.attributes;
+  const { filter, events, since, snapshot } = request.attributes;
   return session.subscribe(
     {
       topics: splitNames(request.attributes.topicName),
@@ -67,12 +68,13 @@ function subscribe(ws: WebSocket<LiveConnection>, session: Session, request: Req
       ...(since !== undefined ? { since } : {}),
       encoder: liveEncoder,
       replaces: (topic) => conn.subscriptions.get(topic),
+      ...(snapshot === true ? { snapshot: snapshotSink(ws, request) } : {}),
     },
     ({ handles, answer: data, replay }) => {
       for (const handle of handles) conn.subscriptions.set(handle.topic, handle);
       if (conn.closed) return;
       ws.cork(() => {
-        send(ws, okFrame(request, data));
+        if (data !== null) send(ws, okFrame(request, data));
         for (const frame of replay) ws.send(frame, false);
         for (const handle of handles) {
           const state = session.presenceSnapshot(handle.topic);
@@ -81,6 +83,22 @@ function subscribe(ws: WebSocket<LiveConnection>, session: Session, request: Req
       });
     },
   );
+}
+
+/** Where a snapshot's answer and pages go: straight to the socket; a failure after the answer is told as a revoked subscription. */
+function snapshotSink(ws: WebSocket<LiveConnection>, request: RequestOf<'subscribe'>): SnapshotSink {
+  const conn = ws.getUserData();
+  return {
+    answered: (data) => {
+      if (!conn.closed) ws.cork(() => send(ws, okFrame(request, data)));
+    },
+    page: (frame) => {
+      if (!conn.closed) ws.cork(() => ws.send(frame, false));
+    },
+    failed: (topic, reason) => {
+      if (!conn.closed) ws.cork(() => send(ws, { type: 'subscription', topic, status: 'revoked', reason }));
+    },
+  };
 }
 
 /** Answers a request with its data (skipped on a closed socket); data that cannot be serialized is answered `INTERNAL`. */

@@ -1,13 +1,14 @@
 import type { Logger } from 'pino';
 import type { WebSocket } from 'uWebSockets.js';
 import { isSessionMethod, runSessionMethod, type SessionMethod } from '../../core/session-methods.js';
+import type { SnapshotSink } from '../../core/session-types.js';
 import type { Session } from '../../core/session.js';
 import { RowcastError } from '../../errors.js';
 import type { RequestOf } from '../../protocol/index.js';
 import { parseRequest } from '../../protocol/parse-client-frame.js';
 import type { Channel, PhoenixConnection } from './phoenix-connection.js';
 import { PHOENIX_ENCODERS } from './phoenix-encoder.js';
-import { closed, reply, runChannelMessage } from './phoenix-socket.js';
+import { closed, push, reply, runChannelMessage } from './phoenix-socket.js';
 import type { PhoenixMessage } from './phoenix-wire.js';
 
 type Socket = WebSocket<PhoenixConnection>;
@@ -49,8 +50,8 @@ function join(ws: Socket, session: Session, message: PhoenixMessage): Promise<vo
   }
   const [, prefix, name] = /^(table|topic):(.+)$/.exec(message.topic) ?? [];
   if (prefix === undefined || name === undefined || name.includes(',')) return reply(ws, message, 'error', { reason: 'unmatched topic' });
-  const { filter, events, since } = (isObject(message.payload) ? message.payload : {}) as Record<string, unknown>;
-  const parsed = parseRequest('subscribe', undefined, { topicName: name, ...defined({ filter, events, since }) });
+  const { filter, events, since, snapshot } = (isObject(message.payload) ? message.payload : {}) as Record<string, unknown>;
+  const parsed = parseRequest('subscribe', undefined, { topicName: name, ...defined({ filter, events, since, snapshot }) });
   if (!parsed.ok) throw new RowcastError(parsed.error.code, parsed.error.message);
   const attributes = (parsed.request as RequestOf<'subscribe'>).attributes;
   return session.subscribe(
@@ -59,18 +60,43 @@ function join(ws: Socket, session: Session, message: PhoenixMessage): Promise<vo
       kind: prefix === 'table' ? 'table' : 'custom',
       ...defined({ filter: attributes.filter, events: attributes.events, since: attributes.since }),
       encoder: PHOENIX_ENCODERS[conn.vsn],
+      ...(attributes.snapshot === true ? { snapshot: snapshotSink(ws, message) } : {}),
     },
     ({ handles, answer, replay }) => {
       conn.channels.set(message.topic, { joinRef: message.joinRef, name, handle: handles[0]! });
       if (conn.closed) return;
       ws.cork(() => {
-        reply(ws, message, 'ok', answer);
+        if (answer !== null) reply(ws, message, 'ok', answer);
         for (const frame of replay) ws.send(frame, false);
         const state = session.presenceSnapshot(name);
         if (state !== null) ws.send(PHOENIX_ENCODERS[conn.vsn].encodePresence!(name, 'state', state), false);
       });
     },
   );
+}
+
+/**
+ * A snapshot's join reply and pages (`snapshot` pushes on the channel). A
+ * failure after the reply ends the channel as a revoked subscription does:
+ * a `revoked` push, then `phx_close`.
+ */
+function snapshotSink(ws: Socket, message: PhoenixMessage): SnapshotSink {
+  const conn = ws.getUserData();
+  return {
+    answered: (answer) => {
+      if (!conn.closed) ws.cork(() => reply(ws, message, 'ok', answer));
+    },
+    page: (frame) => {
+      if (!conn.closed) ws.cork(() => ws.send(frame, false));
+    },
+    failed: (_topic, reason) => {
+      if (conn.closed) return;
+      ws.cork(() => {
+        push(ws, { joinRef: message.joinRef, ref: null, topic: message.topic, event: 'revoked', payload: { reason } });
+        closed(ws, message.topic, message);
+      });
+    },
+  };
 }
 
 function leave(ws: Socket, session: Session, topic: string, channel: Channel): void {

@@ -32,6 +32,12 @@ function phoenixEncoder(vsn: Vsn): FrameEncoder {
       const [head, tail] = envelope(vsn, `topic:${topic}`, event === 'state' ? 'presence_state' : 'presence_diff', '', '');
       return head + payload + tail;
     },
+    // A page of a snapshot: `/live`'s snapshot frame without type and topic.
+    encodeSnapshot(topic: string, rows: string, seq: string | null): string {
+      const end = seq === null ? ',"done":false}' : `,"done":true,"seq":${JSON.stringify(seq)}}`;
+      const [head, tail] = envelope(vsn, `table:${topic}`, 'snapshot', '{"data":', end);
+      return head + rows + tail;
+    },
   };
 }
 

@@ -1,0 +1,48 @@
+import type { EventData, ServerFrame } from '../../src/protocol/index.js';
+
+/**
+ * A client's view of a table topic after `subscribe` with `snapshot: true`:
+ * the snapshot's rows, then each event folded in. Every frame must fit what
+ * came before (docs/snapshots.md): no event before the last page, a create
+ * only for an absent row, an update or delete only for a present one, no row
+ * twice in the snapshot. What does not fit is kept in `violations`.
+ */
+export class RowFold {
+  readonly rows = new Map<string, unknown>();
+  readonly violations: string[] = [];
+  /** Whether the last page came. */
+  done = false;
+  /** The last page's `seq`. */
+  seq: string | null = null;
+  readonly #topic: string;
+
+  constructor(topic: string) {
+    this.#topic = topic;
+  }
+
+  /** Folds in one frame (frames of other topics, and other types, are ignored). */
+  apply(frame: ServerFrame): void {
+    if (frame.type === 'snapshot' && frame.topic === this.#topic) {
+      if (this.done) this.violations.push('a snapshot page after the last one');
+      for (const row of frame.data) {
+        if (this.rows.has(row.id)) this.violations.push(`row ${row.id} twice in the snapshot`);
+        this.rows.set(row.id, row.attributes);
+      }
+      if (frame.done) {
+        this.done = true;
+        this.seq = frame.seq;
+      }
+    } else if (frame.type === 'event' && frame.topic === this.#topic) {
+      if (!this.done) this.violations.push(`${frame.event} ${frame.data.id} before the last snapshot page`);
+      this.#event(frame.event, frame.data, frame.seq);
+    }
+  }
+
+  #event(kind: string, data: EventData, seq: string): void {
+    const present = this.rows.has(data.id);
+    if (kind === 'create' && present) this.violations.push(`create of present row ${data.id} (${seq})`);
+    if ((kind === 'update' || kind === 'delete') && !present) this.violations.push(`${kind} of absent row ${data.id} (${seq})`);
+    if (kind === 'delete') this.rows.delete(data.id);
+    else this.rows.set(data.id, data.attributes);
+  }
+}
