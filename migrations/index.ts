@@ -4,6 +4,7 @@ import * as policyIdentityTrigger from './0002-policy-identity-trigger.js';
 import * as messagePositions from './0003-message-positions.js';
 import * as messageOrigin from './0004-message-origin.js';
 import * as topicPresence from './0005-topic-presence.js';
+import * as replayFloors from './0006-replay-floors.js';
 
 /**
  * Every migration, by name, in order. Listed here rather than read from the
@@ -15,4 +16,5 @@ export const migrations: Record<string, Migration> = {
   '0003-message-positions': messagePositions,
   '0004-message-origin': messageOrigin,
   '0005-topic-presence': topicPresence,
+  '0006-replay-floors': replayFloors,
 };

@@ -23,6 +23,14 @@ export interface RowcastTables {
     /** Whether its readers may track presence on it. */
     presence: boolean;
   };
+  'rowcast.replay_floors': {
+    slot_name: string;
+    /** The replay window's floor: every event with a `seq` above it is in the stream from the slot on. */
+    floor: string;
+    /** Topic → the last `seq` before its read rule changed. */
+    topic_floors: Record<string, string>;
+    updated_at: Date;
+  };
   'rowcast.messages': {
     id: string;
     topic: string;

@@ -13,6 +13,18 @@ export interface ReplayWindowOptions {
   readonly capacity: number;
   /** Where this process's stream started (the slot's confirmed position): nothing before it is here. */
   readonly startLsn: Lsn;
+  /**
+   * The floors the previous process kept for this slot (window-floors.ts):
+   * every event after `floor` is in the stream from `startLsn` on, so the
+   * window starts from them rather than from `startLsn`.
+   */
+  readonly restored?: WindowFloorState | null;
+}
+
+/** What the window can replay from: its floor and the topics' rule-change floors. */
+export interface WindowFloorState {
+  readonly floor: string;
+  readonly topics: Readonly<Record<string, string>>;
 }
 
 /** How one subscription sees a topic's events (see `framesForGroup`). */
@@ -49,6 +61,10 @@ export class ReplayWindow {
     this.#log = options.log;
     // The largest seq of a commit before the start position.
     this.#floor = options.startLsn > 0n ? formatSeq(lsnHex(options.startLsn - 1n), 0xffffffff) : '';
+    if (options.restored) {
+      this.#floor = options.restored.floor;
+      for (const [topic, floor] of Object.entries(options.restored.topics)) this.#topicFloors.set(topic, floor);
+    }
     if (options.capacity > 0) options.log.subscribe((event) => this.#append(event));
   }
 
@@ -102,6 +118,12 @@ export class ReplayWindow {
       if (source) source(event, emit);
     }
     return frames;
+  }
+
+  /** Its floors now (`null` while suspended), for window-floors.ts to keep across restarts. */
+  floors(): WindowFloorState | null {
+    if (this.#floor === SUSPENDED) return null;
+    return { floor: this.#floor, topics: Object.fromEntries(this.#topicFloors) };
   }
 
   /** The newest events kept, at most `count` of them, oldest first. */

@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { checkReplicationReady } from '../db/check-replication-ready.js';
 import { createDatabase, type Database } from '../db/database.js';
+import type { WindowFloorState } from '../log/replay-window.js';
+import { WindowFloors } from '../log/window-floors.js';
 import { startEmbeddedPostgres, type RunningPostgres } from '../db/embedded-postgres.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { StartupError } from '../errors.js';
@@ -19,6 +21,8 @@ export interface BootedDatabase {
   readonly embedded: RunningPostgres | null;
   /** The slot's confirmed position at start-up: the stream starts there. */
   readonly startLsn: Lsn;
+  /** The replay window's floors the last process kept for this slot (`null`: none, or the slot is new). */
+  readonly restoredFloors: WindowFloorState | null;
   readonly registry: TopicRegistry;
   /** Closes the pool and stops the embedded Postgres. */
   close(): Promise<void>;
@@ -66,6 +70,8 @@ export async function bootDatabase(config: Config, logger: Logger): Promise<Boot
           'add a primary key or ALTER TABLE … REPLICA IDENTITY FULL',
       );
     }
+    if (slot.created) await WindowFloors.forget(db, config.SLOT_NAME);
+    const restoredFloors = slot.created ? null : await WindowFloors.load(db, config.SLOT_NAME);
     const registry = new TopicRegistry({ db, publicationName: config.PUBLICATION_NAME, openChannels: config.OPEN_CHANNELS });
     await registry.load();
     await ensureIdentities(db, registry, logger);
@@ -76,6 +82,7 @@ export async function bootDatabase(config: Config, logger: Logger): Promise<Boot
       db,
       embedded,
       startLsn: slot.confirmedFlushLsn,
+      restoredFloors,
       registry,
       close: async () => {
         await database.destroy();

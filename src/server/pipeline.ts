@@ -8,7 +8,8 @@ import { EventBuilder } from '../events/event-builder.js';
 import { valueParser } from '../events/value-parser.js';
 import { InProcessEventLog } from '../log/in-process-event-log.js';
 import { ReplayWindow } from '../log/replay-window.js';
-import { minLsn } from '../replication/lsn.js';
+import { WindowFloors } from '../log/window-floors.js';
+import { minLsn, parseLsn, type Lsn } from '../replication/lsn.js';
 import { ReplicationStream } from '../replication/replication-stream.js';
 import { MessagePositions } from '../log/message-positions.js';
 import type { CustomTopic, TopicRegistry } from '../topics/topic-registry.js';
@@ -28,6 +29,8 @@ export interface Pipeline {
   readonly source: StreamSource;
   /** This node's part in a cluster (`REDIS_URL`), else `null`. */
   readonly cluster: ClusterNode | null;
+  /** Keeps the replay window's floors across restarts (single node with a window; `null` otherwise). */
+  readonly floors: WindowFloors | null;
   /** Hands an ephemeral topic's message to the log (through the cluster stream in a cluster). */
   publishEphemeral(topic: CustomTopic, sender: string | null, message: unknown, origin: string | null): Promise<Event>;
 }
@@ -52,10 +55,17 @@ export function buildPipeline(config: Config, database: BootedDatabase, needs: P
   const { registry, startLsn, db, url } = database;
   const log = new InProcessEventLog();
   const positions = new MessagePositions({ db, logger });
-  const window = new ReplayWindow({ log, capacity: config.HISTORY_EVENTS, startLsn });
+  // In a cluster the window refills from the cluster stream, which has floors of its own.
+  const restored = config.REDIS_URL === undefined && config.HISTORY_EVENTS > 0 ? database.restoredFloors : null;
+  const window = new ReplayWindow({ log, capacity: config.HISTORY_EVENTS, startLsn, restored });
   registry.onPolicyChange((topic) => window.ruleChanged(topic));
   const builder = new EventBuilder({ registry, log, logger, startLsn, onStoredMessage: (event, commitLsn) => positions.record(event, commitLsn) });
   if (config.REDIS_URL === undefined) {
+    const handedOff = (): Lsn => {
+      const lsn = parseLsn(source.state().handedOffLsn);
+      return lsn > startLsn ? lsn : startLsn;
+    };
+    const floors = config.HISTORY_EVENTS > 0 ? new WindowFloors({ db, slotName: config.SLOT_NAME, window, handedOff, restored, startLsn, logger }) : null;
     const source = new ReplicationStream({
       url,
       slotName: config.SLOT_NAME,
@@ -66,9 +76,10 @@ export function buildPipeline(config: Config, database: BootedDatabase, needs: P
       logger,
       pacer: needs.pacer,
       // After a crash the slot gives back the whole replay window and every message whose position is unwritten.
-      holdBack: () => minLsn(positions.holdBack(), window.holdBack()),
+      // …and every event after the window's floor as last written (window-floors.ts), so that resume works across a restart.
+      holdBack: () => minLsn(minLsn(positions.holdBack(), window.holdBack()), floors?.holdBack() ?? null),
     });
-    return { registry, log, window, positions, source, cluster: null, publishEphemeral: (topic, sender, message, origin) => builder.publishEphemeral(topic, sender, message, origin) };
+    return { registry, log, window, positions, source, cluster: null, floors, publishEphemeral: (topic, sender, message, origin) => builder.publishEphemeral(topic, sender, message, origin) };
   }
   const consumer = new ClusterPipeline(builder, registry, window, needs.disconnectAll, logger);
   const cluster = new ClusterNode({
@@ -87,5 +98,5 @@ export function buildPipeline(config: Config, database: BootedDatabase, needs: P
     pacer: needs.pacer,
     logger,
   });
-  return { registry, log, window, positions, source: cluster, cluster, publishEphemeral: (topic, sender, message, origin) => consumer.publish(cluster, topic, sender, message, origin) };
+  return { registry, log, window, positions, source: cluster, cluster, floors: null, publishEphemeral: (topic, sender, message, origin) => consumer.publish(cluster, topic, sender, message, origin) };
 }

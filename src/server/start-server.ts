@@ -122,6 +122,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       throw error;
     }
     await slotMonitor.start();
+    pipeline.floors?.start();
     const presenceSync = config.REDIS_URL === undefined ? null : new PresenceSync({
       redisUrl: config.REDIS_URL,
       prefix: `${clusterStreamKey(config.SLOT_NAME)}:presence`,
@@ -137,6 +138,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       core.shutdown();
       await presenceSync?.stop();
       slotMonitor.stop();
+      pipeline.floors?.stop();
       await pipeline.source.stop();
       pipeline.positions.close();
       await snapshotReader.close();
