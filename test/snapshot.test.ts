@@ -230,3 +230,25 @@ test('the cut: a 32-bit xid is read against the snapshot nearest its xmax, acros
   t.false(visibleAtCut(early, 4));
   t.true(visibleAtCut(early, 0xfffffff0));
 });
+
+test('the stream behind the snapshot (its connection cut): commits the snapshot already holds are not sent again when the stream catches up', withServer, { sql: SCHEMA }, async (t, { db, connect, server }) => {
+  await db.query(`INSERT INTO item SELECT i, 1, 'a', i, 'x' FROM generate_series(1, 50) AS i`);
+  const alice = await connect({ sub: '1' });
+  const streamDown = async () => {
+    const { rows } = await db.query<{ pid: number | null }>(`SELECT active_pid AS pid FROM pg_replication_slots WHERE slot_name = $1`, [db.name]);
+    if (rows[0]?.pid) await db.query('SELECT pg_terminate_backend($1)', [rows[0].pid]);
+    await waitFor('the stream down', () => !server.status().replication.connected, 10_000);
+  };
+  await streamDown();
+  // Committed while the stream is away: in the snapshot, and streamed only after it.
+  await db.query(`INSERT INTO item VALUES (100, 1, 'a', 1, 'committed before the cut')`);
+  await db.query(`UPDATE item SET note = 'updated before the cut' WHERE id = 1`);
+  const fold = await snapshotFold(alice, 'item');
+  await waitFor('snapshot', () => fold.done, 60_000);
+  t.true(fold.rows.has('100'));
+  t.like(fold.rows.get('1'), { note: 'updated before the cut' });
+  await db.query(`INSERT INTO item VALUES (101, 1, 'a', 1, 'after')`);
+  await waitFor('the insert after', () => fold.rows.has('101'), 30_000);
+  t.deepEqual(fold.violations, []);
+  t.is(folded(fold), await expected(db, 'owner_id = 1'));
+});
