@@ -7,11 +7,15 @@
  * Only types come from the server's modules (`import type`), so the built
  * client pulls in nothing of the server.
  */
-import type { ErrorCode, EventFrame, Method, RequestOf, ResponseData, ServerFrame, SessionData } from '../../../src/protocol/index.js';
+import type { ErrorCode, EventFrame, Method, RequestOf, ResponseData, ServerFrame, SessionData, SnapshotFrame } from '../../../src/protocol/index.js';
 import { PresenceChannel, type Presence } from './presence.js';
 
-/** Errors only the client raises: the connection went away with the request in flight, the client was closed, no answer in time. */
-export type ClientErrorCode = ErrorCode | 'CONNECTION_LOST' | 'CLOSED' | 'TIMEOUT';
+/**
+ * Errors only the client raises: the connection went away with the request
+ * in flight, the client was closed, no answer in time, a snapshot that
+ * failed after its answer again and again.
+ */
+export type ClientErrorCode = ErrorCode | 'CONNECTION_LOST' | 'CLOSED' | 'TIMEOUT' | 'SNAPSHOT_FAILED';
 
 /** A failed request: `code` is one of the protocol's error codes (docs/protocol.md), or a {@link ClientErrorCode} of the client's own. */
 export class RowcastClientError extends Error {
@@ -85,18 +89,51 @@ export interface LiveEvent<A = Record<string, unknown>> extends Omit<EventFrame,
   readonly data: Omit<EventFrame['data'], 'attributes'> & { readonly attributes: A };
 }
 
-export interface SubscribeOptions {
+/** A page of a table topic's rows, as {@link SubscribeOptions.onSnapshot} gets it. */
+export interface SnapshotPage<A = Record<string, unknown>> {
+  /** The page's rows, each as an event's `data`: `type` (the table), `id`, `attributes` (the row). */
+  readonly rows: ReadonlyArray<LiveEvent<A>['data']>;
+  /**
+   * The first page of a snapshot: drop the rows held before. A snapshot that
+   * follows a reconnect the server could not resume replaces the rows; its
+   * first page is the only sign.
+   */
+  readonly first: boolean;
+  /** The last page: the rows are complete, and the events that follow continue from exactly them. */
+  readonly done: boolean;
+}
+
+export interface SubscribeOptions<A = Record<string, unknown>> {
   readonly filter?: RequestOf<'subscribe'>['attributes']['filter'];
   readonly events?: RequestOf<'subscribe'>['attributes']['events'];
   /** Resume from here on the first subscribe too (a `seq` the app stored); afterwards the client tracks it. */
   readonly since?: string;
   /**
+   * A table topic's rows first: the rows this token may read (with `filter`;
+   * `events` does not narrow them) reach `onSnapshot` in pages, then events
+   * continue from exactly those rows, none missed and none already in them.
+   * No event reaches `onEvent` while a snapshot is on its way. A reconnect
+   * resumes with `since` as always; when the server cannot resume, a fresh
+   * snapshot follows by itself (its first page has `first: true`: replace
+   * the rows). With `since` given here, the app holds the rows up to it: no
+   * snapshot comes unless that `since` cannot be resumed.
+   */
+  readonly snapshot?: boolean;
+  /** With `snapshot`: each page of each snapshot, in order. */
+  readonly onSnapshot?: (page: SnapshotPage<A>) => void;
+  /**
    * The server could not replay what was missed while disconnected
    * (`resumed: false`): events may be missing, refetch. Also called when the
-   * first subscribe had `since` and could not resume.
+   * first subscribe had `since` and could not resume. Not with `snapshot`:
+   * the fresh snapshot that follows heals the rows.
    */
   readonly onResync?: () => void;
-  /** The subscription failed (a coded error) or was revoked by the server (`FORBIDDEN`, after a token refresh with other rights). */
+  /**
+   * The subscription failed (a coded error) or was revoked by the server
+   * (`FORBIDDEN`, after a token refresh with other rights). A snapshot that
+   * fails after its answer is tried again a few times, then reported as
+   * `SNAPSHOT_FAILED`.
+   */
   readonly onError?: (error: RowcastClientError) => void;
 }
 
@@ -119,27 +156,62 @@ interface Pending {
   readonly timer: ReturnType<typeof setTimeout>;
   /** The frame, while it waits for a connection. */
   frame: string | null;
+  /** Applies the answer as it arrives, before frames that came with it (in the same read) are handled. */
+  readonly onAnswer: ((data: unknown) => void) | undefined;
 }
 
-/** One server-side subscription, shared by every app subscription with the same topic and options. */
+/**
+ * One server-side subscription, shared by every app subscription with the
+ * same topic, `filter` and `events` (with or without `snapshot`: one asks for
+ * a snapshot for all of them).
+ */
 interface Subscription {
   readonly key: string;
   readonly topic: string;
   readonly options: SubscribeOptions;
   readonly handlers: Set<Handler>;
-  /** `seq` (with `/part`) of the last event delivered: `since` on the next subscribe. */
+  /**
+   * Where the subscription resumes (`since` on the next subscribe): the `seq`
+   * (with `/part`) of the newest event delivered, or a snapshot's last page.
+   * Undefined while a snapshot is on its way: a part of one cannot be resumed.
+   */
   lastSeq: string | undefined;
+  /** The `seq` (with `/part`) of the newest event delivered: where a handler that joins starts. */
+  lastEvent: string | undefined;
   /** The server holds this subscription (answered on the current connection). */
   active: boolean;
+  /** It was live on the server once: a later subscribe that neither resumes nor replaces it leaves a gap. */
+  wasLive: boolean;
   /** A subscribe for it is sent or queued, not yet answered. */
   inFlight: Promise<SubscribeAnswer> | undefined;
   /** An unsubscribe waiting a tick, so an immediate resubscribe (React strict mode) costs no frames. */
   leaving: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * A snapshot is on its way (answered, its last page not yet here).
+   * `replacing`: the server keeps the earlier subscription until the last page.
+   */
+  snapshot: { readonly replacing: boolean; pages: number } | null;
+  /** Snapshots that failed after their answer since the last that completed. */
+  snapshotFailures: number;
+  /** The subscribe that tries a failed snapshot again. */
+  retry: ReturnType<typeof setTimeout> | undefined;
 }
 interface Handler {
   readonly onEvent: (event: LiveEvent) => void;
   readonly options: SubscribeOptions;
+  /**
+   * With `snapshot`: `pending` needs a snapshot and none is on its way for
+   * it yet, `receiving` gets the one on its way (from its first page),
+   * `live` has had the last page. Events reach only `live` handlers.
+   * Without `snapshot`: always `live`.
+   */
+  phase: 'pending' | 'receiving' | 'live';
+  /** The `seq` (with `/part`) of the newest event it got: one at or before it is not given again. */
+  seen: string | undefined;
 }
+
+/** How often a snapshot that failed after its answer (`revoked`) is tried again, 1 s, 2 s, 4 s later, before `SNAPSHOT_FAILED`. */
+const SNAPSHOT_RETRIES = 3;
 
 const OPEN = 1;
 
@@ -198,13 +270,14 @@ export class RowcastClient {
    * Subscribes to a table or custom topic. Events reach `onEvent` in `seq`
    * order; after a reconnect the client resubscribes with `since` the last
    * one, so nothing is missed or repeated, or calls `onResync` when the
-   * server cannot replay. Subscriptions with the same topic and options share
-   * one on the server. Returns the function that unsubscribes.
+   * server cannot replay. With `snapshot` (a table topic), the rows come
+   * first, to `onSnapshot`. Subscriptions with the same topic, `filter` and
+   * `events` share one on the server. Returns the function that unsubscribes.
    */
-  subscribe<A = Record<string, unknown>>(topic: string, options: SubscribeOptions, onEvent: (event: LiveEvent<A>) => void): Unsubscribe {
+  subscribe<A = Record<string, unknown>>(topic: string, options: SubscribeOptions<A>, onEvent: (event: LiveEvent<A>) => void): Unsubscribe {
     if (topic.includes(',')) throw new TypeError(`subscribe: one topic per call (got ${JSON.stringify(topic)})`);
     const key = JSON.stringify([topic, options.filter ?? null, options.events ?? null]);
-    const handler: Handler = { onEvent: onEvent as (event: LiveEvent) => void, options };
+    const handler: Handler = { onEvent: onEvent as (event: LiveEvent) => void, options: options as SubscribeOptions, phase: options.snapshot ? 'pending' : 'live', seen: undefined };
     let subscription = this.#subscriptions.get(key);
     for (const [otherKey, other] of this.#subscriptions) {
       if (other.topic !== topic || other === subscription) continue;
@@ -223,10 +296,33 @@ export class RowcastClient {
     if (subscription) {
       clearTimeout(subscription.leaving);
       subscription.leaving = undefined;
+      // It starts with the next event (or, wanting a snapshot, after one of its own).
+      handler.seen = subscription.lastEvent;
       subscription.handlers.add(handler);
-      ready = subscription.inFlight ?? (subscription.active ? Promise.resolve({ topics: [topic], seq: subscription.lastSeq ?? '' }) : this.#sendSubscribe(subscription));
+      if (subscription.inFlight) ready = subscription.inFlight;
+      else if (!subscription.active && subscription.retry === undefined) ready = this.#sendSubscribe(subscription);
+      // Live without a snapshot on its way: a subscribe with one replaces the server's subscription once its last page is sent.
+      else if (handler.phase === 'pending' && subscription.active && !subscription.snapshot) ready = this.#sendSubscribe(subscription);
+      // A snapshot on its way started without it (it asks for one after the last page), or one is tried again soon.
+      else ready = Promise.resolve({ topics: [topic], seq: subscription.lastSeq ?? subscription.lastEvent ?? '' });
     } else {
-      subscription = { key, topic, options, handlers: new Set([handler]), lastSeq: options.since, active: false, inFlight: undefined, leaving: undefined };
+      // With `since` from the app, the app holds the rows up to it: a snapshot comes only if the server cannot resume.
+      if (options.since !== undefined) handler.phase = 'live';
+      subscription = {
+        key,
+        topic,
+        options: options as SubscribeOptions,
+        handlers: new Set([handler]),
+        lastSeq: options.since,
+        lastEvent: undefined,
+        active: false,
+        wasLive: false,
+        inFlight: undefined,
+        leaving: undefined,
+        snapshot: null,
+        snapshotFailures: 0,
+        retry: undefined,
+      };
       this.#subscriptions.set(key, subscription);
       ready = this.#sendSubscribe(subscription);
     }
@@ -238,6 +334,7 @@ export class RowcastClient {
       owned.leaving = setTimeout(() => {
         if (owned.handlers.size > 0 || this.#subscriptions.get(key) !== owned) return;
         this.#subscriptions.delete(key);
+        clearTimeout(owned.retry);
         const release = () => {
           // A newer subscription to the topic has replaced this one on the server: leave it be.
           const replaced = [...this.#subscriptions.values()].some((other) => other.topic === topic);
@@ -310,7 +407,10 @@ export class RowcastClient {
     this.#closed = true;
     clearTimeout(this.#reconnectTimer);
     clearTimeout(this.#refreshTimer);
-    for (const subscription of this.#subscriptions.values()) clearTimeout(subscription.leaving);
+    for (const subscription of this.#subscriptions.values()) {
+      clearTimeout(subscription.leaving);
+      clearTimeout(subscription.retry);
+    }
     this.#socket?.close(1000, 'client closed');
     this.#socket = null;
     this.#failPending('CLOSED', 'the client was closed');
@@ -349,7 +449,14 @@ export class RowcastClient {
       if (this.#socket !== socket) return;
       this.#socket = null;
       clearTimeout(this.#refreshTimer);
-      for (const subscription of this.#subscriptions.values()) subscription.active = false;
+      for (const subscription of this.#subscriptions.values()) {
+        subscription.active = false;
+        // A snapshot cut short: the reconnect asks for a fresh one (the open subscribes again anyway).
+        subscription.snapshot = null;
+        clearTimeout(subscription.retry);
+        subscription.retry = undefined;
+        for (const handler of subscription.handlers) if (handler.phase === 'receiving') handler.phase = 'pending';
+      }
       this.#failPending('CONNECTION_LOST', `the connection closed (${event.code}${event.reason ? `: ${event.reason}` : ''}) before the answer came`);
       if (!this.#closed) this.#scheduleReconnect(event.code, event.reason);
     };
@@ -385,12 +492,17 @@ export class RowcastClient {
         if (!pending) return;
         this.#pending.delete(frame.id);
         clearTimeout(pending.timer);
-        if (frame.ok) pending.resolve(frame.data);
-        else pending.reject(new RowcastClientError(frame.error.code, frame.error.message, frame.error.retryAfter));
+        if (frame.ok) {
+          pending.onAnswer?.(frame.data);
+          pending.resolve(frame.data);
+        } else pending.reject(new RowcastClientError(frame.error.code, frame.error.message, frame.error.retryAfter));
         return;
       }
       case 'event':
         this.#dispatch(frame);
+        return;
+      case 'snapshot':
+        this.#snapshotPage(frame);
         return;
       case 'subscription':
         this.#revoked(frame.topic, frame.reason);
@@ -417,58 +529,172 @@ export class RowcastClient {
     for (const channel of this.#presences.values()) channel.reconnected();
   }
 
+  /**
+   * `snapshot` when a handler wants one; `since` unless a handler waits for
+   * a snapshot (then a fresh one comes, even if `since` could be resumed).
+   */
   #subscribeAttributes(subscription: Subscription): RequestOf<'subscribe'>['attributes'] {
     const { filter, events } = subscription.options;
+    const handlers = [...subscription.handlers];
+    const snapshot = handlers.some((handler) => handler.options.snapshot);
+    const fresh = handlers.some((handler) => handler.phase === 'pending');
     return {
       topicName: subscription.topic,
       ...(filter ? { filter } : {}),
       ...(events ? { events } : {}),
-      ...(subscription.lastSeq ? { since: subscription.lastSeq } : {}),
+      ...(subscription.lastSeq && !fresh ? { since: subscription.lastSeq } : {}),
+      ...(snapshot ? { snapshot: true } : {}),
     };
   }
 
   #sendSubscribe(subscription: Subscription): Promise<SubscribeAnswer> {
-    const inFlight = this.#subscribeOnce(subscription).finally(() => {
+    clearTimeout(subscription.retry);
+    subscription.retry = undefined;
+    const answered = () => {
       if (subscription.inFlight === inFlight) subscription.inFlight = undefined;
-    });
+    };
+    const inFlight: Promise<SubscribeAnswer> = this.#subscribeOnce(subscription, answered).finally(answered);
     subscription.inFlight = inFlight;
     return inFlight;
   }
 
-  async #subscribeOnce(subscription: Subscription): Promise<SubscribeAnswer> {
-    const askedToResume = subscription.lastSeq !== undefined;
+  async #subscribeOnce(subscription: Subscription, answered: () => void): Promise<SubscribeAnswer> {
+    const attributes = this.#subscribeAttributes(subscription);
+    const askedToResume = attributes.since !== undefined;
+    // The server holds the subscription already (a handler joined wanting a snapshot): it goes on until the new one is live.
+    const replacing = subscription.active;
     try {
-      const data = await this.#request('subscribe', this.#subscribeAttributes(subscription));
-      subscription.active = true;
-      // Resumed: the replay that follows the answer moves lastSeq on. Otherwise start from the answer's position.
-      if (!askedToResume || data.resumed === false) subscription.lastSeq = data.seq;
-      if (askedToResume && data.resumed === false) {
-        for (const handler of [...subscription.handlers]) handler.options.onResync?.();
-      }
-      return data;
+      // Applied as the answer arrives: the replay or the pages that follow it may come in the same read, before any promise settles.
+      return await this.#request('subscribe', attributes, (data) => {
+        answered();
+        this.#applyAnswer(subscription, data, askedToResume, replacing);
+      });
     } catch (error) {
       const clientError = error as RowcastClientError;
       // Lost with the connection (or not answered): the next open subscribes again. A coded refusal is final.
       if (clientError.code !== 'CONNECTION_LOST' && clientError.code !== 'TIMEOUT' && clientError.code !== 'CLOSED') {
-        if (this.#subscriptions.get(subscription.key) === subscription) this.#subscriptions.delete(subscription.key);
-        for (const handler of [...subscription.handlers]) handler.options.onError?.(clientError);
+        if (replacing && subscription.active) {
+          // Refused to the handlers that asked for a snapshot (LIMIT_EXCEEDED, …): the server keeps the subscription for the others.
+          this.#fail(subscription, clientError, (handler) => handler.phase === 'pending');
+        } else {
+          if (this.#subscriptions.get(subscription.key) === subscription) this.#subscriptions.delete(subscription.key);
+          for (const handler of [...subscription.handlers]) handler.options.onError?.(clientError);
+        }
       }
       throw error;
     }
   }
 
+  #applyAnswer(subscription: Subscription, data: SubscribeAnswer, askedToResume: boolean, replacing: boolean): void {
+    subscription.active = true;
+    if (data.snapshot) {
+      // Every handler that wants rows gets this snapshot, from its first page; until its last, none of them gets events.
+      subscription.snapshot = { replacing, pages: 0 };
+      subscription.lastSeq = undefined;
+      for (const handler of subscription.handlers) if (handler.options.snapshot) handler.phase = 'receiving';
+    } else {
+      subscription.wasLive = true;
+      // Resumed: the replay that follows the answer moves lastSeq on. Otherwise start from the answer's position.
+      if (!askedToResume || data.resumed === false) subscription.lastSeq = data.seq;
+    }
+    // Events were missed unless resumed, or the server kept the subscription meanwhile; a snapshot heals its handlers.
+    const gap = askedToResume ? data.resumed === false : subscription.wasLive && !replacing && data.snapshot === true;
+    if (gap) {
+      for (const handler of [...subscription.handlers]) if (!(data.snapshot && handler.options.snapshot)) handler.options.onResync?.();
+    }
+    // A handler that joined after this subscribe was sent still waits for rows: ask again.
+    if (!data.snapshot && [...subscription.handlers].some((handler) => handler.phase === 'pending')) void this.#sendSubscribe(subscription).catch(() => {});
+  }
+
+  /** Removes the handlers `which` picks, with `error`; a subscription left without handlers is dropped (and unsubscribed). */
+  #fail(subscription: Subscription, error: RowcastClientError, which: (handler: Handler) => boolean): void {
+    const failed = [...subscription.handlers].filter(which);
+    for (const handler of failed) subscription.handlers.delete(handler);
+    if (subscription.handlers.size === 0 && this.#subscriptions.get(subscription.key) === subscription) {
+      this.#subscriptions.delete(subscription.key);
+      clearTimeout(subscription.leaving);
+      clearTimeout(subscription.retry);
+      if (subscription.active && this.#state.status === 'open') this.#request('unsubscribe', { topicName: subscription.topic }).catch(() => {});
+      subscription.active = false;
+    }
+    for (const handler of failed) handler.options.onError?.(error);
+  }
+
   #dispatch(event: EventFrame): void {
+    const seq = event.part ? `${event.seq}/${event.part}` : event.seq;
     for (const subscription of this.#subscriptions.values()) {
       if (subscription.topic !== event.topic) continue;
-      subscription.lastSeq = event.part ? `${event.seq}/${event.part}` : event.seq;
-      for (const handler of [...subscription.handlers]) handler.onEvent(event as LiveEvent);
+      // seqs sort in stream order. After a snapshot, the changes committed while it was read may sort before its last page's seq, which stays the resume point.
+      if (!subscription.snapshot && (subscription.lastSeq === undefined || seq > subscription.lastSeq)) subscription.lastSeq = seq;
+      if (subscription.lastEvent === undefined || seq > subscription.lastEvent) subscription.lastEvent = seq;
+      for (const handler of [...subscription.handlers]) {
+        // Waiting for rows: the event is in them or follows them. Seen already: the server's earlier subscription gave it before a snapshot replaced it.
+        if (handler.phase !== 'live' || (handler.seen !== undefined && seq <= handler.seen)) continue;
+        handler.seen = seq;
+        handler.onEvent(event as LiveEvent);
+      }
     }
+  }
+
+  /** A page of the snapshot on its way: to the handlers receiving it. The last page makes them live and sets where to resume. */
+  #snapshotPage(frame: SnapshotFrame): void {
+    for (const subscription of this.#subscriptions.values()) {
+      const { snapshot } = subscription;
+      if (subscription.topic !== frame.topic || !snapshot) continue;
+      const receivers = [...subscription.handlers].filter((handler) => handler.phase === 'receiving');
+      const page = { rows: frame.data as SnapshotPage['rows'], first: snapshot.pages++ === 0, done: frame.done };
+      if (frame.done) {
+        subscription.snapshot = null;
+        subscription.lastSeq = frame.seq;
+        subscription.wasLive = true;
+        subscription.snapshotFailures = 0;
+        // The changes committed while the snapshot was read follow: each of them is new to the rows.
+        for (const handler of receivers) {
+          handler.phase = 'live';
+          handler.seen = undefined;
+        }
+      }
+      for (const handler of receivers) handler.options.onSnapshot?.(page);
+      // Handlers that joined while it was on its way get one of their own.
+      if (frame.done && subscription.active && !subscription.inFlight && [...subscription.handlers].some((handler) => handler.phase === 'pending')) {
+        void this.#sendSubscribe(subscription).catch(() => {});
+      }
+    }
+  }
+
+  /**
+   * The server ended a snapshot after its answer (`revoked`: the database
+   * went away, too many changes while it was read): the handlers that
+   * wanted it ask again, a few times, then fail with `SNAPSHOT_FAILED`.
+   */
+  #snapshotFailed(subscription: Subscription, reason: string): void {
+    const { replacing } = subscription.snapshot!;
+    subscription.snapshot = null;
+    // The server holds the earlier subscription, if there was one.
+    subscription.active = replacing;
+    for (const handler of subscription.handlers) if (handler.phase === 'receiving') handler.phase = 'pending';
+    if (subscription.snapshotFailures++ < SNAPSHOT_RETRIES) {
+      const delayMs = 1000 * 2 ** (subscription.snapshotFailures - 1);
+      subscription.retry = setTimeout(() => {
+        subscription.retry = undefined;
+        if (this.#subscriptions.get(subscription.key) === subscription && !subscription.inFlight) void this.#sendSubscribe(subscription).catch(() => {});
+      }, delayMs);
+      return;
+    }
+    subscription.snapshotFailures = 0;
+    const error = new RowcastClientError('SNAPSHOT_FAILED', `the snapshot of ${subscription.topic} failed ${SNAPSHOT_RETRIES + 1} times, lastly: ${reason}`);
+    this.#fail(subscription, error, (handler) => handler.phase === 'pending');
   }
 
   #revoked(topic: string, reason: string): void {
     for (const [key, subscription] of this.#subscriptions) {
       if (subscription.topic !== topic) continue;
+      if (subscription.snapshot) {
+        this.#snapshotFailed(subscription, reason);
+        continue;
+      }
       this.#subscriptions.delete(key);
+      clearTimeout(subscription.retry);
       const error = new RowcastClientError('FORBIDDEN', `the server revoked the subscription to ${topic}: ${reason}`);
       for (const handler of [...subscription.handlers]) handler.options.onError?.(error);
     }
@@ -494,7 +720,7 @@ export class RowcastClient {
     }
   }
 
-  #request<M extends Exclude<Method, 'ping'>>(method: M, attributes: RequestOf<M>['attributes']): Promise<ResponseData[M]> {
+  #request<M extends Exclude<Method, 'ping'>>(method: M, attributes: RequestOf<M>['attributes'], onAnswer?: (data: ResponseData[M]) => void): Promise<ResponseData[M]> {
     if (this.#closed) return Promise.reject(new RowcastClientError('CLOSED', 'the client was closed'));
     const id = this.#nextId++;
     const frame = JSON.stringify({ id, method, attributes });
@@ -505,7 +731,7 @@ export class RowcastClient {
         reject(new RowcastClientError('TIMEOUT', `no answer to ${method} within ${timeoutMs} ms`));
       }, timeoutMs);
       const open = this.#state.status === 'open' && this.#socket?.readyState === OPEN;
-      this.#pending.set(id, { resolve: resolve as (data: unknown) => void, reject, timer, frame: open ? null : frame });
+      this.#pending.set(id, { resolve: resolve as (data: unknown) => void, reject, timer, frame: open ? null : frame, onAnswer: onAnswer as ((data: unknown) => void) | undefined });
       if (open) this.#socket!.send(frame);
     });
   }

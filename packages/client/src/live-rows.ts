@@ -8,20 +8,39 @@ export type Snapshot = Iterable<readonly [string, Row]>;
 
 export interface LiveRowsOptions {
   readonly filter?: SubscribeOptions['filter'];
-  /** Rows the app loaded itself (by id), e.g. from a REST call made before subscribing; default: none. */
+  /**
+   * Rows the app has already (by id), e.g. from a REST call made before
+   * subscribing or a server-rendered page; default: none. With the server's
+   * snapshot they are shown until its rows replace them.
+   */
   readonly snapshot?: Snapshot;
   /**
-   * Loads the current rows (e.g. a REST call). Given, it is called once the
-   * subscription is live, and again whenever the server cannot replay what
-   * was missed (`resumed: false`): events that arrive meanwhile are held and
-   * applied on top of what it returns, in order, so nothing committed after
-   * the subscription is lost and nothing older wins.
+   * Loads the current rows (e.g. a REST call) instead of the server's
+   * snapshot. Given, it is called once the subscription is live, and again
+   * whenever the server cannot replay what was missed (`resumed: false`):
+   * events that arrive meanwhile are held and applied on top of what it
+   * returns, in order, so nothing committed after the subscription is lost
+   * and nothing older wins.
    */
   readonly load?: () => Promise<Snapshot>;
+  /**
+   * Start from the server's snapshot (`subscribe` with `snapshot: true`):
+   * the rows this token may read with `filter`, then the changes after
+   * exactly them. After a reconnect the server could not resume, a fresh
+   * snapshot replaces the rows by itself. Default: `true` unless `load` is
+   * given; `false` starts from `snapshot` (or empty) and applies the events
+   * on top.
+   */
+  readonly serverSnapshot?: boolean;
   /** Called after each change with the current rows. */
   readonly onChange?: (rows: ReadonlyMap<string, Row>) => void;
-  /** The server could not replay what was missed while disconnected. Without `load`, the rows may be stale: refetch and call `reset`. */
+  /**
+   * The server could not replay what was missed while disconnected. Without
+   * `load` or the server's snapshot (which heal the rows themselves, and
+   * this is not called), the rows may be stale: refetch and call `reset`.
+   */
   readonly onResync?: () => void;
+  /** The subscription failed or was revoked (see `subscribe`); `LIMIT_EXCEEDED` when the snapshot has more rows than the server sends (narrow it with `filter`). */
   readonly onError?: SubscribeOptions['onError'];
 }
 
@@ -31,7 +50,7 @@ export interface LiveRows {
   readonly rows: ReadonlyMap<string, Row>;
   /** Incremented on every change. */
   readonly version: number;
-  /** Resolves once the subscription is live (and, with `load`, the first load applied). */
+  /** Resolves once the subscription is live and its rows are there: the server's snapshot or the first `load` applied. Rejects with the subscription's error. */
   readonly ready: Promise<unknown>;
   /** Replaces the rows (after a refetch). */
   reset(snapshot: Snapshot): void;
@@ -41,17 +60,20 @@ export interface LiveRows {
 
 /**
  * Keeps a `Map` of a table's rows current: `create` and `update` put the
- * row, `delete` removes it. Starts from `snapshot` (or empty), or from what
- * `load` returns once the subscription is live, so an app sees every change
- * committed after it subscribed on top of a consistent starting point.
+ * row, `delete` removes it. Starts from the server's snapshot of the rows
+ * this token may read (by default), or from what `load` returns once the
+ * subscription is live, so an app sees every change committed after its
+ * starting point on top of it.
  *
  * @example
  * const orders = liveRows(client, 'order', {
- *   load: async () => (await (await fetch('/api/orders')).json()).map((o) => [String(o.id), o]),
+ *   filter: { status: { neq: 'cancelled' } },
  *   onChange: (rows) => render([...rows.values()]),
  * });
  */
 export function liveRows(client: RowcastClient, table: string, options: LiveRowsOptions = {}): LiveRows {
+  if (options.load && options.serverSnapshot) throw new TypeError('liveRows: `load` replaces the server snapshot; give one of `load` and `serverSnapshot: true`');
+  const fromServer = options.serverSnapshot ?? !options.load;
   const rows = new Map<string, Row>(options.snapshot ?? []);
   /** Events held while a load runs; null when none runs. */
   let held: Array<LiveEvent<Row>> | null = null;
@@ -82,15 +104,42 @@ export function liveRows(client: RowcastClient, table: string, options: LiveRows
       held = null;
     }
   };
+  /** The server snapshot's rows so far, while one is on its way; they replace the rows at its last page. */
+  let pages: Array<[string, Row]> | null = null;
+  let snapshotApplied = () => {};
+  let snapshotFailed = (_error: unknown) => {};
+  const firstSnapshot = new Promise<void>((resolve, reject) => {
+    snapshotApplied = resolve;
+    snapshotFailed = reject;
+  });
+  firstSnapshot.catch(() => {});
   const unsubscribe = client.subscribe<Row>(
     table,
     {
       ...(options.filter ? { filter: options.filter } : {}),
+      ...(fromServer
+        ? {
+            snapshot: true,
+            onSnapshot: (page) => {
+              if (closed) return;
+              if (page.first || pages === null) pages = [];
+              for (const row of page.rows) pages.push([row.id, row.attributes]);
+              if (!page.done) return;
+              reset(pages);
+              pages = null;
+              changed();
+              snapshotApplied();
+            },
+          }
+        : {}),
       onResync: () => {
         options.onResync?.();
         void load().catch(() => {});
       },
-      ...(options.onError ? { onError: options.onError } : {}),
+      onError: (error) => {
+        snapshotFailed(error);
+        options.onError?.(error);
+      },
     },
     (event) => {
       if (held !== null) {
@@ -104,7 +153,7 @@ export function liveRows(client: RowcastClient, table: string, options: LiveRows
   const state = {
     rows,
     version: 0,
-    ready: unsubscribe.ready.then(load),
+    ready: fromServer ? unsubscribe.ready.then(() => firstSnapshot) : unsubscribe.ready.then(load),
     reset(snapshot: Snapshot) {
       reset(snapshot);
       changed();
