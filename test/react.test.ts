@@ -133,3 +133,19 @@ test.serial('usePublish sends to a custom topic and useTopic shows the message',
   await waitFor('the message', () => text(container).includes('hello from react'));
   t.pass();
 });
+
+test.serial('useLiveRows without load renders the server snapshot (the rows alice may read), then an inserted row', withServer, { sql: TABLES }, async (t, { liveUrl, db }) => {
+  await db.query(`INSERT INTO orders VALUES (1, 'alice', 10), (2, 'bob', 20), (3, 'alice', 30)`);
+  const { container, sent } = await mount(t, liveUrl, h(Orders));
+  // `live` once the rows are there: never a live empty list before them.
+  await waitFor('the snapshot', () => text(container).startsWith('live'));
+  t.true(text(container).includes('1:10') && text(container).includes('3:30'));
+  t.false(text(container).includes('2:20'), "bob's row is not alice's");
+  t.is(container.querySelectorAll('li').length, 2);
+  t.like(JSON.parse(sent.find((frame) => JSON.parse(frame).method === 'subscribe')!), { attributes: { topicName: 'orders', snapshot: true } });
+
+  await db.query(`INSERT INTO orders VALUES (4, 'alice', 40), (5, 'bob', 50)`);
+  await waitFor('the inserted row', () => text(container).includes('4:40'));
+  t.false(text(container).includes('5:50'));
+  t.is(container.querySelectorAll('li').length, 3);
+});

@@ -49,7 +49,7 @@ export function useConnectionState(): ConnectionState {
   );
 }
 
-/** Where a hook's subscription is. `resyncs` counts `resumed: false` answers after reconnects (refetch what you derived). */
+/** Where a hook's subscription is. `resyncs` counts `resumed: false` answers after reconnects (refetch what you derived); not those a server snapshot heals. */
 export interface SubscriptionStatus {
   readonly status: 'subscribing' | 'live' | 'error';
   readonly error?: RowcastClientError;
@@ -98,24 +98,29 @@ export function useTopic<A = Record<string, unknown>>(topic: string, options: Us
 
 export interface UseLiveRowsOptions {
   readonly filter?: SubscribeOptions['filter'];
-  /** Rows the app already has (e.g. from a fetch), by id; read when the subscription starts. */
+  /** Rows the app already has (e.g. from a fetch or the server-rendered page), by id; read when the subscription starts, shown until the server's snapshot replaces them. */
   readonly snapshot?: Snapshot;
   /**
    * Loads the current rows once the subscription is live, and again after
-   * every reconnect the server could not replay (see `liveRows`): with it the
-   * rows heal themselves. The latest function is used; a new one does not resubscribe.
+   * every reconnect the server could not replay (see `liveRows`), instead of
+   * the server's snapshot. The latest function is used; a new one does not
+   * resubscribe.
    */
   readonly load?: () => Promise<Snapshot>;
+  /** The server's snapshot gives the rows (see `liveRows`): by default, unless `load` is given. `false`: `snapshot` (or none), then the events. */
+  readonly serverSnapshot?: boolean;
 }
 
 /**
  * A table's rows, kept current from its events while the component is
- * mounted: `rows` (in arrival order) and `byId`. The component re-renders
- * only when a row changes.
+ * mounted: `rows` (in arrival order) and `byId`. Without `load` the rows
+ * come from the server's snapshot: `status` is `live` once they are there.
+ * The component re-renders only when a row changes.
  */
 export function useLiveRows<R extends Row = Row>(table: string, options: UseLiveRowsOptions = {}): SubscriptionStatus & { readonly rows: readonly R[]; readonly byId: ReadonlyMap<string, R> } {
   const client = useRowcast();
   const key = JSON.stringify(options.filter ?? null);
+  const { serverSnapshot } = options;
   const snapshot = useRef(options.snapshot);
   snapshot.current = options.snapshot;
   const load = useRef(options.load);
@@ -134,6 +139,7 @@ export function useLiveRows<R extends Row = Row>(table: string, options: UseLive
       ...(filter ? { filter } : {}),
       ...(snapshot.current ? { snapshot: snapshot.current } : {}),
       ...(load.current ? { load: () => load.current!() } : {}),
+      ...(serverSnapshot !== undefined ? { serverSnapshot } : {}),
       onChange: publish,
       onResync: () => setStatus((s) => ({ ...s, resyncs: s.resyncs + 1 })),
       onError: (error) => setStatus((s) => ({ ...s, status: 'error', error })),
@@ -144,7 +150,7 @@ export function useLiveRows<R extends Row = Row>(table: string, options: UseLive
       () => {},
     );
     return () => live.close();
-  }, [client, table, key, store]);
+  }, [client, table, key, serverSnapshot, store]);
   const view = useSyncExternalStore(
     useCallback(
       (onChange: () => void) => {
