@@ -10,8 +10,7 @@ import type { CustomTopic, TopicRegistry } from '../topics/topic-registry.js';
 import type { ClientLimits } from './client-limits.js';
 import type { PresenceStore } from './presence/presence-store.js';
 import type { PresenceTracking } from './presence/presence-tracking.js';
-import type { SessionState } from './session-types.js';
-import type { Snapshots } from './snapshot.js';
+import type { SessionState, SnapshotService } from './session-types.js';
 import type { SubscriptionIndex } from './subscription-index.js';
 
 /** What the core's operations work with: built once by the core, shared by every session. */
@@ -58,7 +57,7 @@ export interface CoreContext {
   /** The session's principal changed (`refresh-token`): watch its new expiry. */
   readonly tokenRefreshed: (session: SessionState) => void;
   /** Snapshots for `subscribe` with `snapshot: true` (`null`: this node serves none). */
-  readonly snapshots: Snapshots | null;
+  readonly snapshots: SnapshotService | null;
   /** Presence: who is where (the store), and each session's own (tracking). */
   readonly presenceStore: PresenceStore;
   readonly presence: PresenceTracking;

@@ -2,7 +2,7 @@ import type { Event, FrameEncoder } from '../events/event.js';
 import type { FrameSource } from '../log/replay-window.js';
 import { adminPartition } from '../policies/audience-partitions.js';
 import type { FrameKind } from '../protocol/index.js';
-import type { Grant } from './admission.js';
+import type { GroupSpec } from './session-types.js';
 import { framesForGroup } from './event-router.js';
 
 /**
@@ -10,7 +10,7 @@ import { framesForGroup } from './event-router.js';
  * reach its partitions. An event that cannot be serialized is skipped (and
  * marked dropped), as it was when it was routed live.
  */
-export function frameSource({ topic, partitions, group }: Grant, encoder: FrameEncoder): FrameSource {
+export function frameSource({ topic, partitions, group }: { readonly topic: { readonly name: string }; readonly partitions: readonly string[]; readonly group: GroupSpec }, encoder: FrameEncoder): FrameSource {
   const granted = new Set(partitions);
   const admin = adminPartition(topic.name);
   return (event: Event, emit) => {

@@ -25,9 +25,8 @@ import { PresenceStore } from './presence/presence-store.js';
 import { PresenceTracking } from './presence/presence-tracking.js';
 import { revoke } from './revoke.js';
 import { isSessionMethod, runSessionMethod, type SessionMethod } from './session-methods.js';
-import type { SessionInfo, SessionPort, SessionState, SubscriptionHandle } from './session-types.js';
+import type { SessionInfo, SessionPort, SessionState, SnapshotService, SubscriptionHandle } from './session-types.js';
 import { Session } from './session.js';
-import type { Snapshots } from './snapshot.js';
 import { SubscriptionIndex, uwsTopic } from './subscription-index.js';
 import { topicNamed } from './topic-access.js';
 
@@ -47,7 +46,7 @@ export interface CoreOptions {
   readonly streamCaughtUp: CoreContext['streamCaughtUp'];
   readonly streamPassed: CoreContext['streamPassed'];
   /** Snapshots (`null`: `snapshot: true` is answered SNAPSHOT_UNSUPPORTED). */
-  readonly snapshots: Snapshots | null;
+  readonly snapshots: SnapshotService | null;
   /** Where events are published: uWS's fan-out to every subscribed socket (all of the node's apps). */
   readonly publisher: Publisher;
   /** The encoder whose unfiltered subscriptions use the bare partition names (`/live`'s). */

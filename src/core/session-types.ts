@@ -2,6 +2,7 @@ import type { Principal } from '../auth/principal.js';
 import type { FrameEncoder } from '../events/event.js';
 import type { CloseCode, EventKind, FilterSpec, ResponseData } from '../protocol/index.js';
 import type { Row } from '../replication/transaction.js';
+import type { TableTopic } from '../topics/topic-registry.js';
 
 /*
  * The types sessions, subscriptions and doors share: a leaf of core/ that
@@ -130,6 +131,22 @@ export interface SnapshotSink {
   page(frame: string): void;
   /** The snapshot failed after its answer: the subscription the client was told of does not exist (the door tells it, as for a revoked one). */
   failed(topic: string, reason: string): void;
+}
+
+/** A table topic granted to a snapshot subscription (an admission `Grant` of a table). */
+export interface SnapshotGrant {
+  readonly topic: TableTopic;
+  readonly partitions: readonly string[];
+  readonly group: GroupSpec;
+}
+
+/** Makes a snapshot's subscription live, with the frames `framesAt` gives for its start position. */
+export type GoLive = (framesAt: (seq: string) => Pick<Subscribed, 'answer' | 'replay'>) => void;
+
+/** What runs `subscribe` with `snapshot` (snapshot.ts's `Snapshots`). */
+export interface SnapshotService {
+  /** Reads the snapshot into `request.snapshot` (the sink), then calls `goLive`; throws a coded error while nothing was answered. */
+  subscribe(session: SessionState, request: SubscribeRequest, grant: SnapshotGrant, goLive: GoLive): Promise<void>;
 }
 
 /** What a subscribe made: the handles, the answer, and the frames missed since `since` (sent right after the answer). */

@@ -9,13 +9,9 @@ import { adminPartition, audiencePartitions } from '../policies/audience-partiti
 import type { Lsn } from '../replication/lsn.js';
 import type { Row } from '../replication/transaction.js';
 import type { TableTopic } from '../topics/topic-registry.js';
-import type { Grant } from './admission.js';
-import type { CoreContext } from './core-context.js';
+import type { Logger } from 'pino';
 import { frameSource } from './frame-source.js';
-import type { SessionState, SnapshotSink, SubscribeRequest, Subscribed } from './session-types.js';
-
-/** Makes the subscription live, with the frames `framesAt` gives for its start position (subscribe.ts's `goLive`). */
-export type GoLive = (framesAt: (seq: string) => Pick<Subscribed, 'answer' | 'replay'>) => void;
+import type { GoLive, SessionState, SnapshotGrant, SnapshotService, SnapshotSink, SubscribeRequest } from './session-types.js';
 
 /** Where snapshots are read from, and their bounds. */
 export interface SnapshotOptions {
@@ -24,6 +20,10 @@ export interface SnapshotOptions {
   /** Resolves whether the stream has routed every commit before `lsn`, waiting up to a minute. */
   readonly streamReached: (lsn: Lsn) => Promise<boolean>;
   readonly log: EventLog;
+  readonly window: ReplayWindow;
+  /** Most bytes of changes held during one snapshot (as a replay: half of MAX_BACKPRESSURE_BYTES). */
+  readonly maxHeldBytes: number;
+  readonly logger: Logger;
   /** Rows one snapshot may have (`SNAPSHOT_MAX_ROWS`). */
   readonly maxRows: number;
   /** Snapshots read at once (`SNAPSHOT_CONCURRENCY`); the others wait their turn, first come first served. */
@@ -55,7 +55,7 @@ const LOOK_BACK = 1024;
  * dropped and the others are sent after the last page, in the step that
  * makes the subscription live.
  */
-export class Snapshots {
+export class Snapshots implements SnapshotService {
   readonly #options: SnapshotOptions;
   #running = 0;
   readonly #waiting: Array<() => void> = [];
@@ -76,10 +76,10 @@ export class Snapshots {
    * nothing was answered; after the answer, a failure goes to
    * `sink.failed`.
    */
-  async subscribe(context: CoreContext, session: SessionState, request: SubscribeRequest, grant: Grant, sink: SnapshotSink, goLive: GoLive): Promise<void> {
+  async subscribe(session: SessionState, request: SubscribeRequest, grant: SnapshotGrant, goLive: GoLive): Promise<void> {
     await this.#turn();
     try {
-      await this.#run(context, session, request, grant, sink, goLive);
+      await this.#run(session, request, grant, request.snapshot!, goLive);
     } finally {
       this.#running--;
       this.#waiting.shift()?.();
@@ -95,10 +95,10 @@ export class Snapshots {
     this.#running++;
   }
 
-  async #run(context: CoreContext, session: SessionState, request: SubscribeRequest, grant: Grant, sink: SnapshotSink, goLive: GoLive): Promise<void> {
+  async #run(session: SessionState, request: SubscribeRequest, grant: SnapshotGrant, sink: SnapshotSink, goLive: GoLive): Promise<void> {
     if (session.closed) return;
-    const topic = grant.topic as TableTopic;
-    const { log, pageRows } = this.#options;
+    const { topic } = grant;
+    const { log, window, pageRows, logger } = this.#options;
     const listenedAfter = log.lastSeq;
     const held: Event[] = [];
     const stopHolding = log.subscribe((event) => {
@@ -109,7 +109,7 @@ export class Snapshots {
     try {
       snapshot = await this.#options.open({ topic, principal: session.principal, maxRows: this.#options.maxRows, ...(request.filter !== undefined ? { filter: request.filter } : {}) });
       if (session.closed) return;
-      const seq = context.window.position;
+      const seq = window.position;
       sink.answered(request.since === undefined ? { topics: [topic.name], seq, snapshot: true } : { topics: [topic.name], resumed: false, seq, snapshot: true });
       answered = true;
       const readable = readableTest(grant);
@@ -131,8 +131,8 @@ export class Snapshots {
       }
       await this.#drained(session);
       if (session.closed) return;
-      const missed = missedFrames(context, grant, request, snapshot.cut, held, listenedAfter);
-      if (missed.bytes > context.maxReplayBytes) {
+      const missed = missedFrames(window, grant, request, snapshot.cut, held, listenedAfter);
+      if (missed.bytes > this.#options.maxHeldBytes) {
         throw new RowcastError('LIMIT_EXCEEDED', `${missed.frames.length} changes were committed while the snapshot was read, more than a socket may hold: subscribe again`);
       }
       stopHolding();
@@ -143,7 +143,7 @@ export class Snapshots {
     } catch (error) {
       if (!answered) throw error;
       if (!session.closed) sink.failed(topic.name, error instanceof RowcastError ? error.message : 'the snapshot could not be read: subscribe again');
-      if (!(error instanceof RowcastError)) context.logger.error({ err: error, topic: topic.name, session: session.id }, 'a snapshot failed after its answer');
+      if (!(error instanceof RowcastError)) logger.error({ err: error, topic: topic.name, session: session.id }, 'a snapshot failed after its answer');
     } finally {
       stopHolding();
       await snapshot?.close();
@@ -166,8 +166,7 @@ export class Snapshots {
 }
 
 /** Whether a snapshot row reaches this subscription: in one of its partitions (admins: all) and through its filter. */
-function readableTest({ topic, partitions, group }: Grant): (row: Row) => boolean {
-  const table = topic as TableTopic;
+function readableTest({ topic: table, partitions, group }: SnapshotGrant): (row: Row) => boolean {
   const admin = partitions.includes(adminPartition(table.name));
   const granted = new Set(partitions);
   const filter = group.test;
@@ -188,7 +187,7 @@ function rowData(topic: TableTopic, row: Row): string {
  * position and is visible in its snapshot. The newest events routed before
  * the snapshot began listening are checked too (see LOOK_BACK).
  */
-function missedFrames(context: CoreContext, grant: Grant, request: SubscribeRequest, cut: SnapshotCut, held: readonly Event[], listenedAfter: string): { frames: string[]; bytes: number } {
+function missedFrames(window: ReplayWindow, grant: SnapshotGrant, request: SubscribeRequest, cut: SnapshotCut, held: readonly Event[], listenedAfter: string): { frames: string[]; bytes: number } {
   const source = frameSource(grant, request.encoder);
   const frames: string[] = [];
   let bytes = 0;
@@ -197,7 +196,7 @@ function missedFrames(context: CoreContext, grant: Grant, request: SubscribeRequ
     bytes += Buffer.byteLength(frame);
   };
   const inSnapshot = (event: Event): boolean => seqLsn(event.seq) < cut.lsn && event.xid !== null && visibleAtCut(cut, event.xid);
-  for (const event of context.window.newest(LOOK_BACK)) {
+  for (const event of window.newest(LOOK_BACK)) {
     if (event.seq <= listenedAfter && event.topic === grant.topic.name && seqLsn(event.seq) < cut.lsn && !inSnapshot(event)) source(event, emit);
   }
   for (const event of held) if (!inSnapshot(event)) source(event, emit);

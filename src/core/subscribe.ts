@@ -1,10 +1,6 @@
 import { RowcastError } from '../errors.js';
-import type { Event, FrameEncoder } from '../events/event.js';
 import { parseSince } from '../events/seq.js';
-import type { FrameSource } from '../log/replay-window.js';
-import { adminPartition } from '../policies/audience-partitions.js';
 import { compileRowFilter } from '../policies/row-filter.js';
-import type { FrameKind, ResponseData } from '../protocol/index.js';
 import type { TableTopic } from '../topics/topic-registry.js';
 import { admit, type Grant } from './admission.js';
 import type { CoreContext } from './core-context.js';
@@ -59,7 +55,8 @@ function snapshotOf(context: CoreContext, session: SessionState, request: Subscr
   }
   if (!request.encoder.encodeSnapshot || !context.snapshots) throw new RowcastError('SNAPSHOT_UNSUPPORTED', 'this connection cannot receive snapshots');
   const { snapshots } = context;
-  return () => snapshots.subscribe(context, session, request, grant!, request.snapshot!, (framesAt) => goLive(context, session, request, grants, commit, framesAt));
+  const table = { topic: grant!.topic, partitions: grant!.partitions, group: grant!.group };
+  return () => snapshots.subscribe(session, request, table, (framesAt) => goLive(context, session, request, grants, commit, framesAt));
 }
 
 function replayBytes(frames: readonly string[]): number {
