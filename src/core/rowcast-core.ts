@@ -167,6 +167,7 @@ export function createCore(options: CoreOptions): RowcastCore {
   });
   const context = coreContext(options, index, deliveries, expiry, presenceStore);
   index.onEnd((handle) => context.presence.subscriptionEnded(handle));
+  index.onEnd((handle) => options.snapshots?.ended(handle));
   // Connections by id, for the router to find a message's origin.
   const byId = new Map<string, Session>();
   const counters = route(options, index, deliveries, (origin) => byId.get(origin)?.port);

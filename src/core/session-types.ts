@@ -1,6 +1,6 @@
 import type { Principal } from '../auth/principal.js';
 import type { FrameEncoder } from '../events/event.js';
-import type { CloseCode, EventKind, FilterSpec, ResponseData } from '../protocol/index.js';
+import type { AggregateSpec, CloseCode, EventKind, FilterSpec, ResponseData } from '../protocol/index.js';
 import type { Row } from '../replication/transaction.js';
 import type { TableTopic } from '../topics/topic-registry.js';
 
@@ -118,6 +118,8 @@ export interface SubscribeRequest {
   readonly replaces?: (topic: string) => SubscriptionHandle | undefined;
   /** Rows first (one table topic; see snapshot.ts): where the door sends the answer and the pages before the subscription goes live. */
   readonly snapshot?: SnapshotSink;
+  /** Counts instead of events (one table topic; see aggregate.ts): what to count, and where the answer and the count frames go. */
+  readonly aggregate?: { readonly spec: AggregateSpec; readonly sink: SnapshotSink };
 }
 
 /**
@@ -128,6 +130,7 @@ export interface SubscribeRequest {
  */
 export interface SnapshotSink {
   answered(answer: ResponseData['subscribe']): void;
+  /** Sends a frame: a snapshot's page, or an aggregate's counts (at any time while it lasts). */
   page(frame: string): void;
   /** The snapshot failed after its answer: the subscription the client was told of does not exist (the door tells it, as for a revoked one). */
   failed(topic: string, reason: string): void;
@@ -141,12 +144,16 @@ export interface SnapshotGrant {
 }
 
 /** Makes a snapshot's subscription live, with the frames `framesAt` gives for its start position. */
-export type GoLive = (framesAt: (seq: string) => Pick<Subscribed, 'answer' | 'replay'>) => void;
+export type GoLive = (framesAt: (seq: string) => Pick<Subscribed, 'answer' | 'replay'>) => readonly SubscriptionHandle[];
 
 /** What runs `subscribe` with `snapshot` (snapshot.ts's `Snapshots`). */
 export interface SnapshotService {
   /** Reads the snapshot into `request.snapshot` (the sink), then calls `goLive`; throws a coded error while nothing was answered. */
   subscribe(session: SessionState, request: SubscribeRequest, grant: SnapshotGrant, goLive: GoLive): Promise<void>;
+  /** The same for an aggregate subscription: its state, then its diffs until the subscription ends ({@link ended}). */
+  aggregate(session: SessionState, request: SubscribeRequest, grant: SnapshotGrant, goLive: GoLive): Promise<void>;
+  /** A subscription ended (an aggregate's counting stops). */
+  ended(handle: SubscriptionHandle): void;
 }
 
 /** What a subscribe made: the handles, the answer, and the frames missed since `since` (sent right after the answer). */

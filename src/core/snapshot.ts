@@ -11,7 +11,8 @@ import type { Row } from '../replication/transaction.js';
 import type { TableTopic } from '../topics/topic-registry.js';
 import type { Logger } from 'pino';
 import { frameSource } from './frame-source.js';
-import type { GoLive, SessionState, SnapshotGrant, SnapshotService, SnapshotSink, SubscribeRequest } from './session-types.js';
+import { framesForGroup } from './event-router.js';
+import type { GoLive, GroupSpec, SessionState, SnapshotGrant, SnapshotService, SnapshotSink, SubscribeRequest, SubscriptionHandle } from './session-types.js';
 
 /** Where snapshots are read from, and their bounds. */
 export interface SnapshotOptions {
@@ -59,6 +60,8 @@ export class Snapshots implements SnapshotService {
   readonly #options: SnapshotOptions;
   #running = 0;
   readonly #waiting: Array<() => void> = [];
+  /** Live aggregate subscriptions → how to stop counting. */
+  readonly #aggregates = new Map<SubscriptionHandle, () => void>();
 
   constructor(options: SnapshotOptions) {
     this.#options = options;
@@ -96,9 +99,99 @@ export class Snapshots implements SnapshotService {
   }
 
   async #run(session: SessionState, request: SubscribeRequest, grant: SnapshotGrant, sink: SnapshotSink, goLive: GoLive): Promise<void> {
+    const { topic } = grant;
+    const { pageRows } = this.#options;
+    let page: string[] = [];
+    await this.#read(session, request, grant, sink, { snapshot: true }, {
+      row: async (row) => {
+        page.push(rowData(topic, row));
+        if (page.length < pageRows) return;
+        await this.#drained(session);
+        if (session.closed) return;
+        sink.page(request.encoder.encodeSnapshot!(topic.name, `[${page.join(',')}]`, null));
+        page = [];
+      },
+      cut: (missed) => {
+        const frames = framesOf(grant, request, missed);
+        if (frames.bytes > this.#options.maxHeldBytes) {
+          throw new RowcastError('LIMIT_EXCEEDED', `${frames.list.length} changes were committed while the snapshot was read, more than a socket may hold: subscribe again`);
+        }
+        goLive((seq) => ({ answer: null, replay: [request.encoder.encodeSnapshot!(topic.name, `[${page.join(',')}]`, seq), ...frames.list] }));
+      },
+    });
+  }
+
+  /**
+   * An aggregate subscription: the snapshot's rows are counted, the changes
+   * not in it are counted in at the cut, then every later change of the
+   * topic as the subscription sees it, with a diff of the changed groups at
+   * most every {@link AGGREGATE_EVERY_MS}.
+   */
+  async aggregate(session: SessionState, request: SubscribeRequest, grant: SnapshotGrant, goLive: GoLive): Promise<void> {
+    await this.#turn();
+    try {
+      await this.#aggregate(session, request, grant, goLive);
+    } finally {
+      this.#running--;
+      this.#waiting.shift()?.();
+    }
+  }
+
+  async #aggregate(session: SessionState, request: SubscribeRequest, grant: SnapshotGrant, goLive: GoLive): Promise<void> {
+    const { topic } = grant;
+    const { spec, sink } = request.aggregate!;
+    const counts = new LiveCounts(grant, spec.groupBy ?? null);
+    await this.#read(session, request, grant, sink, { aggregate: true }, {
+      row: (row) => counts.add(rowId(row, topic.primaryKey), row),
+      cut: (missed) => {
+        for (const event of missed) counts.apply(event);
+        counts.changed.clear();
+        const handles = goLive(() => ({ answer: null, replay: [request.encoder.encodeAggregate!(topic.name, 'state', counts.state())] }));
+        const handle = handles[0];
+        if (!handle) return;
+        const flush = setInterval(() => {
+          if (session.closed) return this.ended(handle);
+          const diff = counts.diff();
+          if (diff !== null) sink.page(request.encoder.encodeAggregate!(topic.name, 'diff', diff));
+        }, AGGREGATE_EVERY_MS);
+        flush.unref();
+        const stopCounting = this.#options.log.subscribe((event) => {
+          if (event.topic === topic.name) counts.apply(event);
+        });
+        this.#aggregates.set(handle, () => {
+          clearInterval(flush);
+          stopCounting();
+        });
+      },
+    });
+  }
+
+  /** A subscription ended: an aggregate's counting stops. */
+  ended(handle: SubscriptionHandle): void {
+    const stop = this.#aggregates.get(handle);
+    if (!stop) return;
+    this.#aggregates.delete(handle);
+    stop();
+  }
+
+  /**
+   * Reads a snapshot for `grant`: holds the topic's events, answers, hands
+   * each readable row to `steps.row`, waits for the stream to pass the cut,
+   * then calls `steps.cut` (synchronously) with the held events the snapshot
+   * does not contain, in stream order. A failure after the answer goes to
+   * `sink.failed`.
+   */
+  async #read(
+    session: SessionState,
+    request: SubscribeRequest,
+    grant: SnapshotGrant,
+    sink: SnapshotSink,
+    kind: { readonly snapshot: true } | { readonly aggregate: true },
+    steps: { readonly row: (row: Row) => Promise<void> | void; readonly cut: (missed: Event[]) => void },
+  ): Promise<void> {
     if (session.closed) return;
     const { topic } = grant;
-    const { log, window, pageRows, logger } = this.#options;
+    const { log, window, logger } = this.#options;
     const listenedAfter = log.lastSeq;
     const held: Event[] = [];
     const stopHolding = log.subscribe((event) => {
@@ -110,20 +203,13 @@ export class Snapshots implements SnapshotService {
       snapshot = await this.#options.open({ topic, principal: session.principal, maxRows: this.#options.maxRows, ...(request.filter !== undefined ? { filter: request.filter } : {}) });
       if (session.closed) return;
       const seq = window.position;
-      sink.answered(request.since === undefined ? { topics: [topic.name], seq, snapshot: true } : { topics: [topic.name], resumed: false, seq, snapshot: true });
+      sink.answered(request.since === undefined ? { topics: [topic.name], seq, ...kind } : { topics: [topic.name], resumed: false, seq, ...kind });
       answered = true;
       const readable = readableTest(grant);
-      let page: string[] = [];
       for (let rows = await snapshot.next(); rows !== null; rows = await snapshot.next()) {
-        if (session.closed) return;
         for (const row of rows) {
-          if (!readable(row)) continue;
-          page.push(rowData(topic, row));
-          if (page.length < pageRows) continue;
-          await this.#drained(session);
           if (session.closed) return;
-          sink.page(request.encoder.encodeSnapshot!(topic.name, `[${page.join(',')}]`, null));
-          page = [];
+          if (readable(row)) await steps.row(row);
         }
       }
       if (!(await this.#options.streamReached(snapshot.cut.lsn))) {
@@ -131,15 +217,9 @@ export class Snapshots implements SnapshotService {
       }
       await this.#drained(session);
       if (session.closed) return;
-      const missed = missedFrames(window, grant, request, snapshot.cut, held, listenedAfter);
-      if (missed.bytes > this.#options.maxHeldBytes) {
-        throw new RowcastError('LIMIT_EXCEEDED', `${missed.frames.length} changes were committed while the snapshot was read, more than a socket may hold: subscribe again`);
-      }
+      const missed = missedEvents(window, topic.name, snapshot.cut, held, listenedAfter);
       stopHolding();
-      goLive((seq) => ({
-        answer: null,
-        replay: [request.encoder.encodeSnapshot!(topic.name, `[${page.join(',')}]`, seq), ...missed.frames],
-      }));
+      steps.cut(missed);
     } catch (error) {
       if (!answered) throw error;
       if (!session.closed) sink.failed(topic.name, error instanceof RowcastError ? error.message : 'the snapshot could not be read: subscribe again');
@@ -182,23 +262,105 @@ function rowData(topic: TableTopic, row: Row): string {
 }
 
 /**
- * The frames of the changes the snapshot does not contain, in stream order:
- * a held event is one unless its transaction committed before the cut's
- * position and is visible in its snapshot. The newest events routed before
- * the snapshot began listening are checked too (see LOOK_BACK).
+ * The changes the snapshot does not contain, in stream order: a held event
+ * is one unless its transaction committed before the cut's position and is
+ * visible in its snapshot. The newest events routed before the snapshot
+ * began holding are checked too (see LOOK_BACK).
  */
-function missedFrames(window: ReplayWindow, grant: SnapshotGrant, request: SubscribeRequest, cut: SnapshotCut, held: readonly Event[], listenedAfter: string): { frames: string[]; bytes: number } {
+function missedEvents(window: ReplayWindow, topic: string, cut: SnapshotCut, held: readonly Event[], listenedAfter: string): Event[] {
+  const inSnapshot = (event: Event): boolean => seqLsn(event.seq) < cut.lsn && event.xid !== null && visibleAtCut(cut, event.xid);
+  const missed: Event[] = [];
+  for (const event of window.newest(LOOK_BACK)) {
+    if (event.seq <= listenedAfter && event.topic === topic && seqLsn(event.seq) < cut.lsn && !inSnapshot(event)) missed.push(event);
+  }
+  for (const event of held) if (!inSnapshot(event)) missed.push(event);
+  return missed;
+}
+
+/** The subscription's frames of `events`, and their size. */
+function framesOf(grant: SnapshotGrant, request: SubscribeRequest, events: readonly Event[]): { list: string[]; bytes: number } {
   const source = frameSource(grant, request.encoder);
-  const frames: string[] = [];
+  const list: string[] = [];
   let bytes = 0;
   const emit = (frame: string): void => {
-    frames.push(frame);
+    list.push(frame);
     bytes += Buffer.byteLength(frame);
   };
-  const inSnapshot = (event: Event): boolean => seqLsn(event.seq) < cut.lsn && event.xid !== null && visibleAtCut(cut, event.xid);
-  for (const event of window.newest(LOOK_BACK)) {
-    if (event.seq <= listenedAfter && event.topic === grant.topic.name && seqLsn(event.seq) < cut.lsn && !inSnapshot(event)) source(event, emit);
+  for (const event of events) source(event, emit);
+  return { list, bytes };
+}
+
+/** Most often an aggregate's changed groups are sent. */
+const AGGREGATE_EVERY_MS = 100;
+
+/**
+ * The counts of an aggregate subscription, kept as its client would fold
+ * the subscription's events: each counted row's id and group, so that a
+ * change is counted from where the row was, whatever the table's replica
+ * identity, and a create of a counted row or a delete of an uncounted one
+ * cannot skew it.
+ */
+class LiveCounts {
+  readonly changed = new Set<string>();
+  readonly #counts = new Map<string, number>();
+  readonly #members = new Map<string, string>();
+  readonly #groupBy: string | null;
+  readonly #granted: ReadonlySet<string>;
+  readonly #admin: string;
+  readonly #spec: GroupSpec;
+
+  constructor(grant: SnapshotGrant, groupBy: string | null) {
+    this.#groupBy = groupBy;
+    this.#granted = new Set(grant.partitions);
+    this.#admin = adminPartition(grant.topic.name);
+    // Every kind counts, whatever `events` the subscription's own group has.
+    this.#spec = { key: grant.group.key, test: grant.group.test, events: null };
   }
-  for (const event of held) if (!inSnapshot(event)) source(event, emit);
-  return { frames, bytes };
+
+  /** Counts row `id` (in the group of `row`), moving it if it was counted elsewhere. */
+  add(id: string, row: Row): void {
+    const key = this.#groupBy === null ? '' : JSON.stringify(row[this.#groupBy] ?? null);
+    const was = this.#members.get(id);
+    if (was === key) return;
+    if (was !== undefined) this.#bump(was, -1);
+    this.#members.set(id, key);
+    this.#bump(key, 1);
+  }
+
+  remove(id: string): void {
+    const was = this.#members.get(id);
+    if (was === undefined) return;
+    this.#members.delete(id);
+    this.#bump(was, -1);
+  }
+
+  /** Counts in what `event` means to the subscription (see framesForGroup). */
+  apply(event: Event): void {
+    framesForGroup(event, this.#spec, this.#admin, (partition, kind) => {
+      if (!this.#granted.has(partition)) return;
+      if (kind === 'delete') this.remove(event.idOf(event.old ?? event.row!));
+      else if (kind === 'create' || kind === 'update') this.add(event.idOf(event.row!), event.row!);
+    });
+  }
+
+  /** Every group, as JSON. */
+  state(): string {
+    const groups = this.#groupBy === null ? [] : [...this.#counts].map(([key, count]) => ({ key: JSON.parse(key) as unknown, count }));
+    return JSON.stringify({ groups, total: this.#members.size });
+  }
+
+  /** The groups changed since the last call (`count: 0` for an emptied one), as JSON; `null` when none changed. */
+  diff(): string | null {
+    if (this.changed.size === 0) return null;
+    const groups = this.#groupBy === null ? [] : [...this.changed].map((key) => ({ key: JSON.parse(key) as unknown, count: this.#counts.get(key) ?? 0 }));
+    this.changed.clear();
+    return JSON.stringify({ groups, total: this.#members.size });
+  }
+
+  #bump(key: string, by: number): void {
+    const count = (this.#counts.get(key) ?? 0) + by;
+    if (count === 0) this.#counts.delete(key);
+    else this.#counts.set(key, count);
+    this.changed.add(key);
+  }
 }

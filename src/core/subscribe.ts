@@ -1,11 +1,12 @@
 import { RowcastError } from '../errors.js';
 import { parseSince } from '../events/seq.js';
 import { compileRowFilter } from '../policies/row-filter.js';
+import type { EventKind } from '../protocol/index.js';
 import type { TableTopic } from '../topics/topic-registry.js';
 import { admit, type Grant } from './admission.js';
 import type { CoreContext } from './core-context.js';
 import { frameSource } from './frame-source.js';
-import { NO_FILTER, type GroupSpec, type SessionState, type SubscribeRequest, type Subscribed } from './session-types.js';
+import { NO_FILTER, type GroupSpec, type SessionState, type SubscribeRequest, type Subscribed, type SubscriptionHandle } from './session-types.js';
 import { grantOf, topicNamed } from './topic-access.js';
 
 /**
@@ -28,6 +29,7 @@ export async function subscribe(context: CoreContext, session: SessionState, req
   }
   if (grants instanceof RowcastError) throw grants;
   admit(context, session, grants, request);
+  if (request.aggregate) return aggregateOf(context, session, request, grants, commit)();
   const fresh = request.snapshot ? snapshotOf(context, session, request, grants, commit) : (frames: null) => live(context, session, request, grants, frames, commit);
   if (since === undefined) return fresh(null);
   if (!(await context.streamPassed(since.seq))) return fresh(null);
@@ -58,6 +60,36 @@ function snapshotOf(context: CoreContext, session: SessionState, request: Subscr
   const table = { topic: grant!.topic, partitions: grant!.partitions, group: grant!.group };
   return () => snapshots.subscribe(session, request, table, (framesAt) => goLive(context, session, request, grants, commit, framesAt));
 }
+
+/**
+ * `aggregate` (one table topic, not with `snapshot`): counts of the rows the
+ * subscription would see instead of its events (snapshot.ts). Its
+ * subscription is a real one (limits, revocation, unsubscribe) whose group
+ * takes no event frames: `since` is not needed, the first frame is the
+ * whole state.
+ */
+function aggregateOf(context: CoreContext, session: SessionState, request: SubscribeRequest, grants: readonly Grant[], commit: (subscribed: Subscribed) => void): () => Promise<void> {
+  const [grant] = grants;
+  const { spec } = request.aggregate!;
+  if (grants.length !== 1) throw new RowcastError('INVALID_ATTRIBUTES', 'aggregate: one table topic at a time');
+  if (request.snapshot) throw new RowcastError('INVALID_ATTRIBUTES', 'aggregate and snapshot: one or the other');
+  if (grant!.topic.kind === 'custom') {
+    throw new RowcastError('SNAPSHOT_UNSUPPORTED', `${grant!.topic.name} is a custom topic: it has messages, not rows to count`);
+  }
+  if (!request.encoder.encodeAggregate || !context.snapshots) throw new RowcastError('SNAPSHOT_UNSUPPORTED', 'this connection cannot receive aggregates');
+  const topic = grant!.topic;
+  if (spec.groupBy !== undefined && !topic.columns.some((column) => column.name === spec.groupBy)) {
+    throw new RowcastError('INVALID_ATTRIBUTES', `aggregate.groupBy: ${topic.name} has no column ${JSON.stringify(spec.groupBy)}`);
+  }
+  const counting: Grant = { ...grant!, group: { key: JSON.stringify(['aggregate', grant!.group.key, spec.groupBy ?? null]), test: grant!.group.test, events: NO_EVENTS } };
+  admit(context, session, [counting], request);
+  const { snapshots } = context;
+  const table = { topic, partitions: grant!.partitions, group: grant!.group };
+  return () => snapshots.aggregate(session, request, table, (framesAt) => goLive(context, session, request, [counting], commit, framesAt));
+}
+
+/** An aggregate subscription's group takes no event frames. */
+const NO_EVENTS: ReadonlySet<EventKind> = new Set();
 
 function replayBytes(frames: readonly string[]): number {
   let bytes = 0;
@@ -95,8 +127,8 @@ export function goLive(
   grants: readonly Grant[],
   commit: (subscribed: Subscribed) => void,
   framesAt: (seq: string) => Pick<Subscribed, 'answer' | 'replay'>,
-): void {
-  if (session.closed) return;
+): readonly SubscriptionHandle[] {
+  if (session.closed) return [];
   admit(context, session, grants, request);
   const handles = grants.map(({ topic, partitions, group }) => {
     const replaced = request.replaces?.(topic.name);
@@ -106,6 +138,7 @@ export function goLive(
     return handle;
   });
   commit({ handles, ...framesAt(context.window.position) });
+  return handles;
 }
 
 /**

@@ -190,6 +190,8 @@ export interface FrameEncoder {
    * ask for snapshots.
    */
   encodeSnapshot?(topic: string, rows: string, seq: string | null): string;
+  /** The door's frame of an aggregate subscription's counts (`payload`: `{"groups":…,"total":…}` as JSON). */
+  encodeAggregate?(topic: string, event: 'state' | 'diff', payload: string): string;
 }
 
 /** The slot of the default encoder (`/live`'s): events keep its frames in fields, not in a map. */

@@ -20,6 +20,13 @@ export interface ColumnCondition {
   readonly in?: readonly FilterValue[];
 }
 
+/** What an aggregate subscription counts: the rows, per value of `groupBy` when given. */
+export interface AggregateSpec {
+  readonly count: true;
+  /** A column of the table: counts per value of it. */
+  readonly groupBy?: string;
+}
+
 /** A subscription filter: column → conditions, all AND-ed. */
 export type FilterSpec = Readonly<Record<string, ColumnCondition>>;
 
@@ -34,6 +41,8 @@ export interface Attributes {
     readonly since?: string;
     /** One table topic: the rows this user may read first (`snapshot` frames), then the changes after them. */
     readonly snapshot?: boolean;
+    /** One table topic: counts of the rows this user may read (`aggregate` frames) instead of its events. */
+    readonly aggregate?: AggregateSpec;
   };
   readonly unsubscribe: { readonly topicName: string };
   readonly 'new-message': { readonly topicName: string; readonly message: unknown };

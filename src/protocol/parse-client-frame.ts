@@ -48,6 +48,7 @@ const attributeSchemas = {
       .regex(SINCE_PATTERN, 'must be the seq of the last frame seen, such as 00000000016B3A28-00000000, with /part if the frame had a part')
       .optional(),
     snapshot: z.boolean().optional(),
+    aggregate: z.object({ count: z.literal(true), groupBy: z.string().min(1).max(63).optional() }).optional(),
   }),
   unsubscribe: z.object({ topicName: topicNames }),
   'new-message': z.object({ topicName: z.string().min(1).max(1024), message: z.unknown().refine((m) => m !== undefined, 'is required') }),

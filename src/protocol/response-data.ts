@@ -15,6 +15,8 @@ export interface ResponseData {
     readonly resumed?: boolean;
     /** Present when `snapshot` frames follow (the request asked for one and was not resumed); `seq` is then the last frame's. */
     readonly snapshot?: true;
+    /** Present for an aggregate subscription: `aggregate` frames follow, its state first. */
+    readonly aggregate?: true;
   };
   readonly unsubscribe: { readonly topics: string[] };
   readonly 'list-topic': { readonly topics: Array<TableTopicSummary | CustomTopicSummary> };

@@ -95,6 +95,25 @@ export type SnapshotFrame =
   | { readonly type: 'snapshot'; readonly topic: string; readonly data: EventData[]; readonly done: false }
   | { readonly type: 'snapshot'; readonly topic: string; readonly data: EventData[]; readonly done: true; readonly seq: string };
 
+/** One group of an {@link AggregateFrame}: the `groupBy` column's value and how many readable rows have it. */
+export interface AggregateGroup {
+  readonly key: unknown;
+  readonly count: number;
+}
+
+/**
+ * An aggregate subscription's counts: its `state` (every group) right after
+ * the answer, then a `diff` (only the groups that changed, a group that
+ * emptied with `count: 0`) at most every 100 ms. `total` is always the
+ * whole count; `groups` is empty without `groupBy`.
+ */
+export interface AggregateFrame {
+  readonly type: 'aggregate';
+  readonly topic: string;
+  readonly event: 'state' | 'diff';
+  readonly data: { readonly groups: AggregateGroup[]; readonly total: number };
+}
+
 /** The successful answer to a request. */
 export type OkResponseFrame = {
   [M in keyof ResponseData]: { readonly type: 'response'; readonly id?: RequestId; readonly method: M; readonly ok: true; readonly data: ResponseData[M] };
@@ -118,6 +137,7 @@ export type ServerFrame =
   | DroppedEventFrame
   | PresenceFrame
   | SnapshotFrame
+  | AggregateFrame
   | { readonly type: 'pong'; readonly id?: RequestId }
   | { readonly type: 'subscription'; readonly topic: string; readonly status: 'revoked'; readonly reason: string }
   /** A frame that was not a request at all (no valid `id`). */

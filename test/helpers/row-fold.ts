@@ -46,3 +46,30 @@ export class RowFold {
     else this.rows.set(data.id, data.attributes);
   }
 }
+
+/** A client's view of an aggregate subscription: the `state`, then each `diff` folded in (a group at 0 leaves). */
+export class AggregateFold {
+  /** Group key (as JSON) → count. */
+  readonly groups = new Map<string, number>();
+  total: number | null = null;
+  readonly #topic: string;
+
+  constructor(topic: string) {
+    this.#topic = topic;
+  }
+
+  apply(frame: ServerFrame): void {
+    if (frame.type !== 'aggregate' || frame.topic !== this.#topic) return;
+    if (frame.event === 'state') this.groups.clear();
+    for (const { key, count } of frame.data.groups) {
+      if (count === 0) this.groups.delete(JSON.stringify(key));
+      else this.groups.set(JSON.stringify(key), count);
+    }
+    this.total = frame.data.total;
+  }
+
+  /** The groups sorted by key, as JSON (to compare with SQL's). */
+  summary(): string {
+    return JSON.stringify([...this.groups].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+}

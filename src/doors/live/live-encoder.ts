@@ -33,6 +33,9 @@ export const liveEncoder: FrameEncoder = {
   encodePresence(topic: string, event: 'state' | 'diff', payload: string): string {
     return `{"type":"presence","topic":${JSON.stringify(topic)},"event":"${event}","data":${payload}}`;
   },
+  encodeAggregate(topic: string, event: 'state' | 'diff', payload: string): string {
+    return `{"type":"aggregate","topic":${JSON.stringify(topic)},"event":"${event}","data":${payload}}`;
+  },
   encodeSnapshot(topic: string, rows: string, seq: string | null): string {
     const end = seq === null ? '"done":false' : `"done":true,"seq":${JSON.stringify(seq)}`;
     return `{"type":"snapshot","topic":${JSON.stringify(topic)},"data":${rows},${end}}`;

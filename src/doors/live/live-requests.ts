@@ -59,7 +59,7 @@ export function runLiveRequest(ws: WebSocket<LiveConnection>, session: Session, 
  */
 function subscribe(ws: WebSocket<LiveConnection>, session: Session, request: RequestOf<'subscribe'>): Promise<void> {
   const conn = ws.getUserData();
-  const { filter, events, since, snapshot } = request.attributes;
+  const { filter, events, since, snapshot, aggregate } = request.attributes;
   return session.subscribe(
     {
       topics: splitNames(request.attributes.topicName),
@@ -69,6 +69,7 @@ function subscribe(ws: WebSocket<LiveConnection>, session: Session, request: Req
       encoder: liveEncoder,
       replaces: (topic) => conn.subscriptions.get(topic),
       ...(snapshot === true ? { snapshot: snapshotSink(ws, request) } : {}),
+      ...(aggregate !== undefined ? { aggregate: { spec: aggregate, sink: snapshotSink(ws, request) } } : {}),
     },
     ({ handles, answer: data, replay }) => {
       for (const handle of handles) conn.subscriptions.set(handle.topic, handle);
