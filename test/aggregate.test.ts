@@ -6,6 +6,7 @@
  */
 import test from 'ava';
 import { errorOf, type LiveClient } from './helpers/live-client.js';
+import { Collected, join, phoenixSocket } from './helpers/phoenix-client.js';
 import { AggregateFold } from './helpers/row-fold.js';
 import { waitFor } from './helpers/wait-for.js';
 import { withServer } from './helpers/with-server.js';
@@ -122,4 +123,22 @@ test('aggregate errors: a custom topic, an unknown groupBy column, with snapshot
   t.is(errorOf(await admin.request('subscribe', { topicName: 'item', aggregate: { count: true, groupBy: 'nope' } })).code, 'INVALID_ATTRIBUTES');
   t.is(errorOf(await admin.request('subscribe', { topicName: 'item', aggregate: { count: true }, snapshot: true })).code, 'INVALID_ATTRIBUTES');
   t.is(errorOf(await admin.request('subscribe', { topicName: 'item', aggregate: { count: false } })).code, 'INVALID_ATTRIBUTES');
+});
+
+test('Phoenix: joining with aggregate gives aggregate_state, then aggregate_diff pushes', withServer, { sql: SCHEMA }, async (t, { db, server, token }) => {
+  await db.query(`INSERT INTO item VALUES (1, 1, 'open', 1), (2, 1, 'done', 1), (3, 2, 'open', 1)`);
+  const socket = phoenixSocket(server.port, token({ sub: '1' }));
+  try {
+    const channel = socket.channel('table:item', { aggregate: { count: true, groupBy: 'status' } });
+    const seen = new Collected(channel, ['aggregate_state', 'aggregate_diff', 'create']);
+    t.like(await join(channel), { aggregate: true });
+    await waitFor('the state', () => seen.items.find((m) => m.event === 'aggregate_state'));
+    t.like(seen.items[0]!.payload, { total: 2 });
+    await db.query(`INSERT INTO item VALUES (4, 1, 'open', 1)`);
+    await waitFor('a diff', () => seen.items.find((m) => m.event === 'aggregate_diff'));
+    t.deepEqual(seen.items.find((m) => m.event === 'aggregate_diff')!.payload, { groups: [{ key: 'open', count: 2 }], total: 3 });
+    t.false(seen.items.some((m) => m.event === 'create'));
+  } finally {
+    socket.disconnect();
+  }
 });

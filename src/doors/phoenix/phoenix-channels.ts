@@ -50,8 +50,8 @@ function join(ws: Socket, session: Session, message: PhoenixMessage): Promise<vo
   }
   const [, prefix, name] = /^(table|topic):(.+)$/.exec(message.topic) ?? [];
   if (prefix === undefined || name === undefined || name.includes(',')) return reply(ws, message, 'error', { reason: 'unmatched topic' });
-  const { filter, events, since, snapshot } = (isObject(message.payload) ? message.payload : {}) as Record<string, unknown>;
-  const parsed = parseRequest('subscribe', undefined, { topicName: name, ...defined({ filter, events, since, snapshot }) });
+  const { filter, events, since, snapshot, aggregate } = (isObject(message.payload) ? message.payload : {}) as Record<string, unknown>;
+  const parsed = parseRequest('subscribe', undefined, { topicName: name, ...defined({ filter, events, since, snapshot, aggregate }) });
   if (!parsed.ok) throw new RowcastError(parsed.error.code, parsed.error.message);
   const attributes = (parsed.request as RequestOf<'subscribe'>).attributes;
   return session.subscribe(
@@ -61,6 +61,7 @@ function join(ws: Socket, session: Session, message: PhoenixMessage): Promise<vo
       ...defined({ filter: attributes.filter, events: attributes.events, since: attributes.since }),
       encoder: PHOENIX_ENCODERS[conn.vsn],
       ...(attributes.snapshot === true ? { snapshot: snapshotSink(ws, message) } : {}),
+      ...(attributes.aggregate !== undefined ? { aggregate: { spec: attributes.aggregate, sink: snapshotSink(ws, message) } } : {}),
     },
     ({ handles, answer, replay }) => {
       conn.channels.set(message.topic, { joinRef: message.joinRef, name, handle: handles[0]! });

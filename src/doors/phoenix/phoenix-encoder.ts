@@ -32,6 +32,11 @@ function phoenixEncoder(vsn: Vsn): FrameEncoder {
       const [head, tail] = envelope(vsn, `topic:${topic}`, event === 'state' ? 'presence_state' : 'presence_diff', '', '');
       return head + payload + tail;
     },
+    // An aggregate's counts: `/live`'s aggregate data, pushed as `aggregate_state` or `aggregate_diff`.
+    encodeAggregate(topic: string, event: 'state' | 'diff', payload: string): string {
+      const [head, tail] = envelope(vsn, `table:${topic}`, `aggregate_${event}`, '', '');
+      return head + payload + tail;
+    },
     // A page of a snapshot: `/live`'s snapshot frame without type and topic.
     encodeSnapshot(topic: string, rows: string, seq: string | null): string {
       const end = seq === null ? ',"done":false}' : `,"done":true,"seq":${JSON.stringify(seq)}}`;
