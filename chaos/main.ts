@@ -2,7 +2,7 @@
  * `npm run chaos`: issue 5's crash runs at full size, on a Postgres of their
  * own (an embedded one; the runs restart it).
  *
- *   npm run chaos                        # 5,000 changes/s for 20 s (one node, and a 3-node cluster), 500,000-row and TOAST crashes
+ *   npm run chaos                        # 5,000 changes/s for 20 s (one node, and a 3-node cluster), 500,000-row and TOAST crashes, the snapshot oracle
  *   npm run chaos -- --quick             # the CI sizes of test/crash.test.ts
  *   npm run chaos -- --rate 8000 --seconds 30
  *
@@ -14,6 +14,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createTestDatabase } from '../test/helpers/database.js';
 import { CRASH_SCHEMA, runCrashTest, startPrivatePostgres, type CrashRunOptions } from './crash-run.js';
+import { runSnapshotOracle, SNAPSHOT_SCHEMA } from './snapshot-run.js';
 import { runTransactionCrash, TRANSACTION_SCHEMA } from './transaction-crash-run.js';
 
 const { values: args } = parseArgs({
@@ -99,6 +100,23 @@ try {
       rows.push({
         run: name,
         result: `${report.before.toLocaleString('en')} events before the kill, ${report.after.toLocaleString('en')} after resuming (resumed: ${report.resumed}); ${report.seconds.toFixed(1)} s from commit to last event`,
+        problems: report.problems,
+        details: report,
+      });
+    } finally {
+      await db.drop();
+    }
+  }
+  // Snapshots: clients subscribing with snapshot: true at random moments; the server killed, the stream cut off.
+  {
+    const name = `snapshots at ${rate.toLocaleString('en')} changes/s for ${seconds} s: 40 clients, server killed twice (SIGKILL), stream cut three times`;
+    console.log(name);
+    const db = await createTestDatabase(SNAPSHOT_SCHEMA, postgres.url);
+    try {
+      const report = await runSnapshotOracle(db, { rate, seconds, clients: args.quick ? 15 : 40, kills: [0.35, 0.7], streamCuts: [0.15, 0.5, 0.85], env: { HISTORY_EVENTS: history }, log });
+      rows.push({
+        run: name,
+        result: `${report.changes.toLocaleString('en')} changes in ${report.transactions} transactions; ${report.snapshots} snapshots, ${report.resumes} resumes with since; every fold equal to SQL at the end`,
         problems: report.problems,
         details: report,
       });

@@ -14,10 +14,19 @@ export class RowFold {
   done = false;
   /** The last page's `seq`. */
   seq: string | null = null;
+  /** The highest `seq` seen (the last page's, or a later event's): where a resume starts. */
+  highest: string | null = null;
+  #part = 0;
   readonly #topic: string;
 
   constructor(topic: string) {
     this.#topic = topic;
+  }
+
+  /** `since` for a resume: the highest `seq` seen, with the part of its frame when it had one. */
+  get since(): string | null {
+    if (this.highest === null) return null;
+    return this.#part > 0 ? `${this.highest}/${this.#part}` : this.highest;
   }
 
   /** Folds in one frame (frames of other topics, and other types, are ignored). */
@@ -31,10 +40,18 @@ export class RowFold {
       if (frame.done) {
         this.done = true;
         this.seq = frame.seq;
+        if (this.highest === null || frame.seq > this.highest) {
+          this.highest = frame.seq;
+          this.#part = 0;
+        }
       }
     } else if (frame.type === 'event' && frame.topic === this.#topic) {
       if (!this.done) this.violations.push(`${frame.event} ${frame.data.id} before the last snapshot page`);
       this.#event(frame.event, frame.data, frame.seq);
+      if (this.highest === null || frame.seq > this.highest || (frame.seq === this.highest && (frame.part ?? 0) > this.#part)) {
+        this.highest = frame.seq;
+        this.#part = frame.part ?? 0;
+      }
     }
   }
 
