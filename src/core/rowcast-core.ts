@@ -25,7 +25,7 @@ import { PresenceStore } from './presence/presence-store.js';
 import { PresenceTracking } from './presence/presence-tracking.js';
 import { revoke } from './revoke.js';
 import { isSessionMethod, runSessionMethod, type SessionMethod } from './session-methods.js';
-import type { SessionInfo, SessionPort, SessionState, SnapshotService, SubscriptionHandle } from './session-types.js';
+import type { SessionInfo, SessionPort, SessionState, SnapshotService, SnapshotStats, SubscriptionHandle } from './session-types.js';
 import { Session } from './session.js';
 import { SubscriptionIndex, uwsTopic } from './subscription-index.js';
 import { topicNamed } from './topic-access.js';
@@ -146,6 +146,8 @@ export interface RowcastCore {
   topicKind(name: string): 'table' | 'custom' | undefined;
   /** Sessions subscribed to a topic and its distinct filter groups. */
   topicStats(topic: string): { subscribers: number; filterGroups: number };
+  /** Snapshots being read and waiting, live aggregates (zeros when the node serves none). */
+  snapshotStats(): SnapshotStats;
   /** Who is present where, on every node (the cluster's presence sync keeps the other nodes' part). */
   readonly presence: PresenceStore;
   /** Who is present on `topic`, as its subscribers were last told (the inspector's view). */
@@ -183,6 +185,7 @@ export function createCore(options: CoreOptions): RowcastCore {
     topicStats: (topic) => index.stats(topic),
     presence: presenceStore,
     presenceOf: (topic) => JSON.parse(presenceStore.stateJson(topic)) as PresenceState,
+    snapshotStats: () => options.snapshots?.stats() ?? { running: 0, waiting: 0, aggregates: 0 },
     tableShape: (name) => options.registry.get(name),
     tablesIn: (schema) => options.registry.list().filter((topic) => topic.schema === schema),
     topicKind: (name) => topicNamed(options.registry, name)?.kind,

@@ -154,6 +154,14 @@ export interface SnapshotService {
   aggregate(session: SessionState, request: SubscribeRequest, grant: SnapshotGrant, goLive: GoLive): Promise<void>;
   /** A subscription ended (an aggregate's counting stops). */
   ended(handle: SubscriptionHandle): void;
+  stats(): SnapshotStats;
+}
+
+/** What /status reports of snapshots: being read, waiting for a slot, live aggregate subscriptions. */
+export interface SnapshotStats {
+  readonly running: number;
+  readonly waiting: number;
+  readonly aggregates: number;
 }
 
 /** What a subscribe made: the handles, the answer, and the frames missed since `since` (sent right after the answer). */

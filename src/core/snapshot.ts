@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
 import { RowcastError } from '../errors.js';
 import { rowId, type Event } from '../events/event.js';
 import { seqLsn } from '../events/seq.js';
@@ -9,10 +10,9 @@ import { adminPartition, audiencePartitions } from '../policies/audience-partiti
 import type { Lsn } from '../replication/lsn.js';
 import type { Row } from '../replication/transaction.js';
 import type { TableTopic } from '../topics/topic-registry.js';
-import type { Logger } from 'pino';
-import { frameSource } from './frame-source.js';
 import { framesForGroup } from './event-router.js';
-import type { GoLive, GroupSpec, SessionState, SnapshotGrant, SnapshotService, SnapshotSink, SubscribeRequest, SubscriptionHandle } from './session-types.js';
+import { frameSource } from './frame-source.js';
+import type { GoLive, GroupSpec, SessionState, SnapshotGrant, SnapshotService, SnapshotSink, SnapshotStats, SubscribeRequest, SubscriptionHandle } from './session-types.js';
 
 /** Where snapshots are read from, and their bounds. */
 export interface SnapshotOptions {
@@ -67,9 +67,9 @@ export class Snapshots implements SnapshotService {
     this.#options = options;
   }
 
-  /** Snapshots being read now, and waiting for their turn. */
-  get stats(): { running: number; waiting: number } {
-    return { running: this.#running, waiting: this.#waiting.length };
+  /** Snapshots (and aggregates' initial counts) being read now, waiting for their turn, and live aggregate subscriptions. */
+  stats(): SnapshotStats {
+    return { running: this.#running, waiting: this.#waiting.length, aggregates: this.#aggregates.size };
   }
 
   /**
@@ -84,18 +84,24 @@ export class Snapshots implements SnapshotService {
     try {
       await this.#run(session, request, grant, request.snapshot!, goLive);
     } finally {
-      this.#running--;
-      this.#waiting.shift()?.();
+      this.#release();
     }
   }
 
+  /** Waits for one of the `concurrency` slots; the first to wait gets the next one freed. */
   async #turn(): Promise<void> {
     if (this.#running < this.#options.concurrency) {
       this.#running++;
       return;
     }
     await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    this.#running++;
+  }
+
+  /** Frees a slot: handed straight to the next waiting snapshot, so no newcomer can take it in between. */
+  #release(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#running--;
   }
 
   async #run(session: SessionState, request: SubscribeRequest, grant: SnapshotGrant, sink: SnapshotSink, goLive: GoLive): Promise<void> {
@@ -132,8 +138,7 @@ export class Snapshots implements SnapshotService {
     try {
       await this.#aggregate(session, request, grant, goLive);
     } finally {
-      this.#running--;
-      this.#waiting.shift()?.();
+      this.#release();
     }
   }
 

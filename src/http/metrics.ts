@@ -107,6 +107,8 @@ function deliveryMetrics(registry: Registry, sources: MetricSources): void {
   counter(registry, 'rowcast_rate_limit_closes_total', 'Connections closed with 1008 for flooding while limited.', () => status().rateLimited.closed);
   gauge(registry, 'rowcast_replay_window_events', 'Events held for subscribe with since.', () => status().replayWindowEvents);
   gauge(registry, 'rowcast_presences', 'Presences (metas) on every topic, over the cluster as this node holds them.', () => status().presence.presences);
+  gauge(registry, 'rowcast_snapshots_running', 'Snapshots (and aggregates’ initial counts) being read now (at most SNAPSHOT_CONCURRENCY).', () => status().snapshots.running);
+  gauge(registry, 'rowcast_snapshots_waiting', 'Snapshots waiting for a SNAPSHOT_CONCURRENCY slot.', () => status().snapshots.waiting);
   gauge(registry, 'rowcast_presences_own', "Presences of this node's own connections.", () => status().presence.own);
 }
 

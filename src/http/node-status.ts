@@ -30,6 +30,8 @@ export interface NodeStatus {
   readonly customTopics: Array<{ name: string; history: number; subscribers: number }>;
   /** Presence: topics with someone present, presences (metas) over the cluster as this node holds them, this node's own, and nodes holding any. */
   readonly presence: { readonly topics: number; readonly presences: number; readonly own: number; readonly nodes: number };
+  /** Snapshots (and aggregates' initial counts) being read, waiting for one of `SNAPSHOT_CONCURRENCY` slots, and live aggregate subscriptions. */
+  readonly snapshots: { readonly running: number; readonly waiting: number; readonly aggregates: number };
 }
 
 /** What `/health` says: up, or which dependencies are down. */

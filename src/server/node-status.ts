@@ -44,6 +44,7 @@ export function nodeStatus({ core, pipeline, slotMonitor, doors, startedAt }: St
     topics: registry.list().map((t) => ({ name: t.name, read: t.policy.read, ...core.topicStats(t.name) })),
     customTopics: registry.customTopics().map((t) => ({ name: t.name, history: t.history, subscribers: core.topicStats(t.name).subscribers })),
     presence: core.presence.stats(),
+    snapshots: core.snapshotStats(),
   };
 }
 
