@@ -6,7 +6,7 @@ import type { TableTopic } from '../topics/topic-registry.js';
 import { admit, type Grant } from './admission.js';
 import type { CoreContext } from './core-context.js';
 import { frameSource } from './frame-source.js';
-import { NO_FILTER, type GroupSpec, type SessionState, type SubscribeRequest, type Subscribed, type SubscriptionHandle } from './session-types.js';
+import { NO_FILTER, type GroupSpec, type SessionState, type SnapshotGrant, type SubscribeRequest, type Subscribed, type SubscriptionHandle } from './session-types.js';
 import { grantOf, topicNamed } from './topic-access.js';
 
 /**
@@ -45,47 +45,42 @@ export async function subscribe(context: CoreContext, session: SessionState, req
 }
 
 /**
- * `snapshot: true` (one table topic, a door that can send pages): the
- * subscription goes live after a snapshot of its rows (snapshot.ts). With
- * `since`, only when the client cannot be resumed.
+ * `snapshot: true`: the subscription goes live after a snapshot of its rows
+ * (snapshot.ts). With `since`, only when the client cannot be resumed.
  */
 function snapshotOf(context: CoreContext, session: SessionState, request: SubscribeRequest, grants: readonly Grant[], commit: (subscribed: Subscribed) => void): (frames: null) => Promise<void> {
-  const [grant] = grants;
-  if (grants.length !== 1) throw new RowcastError('INVALID_ATTRIBUTES', 'snapshot: one table topic at a time');
-  if (grant!.topic.kind === 'custom') {
-    throw new RowcastError('SNAPSHOT_UNSUPPORTED', `${grant!.topic.name} is a custom topic: it has messages, not rows (read them with history)`);
-  }
-  if (!request.encoder.encodeSnapshot || !context.snapshots) throw new RowcastError('SNAPSHOT_UNSUPPORTED', 'this connection cannot receive snapshots');
-  const { snapshots } = context;
-  const table = { topic: grant!.topic, partitions: grant!.partitions, group: grant!.group };
+  const table = tableGrant(context, request, grants, 'snapshot');
+  const snapshots = context.snapshots!;
   return () => snapshots.subscribe(session, request, table, (framesAt) => goLive(context, session, request, grants, commit, framesAt));
 }
 
 /**
- * `aggregate` (one table topic, not with `snapshot`): counts of the rows the
- * subscription would see instead of its events (snapshot.ts). Its
- * subscription is a real one (limits, revocation, unsubscribe) whose group
- * takes no event frames: `since` is not needed, the first frame is the
- * whole state.
+ * `aggregate`: counts of the rows the subscription would see instead of its
+ * events (snapshot.ts). Its subscription is a real one (limits, revocation,
+ * unsubscribe) whose group takes no event frames; `since` is not needed,
+ * the first frame is the whole state.
  */
 function aggregateOf(context: CoreContext, session: SessionState, request: SubscribeRequest, grants: readonly Grant[], commit: (subscribed: Subscribed) => void): () => Promise<void> {
-  const [grant] = grants;
-  const { spec } = request.aggregate!;
-  if (grants.length !== 1) throw new RowcastError('INVALID_ATTRIBUTES', 'aggregate: one table topic at a time');
+  const table = tableGrant(context, request, grants, 'aggregate');
+  const { groupBy } = request.aggregate!.spec;
   if (request.snapshot) throw new RowcastError('INVALID_ATTRIBUTES', 'aggregate and snapshot: one or the other');
-  if (grant!.topic.kind === 'custom') {
-    throw new RowcastError('SNAPSHOT_UNSUPPORTED', `${grant!.topic.name} is a custom topic: it has messages, not rows to count`);
+  if (groupBy !== undefined && !table.topic.columns.some((column) => column.name === groupBy)) {
+    throw new RowcastError('INVALID_ATTRIBUTES', `aggregate.groupBy: ${table.topic.name} has no column ${JSON.stringify(groupBy)}`);
   }
-  if (!request.encoder.encodeAggregate || !context.snapshots) throw new RowcastError('SNAPSHOT_UNSUPPORTED', 'this connection cannot receive aggregates');
-  const topic = grant!.topic;
-  if (spec.groupBy !== undefined && !topic.columns.some((column) => column.name === spec.groupBy)) {
-    throw new RowcastError('INVALID_ATTRIBUTES', `aggregate.groupBy: ${topic.name} has no column ${JSON.stringify(spec.groupBy)}`);
-  }
-  const counting: Grant = { ...grant!, group: { key: JSON.stringify(['aggregate', grant!.group.key, spec.groupBy ?? null]), test: grant!.group.test, events: NO_EVENTS } };
+  const counting: Grant = { ...table, group: { key: JSON.stringify(['aggregate', table.group.key, groupBy ?? null]), test: table.group.test, events: NO_EVENTS } };
   admit(context, session, [counting], request);
-  const { snapshots } = context;
-  const table = { topic, partitions: grant!.partitions, group: grant!.group };
+  const snapshots = context.snapshots!;
   return () => snapshots.aggregate(session, request, table, (framesAt) => goLive(context, session, request, [counting], commit, framesAt));
+}
+
+/** The one table topic a snapshot or an aggregate reads, or the coded error saying why there is none. */
+function tableGrant(context: CoreContext, request: SubscribeRequest, grants: readonly Grant[], what: 'snapshot' | 'aggregate'): SnapshotGrant {
+  if (grants.length !== 1) throw new RowcastError('INVALID_ATTRIBUTES', `${what}: one table topic at a time`);
+  const { topic, partitions, group } = grants[0]!;
+  if (topic.kind === 'custom') throw new RowcastError('SNAPSHOT_UNSUPPORTED', `${topic.name} is a custom topic: it has messages, not rows (read them with history)`);
+  const encodes = what === 'snapshot' ? request.encoder.encodeSnapshot : request.encoder.encodeAggregate;
+  if (!encodes || !context.snapshots) throw new RowcastError('SNAPSHOT_UNSUPPORTED', `this connection cannot receive ${what}s`);
+  return { topic, partitions, group };
 }
 
 /** An aggregate subscription's group takes no event frames. */
@@ -120,7 +115,7 @@ function live(context: CoreContext, session: SessionState, request: SubscribeReq
  * what `framesAt` gives for the position they start from, all in one
  * synchronous step. Nothing happens when the session closed meanwhile.
  */
-export function goLive(
+function goLive(
   context: CoreContext,
   session: SessionState,
   request: SubscribeRequest,
