@@ -90,7 +90,12 @@ const STREAM_SETTINGS = [
   `SET LOCAL IntervalStyle = 'iso_8601'`,
   `SET LOCAL bytea_output = 'hex'`,
   `SET LOCAL extra_float_digits = 1`,
+  // A safety net: no statement of a snapshot (its count, a page) should come near it.
+  `SET LOCAL statement_timeout = '60s'`,
 ];
+
+/** A refused snapshot's rows are counted up to this many times `SNAPSHOT_MAX_ROWS`. */
+const COUNT_CAP = 10;
 
 /** Values come back as Postgres's text, converted here per column type. */
 const RAW_TEXT = { getTypeParser: () => (text: string) => text };
@@ -146,11 +151,13 @@ export class SnapshotReader {
         'SELECT pg_current_snapshot()::text AS snapshot, pg_current_wal_insert_lsn()::text AS lsn',
       );
       const cut = parseCut(cutRow.rows[0]!.snapshot, cutRow.rows[0]!.lsn);
-      const bounded = await client.query<{ n: string }>(`SELECT count(*) AS n FROM (SELECT 1 FROM ${from} LIMIT ${maxRows + 1}) AS rows`, params);
-      const count = Number(bounded.rows[0]!.n);
+      // Counted up to ten times the limit, so that a refusal costs a bounded scan whatever the table's size.
+      const cap = maxRows * COUNT_CAP;
+      const counted = await client.query<{ n: string }>(`SELECT count(*) AS n FROM (SELECT 1 FROM ${from} LIMIT ${cap + 1}) AS rows`, params);
+      const count = Number(counted.rows[0]!.n);
       if (count > maxRows) {
-        const all = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${from}`, params);
-        throw new RowcastError('LIMIT_EXCEEDED', `${topic.name}: ${all.rows[0]!.n} rows to snapshot; at most ${maxRows} (SNAPSHOT_MAX_ROWS): narrow it with a filter`);
+        const rows = count > cap ? `more than ${cap}` : String(count);
+        throw new RowcastError('LIMIT_EXCEEDED', `${topic.name}: ${rows} rows to snapshot; at most ${maxRows} (SNAPSHOT_MAX_ROWS): narrow it with a filter`);
       }
       const columns = topic.columns.map((column) => quoteIdent(column.name)).join(', ');
       await client.query(`DECLARE rowcast_snapshot NO SCROLL CURSOR FOR SELECT ${columns} FROM ${from}`, params);
