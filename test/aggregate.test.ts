@@ -13,15 +13,17 @@ import { withServer } from './helpers/with-server.js';
 
 const SCHEMA = `
   CREATE TABLE item (id int PRIMARY KEY, owner_id int, status text, n int);
-  INSERT INTO rowcast.table_policies (table_name, read, owner_column) VALUES ('item', 'owner', 'owner_id');`;
+  INSERT INTO rowcast.table_policies (table_name, read, owner_column) VALUES ('item', 'owner', 'owner_id');
+  CREATE TABLE secret (id int PRIMARY KEY, owner_id int, status text, n int);`;
+// item has REPLICA IDENTITY FULL (a policy sets it): counts only. secret (admins only) keeps its default identity: rows kept by id.
 
 type Db = { query: (sql: string) => Promise<{ rows: Array<Record<string, unknown>> }> };
 
 /** Subscribes with `aggregate` and folds its frames from then on. */
-async function aggregateFold(client: LiveClient, attributes: Record<string, unknown>): Promise<AggregateFold> {
-  const fold = new AggregateFold('item');
+async function aggregateFold(client: LiveClient, attributes: Record<string, unknown>, table = 'item'): Promise<AggregateFold> {
+  const fold = new AggregateFold(table);
   let seen = client.frames.length;
-  const answer = await client.request('subscribe', { topicName: 'item', ...attributes });
+  const answer = await client.request('subscribe', { topicName: table, ...attributes });
   if (answer.type !== 'response' || !answer.ok) throw new Error(`subscribe failed: ${JSON.stringify(answer)}`);
   const pump = (): void => {
     for (; seen < client.frames.length; seen++) fold.apply(client.frames[seen]!);
@@ -32,16 +34,16 @@ async function aggregateFold(client: LiveClient, attributes: Record<string, unkn
 }
 
 /** SQL's counts of `where` per status, summarised as the fold does. */
-async function counted(db: Db, where: string, groupBy: string | null): Promise<{ summary: string; total: number }> {
-  const { rows } = await db.query(`SELECT ${groupBy ?? "''"} AS key, count(*)::int AS n FROM item WHERE ${where} GROUP BY 1`);
+async function counted(db: Db, where: string, groupBy: string | null, table = 'item'): Promise<{ summary: string; total: number }> {
+  const { rows } = await db.query(`SELECT ${groupBy ?? "''"} AS key, count(*)::int AS n FROM ${table} WHERE ${where} GROUP BY 1`);
   const groups = groupBy === null ? [] : rows.map((row) => [JSON.stringify(row['key']), row['n'] as number] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return { summary: JSON.stringify(groups), total: rows.reduce((sum, row) => sum + (row['n'] as number), 0) };
 }
 
-async function matches(db: Db, fold: AggregateFold, where: string, groupBy: string | null): Promise<void> {
-  let want = await counted(db, where, groupBy);
-  await waitFor(`counts of ${where} equal to SQL's`, async () => {
-    want = await counted(db, where, groupBy);
+async function matches(db: Db, fold: AggregateFold, where: string, groupBy: string | null, table = 'item'): Promise<void> {
+  let want = await counted(db, where, groupBy, table);
+  await waitFor(`counts of ${table} where ${where} equal to SQL's`, async () => {
+    want = await counted(db, where, groupBy, table);
     return fold.summary() === want.summary && fold.total === want.total;
   }, 30_000).catch((error: Error) => {
     throw new Error(`${error.message}: ${fold.summary()} total ${fold.total}, SQL ${want.summary} total ${want.total}`);
@@ -76,6 +78,7 @@ test('counts per group: the state, then diffs for creates, updates across groups
 
 test('consistency: aggregates taken at random moments while a writer commits end equal to SQL’s GROUP BY, per user and filter', withServer, { sql: SCHEMA }, async (t, { db, connect }) => {
   await db.query(`INSERT INTO item SELECT i, i % 3, (ARRAY['a','b','c'])[1 + i % 3], i % 100 FROM generate_series(1, 300) AS i`);
+  await db.query(`INSERT INTO secret SELECT * FROM item`);
   let writing = true;
   const writer = (async () => {
     const client = await db.client();
@@ -88,10 +91,11 @@ test('consistency: aggregates taken at random moments while a writer commits end
           const id = 1 + Math.floor(Math.random() * (next - 1));
           const roll = Math.random();
           const status = ['a', 'b', 'c'][Math.floor(Math.random() * 3)];
-          if (roll < 0.3) ops.push(`INSERT INTO item VALUES (${next++}, ${Math.floor(Math.random() * 3)}, '${status}', ${Math.floor(Math.random() * 100)})`);
-          else if (roll < 0.55) ops.push(`UPDATE item SET status = '${status}', n = ${Math.floor(Math.random() * 100)} WHERE id = ${id}`);
-          else if (roll < 0.8) ops.push(`UPDATE item SET owner_id = ${Math.floor(Math.random() * 3)} WHERE id = ${id}`);
-          else ops.push(`DELETE FROM item WHERE id = ${id}`);
+          const table = Math.random() < 0.5 ? 'item' : 'secret';
+          if (roll < 0.3) ops.push(`INSERT INTO ${table} VALUES (${next++}, ${Math.floor(Math.random() * 3)}, '${status}', ${Math.floor(Math.random() * 100)})`);
+          else if (roll < 0.55) ops.push(`UPDATE ${table} SET status = '${status}', n = ${Math.floor(Math.random() * 100)} WHERE id = ${id}`);
+          else if (roll < 0.8) ops.push(`UPDATE ${table} SET owner_id = ${Math.floor(Math.random() * 3)} WHERE id = ${id}`);
+          else ops.push(`DELETE FROM ${table} WHERE id = ${id}`);
         }
         await client.query(`BEGIN; ${ops.join('; ')}; COMMIT`);
       }
@@ -99,21 +103,36 @@ test('consistency: aggregates taken at random moments while a writer commits end
       await client.end();
     }
   })();
-  const folds: Array<{ fold: AggregateFold; where: string; groupBy: string | null }> = [];
-  for (let i = 0; i < 9; i++) {
+  const folds: Array<{ fold: AggregateFold; where: string; groupBy: string | null; table: string }> = [];
+  for (let i = 0; i < 12; i++) {
     await new Promise((resolve) => setTimeout(resolve, Math.random() * 150));
-    const admin = i === 8;
+    const table = i >= 9 ? 'secret' : 'item';
+    const admin = i >= 8;
     const sub = i % 3;
     const filter = i % 2 === 1 ? { n: { lt: 50 } } : undefined;
     const groupBy = i % 4 === 3 ? null : 'status';
     const client = await connect(admin ? { sub: 'admin', role: 'admin' } : { sub: String(sub) });
-    const fold = await aggregateFold(client, { aggregate: groupBy === null ? { count: true } : { count: true, groupBy }, ...(filter ? { filter } : {}) });
-    folds.push({ fold, where: `${admin ? 'TRUE' : `owner_id = ${sub}`}${filter ? ' AND n < 50' : ''}`, groupBy });
+    const fold = await aggregateFold(client, { aggregate: groupBy === null ? { count: true } : { count: true, groupBy }, ...(filter ? { filter } : {}) }, table);
+    folds.push({ fold, where: `${admin ? 'TRUE' : `owner_id = ${sub}`}${filter ? ' AND n < 50' : ''}`, groupBy, table });
   }
   writing = false;
   await writer;
-  for (const { fold, where, groupBy } of folds) await matches(db, fold, where, groupBy);
+  for (const { fold, where, groupBy, table } of folds) await matches(db, fold, where, groupBy, table);
   t.pass();
+});
+
+test('AGGREGATE_MAX_ROWS bounds the rows kept by id (tables without full old rows); counts-only tables are not bound by it', withServer, { sql: SCHEMA, env: { AGGREGATE_MAX_ROWS: '12' } }, async (t, { db, connect, server }) => {
+  await db.query(`INSERT INTO secret SELECT i, 1, 'a', i FROM generate_series(1, 10) AS i; INSERT INTO item SELECT * FROM secret`);
+  const admin = await connect({ sub: 'admin', role: 'admin' });
+  const first = await aggregateFold(admin, { aggregate: { count: true } }, 'secret');
+  await waitFor('the first count', () => first.total === 10);
+  t.is(server.status().snapshots.aggregateRows, 10);
+  const other = await connect({ sub: 'admin', role: 'admin' });
+  t.is(errorOf(await other.request('subscribe', { topicName: 'secret', aggregate: { count: true } })).code, 'LIMIT_EXCEEDED');
+  t.false(other.frames.some((f) => f.type === 'aggregate'));
+  const counted = await aggregateFold(other, { aggregate: { count: true } });
+  await waitFor('item counted', () => counted.total === 10);
+  t.is(server.status().snapshots.aggregateRows, 10);
 });
 
 test('aggregate errors: a custom topic, an unknown groupBy column, with snapshot', withServer, { sql: SCHEMA }, async (t, { connect }) => {

@@ -62,6 +62,7 @@ const schema = z.object({
   PRESENCE_NODE_TTL_MS: int(500).max(60_000).default(3000),
   SNAPSHOT_MAX_ROWS: int(1).default(100_000),
   SNAPSHOT_CONCURRENCY: int(1).max(100).default(4),
+  AGGREGATE_MAX_ROWS: int(0).default(1_000_000),
   METRICS_TOKEN: z.string().min(16).optional(),
   STATUS_PUBLIC: bool.default(false),
   ALLOWED_ORIGINS: z.string().default('*'),

@@ -185,7 +185,7 @@ export function createCore(options: CoreOptions): RowcastCore {
     topicStats: (topic) => index.stats(topic),
     presence: presenceStore,
     presenceOf: (topic) => JSON.parse(presenceStore.stateJson(topic)) as PresenceState,
-    snapshotStats: () => options.snapshots?.stats() ?? { running: 0, waiting: 0, aggregates: 0 },
+    snapshotStats: () => options.snapshots?.stats() ?? { running: 0, waiting: 0, aggregates: 0, aggregateRows: 0 },
     tableShape: (name) => options.registry.get(name),
     tablesIn: (schema) => options.registry.list().filter((topic) => topic.schema === schema),
     topicKind: (name) => topicNamed(options.registry, name)?.kind,

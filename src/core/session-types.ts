@@ -162,6 +162,8 @@ export interface SnapshotStats {
   readonly running: number;
   readonly waiting: number;
   readonly aggregates: number;
+  /** Rows they keep by id (tables without `REPLICA IDENTITY FULL`), against `AGGREGATE_MAX_ROWS`. */
+  readonly aggregateRows: number;
 }
 
 /** What a subscribe made: the handles, the answer, and the frames missed since `since` (sent right after the answer). */

@@ -33,6 +33,8 @@ export interface SnapshotOptions {
   readonly pageRows: number;
   /** A page waits while the socket holds more unsent bytes than this. */
   readonly pauseBytes: number;
+  /** Rows all aggregates on tables without full old rows may keep by id (`AGGREGATE_MAX_ROWS`). */
+  readonly maxAggregateRows: number;
 }
 
 /** How long a snapshot waits for a socket that sends nothing before it gives up. */
@@ -60,8 +62,8 @@ export class Snapshots implements SnapshotService {
   readonly #options: SnapshotOptions;
   #running = 0;
   readonly #waiting: Array<() => void> = [];
-  /** Live aggregate subscriptions → how to stop counting. */
-  readonly #aggregates = new Map<SubscriptionHandle, () => void>();
+  /** Live aggregate subscriptions → their counts and how to stop counting. */
+  readonly #aggregates = new Map<SubscriptionHandle, { readonly counts: LiveCounts; readonly stop: () => void }>();
 
   constructor(options: SnapshotOptions) {
     this.#options = options;
@@ -69,7 +71,7 @@ export class Snapshots implements SnapshotService {
 
   /** Snapshots (and aggregates' initial counts) being read now, waiting for their turn, and live aggregate subscriptions. */
   stats(): SnapshotStats {
-    return { running: this.#running, waiting: this.#waiting.length, aggregates: this.#aggregates.size };
+    return { running: this.#running, waiting: this.#waiting.length, aggregates: this.#aggregates.size, aggregateRows: this.#aggregateRows() };
   }
 
   /**
@@ -148,6 +150,12 @@ export class Snapshots implements SnapshotService {
     const counts = new LiveCounts(grant, spec.groupBy ?? null);
     await this.#read(session, request, grant, sink, { aggregate: true }, {
       row: (row) => counts.add(rowId(row, topic.primaryKey), row),
+      opened: (rows) => {
+        const kept = this.#aggregateRows();
+        if (!topic.fullIdentity && kept + rows > this.#options.maxAggregateRows) {
+          throw new RowcastError('LIMIT_EXCEEDED', `aggregates on this node keep ${kept} rows by id; ${rows} more would pass AGGREGATE_MAX_ROWS (${this.#options.maxAggregateRows}): narrow it with a filter`);
+        }
+      },
       cut: (missed) => {
         for (const event of missed) counts.apply(event);
         counts.changed.clear();
@@ -163,9 +171,12 @@ export class Snapshots implements SnapshotService {
         const stopCounting = this.#options.log.subscribe((event) => {
           if (event.topic === topic.name) counts.apply(event);
         });
-        this.#aggregates.set(handle, () => {
-          clearInterval(flush);
-          stopCounting();
+        this.#aggregates.set(handle, {
+          counts,
+          stop: () => {
+            clearInterval(flush);
+            stopCounting();
+          },
         });
       },
     });
@@ -173,10 +184,17 @@ export class Snapshots implements SnapshotService {
 
   /** A subscription ended: an aggregate's counting stops. */
   ended(handle: SubscriptionHandle): void {
-    const stop = this.#aggregates.get(handle);
-    if (!stop) return;
+    const aggregate = this.#aggregates.get(handle);
+    if (!aggregate) return;
     this.#aggregates.delete(handle);
-    stop();
+    aggregate.stop();
+  }
+
+  /** Rows live aggregates keep by id, over the node. */
+  #aggregateRows(): number {
+    let rows = 0;
+    for (const { counts } of this.#aggregates.values()) rows += counts.rows;
+    return rows;
   }
 
   /**
@@ -192,7 +210,12 @@ export class Snapshots implements SnapshotService {
     grant: SnapshotGrant,
     sink: SnapshotSink,
     kind: { readonly snapshot: true } | { readonly aggregate: true },
-    steps: { readonly row: (row: Row) => Promise<void> | void; readonly cut: (missed: Event[]) => void },
+    steps: {
+      /** Before the answer, with the rows SQL selects: may refuse with a coded error. */
+      readonly opened?: (rows: number) => void;
+      readonly row: (row: Row) => Promise<void> | void;
+      readonly cut: (missed: Event[]) => void;
+    },
   ): Promise<void> {
     if (session.closed) return;
     const { topic } = grant;
@@ -207,6 +230,7 @@ export class Snapshots implements SnapshotService {
     try {
       snapshot = await this.#options.open({ topic, principal: session.principal, maxRows: this.#options.maxRows, ...(request.filter !== undefined ? { filter: request.filter } : {}) });
       if (session.closed) return;
+      steps.opened?.(snapshot.count);
       const seq = window.position;
       sink.answered(request.since === undefined ? { topics: [topic.name], seq, ...kind } : { topics: [topic.name], resumed: false, seq, ...kind });
       answered = true;
@@ -299,16 +323,22 @@ function framesOf(grant: SnapshotGrant, request: SubscribeRequest, events: reado
 const AGGREGATE_EVERY_MS = 100;
 
 /**
- * The counts of an aggregate subscription, kept as its client would fold
- * the subscription's events: each counted row's id and group, so that a
- * change is counted from where the row was, whatever the table's replica
- * identity, and a create of a counted row or a delete of an uncounted one
- * cannot skew it.
+ * The counts of an aggregate subscription, as its client would fold the
+ * subscription's events: a create adds one to its row's group, a delete
+ * takes one from it, an update moves it between groups.
+ *
+ * A table with `REPLICA IDENTITY FULL` (every table with a policy) gives
+ * each update and delete its whole old row, so the group a row leaves is
+ * known from the event: the counts are all that is kept. Other tables give
+ * no old row, so each counted row's id and group are kept, and `rows` tells
+ * the node's budget how many.
  */
 class LiveCounts {
   readonly changed = new Set<string>();
   readonly #counts = new Map<string, number>();
-  readonly #members = new Map<string, string>();
+  /** Row id → group, when the table's events lack old rows; `null` otherwise. */
+  readonly #members: Map<string, string> | null;
+  #total = 0;
   readonly #groupBy: string | null;
   readonly #granted: ReadonlySet<string>;
   readonly #admin: string;
@@ -316,42 +346,58 @@ class LiveCounts {
 
   constructor(grant: SnapshotGrant, groupBy: string | null) {
     this.#groupBy = groupBy;
+    this.#members = grant.topic.fullIdentity ? null : new Map();
     this.#granted = new Set(grant.partitions);
     this.#admin = adminPartition(grant.topic.name);
     // Every kind counts, whatever `events` the subscription's own group has.
     this.#spec = { key: grant.group.key, test: grant.group.test, events: null };
   }
 
-  /** Counts row `id` (in the group of `row`), moving it if it was counted elsewhere. */
+  /** Rows kept by id (0 for a table with full old rows). */
+  get rows(): number {
+    return this.#members?.size ?? 0;
+  }
+
+  /** Counts a snapshot row, or a row that came into view. */
   add(id: string, row: Row): void {
-    const key = this.#groupBy === null ? '' : JSON.stringify(row[this.#groupBy] ?? null);
-    const was = this.#members.get(id);
-    if (was === key) return;
-    if (was !== undefined) this.#bump(was, -1);
-    this.#members.set(id, key);
+    const key = this.#keyOf(row);
+    if (this.#members) {
+      const was = this.#members.get(id);
+      if (was === key) return;
+      if (was !== undefined) this.#bump(was, -1);
+      this.#members.set(id, key);
+    }
     this.#bump(key, 1);
   }
 
-  remove(id: string): void {
-    const was = this.#members.get(id);
-    if (was === undefined) return;
-    this.#members.delete(id);
-    this.#bump(was, -1);
-  }
-
-  /** Counts in what `event` means to the subscription (see framesForGroup). */
+  /**
+   * Counts `event` in. With full old rows, from what it means to the
+   * subscription (see framesForGroup). Without them, the event cannot say
+   * whether an update took its row out of the filter, so the row kept by id
+   * is checked instead: counted if the new row is readable and passes the
+   * filter, not counted otherwise.
+   */
   apply(event: Event): void {
+    if (this.#members) return this.#applyTracked(event);
     framesForGroup(event, this.#spec, this.#admin, (partition, kind) => {
       if (!this.#granted.has(partition)) return;
-      if (kind === 'delete') this.remove(event.idOf(event.old ?? event.row!));
-      else if (kind === 'create' || kind === 'update') this.add(event.idOf(event.row!), event.row!);
+      const row = event.row!;
+      if (kind === 'create') this.add(event.idOf(row), row);
+      else if (kind === 'delete') this.#remove(event.idOf(event.old ?? row), event.old ?? row);
+      else if (kind === 'update') {
+        if (this.#members) this.add(event.idOf(row), row);
+        else if (this.#keyOf(event.old ?? row) !== this.#keyOf(row)) {
+          this.#bump(this.#keyOf(event.old!), -1);
+          this.#bump(this.#keyOf(row), 1);
+        }
+      }
     });
   }
 
   /** Every group, as JSON. */
   state(): string {
     const groups = this.#groupBy === null ? [] : [...this.#counts].map(([key, count]) => ({ key: JSON.parse(key) as unknown, count }));
-    return JSON.stringify({ groups, total: this.#members.size });
+    return JSON.stringify({ groups, total: this.#total });
   }
 
   /** The groups changed since the last call (`count: 0` for an emptied one), as JSON; `null` when none changed. */
@@ -359,13 +405,41 @@ class LiveCounts {
     if (this.changed.size === 0) return null;
     const groups = this.#groupBy === null ? [] : [...this.changed].map((key) => ({ key: JSON.parse(key) as unknown, count: this.#counts.get(key) ?? 0 }));
     this.changed.clear();
-    return JSON.stringify({ groups, total: this.#members.size });
+    return JSON.stringify({ groups, total: this.#total });
+  }
+
+  #applyTracked(event: Event): void {
+    const row = event.row;
+    const oldId = event.old === null ? null : event.idOf(event.old);
+    if (row === null) {
+      if (oldId !== null) this.#remove(oldId, event.old!);
+      return;
+    }
+    const id = event.idOf(row);
+    if (oldId !== null && oldId !== id) this.#remove(oldId, event.old!);
+    const readable = this.#granted.has(this.#admin) || event.partitions.some((partition) => this.#granted.has(partition));
+    if (readable && (this.#spec.test === null || this.#spec.test(row))) this.add(id, row);
+    else this.#remove(id, row);
+  }
+
+  /** A row left the view: its group (kept by id, or its old row's) loses one. */
+  #remove(id: string, old: Row): void {
+    if (!this.#members) return this.#bump(this.#keyOf(old), -1);
+    const was = this.#members.get(id);
+    if (was === undefined) return;
+    this.#members.delete(id);
+    this.#bump(was, -1);
+  }
+
+  #keyOf(row: Row): string {
+    return this.#groupBy === null ? '' : JSON.stringify(row[this.#groupBy] ?? null);
   }
 
   #bump(key: string, by: number): void {
     const count = (this.#counts.get(key) ?? 0) + by;
     if (count === 0) this.#counts.delete(key);
     else this.#counts.set(key, count);
+    this.#total += by;
     this.changed.add(key);
   }
 }

@@ -31,7 +31,7 @@ export interface NodeStatus {
   /** Presence: topics with someone present, presences (metas) over the cluster as this node holds them, this node's own, and nodes holding any. */
   readonly presence: { readonly topics: number; readonly presences: number; readonly own: number; readonly nodes: number };
   /** Snapshots (and aggregates' initial counts) being read, waiting for one of `SNAPSHOT_CONCURRENCY` slots, and live aggregate subscriptions. */
-  readonly snapshots: { readonly running: number; readonly waiting: number; readonly aggregates: number };
+  readonly snapshots: { readonly running: number; readonly waiting: number; readonly aggregates: number; readonly aggregateRows: number };
 }
 
 /** What `/health` says: up, or which dependencies are down. */

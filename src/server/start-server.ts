@@ -193,6 +193,7 @@ function coreOptions(config: Config, { database, pipeline, verifyToken, publishe
       concurrency: config.SNAPSHOT_CONCURRENCY,
       pageRows: SNAPSHOT_PAGE_ROWS,
       pauseBytes: Math.floor(config.MAX_BACKPRESSURE_BYTES / 4),
+      maxAggregateRows: config.AGGREGATE_MAX_ROWS,
     }),
     registry: database.registry,
     log: pipeline.log,
