@@ -66,6 +66,7 @@ const SCENARIOS: ReadonlyArray<{ name: string; script: string; full: string[]; q
   { name: 'baseline', script: 'bench/baseline.ts', full: [], quick: ['--quick'] },
   { name: 'doors', script: 'bench/doors.ts', full: [], quick: ['--quick'] },
   { name: 'presence', script: 'bench/presence.ts', full: [], quick: ['--quick'] },
+  { name: 'snapshot', script: 'bench/snapshot.ts', full: [], quick: ['--quick'] },
 ];
 const only = args.only?.split(',');
 const chosen = SCENARIOS.filter((s) => !only || only.includes(s.name));

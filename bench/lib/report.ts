@@ -115,6 +115,28 @@ interface Presence {
     unbatched: { projectedServerCpuPercent: number };
   } | null;
 }
+interface Snapshot {
+  rows: number;
+  clients: number;
+  rowsPerClient: number;
+  big: {
+    rounds: unknown[];
+    rowsPerSecond: number;
+    cold: { rowsPerSecond: number };
+    serverCpuUsPerRow: number;
+    pageBytes: number;
+    ceiling: { rowsPerSecond: number };
+    ratio: number;
+    rss: {
+      medium: { rows: number; peakGrowthMiB: number };
+      cold: { bytes: number; peakGrowthMiB: number };
+      warmPeakGrowthMiB: number;
+      warmBytes: number;
+    };
+  };
+  many: { rounds: unknown[]; allDoneMs: number; p50Ms: number; p99Ms: number; ceiling: { allDoneMs: number }; ratio: number };
+  live: { subscribers: number; rate: number; idle: Latency; duringBig: Latency; duringMany: Latency; ratioBig: number; ratioMany: number };
+}
 export interface SuiteResults {
   command: string;
   at: string;
@@ -132,6 +154,7 @@ export interface SuiteResults {
     'hostile-tenant': HostileTenant;
     doors: Doors;
     presence: Presence;
+    snapshot: Snapshot;
   }>;
 }
 
@@ -305,6 +328,8 @@ export function summaryTable(suite: SuiteResults): string {
   }
   const presence = suite.results.presence;
   if (presence) rows.push(...presenceRows(presence));
+  const snapshot = suite.results.snapshot;
+  if (snapshot) rows.push(...snapshotRows(snapshot));
   const header = '| scenario | rowcast | ceiling / baseline, same run | target | |\n|---|---|---|---|---|';
   return `${header}\n${rows.map((row) => `| ${row.join(' | ')} |`).join('\n')}\n`;
 }
@@ -359,6 +384,47 @@ function presenceRows(presence: Presence): string[][] {
     ]);
   }
   return rows;
+}
+
+/** The snapshot rows: one big snapshot against a plain SELECT, its memory, many small ones at once, and the others' latency meanwhile. */
+function snapshotRows(snapshot: Snapshot): string[][] {
+  const { big, many, live } = snapshot;
+  const mib = (value: number) => `${value.toFixed(1)} MiB`;
+  const { rss } = big;
+  // "A few pages" taken as at most 8 of them. Whether growth follows the table is read from runs of several sizes (docs/benchmarks.md#snapshots):
+  // below V8's next full collection, a snapshot's garbage raises RSS whatever the server keeps.
+  const fewPages = rss.cold.peakGrowthMiB * 2 ** 20 <= 8 * big.pageBytes;
+  return [
+    [
+      `snapshot: one of ${n(snapshot.rows)} rows`,
+      `${n(big.rowsPerSecond)} rows/s request to last page (median of ${big.rounds.length}; the first ${n(big.cold.rowsPerSecond)}); server CPU ${big.serverCpuUsPerRow.toFixed(2)} µs per row`,
+      `plain \`SELECT\` through \`pg\` ${n(big.ceiling.rowsPerSecond)} rows/s: **${big.ratio.toFixed(2)}**`,
+      '≥ 200,000 rows/s',
+      verdict(big.rowsPerSecond >= 200_000),
+    ],
+    [
+      'snapshot: server memory',
+      `RSS peak +${mib(rss.cold.peakGrowthMiB)} during the first ${n(snapshot.rows)}-row snapshot (+${mib(rss.medium.peakGrowthMiB)} during one of ${n(rss.medium.rows)}); ` +
+        `at most +${mib(rss.warmPeakGrowthMiB)} over ${big.rounds.length} more in a row`,
+      `pages sent: ${mib(rss.cold.bytes / 2 ** 20)} in the first, ${n(rss.warmBytes / 2 ** 20)} MiB in the ${big.rounds.length} more; ${n(big.pageBytes / 1024)} KiB a page`,
+      'a few pages, not the table',
+      `${verdict(fewPages)} (as RSS: read it with the Snapshots section of docs/benchmarks.md)`,
+    ],
+    [
+      `snapshot: ${n(snapshot.clients)} × ${n(snapshot.rowsPerClient)} rows at once`,
+      `all done in ${seconds(many.allDoneMs)} (median of ${many.rounds.length} rounds); request to last page p50 ${ms(many.p50Ms)}, p99 ${ms(many.p99Ms)}`,
+      `the same rows, a plain \`SELECT\` each over 4 connections, ${seconds(many.ceiling.allDoneMs)}: **${many.ratio.toFixed(2)}**`,
+      '(no target)',
+      '—',
+    ],
+    [
+      `snapshot: ${n(live.subscribers)} live subscribers meanwhile`,
+      `p99 ${ms(live.duringBig.p99Ms)} during the big snapshots, ${ms(live.duringMany.p99Ms)} during the small ones (${n(live.rate)} changes/s)`,
+      `no snapshots p99 ${ms(live.idle.p99Ms)}: **${live.ratioBig.toFixed(2)}×**, **${live.ratioMany.toFixed(2)}×**`,
+      'p99 ≤ 1.5×',
+      verdict(live.ratioBig <= 1.5 && live.ratioMany <= 1.5),
+    ],
+  ];
 }
 
 /** The charts: file name → SVG. */
