@@ -7,7 +7,8 @@
  * Only types come from the server's modules (`import type`), so the built
  * client pulls in nothing of the server.
  */
-import type { ErrorCode, EventFrame, Method, RequestOf, ResponseData, ServerFrame, SessionData, SnapshotFrame } from '../../../src/protocol/index.js';
+import type { AggregateFrame, AggregateSpec, ErrorCode, EventFrame, Method, RequestOf, ResponseData, ServerFrame, SessionData, SnapshotFrame } from '../../../src/protocol/index.js';
+import { AggregateTally, type AggregateCounts } from './aggregate.js';
 import { PresenceChannel, type Presence } from './presence.js';
 
 /**
@@ -137,6 +138,23 @@ export interface SubscribeOptions<A = Record<string, unknown>> {
   readonly onError?: (error: RowcastClientError) => void;
 }
 
+/** What {@link RowcastClient.aggregate} counts, and where its failures go. */
+export interface AggregateOptions {
+  /** A column of the table: counts per value of it. Without it only `total` is counted (`groups` stays empty). */
+  readonly groupBy?: string;
+  /** As in `subscribe`: only the rows that pass it are counted. */
+  readonly filter?: SubscribeOptions['filter'];
+  /**
+   * The aggregate was refused (`SNAPSHOT_UNSUPPORTED` on a custom topic,
+   * `INVALID_ATTRIBUTES` for an unknown `groupBy` column or a topic this
+   * client holds another subscription to, `LIMIT_EXCEEDED` past
+   * `SNAPSHOT_MAX_ROWS` or `AGGREGATE_MAX_ROWS`, …) or revoked (`FORBIDDEN`). Counting that fails
+   * before its first counts is tried again a few times, then reported as
+   * `SNAPSHOT_FAILED`.
+   */
+  readonly onError?: (error: RowcastClientError) => void;
+}
+
 /** The answer to `subscribe`: `seq` is where the subscription starts (the client resumes from it); `resumed` when `since` was given. */
 export type SubscribeAnswer = ResponseData['subscribe'];
 
@@ -196,6 +214,38 @@ interface Subscription {
   /** The subscribe that tries a failed snapshot again. */
   retry: ReturnType<typeof setTimeout> | undefined;
 }
+/**
+ * One server-side aggregate subscription, shared by every app aggregate with
+ * the same topic, `groupBy` and `filter`.
+ */
+interface AggregateSubscription {
+  readonly key: string;
+  readonly topic: string;
+  readonly attributes: RequestOf<'subscribe'>['attributes'];
+  readonly handlers: Set<AggregateHandler>;
+  /** The counts: the latest `state` and the diffs after it, kept across reconnects until a fresh `state` replaces them. */
+  readonly tally: AggregateTally;
+  /**
+   * `idle`: the server does not hold it (not sent yet, the connection lost,
+   * a retry waiting); `sent`: its subscribe is not answered yet; `counting`:
+   * answered, its `state` not here yet (a `diff` now is of the subscription
+   * it replaces); `live`: its frames are applied.
+   */
+  phase: 'idle' | 'sent' | 'counting' | 'live';
+  /** The subscribe's answer on this connection. */
+  answer: SubscribeAnswer | undefined;
+  /** A subscribe for it is sent or queued, not yet answered. */
+  inFlight: Promise<SubscribeAnswer> | undefined;
+  leaving: ReturnType<typeof setTimeout> | undefined;
+  /** Countings that failed after their answer since the last that gave a `state`. */
+  failures: number;
+  retry: ReturnType<typeof setTimeout> | undefined;
+}
+interface AggregateHandler {
+  readonly onChange: (counts: AggregateCounts) => void;
+  readonly options: AggregateOptions;
+}
+
 interface Handler {
   readonly onEvent: (event: LiveEvent) => void;
   readonly options: SubscribeOptions;
@@ -236,6 +286,17 @@ export class RowcastClient {
   readonly #pending = new Map<number, Pending>();
   /** Keyed by topic and options: one server subscription per key. */
   readonly #subscriptions = new Map<string, Subscription>();
+  /** Keyed by topic, `groupBy` and `filter`: one server aggregate subscription per key. */
+  readonly #aggregates = new Map<string, AggregateSubscription>();
+  /**
+   * Topic → the aggregate the server is counting (answered, its `state` not
+   * here yet), held or already dropped by the app: the next `state` or
+   * `revoked` frame of the topic is its. The server runs a connection's
+   * requests in order, and a subscribe with `aggregate` ends when its
+   * counting is live: a later subscribe or unsubscribe of the topic is
+   * answered after its `state`, so one topic has one counting at a time.
+   */
+  readonly #counting = new Map<string, AggregateSubscription>();
   /** Topic → its presence, while a {@link Presence} of it is open. */
   readonly #presences = new Map<string, PresenceChannel>();
   #nextId = 1;
@@ -279,19 +340,8 @@ export class RowcastClient {
     const key = JSON.stringify([topic, options.filter ?? null, options.events ?? null]);
     const handler: Handler = { onEvent: onEvent as (event: LiveEvent) => void, options: options as SubscribeOptions, phase: options.snapshot ? 'pending' : 'live', seen: undefined };
     let subscription = this.#subscriptions.get(key);
-    for (const [otherKey, other] of this.#subscriptions) {
-      if (other.topic !== topic || other === subscription) continue;
-      if (other.leaving) {
-        // Being dropped (a component changed its filter): the new subscribe replaces it on the server.
-        clearTimeout(other.leaving);
-        this.#subscriptions.delete(otherKey);
-      } else {
-        const error = new RowcastClientError('INVALID_ATTRIBUTES', `${topic} is already subscribed with other filter/events on this client; one connection has one subscription per topic`);
-        const unsubscribe = Object.assign(() => {}, { ready: Promise.reject(error) });
-        unsubscribe.ready.catch(() => {});
-        return unsubscribe;
-      }
-    }
+    const conflict = this.#claim(topic, subscription);
+    if (conflict) return refused(conflict, options.onError);
     let ready: Promise<SubscribeAnswer>;
     if (subscription) {
       clearTimeout(subscription.leaving);
@@ -337,9 +387,90 @@ export class RowcastClient {
         clearTimeout(owned.retry);
         const release = () => {
           // A newer subscription to the topic has replaced this one on the server: leave it be.
-          const replaced = [...this.#subscriptions.values()].some((other) => other.topic === topic);
-          if (owned.active && !replaced && this.#state.status === 'open') this.#request('unsubscribe', { topicName: topic }).catch(() => {});
+          if (owned.active && !this.#holds(topic) && this.#state.status === 'open') this.#request('unsubscribe', { topicName: topic }).catch(() => {});
           owned.active = false;
+        };
+        if (owned.inFlight) owned.inFlight.then(release, () => {});
+        else release();
+      }, 0);
+    };
+    return Object.assign(unsubscribe, { ready });
+  }
+
+  /**
+   * Counts a table's rows this token may read (with `filter`), per value of
+   * the `groupBy` column when given, kept current: `onChange` gets the
+   * counts once the server has counted them, and again after each change
+   * (at most every 100 ms). After a reconnect the client subscribes again
+   * and the fresh counts replace the held ones. Aggregates with the same
+   * topic, `groupBy` and `filter` share one subscription on the server; one
+   * that joins gets the counts held. Returns the function that stops it,
+   * whose `ready` resolves with the subscribe answer.
+   *
+   * One connection holds one subscription per topic: an aggregate of a topic
+   * this client subscribes to otherwise (rows, events, another `groupBy` or
+   * `filter`) is refused with `INVALID_ATTRIBUTES`, and so is the other way
+   * round. Use a second client for it, or count the rows the app holds.
+   *
+   * @example
+   * const stop = client.aggregate('order', { groupBy: 'status' }, ({ groups, total }) => {
+   *   console.log(groups.get('open') ?? 0, 'open of', total);
+   * });
+   */
+  aggregate(topic: string, options: AggregateOptions, onChange: (counts: AggregateCounts) => void): Unsubscribe {
+    if (topic.includes(',')) throw new TypeError(`aggregate: one topic per call (got ${JSON.stringify(topic)})`);
+    const { groupBy, filter } = options;
+    const key = JSON.stringify([topic, groupBy ?? null, filter ?? null]);
+    let aggregate = this.#aggregates.get(key);
+    const conflict = this.#claim(topic, aggregate);
+    if (conflict) return refused(conflict, options.onError);
+    const handler: AggregateHandler = { onChange, options };
+    let ready: Promise<SubscribeAnswer>;
+    if (aggregate) {
+      clearTimeout(aggregate.leaving);
+      aggregate.leaving = undefined;
+      aggregate.handlers.add(handler);
+      if (aggregate.inFlight) ready = aggregate.inFlight;
+      else if (aggregate.phase === 'idle' && aggregate.retry === undefined) ready = this.#sendAggregate(aggregate);
+      else ready = Promise.resolve(aggregate.answer ?? { topics: [topic], seq: '', aggregate: true });
+      // The counts held are its start (given once the caller has its unsubscribe); the next change follows them.
+      const joined = aggregate;
+      if (joined.tally.counts) {
+        queueMicrotask(() => {
+          if (joined.handlers.has(handler) && joined.tally.counts) handler.onChange(joined.tally.counts);
+        });
+      }
+    } else {
+      const spec: AggregateSpec = groupBy === undefined ? { count: true } : { count: true, groupBy };
+      aggregate = {
+        key,
+        topic,
+        attributes: { topicName: topic, aggregate: spec, ...(filter ? { filter } : {}) },
+        handlers: new Set([handler]),
+        tally: new AggregateTally(),
+        phase: 'idle',
+        answer: undefined,
+        inFlight: undefined,
+        leaving: undefined,
+        failures: 0,
+        retry: undefined,
+      };
+      this.#aggregates.set(key, aggregate);
+      ready = this.#sendAggregate(aggregate);
+    }
+    ready.catch(() => {});
+    const owned = aggregate;
+    const unsubscribe = () => {
+      if (!owned.handlers.delete(handler) || owned.handlers.size > 0) return;
+      clearTimeout(owned.leaving);
+      owned.leaving = setTimeout(() => {
+        if (owned.handlers.size > 0 || this.#aggregates.get(key) !== owned) return;
+        this.#aggregates.delete(key);
+        clearTimeout(owned.retry);
+        // Once answered: the server holds it then (or will, once counted: the unsubscribe runs after that).
+        const release = () => {
+          if (owned.phase !== 'idle' && !this.#holds(topic) && this.#state.status === 'open') this.#request('unsubscribe', { topicName: topic }).catch(() => {});
+          owned.phase = 'idle';
         };
         if (owned.inFlight) owned.inFlight.then(release, () => {});
         else release();
@@ -407,7 +538,7 @@ export class RowcastClient {
     this.#closed = true;
     clearTimeout(this.#reconnectTimer);
     clearTimeout(this.#refreshTimer);
-    for (const subscription of this.#subscriptions.values()) {
+    for (const subscription of [...this.#subscriptions.values(), ...this.#aggregates.values()]) {
       clearTimeout(subscription.leaving);
       clearTimeout(subscription.retry);
     }
@@ -457,6 +588,13 @@ export class RowcastClient {
         subscription.retry = undefined;
         for (const handler of subscription.handlers) if (handler.phase === 'receiving') handler.phase = 'pending';
       }
+      // The server forgot the connection's subscriptions, counting or not; the counts held stay until fresh ones replace them.
+      for (const aggregate of this.#aggregates.values()) {
+        aggregate.phase = 'idle';
+        clearTimeout(aggregate.retry);
+        aggregate.retry = undefined;
+      }
+      this.#counting.clear();
       this.#failPending('CONNECTION_LOST', `the connection closed (${event.code}${event.reason ? `: ${event.reason}` : ''}) before the answer came`);
       if (!this.#closed) this.#scheduleReconnect(event.code, event.reason);
     };
@@ -504,8 +642,11 @@ export class RowcastClient {
       case 'snapshot':
         this.#snapshotPage(frame);
         return;
+      case 'aggregate':
+        this.#aggregateFrame(frame);
+        return;
       case 'subscription':
-        this.#revoked(frame.topic, frame.reason);
+        if (!this.#countingFailed(frame.topic, frame.reason)) this.#revoked(frame.topic, frame.reason);
         return;
       case 'presence':
         this.#presences.get(frame.topic)?.receive(frame);
@@ -519,6 +660,9 @@ export class RowcastClient {
     for (const subscription of this.#subscriptions.values()) {
       // One whose subscribe waits in the queue below goes out with it.
       if (!subscription.leaving && !subscription.inFlight) void this.#sendSubscribe(subscription).catch(() => {});
+    }
+    for (const aggregate of this.#aggregates.values()) {
+      if (!aggregate.leaving && !aggregate.inFlight) void this.#sendAggregate(aggregate).catch(() => {});
     }
     for (const pending of this.#pending.values()) {
       if (pending.frame !== null) {
@@ -583,6 +727,119 @@ export class RowcastClient {
       }
       throw error;
     }
+  }
+
+  /**
+   * Makes way for a subscription to `topic` whose key is `own`'s (the app's
+   * existing one, if any): one to the topic with another key that is being
+   * dropped (a component changed its options) is forgotten, the new
+   * subscribe replaces it on the server. Returns the error when one the app
+   * still holds is in the way: one connection has one subscription per topic.
+   */
+  #claim(topic: string, own: Subscription | AggregateSubscription | undefined): RowcastClientError | undefined {
+    for (const holders of [this.#subscriptions, this.#aggregates] as const) {
+      for (const [key, other] of holders) {
+        if (other.topic !== topic || other === own) continue;
+        if (other.leaving) {
+          clearTimeout(other.leaving);
+          holders.delete(key);
+          continue;
+        }
+        const what = 'tally' in other ? 'an aggregate' : 'a subscription';
+        return new RowcastClientError('INVALID_ATTRIBUTES', `${topic} has ${what} with other options on this client, and one connection has one subscription per topic: use a second client for one of them`);
+      }
+    }
+    return undefined;
+  }
+
+  /** Whether the app holds a subscription or an aggregate of `topic`. */
+  #holds(topic: string): boolean {
+    return [...this.#subscriptions.values(), ...this.#aggregates.values()].some((other) => other.topic === topic);
+  }
+
+  #sendAggregate(aggregate: AggregateSubscription): Promise<SubscribeAnswer> {
+    clearTimeout(aggregate.retry);
+    aggregate.retry = undefined;
+    const answered = () => {
+      if (aggregate.inFlight === inFlight) aggregate.inFlight = undefined;
+    };
+    const inFlight: Promise<SubscribeAnswer> = this.#aggregateOnce(aggregate, answered).finally(answered);
+    aggregate.inFlight = inFlight;
+    return inFlight;
+  }
+
+  async #aggregateOnce(aggregate: AggregateSubscription, answered: () => void): Promise<SubscribeAnswer> {
+    // The server answers a connection's requests in order: a diff of the subscription this one replaces may come before its state, none after.
+    aggregate.phase = 'sent';
+    try {
+      // Applied as the answer arrives: the `state` may come in the same read, before any promise settles.
+      return await this.#request('subscribe', aggregate.attributes, (data) => {
+        answered();
+        aggregate.phase = 'counting';
+        aggregate.answer = data;
+        this.#counting.set(aggregate.topic, aggregate);
+      });
+    } catch (error) {
+      aggregate.phase = 'idle';
+      const clientError = error as RowcastClientError;
+      // Lost with the connection (or not answered): the next open subscribes again. A coded refusal is final.
+      if (clientError.code !== 'CONNECTION_LOST' && clientError.code !== 'TIMEOUT' && clientError.code !== 'CLOSED') {
+        if (this.#aggregates.get(aggregate.key) === aggregate) this.#aggregates.delete(aggregate.key);
+        // One this was to replace (a dropped aggregate or subscription of the topic) is still on the server: end it.
+        if (!this.#holds(aggregate.topic) && this.#state.status === 'open') this.#request('unsubscribe', { topicName: aggregate.topic }).catch(() => {});
+        for (const handler of [...aggregate.handlers]) handler.options.onError?.(clientError);
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * An aggregate's frame: a `state` is the counting aggregate's (the server
+   * counted it; it is live), a `diff` a live one's. Frames of an aggregate
+   * the app dropped are not given to anyone.
+   */
+  #aggregateFrame(frame: AggregateFrame): void {
+    let aggregate: AggregateSubscription | undefined;
+    if (frame.event === 'state') {
+      aggregate = this.#counting.get(frame.topic);
+      this.#counting.delete(frame.topic);
+      if (!aggregate || aggregate.phase !== 'counting') return;
+      aggregate.phase = 'live';
+      aggregate.failures = 0;
+    } else {
+      aggregate = [...this.#aggregates.values()].find((held) => held.topic === frame.topic && held.phase === 'live');
+    }
+    if (!aggregate || this.#aggregates.get(aggregate.key) !== aggregate || !aggregate.tally.apply(frame)) return;
+    const counts = aggregate.tally.counts!;
+    for (const handler of [...aggregate.handlers]) handler.onChange(counts);
+  }
+
+  /**
+   * A `revoked` frame while the server counts an aggregate of the topic: the
+   * counting failed (the database went away, …). Asked for again 1, 2 and 4
+   * s later, then reported as `SNAPSHOT_FAILED`. Returns false when no
+   * aggregate of the topic was being counted (the frame is for the topic's
+   * live subscription).
+   */
+  #countingFailed(topic: string, reason: string): boolean {
+    const aggregate = this.#counting.get(topic);
+    if (!aggregate) return false;
+    this.#counting.delete(topic);
+    if (aggregate.phase !== 'counting' || this.#aggregates.get(aggregate.key) !== aggregate) return true;
+    aggregate.phase = 'idle';
+    if (aggregate.failures++ < SNAPSHOT_RETRIES) {
+      const delayMs = 1000 * 2 ** (aggregate.failures - 1);
+      aggregate.retry = setTimeout(() => {
+        aggregate.retry = undefined;
+        if (this.#aggregates.get(aggregate.key) === aggregate && !aggregate.inFlight && aggregate.phase === 'idle') void this.#sendAggregate(aggregate).catch(() => {});
+      }, delayMs);
+      return true;
+    }
+    aggregate.failures = 0;
+    this.#aggregates.delete(aggregate.key);
+    const error = new RowcastClientError('SNAPSHOT_FAILED', `counting ${topic} failed ${SNAPSHOT_RETRIES + 1} times, lastly: ${reason}`);
+    for (const handler of [...aggregate.handlers]) handler.options.onError?.(error);
+    return true;
   }
 
   #applyAnswer(subscription: Subscription, data: SubscribeAnswer, askedToResume: boolean, replacing: boolean): void {
@@ -687,6 +944,14 @@ export class RowcastClient {
   }
 
   #revoked(topic: string, reason: string): void {
+    for (const [key, aggregate] of this.#aggregates) {
+      if (aggregate.topic !== topic || aggregate.phase !== 'live') continue;
+      this.#aggregates.delete(key);
+      aggregate.phase = 'idle';
+      clearTimeout(aggregate.retry);
+      const error = new RowcastClientError('FORBIDDEN', `the server revoked the aggregate of ${topic}: ${reason}`);
+      for (const handler of [...aggregate.handlers]) handler.options.onError?.(error);
+    }
     for (const [key, subscription] of this.#subscriptions) {
       if (subscription.topic !== topic) continue;
       if (subscription.snapshot) {
@@ -745,6 +1010,14 @@ export class RowcastClient {
       pending.reject(new RowcastClientError(code, message));
     }
   }
+}
+
+/** What `subscribe` and `aggregate` return when the client refuses at once: `ready` rejects with `error`, which reaches `onError` too (once the caller has the return value). */
+function refused(error: RowcastClientError, onError: ((error: RowcastClientError) => void) | undefined): Unsubscribe {
+  const unsubscribe = Object.assign(() => {}, { ready: Promise.reject(error) as Promise<SubscribeAnswer> });
+  unsubscribe.ready.catch(() => {});
+  if (onError) queueMicrotask(() => onError(error));
+  return unsubscribe;
 }
 
 /** The `exp` of a JWT in ms, read without verifying (the server verifies); undefined when it has none. */

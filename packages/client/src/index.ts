@@ -2,13 +2,14 @@
  * `rowcast/client`: the browser and Node client of rowcast's /live protocol.
  *
  * @example
- * import { createClient, liveRows } from '@rowcast/client';
+ * import { createClient, liveAggregate, liveRows } from '@rowcast/client';
  * const client = createClient({ url: 'ws://localhost:6336/live', token });
  */
 export {
   createClient,
   RowcastClient,
   RowcastClientError,
+  type AggregateOptions,
   type ClientErrorCode,
   type ClientOptions,
   type ConnectionState,
@@ -21,8 +22,13 @@ export {
   type Unsubscribe,
 } from './client.js';
 export { liveRows, type LiveRows, type LiveRowsOptions, type Row, type Snapshot } from './live-rows.js';
+export type { AggregateCounts } from './aggregate.js';
+export { liveAggregate, type LiveAggregate, type LiveAggregateOptions } from './live-aggregate.js';
 export type { Presence, PresenceJoinListener, PresenceLeaveListener, PresenceMetaInput, PresenceMetas } from './presence.js';
 export type {
+  AggregateFrame,
+  AggregateGroup,
+  AggregateSpec,
   CloseCode,
   CustomTopicDetail,
   CustomTopicSummary,
