@@ -9,7 +9,7 @@ import test from 'ava';
 import { createElement as h, StrictMode, type ReactNode } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
 import { createClient, type RowcastClient } from '@rowcast/client';
-import { RowcastProvider, useLiveRows, usePublish, useTopic } from '@rowcast/react';
+import { RowcastProvider, useAggregate, useLiveRows, usePublish, useTopic } from '@rowcast/react';
 import { recordingWebSocket } from './helpers/sdk-client.js';
 import { waitFor } from './helpers/wait-for.js';
 import { signToken, withServer } from './helpers/with-server.js';
@@ -31,7 +31,8 @@ const document = (globalThis as unknown as { document: { createElement(tag: stri
 const TABLES = `
   CREATE TABLE orders (id int PRIMARY KEY, owner_id text NOT NULL, amount int NOT NULL);
   CREATE TABLE other (id int PRIMARY KEY);
-  INSERT INTO rowcast.table_policies (table_name, read, owner_column) VALUES ('orders', 'owner', 'owner_id');
+  CREATE TABLE task (id int PRIMARY KEY, owner_id text NOT NULL, status text NOT NULL);
+  INSERT INTO rowcast.table_policies (table_name, read, owner_column) VALUES ('orders', 'owner', 'owner_id'), ('task', 'owner', 'owner_id');
   INSERT INTO rowcast.table_policies (table_name, read) VALUES ('other', 'public');`;
 
 interface Mounted {
@@ -148,4 +149,36 @@ test.serial('useLiveRows without load renders the server snapshot (the rows alic
   await waitFor('the inserted row', () => text(container).includes('4:40'));
   t.false(text(container).includes('5:50'));
   t.is(container.querySelectorAll('li').length, 3);
+});
+
+function TaskCounts(props: { readonly groupBy: string }): ReactNode {
+  const { groups, total, status, error } = useAggregate('task', { groupBy: props.groupBy });
+  if (status === 'error') return h('p', null, `error ${error?.code}`);
+  return h('p', null, `${status} ${[...groups].map(([key, count]) => `${String(key)}:${count}`).sort().join(' ')} total:${total}`);
+}
+
+test.serial('useAggregate counts the rows alice may read per group, then changes update the counts; a new groupBy counts anew', withServer, { sql: TABLES }, async (t, { liveUrl, db }) => {
+  await db.query(`INSERT INTO task VALUES (1, 'alice', 'open'), (2, 'alice', 'open'), (3, 'alice', 'done'), (4, 'bob', 'open')`);
+  const { client, container, root, sent } = await mount(t, liveUrl, h(TaskCounts, { groupBy: 'status' }), true);
+  // `live` once the counts are there: never a live zero before them.
+  await waitFor('the counts', () => text(container).startsWith('live'));
+  t.is(text(container), 'live done:1 open:2 total:3');
+  // Strict mode mounted twice; one subscribe.
+  t.is(subscribes(sent), 1);
+  t.like(JSON.parse(sent.find((frame) => JSON.parse(frame).method === 'subscribe')!), { attributes: { topicName: 'task', aggregate: { count: true, groupBy: 'status' } } });
+
+  await db.query(`UPDATE task SET status = 'done' WHERE id = 1`);
+  await db.query(`INSERT INTO task VALUES (5, 'alice', 'open'), (6, 'bob', 'done')`);
+  await waitFor('the update and the insert', () => text(container) === 'live done:2 open:2 total:4');
+  await db.query(`DELETE FROM task WHERE status = 'done'`);
+  await waitFor('the deletes: the emptied group leaves', () => text(container) === 'live open:2 total:2');
+
+  // Another groupBy: the same subscription on the server replaced by one counting by owner.
+  root.render(h(StrictMode, null, h(RowcastProvider, { client }, h(TaskCounts, { groupBy: 'owner_id' }))));
+  await waitFor('the counts by owner', () => text(container) === 'live alice:2 total:2');
+  t.false(sent.some((frame) => JSON.parse(frame).method === 'unsubscribe'));
+  // An unknown column is the hook's error.
+  root.render(h(StrictMode, null, h(RowcastProvider, { client }, h(TaskCounts, { groupBy: 'nope' }))));
+  await waitFor('the error', () => text(container) === 'error INVALID_ATTRIBUTES');
+  t.pass();
 });

@@ -12,7 +12,9 @@
  */
 import { createContext, createElement, useCallback, useContext, useEffect, useMemo, useRef, useState, useSyncExternalStore, type ReactNode } from 'react';
 import {
+  liveAggregate,
   liveRows,
+  type AggregateCounts,
   type ConnectionState,
   type LiveEvent,
   type Presence,
@@ -162,6 +164,80 @@ export function useLiveRows<R extends Row = Row>(table: string, options: UseLive
     () => store.view,
   );
   return { ...status, ...view };
+}
+
+export interface UseAggregateOptions {
+  /** A column of the table: counts per value of it. Without it only `total` is counted. */
+  readonly groupBy?: string;
+  /** As in `subscribe`: only the rows that pass it are counted. */
+  readonly filter?: SubscribeOptions['filter'];
+}
+
+/** What {@link useAggregate} returns. */
+export interface AggregateView {
+  /** `live` once the first counts are there. */
+  readonly status: SubscriptionStatus['status'];
+  readonly error?: RowcastClientError;
+  /** Each group's count by the `groupBy` column's value (a group that emptied is absent); empty without `groupBy`. A new `Map` on every change. */
+  readonly groups: ReadonlyMap<unknown, number>;
+  /** How many rows are counted; 0 until the first counts. */
+  readonly total: number;
+}
+
+const NOTHING_COUNTED: AggregateCounts = Object.freeze({ groups: new Map<unknown, number>(), total: 0 });
+
+/**
+ * The counts of a table's rows this token may read (with `filter`), per
+ * value of `groupBy` when given, kept current by the server while the
+ * component is mounted (`liveAggregate`). Options are compared by value;
+ * new options start from empty counts. The component re-renders only when
+ * a count changes.
+ *
+ * @example
+ * function Open() {
+ *   const { groups, total, status } = useAggregate('order', { groupBy: 'status' });
+ *   if (status !== 'live') return <p>counting…</p>;
+ *   return <p>{groups.get('open') ?? 0} open of {total}</p>;
+ * }
+ */
+export function useAggregate(table: string, options: UseAggregateOptions = {}): AggregateView {
+  const client = useRowcast();
+  const key = JSON.stringify([options.groupBy ?? null, options.filter ?? null]);
+  // One store per mounted hook: the counts (a new object from the client on every change).
+  const store = useMemo(() => ({ counts: NOTHING_COUNTED, listeners: new Set<() => void>() }), []);
+  const [status, setStatus] = useState<Omit<AggregateView, 'groups' | 'total'>>({ status: 'subscribing' });
+  useEffect(() => {
+    const [groupBy, filter] = JSON.parse(key) as [string | null, SubscribeOptions['filter'] | null];
+    const publish = (counts: AggregateCounts) => {
+      if (counts === store.counts) return;
+      store.counts = counts;
+      for (const listener of [...store.listeners]) listener();
+    };
+    setStatus({ status: 'subscribing' });
+    publish(NOTHING_COUNTED);
+    const live = liveAggregate(client, table, {
+      ...(groupBy !== null ? { groupBy } : {}),
+      ...(filter ? { filter } : {}),
+      onChange: publish,
+      onError: (error) => setStatus({ status: 'error', error }),
+    });
+    live.ready.then(
+      () => setStatus((s) => (s.status === 'subscribing' ? { status: 'live' } : s)),
+      () => {},
+    );
+    return () => live.close();
+  }, [client, table, key, store]);
+  const counts = useSyncExternalStore(
+    useCallback(
+      (onChange: () => void) => {
+        store.listeners.add(onChange);
+        return () => store.listeners.delete(onChange);
+      },
+      [store],
+    ),
+    () => store.counts,
+  );
+  return { ...status, groups: counts.groups, total: counts.total };
 }
 
 type Message = Parameters<RowcastClient['publish']>[1];
