@@ -1,9 +1,11 @@
 /**
  * Issue 9, the inspector page at `GET /`, in real headless Chromium (Debian's
  * `chromium`, driven by playwright-core; `npm test` installs it): paste a
- * token, subscribe to a table with a click, insert a row from the test, see
- * it on the page, see who is present on a custom topic, publish to it. The screenshot is written to
- * .rowcast/test-output/inspector.png and its path logged.
+ * token, subscribe to a table with a click, see its rows in the grid (the
+ * snapshot's, then a row inserted by the test, highlighted for a moment,
+ * updated, deleted) and the events in the log, see who is present on a
+ * custom topic, publish to it. Screenshots are written to
+ * .rowcast/test-output/ (inspector-rows.png, inspector.png) and their paths logged.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -19,7 +21,7 @@ const TABLES = `
   CREATE TABLE orders (id int PRIMARY KEY, owner_id text NOT NULL, item text NOT NULL);
   INSERT INTO rowcast.table_policies (table_name, read, owner_column) VALUES ('orders', 'owner', 'owner_id');`;
 
-test('the inspector: paste a token, subscribe to a table, see a row inserted by the test; see who is present on a custom topic and publish to it', withServer, { sql: TABLES }, async (t, { server, db, connect }) => {
+test('the inspector: paste a token, subscribe to a table, see its rows and a row inserted by the test; see who is present on a custom topic and publish to it', withServer, { sql: TABLES }, async (t, { server, db, connect }) => {
   if (!existsSync(CHROMIUM)) t.fail(`no Chromium at ${CHROMIUM}: run \`sudo apt-get install chromium\` (npm test does when it can), or set CHROMIUM_PATH`);
   const admin = await connect({ sub: 'ops', role: 'admin' });
   await admin.call('create-topic', { name: 'lobby', writers: 'authenticated', presence: true });
@@ -35,12 +37,37 @@ test('the inspector: paste a token, subscribe to a table, see a row inserted by 
   await page.locator('#state.open').waitFor({ timeout: 10_000 });
   t.regex((await page.textContent('#who')) ?? '', /sub alice/);
 
+  // Rows before the subscribe: the grid starts from the snapshot of those alice may read.
+  await db.query(`INSERT INTO orders VALUES (10, 'alice', 'in the snapshot'), (11, 'bob', 'bob in the snapshot')`);
   await page.click('button[data-topic="orders"]');
   await page.locator('button[data-topic="orders"]', { hasText: 'unsubscribe' }).waitFor({ timeout: 10_000 });
+  const grid = page.locator('#grids .grid[data-topic="orders"]');
+  await grid.locator('tr[data-id="10"]').waitFor({ timeout: 10_000 });
+  t.deepEqual(await grid.locator('thead th').allTextContents(), ['id', 'owner_id', 'item']);
+  t.deepEqual(await grid.locator('tr[data-id="10"] td').allTextContents(), ['10', 'alice', 'in the snapshot']);
+  t.is(await grid.locator('tbody tr').count(), 1, "bob's row is not alice's");
+  t.regex((await grid.locator('h3').textContent()) ?? '', /orders · 1 row$/);
+  t.is(await grid.locator('tr.changed').count(), 0, 'the snapshot is not a change');
+
   await db.query(`INSERT INTO orders VALUES (1, 'alice', 'inserted by the test'), (2, 'bob', 'not for alice')`);
   const row = page.locator('#events tr', { hasText: 'inserted by the test' });
   await row.waitFor({ timeout: 10_000 });
   t.regex((await row.textContent()) ?? '', /[0-9A-F]{16}-[0-9A-F]{8}ordersCreate1/i);
+  // In the grid too, highlighted, then not after a moment.
+  await grid.locator('tr.changed[data-id="1"]', { hasText: 'inserted by the test' }).waitFor({ timeout: 10_000 });
+  await grid.locator('tr[data-id="1"]:not(.changed)').waitFor({ timeout: 10_000 });
+  t.is(await grid.locator('tbody tr').count(), 2);
+  await db.query(`UPDATE orders SET item = 'updated by the test' WHERE id = 10`);
+  await grid.locator('tr.changed[data-id="10"]', { hasText: 'updated by the test' }).waitFor({ timeout: 10_000 });
+  const dir = path.resolve('.rowcast/test-output');
+  mkdirSync(dir, { recursive: true });
+  const rows = path.join(dir, 'inspector-rows.png');
+  await page.screenshot({ path: rows, fullPage: true });
+  t.log(`screenshot of the rows, one highlighted: ${rows}`);
+  await db.query(`DELETE FROM orders WHERE id = 1`);
+  await grid.locator('tr[data-id="1"]').waitFor({ state: 'detached', timeout: 10_000 });
+  t.regex((await grid.locator('h3').textContent()) ?? '', /orders · 1 row$/);
+  t.false(((await grid.textContent()) ?? '').includes('not for alice'));
 
   await page.click('button[data-topic="lobby"]');
   await page.locator('button[data-topic="lobby"]', { hasText: 'unsubscribe' }).waitFor({ timeout: 10_000 });
@@ -69,8 +96,6 @@ test('the inspector: paste a token, subscribe to a table, see a row inserted by 
   );
   t.regex((await page.textContent('#connections')) ?? '', /^[1-9]\d*$/);
 
-  const dir = path.resolve('.rowcast/test-output');
-  mkdirSync(dir, { recursive: true });
   const screenshot = path.join(dir, 'inspector.png');
   await page.screenshot({ path: screenshot, fullPage: true });
   t.log(`screenshot: ${screenshot}`);
