@@ -84,6 +84,8 @@ export class ClusterNode {
   #sink: RedisStreamSink | null = null;
   #position: Lsn = 0n;
   #leaderPosition: Lsn = 0n;
+  /** Set by `stop`: a lock won from then on leads nothing. */
+  #stopped = false;
   #leader: string | null = null;
   readonly #waiters = new PositionWaiters();
   #timers: NodeJS.Timeout[] = [];
@@ -152,6 +154,7 @@ export class ClusterNode {
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true;
     for (const timer of this.#timers) clearInterval(timer);
     this.#waiters.cancelAll();
     await this.#follow();
@@ -212,6 +215,8 @@ export class ClusterNode {
   /** Took the lock: read the slot from its confirmed position into the stream. */
   async #lead(): Promise<void> {
     const { db, logger } = this.#options;
+    // The lock can be won while the node stops (the old leader just left): the database is about to close.
+    if (this.#stopped) return;
     try {
       const { rows } = await sql<{ lsn: string }>`
         SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = ${this.#options.slotName}`.execute(db);
@@ -238,6 +243,10 @@ export class ClusterNode {
       this.#stream = stream;
       this.#lastSentPosition = startLsn;
       await stream.start();
+      if (this.#stopped) {
+        await this.#follow();
+        return;
+      }
       // Idle positions (keepalives between transactions) reach followers too.
       this.#positionTimer = setInterval(() => {
         const handedOff = parseLsn(stream.state().handedOffLsn);
@@ -249,6 +258,7 @@ export class ClusterNode {
       this.#positionTimer.unref();
       logger.warn({ startLsn: formatLsn(startLsn) }, 'cluster leader: reading the slot into the cluster stream');
     } catch (error) {
+      if (this.#stopped) return;
       logger.error({ err: error }, 'cluster leader: cannot read the slot; giving the lock up');
       await this.#follow();
       await this.#lock.release();
