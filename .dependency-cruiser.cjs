@@ -5,7 +5,7 @@
  * src/ folders from the bottom up; a folder may import only folders below it
  * (and the shared root files: errors.ts, version.ts).
  */
-const LAYERS = ['protocol', 'auth', 'config', 'db', 'replication', 'policies', 'topics', 'events', 'log', 'cluster', 'core', 'doors', 'http', 'server', 'cli'];
+const LAYERS = ['protocol', 'auth', 'config', 'db', 'replication', 'policies', 'topics', 'events', 'log', 'cluster', 'core', 'doors', 'http', 'server', 'library', 'cli'];
 
 const layerRules = LAYERS.slice(0, -1).map((layer, i) => ({
   name: `layer-${layer}`,

@@ -49,6 +49,8 @@ export interface RowcastServer {
   readonly jwtSecret: string | null;
   /** What `/status` reports. */
   status(): NodeStatus;
+  /** The core API every door uses (library mode's calls go through it). */
+  readonly core: RowcastCore;
   /** Closes sockets (1001), reports the handed-off position, closes the database. */
   close(): Promise<void>;
 }
@@ -144,7 +146,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       await snapshotReader.close();
       await database.close();
     };
-    return { port, tlsPort, databaseUrl: database.url, embedded: database.embedded !== null, jwtSecret: keys.secret, status, close };
+    return { port, tlsPort, databaseUrl: database.url, embedded: database.embedded !== null, jwtSecret: keys.secret, status, core, close };
   } catch (error) {
     await database.close().catch(() => {});
     throw error;
