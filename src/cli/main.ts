@@ -17,7 +17,7 @@ import { listPolicies, setPolicy } from '../policies/policy-store.js';
 import { loadConfig, readConfigFile, type Config } from '../config/config.js';
 import { RowcastError, StartupError } from '../errors.js';
 import { uwsEngine } from '../server/uws-engine.js';
-import { startServer, type RowcastServer } from '../server/start-server.js';
+import { rowcastOf, type RowcastStarted } from '../library/create-rowcast.js';
 import { VERSION } from '../version.js';
 
 const program = new Command('rowcast')
@@ -44,11 +44,9 @@ program
     // Synchronous writes: a log line written before a crash is never lost. Pretty on a terminal, JSON lines otherwise.
     const destination = process.stdout.isTTY ? pretty({ sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) : pino.destination({ dest: 1, sync: true });
     const logger = pino({ level: config.LOG_LEVEL }, destination);
-    let running: RowcastServer | undefined;
-    guardProcess(logger, () => running);
-    const server = await startServer(config, logger);
-    running = server;
-    process.stdout.write(banner(config, server));
+    const rowcast = rowcastOf(config, logger);
+    guardProcess(logger, () => rowcast.stop());
+    process.stdout.write(banner(config, await rowcast.start()));
     let closing = false;
     const shutdown = (signal: string) => {
       if (closing) return;
@@ -59,7 +57,7 @@ program
         process.stderr.write(`rowcast: shutdown did not finish within ${SHUTDOWN_TIMEOUT_MS} ms\n`);
         process.exit(1);
       }, SHUTDOWN_TIMEOUT_MS).unref();
-      server.close().then(
+      rowcast.stop().then(
         () => process.exit(0),
         () => process.exit(1),
       );
@@ -98,14 +96,14 @@ program
  * closing its sockets (1001), so that a supervisor restarts it and clients
  * resume with `since`.
  */
-function guardProcess(logger: Logger, server: () => RowcastServer | undefined): void {
+function guardProcess(logger: Logger, stop: () => Promise<void>): void {
   process.on('unhandledRejection', (reason) => {
     logger.error({ err: reason, correlationId: randomUUID() }, 'a promise was rejected and nothing handled it: logged, the server goes on');
   });
   process.on('uncaughtException', (error) => {
     logger.fatal({ err: error, correlationId: randomUUID() }, 'an exception escaped every handler: exiting (70) so that a supervisor restarts a clean process');
     setTimeout(() => process.exit(70), SHUTDOWN_TIMEOUT_MS).unref();
-    void Promise.resolve(server()?.close()).finally(() => process.exit(70));
+    void stop().finally(() => process.exit(70));
   });
 }
 
@@ -234,7 +232,7 @@ function mint(config: Config, claims: Record<string, unknown>, role: string | un
   return jwt.sign(all, secret, { algorithm: 'HS256', expiresIn: parseTtl(ttl) });
 }
 
-function banner(config: Config, server: RowcastServer): string {
+function banner(config: Config, server: RowcastStarted): string {
   const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
   const engine = uwsEngine === 'native' ? 'native uWebSockets.js' : 'JavaScript fallback of uWebSockets.js (slow!)';
   const database = server.embedded

@@ -66,7 +66,11 @@ export interface Rowcast {
  */
 export function createRowcast(options: RowcastOptions = {}): Rowcast {
   const config = configOf(options);
-  const logger = options.logger ?? pino({ level: config.LOG_LEVEL });
+  return rowcastOf(config, options.logger ?? pino({ level: config.LOG_LEVEL }));
+}
+
+/** A {@link Rowcast} of a configuration already loaded (`rowcast serve`'s, from the environment and `--config`). */
+export function rowcastOf(config: Config, logger: Logger): Rowcast {
   let server: RowcastServer | null = null;
   const running = (): RowcastServer => {
     if (!server) throw new Error('rowcast is not started: call start() first');
