@@ -8,6 +8,7 @@ import type { MessageReplay } from '../log/message-replay.js';
 import type { MessageWriter } from '../topics/message-writer.js';
 import type { CustomTopic, TopicRegistry } from '../topics/topic-registry.js';
 import type { ClientLimits } from './client-limits.js';
+import type { Hooks } from './hooks.js';
 import type { PresenceStore } from './presence/presence-store.js';
 import type { PresenceTracking } from './presence/presence-tracking.js';
 import type { SessionState, SnapshotService } from './session-types.js';
@@ -56,6 +57,8 @@ export interface CoreContext {
   readonly verifyToken: TokenVerifier;
   /** The session's principal changed (`refresh-token`): watch its new expiry. */
   readonly tokenRefreshed: (session: SessionState) => void;
+  /** The host app's hooks (library mode; no-ops otherwise). */
+  readonly hooks: Hooks;
   /** Snapshots for `subscribe` with `snapshot: true` (`null`: this node serves none). */
   readonly snapshots: SnapshotService | null;
   /** Presence: who is where (the store), and each session's own (tracking). */

@@ -26,6 +26,7 @@ import { PresenceTracking } from './presence/presence-tracking.js';
 import { revoke } from './revoke.js';
 import { isSessionMethod, runSessionMethod, type SessionMethod } from './session-methods.js';
 import type { SessionInfo, SessionPort, SessionState, SnapshotService, SnapshotStats, SubscriptionHandle } from './session-types.js';
+import type { HookConnection, Hooks } from './hooks.js';
 import { Session } from './session.js';
 import { SubscriptionIndex, uwsTopic } from './subscription-index.js';
 import { topicNamed } from './topic-access.js';
@@ -45,6 +46,8 @@ export interface CoreOptions {
   readonly catchUp: CoreContext['catchUp'];
   readonly streamCaughtUp: CoreContext['streamCaughtUp'];
   readonly streamPassed: CoreContext['streamPassed'];
+  /** The host app's hooks (library mode). */
+  readonly hooks: Hooks;
   /** Snapshots (`null`: `snapshot: true` is answered SNAPSHOT_UNSUPPORTED). */
   readonly snapshots: SnapshotService | null;
   /** Where events are published: uWS's fan-out to every subscribed socket (all of the node's apps). */
@@ -116,8 +119,8 @@ export interface RowcastCore {
    * expiry closes it through its own port.
    */
   openSession(info: SessionInfo, principal: Principal, port: SessionPort, parent?: Session): Session;
-  /** The door's socket (or, for a session within one, its channel) closed: the session ends. */
-  closeSession(session: Session): void;
+  /** The door's socket (or, for a session within one, its channel) closed, with `code` for a socket: the session ends. */
+  closeSession(session: Session, code?: number): void;
   /** Open sessions. */
   readonly sessions: ReadonlySet<Session>;
   /** Runs an admin API method for `principal`, with no connection (same validation and errors as the socket). */
@@ -196,11 +199,13 @@ export function createCore(options: CoreOptions): RowcastCore {
       else {
         sessions.add(session);
         byId.set(info.id, session);
+        options.hooks.connected(hookConnection(session));
       }
       expiry.set(session, principal.expiresAt);
       return session;
     },
-    closeSession: (session) => {
+    closeSession: (session, code) => {
+      if (sessions.has(session)) options.hooks.closed(hookConnection(session), code ?? 1005);
       sessions.delete(session);
       if (byId.get(session.id) === session) byId.delete(session.id);
       for (const member of [session, ...session.children]) expiry.delete(member);
@@ -225,6 +230,11 @@ export function createCore(options: CoreOptions): RowcastCore {
   };
 }
 
+/** A session as the hooks see its connection. */
+function hookConnection(session: Session): HookConnection {
+  return { id: session.id, client: session.client, door: session.port.door, principal: session.principal };
+}
+
 /** What every session's methods share. */
 function coreContext(options: CoreOptions, index: SubscriptionIndex, deliveries: Deliveries, expiry: ExpirySweep<SessionState>, presenceStore: PresenceStore): CoreContext {
   return {
@@ -240,6 +250,7 @@ function coreContext(options: CoreOptions, index: SubscriptionIndex, deliveries:
     streamCaughtUp: options.streamCaughtUp,
     streamPassed: options.streamPassed,
     snapshots: options.snapshots,
+    hooks: options.hooks,
     window: options.window,
     replay: options.replay,
     positions: options.positions,

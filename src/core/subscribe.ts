@@ -28,6 +28,7 @@ export async function subscribe(context: CoreContext, session: SessionState, req
     grants = resolveGrants(context, session, request);
   }
   if (grants instanceof RowcastError) throw grants;
+  await askHooks(context, session, request, grants);
   admit(context, session, grants, request);
   if (request.aggregate) return aggregateOf(context, session, request, grants, commit)();
   const fresh = request.snapshot ? snapshotOf(context, session, request, grants, commit) : (frames: null) => live(context, session, request, grants, frames, commit);
@@ -42,6 +43,23 @@ export async function subscribe(context: CoreContext, session: SessionState, req
     : context.window.replay(since, new Map(grants.map((grant) => [grant.topic.name, frameSource(grant, request.encoder)])));
   if (request.snapshot && (frames === null || replayBytes(frames) > context.maxReplayBytes)) return fresh(null);
   return live(context, session, request, grants, frames, commit);
+}
+
+/** The host's `onSubscribe` (library mode), once per topic, after the read policies allowed it: its refusal is the answer. */
+async function askHooks(context: CoreContext, session: SessionState, request: SubscribeRequest, grants: readonly Grant[]): Promise<void> {
+  const { filter, events, since, snapshot, aggregate } = request;
+  const asked = {
+    connection: session.id,
+    ...(filter !== undefined ? { filter } : {}),
+    ...(events !== undefined ? { events } : {}),
+    ...(since !== undefined ? { since } : {}),
+    ...(snapshot !== undefined ? { snapshot: true } : {}),
+    ...(aggregate !== undefined ? { aggregate: aggregate.spec } : {}),
+  };
+  for (const { topic } of grants) {
+    const refusal = await context.hooks.subscribe(session.principal, topic.name, asked);
+    if (refusal) throw new RowcastError(refusal.code, refusal.message);
+  }
 }
 
 /**

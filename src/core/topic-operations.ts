@@ -73,12 +73,13 @@ export async function destroyTopic(context: CoreContext, session: SessionState, 
  */
 export async function publish(context: CoreContext, session: SessionState, topicName: string, message: unknown): Promise<ResponseData['new-message']> {
   const topic = writableTopic(context, session, topicName);
-  const json = JSON.stringify(message);
-  const bytes = Buffer.byteLength(json);
-  if (bytes > context.maxChatMessageBytes) {
-    throw new RowcastError('LIMIT_EXCEEDED', `message is ${bytes} bytes; at most ${context.maxChatMessageBytes}`);
-  }
+  checkSize(context, JSON.stringify(message));
   const sender = session.principal.sub;
+  // The host's moderation (library mode): before anything is stored or delivered.
+  const decided = await context.hooks.message(message, { topic: topic.name, principal: session.principal, connection: session.port.door === 'admin-api' ? null : session.id });
+  if ('refusal' in decided) throw new RowcastError(decided.refusal.code, decided.refusal.message);
+  message = decided.message;
+  const json = checkSize(context, JSON.stringify(message));
   if (topic.history === 0) {
     const event = await context.publishEphemeral(topic, sender, message, session.id);
     return { id: event.id!, seq: event.seq }; // a message event always has its id
@@ -94,6 +95,16 @@ export async function publish(context: CoreContext, session: SessionState, topic
   // Stored and durable; the seq once the stream has delivered it (null if the stream is down).
   const seq = await context.delivered(id);
   return { id, seq };
+}
+
+/** `json` when it fits `MAX_CHAT_MESSAGE_BYTES`; `LIMIT_EXCEEDED` otherwise (or when the message has no JSON form). */
+function checkSize(context: CoreContext, json: string | undefined): string {
+  if (json === undefined) throw new RowcastError('INVALID_ATTRIBUTES', 'message: a JSON value');
+  const bytes = Buffer.byteLength(json);
+  if (bytes > context.maxChatMessageBytes) {
+    throw new RowcastError('LIMIT_EXCEEDED', `message is ${bytes} bytes; at most ${context.maxChatMessageBytes}`);
+  }
+  return json;
 }
 
 /**

@@ -176,6 +176,6 @@ export function closeConnection<R>(core: RowcastCore, logger: Logger, door: stri
   const conn = ws.getUserData();
   conn.closed = true;
   conn.queue?.stop();
-  if (conn.session) core.closeSession(conn.session);
+  if (conn.session) core.closeSession(conn.session, code);
   logger.info({ connection: conn.id, client: conn.client, sub: conn.principal.sub, door, code, reason: decoder.decode(message) }, 'connection closed');
 }

@@ -4,7 +4,8 @@ import type { Principal } from '../auth/principal.js';
 import type { ConnectionInfo } from '../core/rowcast-core.js';
 import type { NodeStatus } from '../http/node-status.js';
 import type { ResponseData } from '../protocol/index.js';
-import { startServer, type RowcastServer } from '../server/start-server.js';
+import type { RowcastHooks } from '../core/hooks.js';
+import { startServer, type RowcastServer, type ServerOptions } from '../server/start-server.js';
 
 /** `MAX_SUBSCRIPTIONS` → `maxSubscriptions`. */
 type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}` ? `${Lowercase<Head>}${Capitalize<CamelCase<Tail>>}` : Lowercase<S>;
@@ -18,6 +19,9 @@ type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}` ? `${
 export type RowcastOptions = { readonly [K in keyof Config as CamelCase<K>]?: Config[K] } & {
   /** The host app's pino logger (default: a new one at `logLevel`). */
   readonly logger?: Logger;
+  /** The host's hooks (docs/library.md, "Hooks"), each given `hookTimeoutMs` (default 5,000) to answer. */
+  readonly hooks?: RowcastHooks;
+  readonly hookTimeoutMs?: number;
   /** Also read the environment's keys (`PORT`, `DATABASE_URL`, …) for what the options leave out (default: false). */
   readonly env?: Readonly<Record<string, string | undefined>>;
 };
@@ -66,11 +70,14 @@ export interface Rowcast {
  */
 export function createRowcast(options: RowcastOptions = {}): Rowcast {
   const config = configOf(options);
-  return rowcastOf(config, options.logger ?? pino({ level: config.LOG_LEVEL }));
+  return rowcastOf(config, options.logger ?? pino({ level: config.LOG_LEVEL }), {
+    ...(options.hooks ? { hooks: options.hooks } : {}),
+    ...(options.hookTimeoutMs !== undefined ? { hookTimeoutMs: options.hookTimeoutMs } : {}),
+  });
 }
 
 /** A {@link Rowcast} of a configuration already loaded (`rowcast serve`'s, from the environment and `--config`). */
-export function rowcastOf(config: Config, logger: Logger): Rowcast {
+export function rowcastOf(config: Config, logger: Logger, serverOptions: ServerOptions = {}): Rowcast {
   let server: RowcastServer | null = null;
   const running = (): RowcastServer => {
     if (!server) throw new Error('rowcast is not started: call start() first');
@@ -80,7 +87,7 @@ export function rowcastOf(config: Config, logger: Logger): Rowcast {
   return {
     async start() {
       if (server) throw new Error('rowcast is already started');
-      server = await startServer(config, logger);
+      server = await startServer(config, logger, serverOptions);
       return { port: server.port, tlsPort: server.tlsPort, databaseUrl: server.databaseUrl, embedded: server.embedded };
     },
     async stop() {
@@ -96,11 +103,14 @@ export function rowcastOf(config: Config, logger: Logger): Rowcast {
   };
 }
 
+/** Options that are not configuration keys. */
+const NOT_CONFIG = new Set(['logger', 'env', 'hooks', 'hookTimeoutMs']);
+
 /** The options as the configuration's keys (`maxSubscriptions` → `MAX_SUBSCRIPTIONS`), checked like the environment. */
 function configOf(options: RowcastOptions): Config {
   const file: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(options)) {
-    if (name === 'logger' || name === 'env' || value === undefined) continue;
+    if (NOT_CONFIG.has(name) || value === undefined) continue;
     file[name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()] = Array.isArray(value) ? value.join(',') : value;
   }
   // An option wins over the environment's key of the same name.

@@ -8,5 +8,7 @@
  * await rowcast.start();
  */
 export { createRowcast, type Rowcast, type RowcastOptions, type RowcastStarted } from './create-rowcast.js';
+export type { HookConnection, HookRefusal, MessageContext, MessageVerdict, RowcastHooks, SubscribeContext, SubscribeVerdict } from '../core/hooks.js';
+export type { Principal } from '../auth/principal.js';
 export type { ConnectionInfo } from '../core/rowcast-core.js';
 export type { NodeStatus } from '../http/node-status.js';

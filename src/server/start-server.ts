@@ -32,6 +32,7 @@ import { mountRoutes } from './routes.js';
 import { streamWaits } from './stream-waits.js';
 import { SnapshotReader } from '../events/snapshot-reader.js';
 import { Snapshots } from '../core/snapshot.js';
+import { Hooks, type RowcastHooks } from '../core/hooks.js';
 import { uwsApps } from './uws-apps.js';
 import { uwsEngine } from './uws-engine.js';
 
@@ -66,7 +67,13 @@ export interface ServerOptions {
    * startServer(config, logger, { doors: [(core) => { const behavior = toyBehavior(core); return (app) => app.ws('/toy', behavior); }] });
    */
   readonly doors?: ReadonlyArray<(core: RowcastCore) => (app: TemplatedApp) => void>;
+  /** The host app's hooks (library mode) and how long each may take (default 5,000 ms). */
+  readonly hooks?: RowcastHooks;
+  readonly hookTimeoutMs?: number;
 }
+
+/** How long a hook may take before its request fails with INTERNAL. */
+const DEFAULT_HOOK_TIMEOUT_MS = 5000;
 
 /** Rows per snapshot page frame (a few hundred KB at most for typical rows). */
 const SNAPSHOT_PAGE_ROWS = 500;
@@ -98,7 +105,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     const pipeline = buildPipeline(config, database, { pacer: gauge, disconnectAll: (reason) => closeAll(sessions, CLOSE_CODES.STREAM_GAP, reason), logger });
     const apps = uwsApps(config);
     const snapshotReader = new SnapshotReader({ url: database.url, connections: config.SNAPSHOT_CONCURRENCY, pageRows: SNAPSHOT_PAGE_ROWS });
-    const core = createCore(coreOptions(config, { database, pipeline, verifyToken, publisher: apps.publisher, sessions, gauge, snapshotReader, logger }));
+    const hooks = new Hooks(options.hooks ?? {}, options.hookTimeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS, logger);
+    const core = createCore(coreOptions(config, { database, pipeline, verifyToken, publisher: apps.publisher, sessions, gauge, snapshotReader, hooks, logger }));
     const live = liveDoor(liveDoorOptions(config, core, logger));
     const phoenix = phoenixDoor({ ...liveDoorOptions(config, core, logger) });
     const supabase = supabaseDoor({ ...liveDoorOptions(config, core, logger) });
@@ -178,12 +186,14 @@ interface CoreParts {
   readonly sessions: Set<Session>;
   readonly gauge: BackpressureGauge;
   readonly snapshotReader: SnapshotReader;
+  readonly hooks: Hooks;
   readonly logger: Logger;
 }
 
-function coreOptions(config: Config, { database, pipeline, verifyToken, publisher, sessions, gauge, snapshotReader, logger }: CoreParts): CoreOptions {
+function coreOptions(config: Config, { database, pipeline, verifyToken, publisher, sessions, gauge, snapshotReader, hooks, logger }: CoreParts): CoreOptions {
   const waits = streamWaits(pipeline.source, pipeline.log, database.db);
   return {
+    hooks,
     snapshots: new Snapshots({
       open: (query) => snapshotReader.open(query),
       streamReached: (lsn) => waits.reached(lsn),

@@ -1,0 +1,154 @@
+/**
+ * The host app's hooks in library mode (docs/library.md, "Hooks"):
+ * onSubscribe and onMessage allow, refuse or modify, and a hook that throws,
+ * times out or breaks its contract fails its request with INTERNAL (a
+ * correlation id), never the server; onConnect and onClose see connections.
+ * On `/live` and through the Supabase door with realtime-js.
+ */
+import test, { type ExecutionContext } from 'ava';
+import { createRowcast, type Rowcast, type RowcastHooks } from '../src/library/index.js';
+import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+import { errorOf, LiveClient } from './helpers/live-client.js';
+import { Inbox, realtimeClient, subscribed } from './helpers/supabase-client.js';
+import { signToken, TEST_SECRET } from './helpers/tokens.js';
+import { waitFor } from './helpers/wait-for.js';
+
+const SCHEMA = `
+  CREATE TABLE item (id int PRIMARY KEY, owner_id text);
+  INSERT INTO rowcast.table_policies (table_name, read) VALUES ('item', 'public');`;
+
+/** A rowcast in library mode with `hooks` on a database of the test's own; `body` gets it and a connect function. */
+async function withHooks(
+  t: ExecutionContext,
+  hooks: RowcastHooks,
+  body: (rowcast: Rowcast, connect: (claims: Record<string, unknown>) => Promise<LiveClient>, port: number, db: TestDatabase) => Promise<void>,
+): Promise<void> {
+  const db = await createTestDatabase(SCHEMA);
+  const rowcast = createRowcast({ databaseUrl: db.url, jwtSecret: TEST_SECRET, port: 0, host: '127.0.0.1', slotName: db.name, publicationName: db.name, logLevel: 'silent', hooks, hookTimeoutMs: 200 });
+  const clients: LiveClient[] = [];
+  try {
+    const { port } = await rowcast.start();
+    const connect = async (claims: Record<string, unknown>) => {
+      const client = await LiveClient.connect(`ws://127.0.0.1:${port}/live?token=${signToken(claims)}`);
+      clients.push(client);
+      return client;
+    };
+    const admin = await connect({ sub: 'admin', role: 'admin' });
+    for (const name of ['chat', 'open', 'slow', 'broken']) await admin.call('create-topic', { name, history: 10, writers: 'authenticated' });
+    await body(rowcast, connect, port, db);
+    t.pass();
+  } finally {
+    for (const client of clients) client.close();
+    await rowcast.stop();
+    await db.drop();
+  }
+}
+
+const ONLY_MEMBERS: RowcastHooks = {
+  onSubscribe: async (principal, topic) => {
+    if (topic === 'chat' && principal.sub !== 'member') return { refuse: { code: 'FORBIDDEN', message: 'members only' } };
+    if (topic === 'slow') await new Promise((resolve) => setTimeout(resolve, 1000));
+    if (topic === 'broken') throw new Error('the hook broke');
+    if (topic === 'item' && principal.sub === 'odd') return { refuse: { code: 'NOT_A_CODE' as never, message: 'x' } };
+    return undefined;
+  },
+};
+
+test('onSubscribe: allows, refuses with its code, and a hook that throws, times out or answers an unknown code fails with INTERNAL', async (t) => {
+  await withHooks(t, ONLY_MEMBERS, async (_rowcast, connect) => {
+    const member = await connect({ sub: 'member' });
+    t.like(await member.subscribe('chat'), { ok: true });
+    const stranger = await connect({ sub: 'stranger' });
+    t.like(errorOf(await stranger.request('subscribe', { topicName: 'chat' })), { code: 'FORBIDDEN', message: 'members only' });
+    // All or nothing: one refused topic refuses the request.
+    t.is(errorOf(await stranger.request('subscribe', { topicName: 'open,chat' })).code, 'FORBIDDEN');
+    t.false(stranger.frames.some((f) => f.type === 'response' && f.ok && f.method === 'subscribe'));
+    for (const [topic, claims] of [['slow', { sub: 'member' }], ['broken', { sub: 'member' }], ['item', { sub: 'odd' }]] as const) {
+      const client = await connect(claims);
+      const error = errorOf(await client.request('subscribe', { topicName: topic }));
+      t.is(error.code, 'INTERNAL', topic);
+      t.regex(error.message, /[0-9a-f]{8}-[0-9a-f]{4}/, 'a correlation id');
+      t.like(await client.request('ping'), { type: 'pong' }, 'the connection stays up');
+    }
+  });
+});
+
+const MODERATED: RowcastHooks = {
+  onMessage: async (message, { topic, principal }) => {
+    const text = (message as { text?: string } | null)?.text ?? '';
+    if (text.includes('spam')) return { cancel: { code: 'FORBIDDEN', message: 'no spam' } };
+    if (text === 'slow') await new Promise((resolve) => setTimeout(resolve, 1000));
+    if (text === 'throw') throw new Error('moderation is down');
+    if (text === 'bad') return { modify: undefined };
+    return { modify: { text: text.replaceAll('darn', '****'), by: principal.sub, topic } };
+  },
+};
+
+test('onMessage: cancels (nothing stored or delivered), modifies what is stored and delivered, and fails with INTERNAL when it throws, times out or breaks its contract', async (t) => {
+  await withHooks(t, MODERATED, async (rowcast, connect) => {
+    const reader = await connect({ sub: 'reader' });
+    await reader.subscribe('chat');
+    const writer = await connect({ sub: 'writer' });
+    t.like(errorOf(await writer.request('new-message', { topicName: 'chat', message: { text: 'buy spam' } })), { code: 'FORBIDDEN', message: 'no spam' });
+    for (const text of ['slow', 'throw', 'bad']) {
+      t.is(errorOf(await writer.request('new-message', { topicName: 'chat', message: { text } })).code, 'INTERNAL', text);
+    }
+    await writer.call('new-message', { topicName: 'chat', message: { text: 'darn it' } });
+    const delivered = await reader.next((f) => f.type === 'event' && f.topic === 'chat');
+    t.like(delivered, { data: { attributes: { message: { text: '**** it', by: 'writer', topic: 'chat' } } } });
+    const history = await reader.call('history', { topicName: 'chat' });
+    t.deepEqual(history.messages.map((m) => m.message), [{ text: '**** it', by: 'writer', topic: 'chat' }]);
+    // The host's own messages go through it too.
+    await t.throwsAsync(rowcast.publish('chat', { text: 'spam from the host' }), { message: 'no spam' });
+  });
+});
+
+test('onConnect and onClose see each connection with its door, user and close code; their failures are only logged', async (t) => {
+  const seen: string[] = [];
+  const hooks: RowcastHooks = {
+    onConnect: (connection) => {
+      seen.push(`open ${connection.door} ${connection.principal.sub} ${connection.client}`);
+      throw new Error('a failing onConnect changes nothing');
+    },
+    onClose: (connection, code) => void seen.push(`close ${connection.principal.sub} ${code}`),
+  };
+  await withHooks(t, hooks, async (rowcast, connect) => {
+    const client = await connect({ sub: 'visitor' });
+    await waitFor('onConnect', () => seen.includes('open live visitor '));
+    t.like(await client.request('ping'), { type: 'pong' });
+    const [info] = rowcast.connections().filter((c) => c.user.sub === 'visitor');
+    rowcast.closeConnection(info!.id, 'bye');
+    await waitFor('onClose with 1008', () => seen.includes('close visitor 1008'));
+  });
+});
+
+test('through the Supabase door: a join onSubscribe refuses is a channel error; a broadcast onMessage cancels is an error, one it modifies arrives modified', async (t) => {
+  const hooks: RowcastHooks = {
+    ...ONLY_MEMBERS,
+    // A broadcast reaches the hook as the door stores it: {event, payload}.
+    onMessage: (message) => {
+      const { event, payload } = message as { event: string; payload: { text: string } };
+      if (payload.text.includes('spam')) return { cancel: { code: 'FORBIDDEN', message: 'no spam' } };
+      return { modify: { event, payload: { text: payload.text.replaceAll('darn', '****') } } };
+    },
+  };
+  await withHooks(t, hooks, async (_rowcast, _connect, port) => {
+    const stranger = realtimeClient(port, signToken({ sub: 'stranger' }));
+    const member = realtimeClient(port, signToken({ sub: 'member' }));
+    try {
+      const refused = await subscribed(stranger.channel('chat', { config: { private: true } })).catch((error: Error) => error);
+      t.regex(String(refused), /CHANNEL_ERROR.*FORBIDDEN: members only/);
+      const got = new Inbox<{ event: string; payload: unknown }>();
+      const channel = member.channel('chat', { config: { private: true, broadcast: { ack: true, self: true } } }).on('broadcast', { event: '*' }, got.add);
+      await subscribed(channel);
+      t.is(await channel.send({ type: 'broadcast', event: 'post', payload: { text: 'darn spam' } }), 'error');
+      t.is(await channel.send({ type: 'broadcast', event: 'post', payload: { text: 'darn' } }), 'ok');
+      const [message] = await got.atLeast(1);
+      t.like(message, { event: 'post', payload: { text: '****' } });
+      t.is(got.items.length, 1);
+    } finally {
+      stranger.disconnect();
+      member.disconnect();
+    }
+  });
+});
