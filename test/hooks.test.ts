@@ -8,7 +8,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { createRowcast, type Rowcast, type RowcastHooks } from '../src/library/index.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
-import { errorOf, LiveClient } from './helpers/live-client.js';
+import { errorOf, LiveClient, upgradeStatus } from './helpers/live-client.js';
 import { Inbox, realtimeClient, subscribed } from './helpers/supabase-client.js';
 import { signToken, TEST_SECRET } from './helpers/tokens.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -149,6 +149,62 @@ test('through the Supabase door: a join onSubscribe refuses is a channel error; 
     } finally {
       stranger.disconnect();
       member.disconnect();
+    }
+  });
+});
+
+const COOKIE_AUTH: RowcastHooks = {
+  authenticate: async ({ headers, token, door }) => {
+    const session = /(?:^|; )session=([^;]+)/.exec(headers['cookie'] ?? '')?.[1];
+    if (session === 'banned') return { refuse: { status: 403, code: 'FORBIDDEN', message: 'banned' } };
+    if (session === 'slow') await new Promise((resolve) => setTimeout(resolve, 1000));
+    if (session === 'throw') throw new Error('the session store is down');
+    if (session === 'odd') return { principal: { sub: '' } };
+    if (session) return { principal: { sub: session, role: session === 'boss' ? 'admin' : null, claims: { door } } };
+    if (token === 'key-member') return { principal: { sub: 'member' } };
+    return undefined; // the JWT check decides
+  },
+};
+
+test('authenticate: a session cookie makes the principal (admins by role), a refusal has its status and code, no cookie falls back to the token, and a hook that throws, times out or answers nonsense is 500 INTERNAL', async (t) => {
+  await withHooks(t, COOKIE_AUTH, async (_rowcast, _connect, port) => {
+    const url = `ws://127.0.0.1:${port}/live`;
+    const alice = await LiveClient.connect(url, { headers: { cookie: 'theme=dark; session=alice' } });
+    t.like(alice.session.user, { sub: 'alice', role: null });
+    t.like(await alice.subscribe('item'), { ok: true });
+    const boss = await LiveClient.connect(url, { headers: { cookie: 'session=boss' } });
+    t.like(await boss.call('create-topic', { name: 'by-the-boss' }), { name: 'by-the-boss' });
+    alice.close();
+    boss.close();
+
+    const banned = await upgradeStatus(url, undefined, { headers: { cookie: 'session=banned' } });
+    t.is(banned.status, 403);
+    t.like(JSON.parse(banned.body), { error: { code: 'FORBIDDEN', message: 'banned' } });
+    for (const session of ['slow', 'throw', 'odd']) {
+      const failed = await upgradeStatus(url, undefined, { headers: { cookie: `session=${session}` } });
+      t.is(failed.status, 500, session);
+      t.regex(JSON.parse(failed.body).error.message, /correlation id [0-9a-f-]{36}/);
+    }
+    // No cookie: the token decides, as without the hook.
+    const byToken = await LiveClient.connect(`${url}?token=${signToken({ sub: 'jwt-user' })}`);
+    t.is(byToken.session.user.sub, 'jwt-user');
+    byToken.close();
+    t.is((await upgradeStatus(url)).status, 401);
+  });
+});
+
+test('authenticate on the Supabase door: an API key the hook knows makes the principal that onSubscribe then allows', async (t) => {
+  await withHooks(t, { ...COOKIE_AUTH, onSubscribe: ONLY_MEMBERS.onSubscribe! }, async (_rowcast, _connect, port) => {
+    const member = realtimeClient(port, 'key-member');
+    const nobody = realtimeClient(port, 'key-unknown');
+    try {
+      await subscribed(member.channel('chat', { config: { private: true } }));
+      t.pass();
+      const refused = await subscribed(nobody.channel('chat', { config: { private: true } }), 3000).catch((error: Error) => error);
+      t.true(refused instanceof Error);
+    } finally {
+      member.disconnect();
+      nobody.disconnect();
     }
   });
 });

@@ -30,6 +30,31 @@ export interface SubscribeContext {
   readonly connection: string;
 }
 
+/** What `authenticate` sees of an upgrade request (copied before anything is awaited). */
+export interface AuthRequest {
+  /** `live`, `phoenix` or `supabase`. */
+  readonly door: string;
+  /** Every request header, lower-case names (`cookie`, `authorization`, `x-api-key`, …). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The query string, without `?`. */
+  readonly query: string;
+  /** The token the door found (`?token=`, bearer, subprotocol, `apikey`), or `''`. */
+  readonly token: string;
+  readonly remoteAddress: string;
+}
+
+/** Who `authenticate` says a connection is: `sub`, `role` (admins when it is `ADMIN_ROLE`), claims for group policies. */
+export interface AuthPrincipal {
+  readonly sub: string;
+  readonly role?: string | null;
+  readonly claims?: Readonly<Record<string, unknown>>;
+  /** When the connection must end (ms since the epoch); default: never. */
+  readonly expiresAt?: number | null;
+}
+
+/** `authenticate`'s answer: nothing (the JWT check decides), `{principal}`, or `{refuse}` with an HTTP status 400–499. */
+export type AuthVerdict = void | undefined | { readonly principal: AuthPrincipal } | { readonly refuse: HookRefusal & { readonly status: number } };
+
 /** A refusal a hook returns: the client gets this code and message. */
 export interface HookRefusal {
   readonly code: ErrorCode;
@@ -52,6 +77,8 @@ type Awaitable<T> = T | Promise<T>;
  * never the server.
  */
 export interface RowcastHooks {
+  /** An upgrade (every door), before the JWT check: decides who the connection is, refuses it, or leaves it to the token. */
+  readonly authenticate?: (request: AuthRequest) => Awaitable<AuthVerdict>;
   /** A connection opened (after its token was accepted). Its failure is logged, nothing else. */
   readonly onConnect?: (connection: HookConnection) => Awaitable<void>;
   /** A connection closed, with the WebSocket close code. Its failure is logged. */
@@ -75,10 +102,39 @@ export class Hooks {
   readonly #timeoutMs: number;
   readonly #logger: Logger;
 
-  constructor(hooks: RowcastHooks, timeoutMs: number, logger: Logger) {
+  readonly #adminRole: string;
+
+  constructor(hooks: RowcastHooks, timeoutMs: number, logger: Logger, adminRole = 'admin') {
     this.#hooks = hooks;
     this.#timeoutMs = timeoutMs;
     this.#logger = logger;
+    this.#adminRole = adminRole;
+  }
+
+  /** Whether upgrades must wait for `authenticate`. */
+  get authenticates(): boolean {
+    return this.#hooks.authenticate !== undefined;
+  }
+
+  /** The principal `authenticate` gives, its refusal, or `null` (the token decides). */
+  async authenticate(request: AuthRequest): Promise<{ readonly principal: Principal } | { readonly refusal: HookRefusal & { readonly status: number } } | null> {
+    const hook = this.#hooks.authenticate;
+    if (!hook) return null;
+    const verdict = await this.#run('authenticate', () => hook(request));
+    if (verdict === undefined || verdict === null) return null;
+    if (typeof verdict === 'object' && 'refuse' in verdict) {
+      const { status } = (verdict.refuse ?? {}) as { status?: unknown };
+      if (typeof status !== 'number' || !Number.isInteger(status) || status < 400 || status > 499) throw new HookError('hook authenticate: a refusal has an HTTP status 400–499');
+      return { refusal: { ...refusal('authenticate', verdict.refuse), status } };
+    }
+    if (typeof verdict === 'object' && 'principal' in verdict) {
+      const { sub, role = null, claims = {}, expiresAt = null } = (verdict.principal ?? {}) as Partial<AuthPrincipal>;
+      if (typeof sub !== 'string' || sub === '' || sub.length > 256) throw new HookError('hook authenticate: a principal has a sub (1–256 characters)');
+      if (role !== null && typeof role !== 'string') throw new HookError('hook authenticate: role is a string');
+      const principal: Principal = Object.freeze({ sub, role, isAdmin: role === this.#adminRole, expiresAt, claims: Object.freeze({ ...claims }) });
+      return { principal };
+    }
+    throw new HookError('hook authenticate: answer nothing, {principal: {sub, role?, claims?}} or {refuse: {status, code, message}}');
   }
 
   /** The message to store and deliver (the original, or what `onMessage` made of it); throws the refusal as a coded error's fields. */

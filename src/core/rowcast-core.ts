@@ -110,6 +110,8 @@ export interface RowcastCore {
    * are off.
    */
   authenticate(token: string): Principal;
+  /** The host's hooks (library mode): a door's upgrade waits for `authenticate` when there is one. */
+  readonly hooks: Hooks;
   /**
    * A session for a door's new connection; `port` is how the core reaches
    * it. With `parent`, a further session within that connection, acting for
@@ -193,6 +195,7 @@ export function createCore(options: CoreOptions): RowcastCore {
     tablesIn: (schema) => options.registry.list().filter((topic) => topic.schema === schema),
     topicKind: (name) => topicNamed(options.registry, name)?.kind,
     authenticate: (token) => authenticate(options, token),
+    hooks: options.hooks,
     openSession: (info, principal, port, parent) => {
       const session = new Session(context, info, principal, port, parent ?? null);
       if (parent) parent.children.add(session);

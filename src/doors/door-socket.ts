@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { HttpResponse, WebSocket } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, WebSocket } from 'uWebSockets.js';
 import type { Principal } from '../auth/principal.js';
 import type { RowcastCore } from '../core/rowcast-core.js';
 import type { SessionPort, SubscriptionHandle } from '../core/session-types.js';
@@ -43,20 +43,65 @@ export interface UpgradeLimits {
   readonly allowedOrigins: ReadonlySet<string> | null;
 }
 
+/** What a door read of its upgrade request for admission (everything else it needs it reads itself, before admitting). */
+export interface UpgradeRequest {
+  readonly door: string;
+  readonly origin: string;
+  readonly token: string;
+}
+
 /**
- * The checks of every door's upgrade: the connection limit, the origin, the
- * token. Returns the principal, or answers the refusal (503, 403 or 401 with
- * a coded JSON body) and returns null.
+ * The checks of every door's upgrade: the connection limit, the origin,
+ * then who the connection is: the host's `authenticate` hook when there is
+ * one (library mode; the upgrade waits for it), else or after it the token.
+ * Calls `proceed` with the principal (inside a cork, in the async case), or
+ * answers the refusal (503, 403 or 401 with a coded JSON body; a failing
+ * hook: 500 `INTERNAL` with a correlation id). `req` is read before anything
+ * is awaited, and an aborted request is never touched again.
  */
-export function admitUpgrade(res: HttpResponse, core: RowcastCore, limits: UpgradeLimits, origin: string, token: string): Principal | null {
-  if (core.sessions.size >= limits.maxConnections) {
-    refuse(res, '503 Service Unavailable', new RowcastError('LIMIT_EXCEEDED', 'too many connections'));
-    return null;
-  }
+export function admitUpgrade(res: HttpResponse, req: HttpRequest, core: RowcastCore, limits: UpgradeLimits, request: UpgradeRequest, logger: Logger, proceed: (principal: Principal) => void): void {
+  if (core.sessions.size >= limits.maxConnections) return refuse(res, '503 Service Unavailable', new RowcastError('LIMIT_EXCEEDED', 'too many connections'));
+  const { origin, token } = request;
   if (limits.allowedOrigins !== null && origin !== '' && !limits.allowedOrigins.has(origin.toLowerCase())) {
-    refuse(res, '403 Forbidden', new RowcastError('FORBIDDEN', `origin ${origin} is not in ALLOWED_ORIGINS`));
-    return null;
+    return refuse(res, '403 Forbidden', new RowcastError('FORBIDDEN', `origin ${origin} is not in ALLOWED_ORIGINS`));
   }
+  if (!core.hooks.authenticates) {
+    const principal = byToken(res, core, token);
+    if (principal) proceed(principal);
+    return;
+  }
+  const headers: Record<string, string> = {};
+  req.forEach((name, value) => {
+    headers[name] = value;
+  });
+  const asked = { door: request.door, headers, query: req.getQuery() ?? '', token, remoteAddress: decoder.decode(res.getRemoteAddressAsText()) };
+  let aborted = false;
+  res.onAborted(() => {
+    aborted = true;
+  });
+  core.hooks.authenticate(asked).then(
+    (outcome) => {
+      if (aborted) return;
+      res.cork(() => {
+        if (outcome === null) {
+          const principal = byToken(res, core, token);
+          if (principal) proceed(principal);
+        } else if ('refusal' in outcome) {
+          const { status, code, message } = outcome.refusal;
+          refuse(res, `${status} ${status === 403 ? 'Forbidden' : status === 401 ? 'Unauthorized' : 'Refused'}`, new RowcastError(code, message));
+        } else proceed(outcome.principal);
+      });
+    },
+    (error: unknown) => {
+      const correlationId = randomUUID();
+      logger.error({ err: error, correlationId, door: request.door }, 'hook authenticate failed: upgrade refused');
+      if (!aborted) res.cork(() => refuse(res, '500 Internal Server Error', new RowcastError('INTERNAL', `internal error (correlation id ${correlationId})`)));
+    },
+  );
+}
+
+/** The token's principal, or the refusal answered (401, or 403 for `FORBIDDEN`) and `null`. */
+function byToken(res: HttpResponse, core: RowcastCore, token: string): Principal | null {
   try {
     return core.authenticate(token);
   } catch (error) {

@@ -105,7 +105,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     const pipeline = buildPipeline(config, database, { pacer: gauge, disconnectAll: (reason) => closeAll(sessions, CLOSE_CODES.STREAM_GAP, reason), logger });
     const apps = uwsApps(config);
     const snapshotReader = new SnapshotReader({ url: database.url, connections: config.SNAPSHOT_CONCURRENCY, pageRows: SNAPSHOT_PAGE_ROWS });
-    const hooks = new Hooks(options.hooks ?? {}, options.hookTimeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS, logger);
+    const hooks = new Hooks(options.hooks ?? {}, options.hookTimeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS, logger, config.ADMIN_ROLE);
     const core = createCore(coreOptions(config, { database, pipeline, verifyToken, publisher: apps.publisher, sessions, gauge, snapshotReader, hooks, logger }));
     const live = liveDoor(liveDoorOptions(config, core, logger));
     const phoenix = phoenixDoor({ ...liveDoorOptions(config, core, logger) });

@@ -120,18 +120,18 @@ function upgrade({ options, core, frames }: LiveDoorState, res: HttpResponse, re
   const origin = req.getHeader('origin');
   const key = req.getHeader('sec-websocket-key');
   const extensions = req.getHeader('sec-websocket-extensions');
-  const principal = admitUpgrade(res, core, options, origin, token);
-  if (principal === null) return;
-  const conn: LiveConnection = {
-    ...names,
-    principal,
-    session: null,
-    queue: null,
-    subscriptions: new Map(),
-    bucket: frames.limiter.bucket(),
-    closed: false,
-  };
-  res.upgrade(conn, key, protocol, extensions, context);
+  admitUpgrade(res, req, core, options, { door: 'live', origin, token }, options.logger, (principal) => {
+    const conn: LiveConnection = {
+      ...names,
+      principal,
+      session: null,
+      queue: null,
+      subscriptions: new Map(),
+      bucket: frames.limiter.bucket(),
+      closed: false,
+    };
+    res.upgrade(conn, key, protocol, extensions, context);
+  });
 }
 
 /** A new connection: its core session, its request queue, and the `session` frame. */

@@ -76,19 +76,19 @@ function upgrade({ options, frames }: DoorState, res: HttpResponse, req: HttpReq
   const key = req.getHeader('sec-websocket-key');
   const extensions = req.getHeader('sec-websocket-extensions');
   if (vsn !== '1.0.0' && vsn !== '2.0.0') return refuse(res, '403 Forbidden', new RowcastError('FORBIDDEN', `vsn ${JSON.stringify(vsn.slice(0, 16))} is not supported: 1.0.0 or 2.0.0`));
-  const principal = admitUpgrade(res, options.core, options, origin, token);
-  if (principal === null) return;
-  const conn: PhoenixConnection = {
-    ...names,
-    principal,
-    vsn: vsn as Vsn,
-    session: null,
-    queue: null,
-    channels: new Map(),
-    bucket: frames.limiter.bucket(),
-    closed: false,
-  };
-  res.upgrade(conn, key, protocol, extensions, context);
+  admitUpgrade(res, req, options.core, options, { door: 'phoenix', origin, token }, options.logger, (principal) => {
+    const conn: PhoenixConnection = {
+      ...names,
+      principal,
+      vsn: vsn as Vsn,
+      session: null,
+      queue: null,
+      channels: new Map(),
+      bucket: frames.limiter.bucket(),
+      closed: false,
+    };
+    res.upgrade(conn, key, protocol, extensions, context);
+  });
 }
 
 /**
