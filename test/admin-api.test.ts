@@ -36,6 +36,7 @@ const ROUTES: Array<[string, string, unknown?]> = [
   ['PUT', '/admin/policies/orders', { read: 'public' }],
   ['DELETE', '/admin/policies/orders'],
   ['GET', '/admin/connections'],
+  ['GET', '/admin/connections/nobody'],
   ['DELETE', '/admin/connections/nobody'],
 ];
 
@@ -113,6 +114,14 @@ test('connections: listed with client, user, subscriptions and buffered bytes; o
   const entry = json.find((c: { client: string }) => c.client === 'dashboard');
   t.like(entry, { user: { sub: 'w', role: 'user' }, subscriptions: ['notes'], bufferedBytes: 0 });
   t.is(json.length, 2);
+  // One in detail: its principal, each subscription with its filter and partitions.
+  await watched.subscribe('notes', { filter: { id: { gt: 1 } } });
+  const detail = await admin('GET', `/admin/connections/${encodeURIComponent(entry.id)}`);
+  t.like(detail, { status: 200, json: { id: entry.id, door: 'live', client: 'dashboard', principal: { sub: 'w', role: 'user', isAdmin: false }, presences: [] } });
+  t.is(detail.json.subscriptions.length, 1);
+  t.like(detail.json.subscriptions[0], { topic: 'notes' });
+  t.regex(detail.json.subscriptions[0].group, /gt/);
+  t.like(await admin('GET', '/admin/connections/nobody'), { status: 404, json: { error: { code: 'NOT_FOUND' } } });
   t.like(await admin('DELETE', `/admin/connections/${entry.id}`), { status: 200, json: { closed: entry.id } });
   t.is(await watched.closed(), CLOSE_CODES.POLICY_VIOLATION);
   t.is(other.closeCode, null);

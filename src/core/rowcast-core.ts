@@ -86,6 +86,14 @@ export interface ConnectionInfo {
   readonly bufferedBytes: number;
 }
 
+/** A connection as `GET /admin/connections/:id` shows it. */
+export interface ConnectionDetail extends Omit<ConnectionInfo, 'subscriptions'> {
+  readonly principal: { readonly sub: string | null; readonly role: string | null; readonly isAdmin: boolean; readonly expiresAt: number | null; readonly claims: Readonly<Record<string, unknown>> };
+  /** Each subscription (a door may hold several on a topic): its topic, its group's canonical key (filter and events; `null`: neither), its audience partitions. */
+  readonly subscriptions: Array<{ readonly topic: string; readonly group: string | null; readonly partitions: string[] }>;
+  readonly presences: Array<{ readonly topic: string; readonly key: string; readonly ref: string; readonly meta: unknown }>;
+}
+
 /** A table topic as a door's frames describe it. */
 export type TableShape = Pick<TableTopic, 'name' | 'schema' | 'table' | 'columns' | 'primaryKey'>;
 
@@ -128,6 +136,8 @@ export interface RowcastCore {
   /** Runs an admin API method for `principal`, with no connection (same validation and errors as the socket). */
   call(principal: Principal, method: AdminMethod, attributes: unknown): Promise<unknown>;
   connections(): ConnectionInfo[];
+  /** One connection in detail (its principal, each subscription with its filter, its presences), or `undefined`. */
+  connection(id: string): ConnectionDetail | undefined;
   /** Closes connection `id` with 1008; `false` when there is none. */
   closeConnection(id: string, reason: string): boolean;
   /** Closes every connection with 1012 (clients reconnect and resume with `since`). */
@@ -216,6 +226,17 @@ export function createCore(options: CoreOptions): RowcastCore {
     },
     call: (principal, method, attributes) => callDetached(context, principal, method, attributes),
     connections: () => [...sessions].map(connectionInfo),
+    connection: (id) => {
+      const session = byId.get(id);
+      if (!session) return undefined;
+      const members = [...session.connection];
+      return {
+        ...connectionInfo(session),
+        principal: { sub: session.principal.sub, role: session.principal.role, isAdmin: session.principal.isAdmin, expiresAt: session.principal.expiresAt, claims: session.principal.claims },
+        subscriptions: members.flatMap((member) => [...member.handles].map((handle) => ({ topic: handle.topic, group: handle.group.key === '' ? null : handle.group.key, partitions: [...handle.partitions] }))),
+        presences: members.flatMap((member) => context.presence.of(member)),
+      };
+    },
     closeConnection: (id, reason) => {
       for (const session of sessions) {
         if (session.id !== id) continue;

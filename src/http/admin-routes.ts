@@ -5,7 +5,7 @@ import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { Database } from '../db/database.js';
 import { RowcastError } from '../errors.js';
 import { decodePathParameter, httpRoute, type Reply } from './http-route.js';
-import type { AdminMethod, ConnectionInfo } from '../core/rowcast-core.js';
+import type { AdminMethod, ConnectionDetail, ConnectionInfo } from '../core/rowcast-core.js';
 import { deletePolicy, listPolicies, setPolicy, type PolicyInput } from '../policies/policy-store.js';
 
 /** What the admin API works with. */
@@ -15,6 +15,7 @@ export interface AdminApi {
   /** Runs a socket method for `principal` (same validation and errors as the socket). */
   readonly call: (principal: Principal, method: AdminMethod, attributes: unknown) => Promise<unknown>;
   readonly connections: () => ConnectionInfo[];
+  readonly connection: (id: string) => ConnectionDetail | undefined;
   /** Closes a connection (1008, with `reason`); `false` when there is none with that id. */
   readonly closeConnection: (id: string, reason: string) => boolean;
   readonly maxBodyBytes: number;
@@ -49,6 +50,7 @@ interface Call {
  * | `PUT /admin/policies/:table` | set `{"read", "ownerColumn"?, "groupColumn"?, "groupClaim"?}` |
  * | `DELETE /admin/policies/:table` | remove it |
  * | `GET /admin/connections` | id, client, user, subscriptions, buffered bytes |
+ * | `GET /admin/connections/:id` | its principal, each subscription (topic, filter, partitions), its presences |
  * | `DELETE /admin/connections/:id` | close it (1008) |
  */
 export function mountAdminRoutes(app: TemplatedApp, api: AdminApi): void {
@@ -78,6 +80,11 @@ export function mountAdminRoutes(app: TemplatedApp, api: AdminApi): void {
     return { table: params[0] };
   });
   route('get', '/admin/connections', 0, async () => api.connections());
+  route('get', '/admin/connections/:id', 1, async ({ params }) => {
+    const connection = api.connection(params[0]!);
+    if (!connection) throw new RowcastError('NOT_FOUND', `no connection ${params[0]}`);
+    return connection;
+  });
   route('del', '/admin/connections/:id', 1, async ({ admin, params }) => {
     if (!api.closeConnection(params[0]!, `closed by admin ${admin.sub ?? ''}`.trim())) {
       throw new RowcastError('TOPIC_NOT_FOUND', `no connection ${params[0]}`);

@@ -49,6 +49,7 @@ export function mountRoutes(app: TemplatedApp, sources: RouteSources): void {
     db: sources.db,
     call: (principal, method, attributes) => core.call(principal, method, attributes),
     connections: () => core.connections(),
+    connection: (id) => core.connection(id),
     closeConnection: (id, reason) => core.closeConnection(id, reason),
     maxBodyBytes: config.MAX_MESSAGE_BYTES,
     maxBodyDepth: config.MAX_FRAME_DEPTH,

@@ -78,6 +78,11 @@ export class PresenceTracking {
   }
 
   /** `untrack`: the session's presence on `topicName` leaves; says whether there was one. */
+  /** The presences `session` holds: topic, key, ref and meta of each. */
+  of(session: SessionState): Array<{ readonly topic: string; readonly key: string; readonly ref: string; readonly meta: unknown }> {
+    return [...(this.#held.get(session)?.values() ?? [])].map(({ topic, key, ref, json }) => ({ topic, key, ref, meta: JSON.parse(json) as unknown }));
+  }
+
   untrack(session: SessionState, topicName: string): ResponseData['untrack'] {
     this.#take(session);
     return { topic: topicName, untracked: this.#leave(session, topicName) };
