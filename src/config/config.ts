@@ -32,6 +32,8 @@ const schema = z.object({
   ADMIN_ROLE: z.string().min(1).default('admin'),
   ROLE_CLAIM: z.string().min(1).default('role'),
   ALLOW_ANONYMOUS: bool.default(false),
+  AUTH_FIRST_FRAME: bool.default(false),
+  AUTH_TIMEOUT_SECONDS: int(1).max(300).default(10),
   OPEN_CHANNELS: bool.default(true),
   PUBLICATION_TABLES: z.string().min(1).default('*'),
   SLOT_NAME: identifier.default('rowcast'),

@@ -25,8 +25,8 @@ export interface DoorConnection<R> {
   readonly id: string;
   /** The sanitized `client=` name, or `''`. */
   readonly client: string;
-  /** Who the upgrade authenticated (the session's principal follows `refresh-token` later). */
-  readonly principal: Principal;
+  /** Who the upgrade authenticated, or (`/live` with `AUTH_FIRST_FRAME`) the `auth` frame; the session's principal follows `refresh-token` later. */
+  principal: Principal;
   /** The core's session, from `open` on. */
   session: Session | null;
   /** Its requests, in order (made at `open`). */

@@ -247,5 +247,7 @@ function liveDoorOptions(config: Config, core: RowcastCore, logger: Logger): Liv
     idleTimeoutSeconds: config.IDLE_TIMEOUT_SECONDS,
     rateLimitPerSecond: config.RATE_LIMIT_PER_SECOND,
     rateLimitBurst: config.RATE_LIMIT_BURST,
+    authFirstFrame: config.AUTH_FIRST_FRAME,
+    authTimeoutSeconds: config.AUTH_TIMEOUT_SECONDS,
   };
 }

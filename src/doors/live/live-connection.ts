@@ -6,4 +6,8 @@ import type { DoorConnection } from '../door-socket.js';
 export interface LiveConnection extends DoorConnection<ClientRequest> {
   /** Its subscriptions: one per topic (subscribing again replaces). */
   readonly subscriptions: Map<string, SubscriptionHandle>;
+  /** Opened without a token (`AUTH_FIRST_FRAME`) and its `auth` frame not come yet. */
+  awaitingAuth: boolean;
+  /** Ends the connection when the `auth` frame does not come in time. */
+  authTimer: NodeJS.Timeout | null;
 }

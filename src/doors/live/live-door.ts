@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
 import uWS, { type HttpRequest, type HttpResponse, type us_socket_context_t, type WebSocket, type WebSocketBehavior } from 'uWebSockets.js';
+import { ANONYMOUS, type Principal } from '../../auth/principal.js';
 import type { RowcastCore } from '../../core/rowcast-core.js';
 import type { SessionPort } from '../../core/session-types.js';
 import { RowcastError } from '../../errors.js';
-import type { ClientRequest, SessionLimits } from '../../protocol/index.js';
+import { CLOSE_CODES, type ClientRequest, type SessionLimits } from '../../protocol/index.js';
 import { parseClientFrame, requestIdOf } from '../../protocol/parse-client-frame.js';
 import type { DoorCounters } from '../door-counters.js';
 import { admitFrame, admitUpgrade, closeConnection, connectionNames, guard, refuse, socketPort, type FrameLimits, type UpgradeLimits } from '../door-socket.js';
@@ -21,6 +22,10 @@ export interface LiveDoorOptions extends UpgradeLimits {
   readonly maxMessageBytes: number;
   readonly maxBackpressureBytes: number;
   readonly idleTimeoutSeconds: number;
+  /** `AUTH_FIRST_FRAME`: an upgrade without a token may authenticate with an `auth` frame first. */
+  readonly authFirstFrame: boolean;
+  /** `AUTH_TIMEOUT_SECONDS`: how long that frame may take. */
+  readonly authTimeoutSeconds: number;
   readonly rateLimitPerSecond: number;
   readonly rateLimitBurst: number;
 }
@@ -43,6 +48,8 @@ interface LiveDoorState {
   readonly frames: FrameLimits;
   /** What the `session` frame tells every client. */
   readonly limits: SessionLimits;
+  /** Sockets open but not authenticated yet (`AUTH_FIRST_FRAME`): they count towards `MAX_CONNECTIONS`. */
+  awaitingAuth: number;
 }
 
 /**
@@ -66,6 +73,7 @@ export function liveDoor(options: LiveDoorOptions): LiveDoor {
     logger,
     frames: { maxMessageBytes: options.maxMessageBytes, limiter: new RateLimiter(options.rateLimitPerSecond, options.rateLimitBurst), rate: { refused: 0, closed: 0 } },
     limits: sessionLimits(options),
+    awaitingAuth: 0,
   };
   const behavior: WebSocketBehavior<LiveConnection> = {
     compression: uWS.DISABLED,
@@ -82,7 +90,22 @@ export function liveDoor(options: LiveDoorOptions): LiveDoor {
       guard(logger, 'upgrade', null, () => upgrade(state, res, req, context), (message) => refuse(res, '500 Internal Server Error', new RowcastError('INTERNAL', message))),
     open: (ws) => guard(logger, 'open', ws, () => open(state, ws), internalError(ws)),
     message: (ws, message, isBinary) => guard(logger, 'message', ws, () => receive(state, ws, message, isBinary), internalError(ws)),
-    close: (ws, code, message) => guard(logger, 'close', null, () => closeConnection(core, logger, 'live', ws, code, message), () => {}),
+    close: (ws, code, message) =>
+      guard(
+        logger,
+        'close',
+        null,
+        () => {
+          const conn = ws.getUserData();
+          if (conn.awaitingAuth) {
+            clearTimeout(conn.authTimer ?? undefined);
+            conn.awaitingAuth = false;
+            state.awaitingAuth--;
+          }
+          closeConnection(core, logger, 'live', ws, code, message);
+        },
+        () => {},
+      ),
   };
   return { behavior, rateLimited: () => ({ ...state.frames.rate }) };
 }
@@ -113,14 +136,15 @@ function internalError(ws: WebSocket<LiveConnection>): (message: string) => void
 }
 
 /** The upgrade: connection limit, origin, token; then the connection's state travels into `open`. */
-function upgrade({ options, core, frames }: LiveDoorState, res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
+function upgrade(state: LiveDoorState, res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
+  const { options, core, frames } = state;
   // Everything needed from req is read here: it is gone after this handler returns.
   const { token, protocol } = credentials(req.getQuery('token') ?? '', req.getHeader('authorization'), req.getHeader('sec-websocket-protocol'));
   const names = connectionNames(req.getQuery('client'), 'conn');
   const origin = req.getHeader('origin');
   const key = req.getHeader('sec-websocket-key');
   const extensions = req.getHeader('sec-websocket-extensions');
-  admitUpgrade(res, req, core, options, { door: 'live', origin, token }, options.logger, (principal) => {
+  const connect = (principal: Principal, awaitingAuth: boolean): void => {
     const conn: LiveConnection = {
       ...names,
       principal,
@@ -129,13 +153,43 @@ function upgrade({ options, core, frames }: LiveDoorState, res: HttpResponse, re
       subscriptions: new Map(),
       bucket: frames.limiter.bucket(),
       closed: false,
+      awaitingAuth,
+      authTimer: null,
     };
     res.upgrade(conn, key, protocol, extensions, context);
-  });
+  };
+  if (token === '' && options.authFirstFrame && !core.hooks.authenticates) {
+    // No token: the first frame must be `auth`. Only the connection limit (these sockets count) and the origin apply now.
+    if (core.sessions.size + state.awaitingAuth >= options.maxConnections) return refuse(res, '503 Service Unavailable', new RowcastError('LIMIT_EXCEEDED', 'too many connections'));
+    if (options.allowedOrigins !== null && origin !== '' && !options.allowedOrigins.has(origin.toLowerCase())) {
+      return refuse(res, '403 Forbidden', new RowcastError('FORBIDDEN', `origin ${origin} is not in ALLOWED_ORIGINS`));
+    }
+    return connect(ANONYMOUS, true);
+  }
+  admitUpgrade(res, req, core, options, { door: 'live', origin, token }, options.logger, (principal) => connect(principal, false));
 }
 
-/** A new connection: its core session, its request queue, and the `session` frame. */
-function open({ core, logger, limits }: LiveDoorState, ws: WebSocket<LiveConnection>): void {
+/**
+ * A new connection: its core session, its request queue, and the `session`
+ * frame; or, opened without a token (`AUTH_FIRST_FRAME`), the wait for its
+ * `auth` frame (closed with 4001 after `AUTH_TIMEOUT_SECONDS`).
+ */
+function open(state: LiveDoorState, ws: WebSocket<LiveConnection>): void {
+  const conn = ws.getUserData();
+  if (conn.awaitingAuth) {
+    state.awaitingAuth++;
+    const seconds = state.options.authTimeoutSeconds;
+    conn.authTimer = setTimeout(() => {
+      if (conn.closed || !conn.awaitingAuth) return;
+      ws.end(CLOSE_CODES.TOKEN_EXPIRED, `no auth frame within ${seconds} s (AUTH_TIMEOUT_SECONDS)`);
+    }, seconds * 1000);
+    return;
+  }
+  start(state, ws);
+}
+
+/** The connection is authenticated: its session, its queue, the `session` frame. */
+function start({ core, logger, limits }: LiveDoorState, ws: WebSocket<LiveConnection>): void {
   const conn = ws.getUserData();
   const session = core.openSession({ id: conn.id, client: conn.client }, conn.principal, port(ws));
   conn.session = session;
@@ -156,8 +210,43 @@ function open({ core, logger, limits }: LiveDoorState, ws: WebSocket<LiveConnect
   });
 }
 
+/**
+ * The first frame of a connection opened without a token: `{"method":"auth",
+ * "attributes":{"token":…}}` with a valid token starts it (the `session`
+ * frame answers); anything else, or a token the server refuses, closes it
+ * with 4001.
+ */
+function authFrame(state: LiveDoorState, ws: WebSocket<LiveConnection>, text: string): void {
+  const conn = ws.getUserData();
+  clearTimeout(conn.authTimer ?? undefined);
+  conn.awaitingAuth = false;
+  state.awaitingAuth--;
+  let token: unknown;
+  try {
+    const frame = JSON.parse(text) as { method?: unknown; attributes?: { token?: unknown } } | null;
+    token = frame?.method === 'auth' ? frame.attributes?.token : undefined;
+  } catch {
+    token = undefined;
+  }
+  if (typeof token !== 'string' || token === '' || token.length > MAX_TOKEN_LENGTH) {
+    return ws.end(CLOSE_CODES.TOKEN_EXPIRED, 'authenticate first: {"method":"auth","attributes":{"token":"<JWT>"}}');
+  }
+  try {
+    conn.principal = state.core.authenticate(token);
+  } catch (error) {
+    if (!(error instanceof RowcastError)) throw error;
+    return ws.end(CLOSE_CODES.TOKEN_EXPIRED, `${error.code}: ${error.message}`.slice(0, 120));
+  }
+  if (state.core.sessions.size >= state.options.maxConnections) return ws.end(CLOSE_CODES.POLICY_VIOLATION, 'too many connections');
+  start(state, ws);
+}
+
+/** Longest token an `auth` frame may carry. */
+const MAX_TOKEN_LENGTH = 16_384;
+
 /** One client frame: size, rate limit, text, parse; then into the connection's queue (or a refusal). */
-function receive({ options, core, logger, frames }: LiveDoorState, ws: WebSocket<LiveConnection>, message: ArrayBuffer, isBinary: boolean): void {
+function receive(state: LiveDoorState, ws: WebSocket<LiveConnection>, message: ArrayBuffer, isBinary: boolean): void {
+  const { options, core, logger, frames } = state;
   const conn = ws.getUserData();
   const retryAfter = admitFrame(ws, conn, frames, message.byteLength);
   if (retryAfter === null) return;
@@ -166,6 +255,7 @@ function receive({ options, core, logger, frames }: LiveDoorState, ws: WebSocket
     send(ws, refusalFrame(requestIdOf(decoder.decode(message)), error));
     return;
   }
+  if (conn.awaitingAuth) return authFrame(state, ws, isBinary ? '' : decoder.decode(message));
   if (isBinary) {
     send(ws, { type: 'error', error: { code: 'INVALID_MESSAGE', message: 'binary frames are not accepted; send JSON text' } });
     return;
