@@ -3,7 +3,7 @@ import { loadConfig, type Config } from '../config/config.js';
 import type { Principal } from '../auth/principal.js';
 import type { ConnectionInfo } from '../core/rowcast-core.js';
 import type { NodeStatus } from '../http/node-status.js';
-import type { ResponseData } from '../protocol/index.js';
+import type { Attributes, ResponseData } from '../protocol/index.js';
 import type { RowcastHooks } from '../core/hooks.js';
 import { startServer, type RowcastServer, type ServerOptions } from '../server/start-server.js';
 
@@ -47,6 +47,8 @@ export interface Rowcast {
   stop(): Promise<void>;
   /** Publishes `message` to custom topic `topic`, as the host app (an admin), like the admin API. */
   publish(topic: string, message: unknown): Promise<ResponseData['new-message']>;
+  /** Creates a custom topic, as an admin's `create-topic` does (`name`, `history`, `readers`, `writers`, `presence`, …). */
+  createTopic(attributes: Attributes['create-topic']): Promise<ResponseData['create-topic']>;
   /** The topics (table and custom), as an admin's `list-topic` gives them. */
   topics(): Promise<ResponseData['list-topic']>;
   /** Open connections, on every door. */
@@ -96,6 +98,7 @@ export function rowcastOf(config: Config, logger: Logger, serverOptions: ServerO
       await stopping?.close();
     },
     publish: async (topic, message) => (await running().core.call(host, 'new-message', { topicName: topic, message })) as ResponseData['new-message'],
+    createTopic: async (attributes) => (await running().core.call(host, 'create-topic', attributes)) as ResponseData['create-topic'],
     topics: async () => (await running().core.call(host, 'list-topic', {})) as ResponseData['list-topic'],
     connections: () => running().core.connections(),
     closeConnection: (id, reason) => running().core.closeConnection(id, reason),

@@ -14,7 +14,7 @@ export const CLOSE_CODES = {
   STREAM_GAP: 1012,
   /** Slow consumer: the send buffer passed its limit; reconnect and resume with `since`. */
   SLOW_CONSUMER: 1013,
-  /** The token expired: reconnect with a new one (or send `refresh-token` before `exp`). */
+  /** The token expired (or, with `AUTH_FIRST_FRAME`, the `auth` frame was wrong, late or not first): reconnect with a new one (or send `refresh-token` before `exp`). */
   TOKEN_EXPIRED: 4001,
 } as const;
 
