@@ -5,6 +5,8 @@
  */
 import test from 'ava';
 import WebSocket from 'ws';
+import { createClient, type ClientOptions } from '@rowcast/client';
+import { waitFor } from './helpers/wait-for.js';
 import { withServer } from './helpers/with-server.js';
 
 const ENV = { AUTH_FIRST_FRAME: 'true', AUTH_TIMEOUT_SECONDS: '1' };
@@ -73,4 +75,34 @@ test('without AUTH_FIRST_FRAME (the default) a tokenless upgrade is refused with
     socket.on('open', () => resolve(101));
   });
   t.is(error, 401);
+});
+
+test('the SDK with tokenInFirstFrame: no token in the URL or headers, the auth frame first, then it works as usual', withServer, { env: ENV }, async (t, { liveUrl, token, connect }) => {
+  const sent: string[] = [];
+  const offered: Array<string | string[] | undefined> = [];
+  class Recording extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols);
+      offered.push(protocols);
+      t.false(url.includes('token='));
+      const send = this.send.bind(this);
+      this.send = ((data: string) => {
+        sent.push(data);
+        send(data);
+      }) as typeof this.send;
+    }
+  }
+  const client = createClient({ url: liveUrl, token: token({ sub: 'sdk-user' }), tokenInFirstFrame: true, WebSocket: Recording as unknown as ClientOptions['WebSocket'] });
+  try {
+    const admin = await connect({ sub: 'admin', role: 'admin' });
+    await admin.call('create-topic', { name: 'first', history: 10, writers: 'authenticated' });
+    const events: unknown[] = [];
+    await client.subscribe('first', {}, (event) => events.push(event)).ready;
+    await admin.call('new-message', { topicName: 'first', message: 'hello' });
+    await waitFor('the message through the SDK', () => events.length === 1);
+    t.like(JSON.parse(sent[0]!), { method: 'auth' });
+    t.deepEqual(offered, [['rowcast']]);
+  } finally {
+    client.close();
+  }
 });

@@ -68,6 +68,12 @@ export interface ClientOptions {
    * that are not valid subprotocol names (JWTs always are).
    */
   readonly tokenInQuery?: boolean;
+  /**
+   * `true` sends the token in the connection's first frame
+   * (`{"method":"auth",…}`) instead, for servers run with
+   * `AUTH_FIRST_FRAME=true`: it then appears in no URL and no header.
+   */
+  readonly tokenInFirstFrame?: boolean;
   /** The WebSocket implementation: the global one by default; in Node 20 pass `ws`'s. */
   readonly WebSocket?: SocketConstructor;
   /** Reconnect delays: `min(maxMs, initialMs × 2^attempt)`, each with random jitter down to half. Defaults 250 ms and 10 s. */
@@ -570,8 +576,16 @@ export class RowcastClient {
     const url = new URL(urls[this.#connects++ % urls.length]!);
     if (this.#options.tokenInQuery) url.searchParams.set('token', token);
     if (this.#options.client) url.searchParams.set('client', this.#options.client);
-    const socket = this.#options.tokenInQuery ? new this.#WebSocket(url.toString()) : new this.#WebSocket(url.toString(), [SUBPROTOCOL, `${BEARER}${token}`]);
+    const socket = this.#options.tokenInQuery
+      ? new this.#WebSocket(url.toString())
+      : new this.#WebSocket(url.toString(), this.#options.tokenInFirstFrame ? [SUBPROTOCOL] : [SUBPROTOCOL, `${BEARER}${token}`]);
     this.#socket = socket;
+    if (this.#options.tokenInFirstFrame) {
+      // The server answers this frame with the `session` frame, as it would an upgrade with the token.
+      socket.onopen = () => {
+        if (this.#socket === socket) socket.send(JSON.stringify({ method: 'auth', attributes: { token } }));
+      };
+    }
     socket.onmessage = (message) => {
       if (this.#socket === socket) this.#onFrame(String(message.data), token);
     };
