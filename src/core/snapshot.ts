@@ -62,6 +62,9 @@ export class Snapshots implements SnapshotService {
   readonly #options: SnapshotOptions;
   #running = 0;
   readonly #waiting: Array<() => void> = [];
+  /** Who hears each topic's events (snapshots holding them, aggregates counting them): one log listener for all, so an event costs only its own topic's listeners. */
+  readonly #listeners = new Map<string, Set<(event: Event) => void>>();
+  #stopListening: (() => void) | null = null;
   /** Live aggregate subscriptions → their counts and how to stop counting. */
   readonly #aggregates = new Map<SubscriptionHandle, { readonly counts: LiveCounts; readonly stop: () => void }>();
 
@@ -168,9 +171,7 @@ export class Snapshots implements SnapshotService {
           if (diff !== null) sink.page(request.encoder.encodeAggregate!(topic.name, 'diff', diff));
         }, AGGREGATE_EVERY_MS);
         flush.unref();
-        const stopCounting = this.#options.log.subscribe((event) => {
-          if (event.topic === topic.name) counts.apply(event);
-        });
+        const stopCounting = this.#listen(topic.name, (event) => counts.apply(event));
         this.#aggregates.set(handle, {
           counts,
           stop: () => {
@@ -188,6 +189,21 @@ export class Snapshots implements SnapshotService {
     if (!aggregate) return;
     this.#aggregates.delete(handle);
     aggregate.stop();
+  }
+
+  /** Calls `listener` with each event of `topic` from now on; returns how to stop (idempotent). */
+  #listen(topic: string, listener: (event: Event) => void): () => void {
+    this.#stopListening ??= this.#options.log.subscribe((event) => {
+      const listeners = this.#listeners.get(event.topic);
+      if (listeners) for (const heard of listeners) heard(event);
+    });
+    let listeners = this.#listeners.get(topic);
+    if (!listeners) this.#listeners.set(topic, (listeners = new Set()));
+    listeners.add(listener);
+    return () => {
+      listeners.delete(listener);
+      if (listeners.size === 0 && this.#listeners.get(topic) === listeners) this.#listeners.delete(topic);
+    };
   }
 
   /** Rows live aggregates keep by id, over the node. */
@@ -222,9 +238,7 @@ export class Snapshots implements SnapshotService {
     const { log, window, logger } = this.#options;
     const listenedAfter = log.lastSeq;
     const held: Event[] = [];
-    const stopHolding = log.subscribe((event) => {
-      if (event.topic === topic.name) held.push(event);
-    });
+    const stopHolding = this.#listen(topic.name, (event) => held.push(event));
     let snapshot: OpenSnapshot | null = null;
     let answered = false;
     try {
