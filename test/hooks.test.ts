@@ -44,10 +44,13 @@ async function withHooks(
   }
 }
 
+/** A hook that must time out awaits this: it never settles, so the timeout (hookTimeoutMs, 200 ms) decides, not a race with a sleep. */
+const NEVER = new Promise<never>(() => {});
+
 const ONLY_MEMBERS: RowcastHooks = {
   onSubscribe: async (principal, topic) => {
     if (topic === 'chat' && principal.sub !== 'member') return { refuse: { code: 'FORBIDDEN', message: 'members only' } };
-    if (topic === 'slow') await new Promise((resolve) => setTimeout(resolve, 1000));
+    if (topic === 'slow') await NEVER;
     if (topic === 'broken') throw new Error('the hook broke');
     if (topic === 'item' && principal.sub === 'odd') return { refuse: { code: 'NOT_A_CODE' as never, message: 'x' } };
     return undefined;
@@ -77,7 +80,7 @@ const MODERATED: RowcastHooks = {
   onMessage: async (message, { topic, principal }) => {
     const text = (message as { text?: string } | null)?.text ?? '';
     if (text.includes('spam')) return { cancel: { code: 'FORBIDDEN', message: 'no spam' } };
-    if (text === 'slow') await new Promise((resolve) => setTimeout(resolve, 1000));
+    if (text === 'slow') await NEVER;
     if (text === 'throw') throw new Error('moderation is down');
     if (text === 'bad') return { modify: undefined };
     return { modify: { text: text.replaceAll('darn', '****'), by: principal.sub, topic } };
@@ -157,7 +160,7 @@ const COOKIE_AUTH: RowcastHooks = {
   authenticate: async ({ headers, token, door }) => {
     const session = /(?:^|; )session=([^;]+)/.exec(headers['cookie'] ?? '')?.[1];
     if (session === 'banned') return { refuse: { status: 403, code: 'FORBIDDEN', message: 'banned' } };
-    if (session === 'slow') await new Promise((resolve) => setTimeout(resolve, 1000));
+    if (session === 'slow') await NEVER;
     if (session === 'throw') throw new Error('the session store is down');
     if (session === 'odd') return { principal: { sub: '' } };
     if (session) return { principal: { sub: session, role: session === 'boss' ? 'admin' : null, claims: { door } } };

@@ -190,12 +190,26 @@ test('since with snapshot: resumed replays without a snapshot; not resumable giv
   t.deepEqual((last as { data: Array<{ id: string }> }).data.map((row) => row.id).sort(), ['1', '2']);
 });
 
-test('SNAPSHOT_CONCURRENCY: snapshots beyond it wait their turn and all complete', withServer, { sql: SCHEMA, env: { SNAPSHOT_CONCURRENCY: '1' } }, async (t, { db, connect }) => {
+test('SNAPSHOT_CONCURRENCY: snapshots beyond it wait their turn and all complete', withServer, { sql: SCHEMA, env: { SNAPSHOT_CONCURRENCY: '1' } }, async (t, { db, connect, server }) => {
   await db.query(`INSERT INTO item SELECT i, i % 5, 'a', i, 'x' FROM generate_series(1, 2000) AS i`);
   const clients = await Promise.all(Array.from({ length: 5 }, (_, i) => connect({ sub: String(i) })));
-  const folds = await Promise.all(clients.map((client) => snapshotFold(client, 'item')));
-  await waitFor('every snapshot', () => folds.every((fold) => fold.done));
-  t.deepEqual(folds.map((fold) => fold.rows.size), [400, 400, 400, 400, 400]);
+  // A lock holds the first snapshot's read, so the others must queue behind it.
+  const locker = await db.client();
+  try {
+    await locker.query('BEGIN; LOCK TABLE item IN ACCESS EXCLUSIVE MODE');
+    const pending = Promise.all(clients.map((client) => snapshotFold(client, 'item')));
+    await waitFor('one snapshot running, four waiting', () => {
+      const { running, waiting } = server.status().snapshots;
+      return running === 1 && waiting === 4;
+    });
+    await locker.query('COMMIT');
+    const folds = await pending;
+    await waitFor('every snapshot', () => folds.every((fold) => fold.done));
+    t.like(server.status().snapshots, { running: 0, waiting: 0 });
+    t.deepEqual(folds.map((fold) => fold.rows.size), [400, 400, 400, 400, 400]);
+  } finally {
+    await locker.end();
+  }
 });
 
 test('Phoenix: joining with snapshot: true gives snapshot pushes before the events', withServer, { sql: SCHEMA }, async (t, { db, server, token }) => {

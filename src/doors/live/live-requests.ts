@@ -68,8 +68,8 @@ function subscribe(ws: WebSocket<LiveConnection>, session: Session, request: Req
       ...(since !== undefined ? { since } : {}),
       encoder: liveEncoder,
       replaces: (topic) => conn.subscriptions.get(topic),
-      ...(snapshot === true ? { snapshot: snapshotSink(ws, request) } : {}),
-      ...(aggregate !== undefined ? { aggregate: { spec: aggregate, sink: snapshotSink(ws, request) } } : {}),
+      ...(snapshot === true ? { snapshot: subscribeSink(ws, request) } : {}),
+      ...(aggregate !== undefined ? { aggregate: { spec: aggregate, sink: subscribeSink(ws, request) } } : {}),
     },
     ({ handles, answer: data, replay }) => {
       for (const handle of handles) conn.subscriptions.set(handle.topic, handle);
@@ -86,8 +86,8 @@ function subscribe(ws: WebSocket<LiveConnection>, session: Session, request: Req
   );
 }
 
-/** Where a snapshot's answer and pages go: straight to the socket; a failure after the answer is told as a revoked subscription. */
-function snapshotSink(ws: WebSocket<LiveConnection>, request: RequestOf<'subscribe'>): SnapshotSink {
+/** Where a snapshot's or an aggregate's answer and frames go: straight to the socket; a failure after the answer is told as a revoked subscription. */
+function subscribeSink(ws: WebSocket<LiveConnection>, request: RequestOf<'subscribe'>): SnapshotSink {
   const conn = ws.getUserData();
   return {
     answered: (data) => {

@@ -60,8 +60,8 @@ function join(ws: Socket, session: Session, message: PhoenixMessage): Promise<vo
       kind: prefix === 'table' ? 'table' : 'custom',
       ...defined({ filter: attributes.filter, events: attributes.events, since: attributes.since }),
       encoder: PHOENIX_ENCODERS[conn.vsn],
-      ...(attributes.snapshot === true ? { snapshot: snapshotSink(ws, message) } : {}),
-      ...(attributes.aggregate !== undefined ? { aggregate: { spec: attributes.aggregate, sink: snapshotSink(ws, message) } } : {}),
+      ...(attributes.snapshot === true ? { snapshot: subscribeSink(ws, message) } : {}),
+      ...(attributes.aggregate !== undefined ? { aggregate: { spec: attributes.aggregate, sink: subscribeSink(ws, message) } } : {}),
     },
     ({ handles, answer, replay }) => {
       conn.channels.set(message.topic, { joinRef: message.joinRef, name, handle: handles[0]! });
@@ -77,11 +77,11 @@ function join(ws: Socket, session: Session, message: PhoenixMessage): Promise<vo
 }
 
 /**
- * A snapshot's join reply and pages (`snapshot` pushes on the channel). A
+ * A snapshot's or an aggregate's join reply and frames (`snapshot`, `aggregate_*` pushes on the channel). A
  * failure after the reply ends the channel as a revoked subscription does:
  * a `revoked` push, then `phx_close`.
  */
-function snapshotSink(ws: Socket, message: PhoenixMessage): SnapshotSink {
+function subscribeSink(ws: Socket, message: PhoenixMessage): SnapshotSink {
   const conn = ws.getUserData();
   return {
     answered: (answer) => {
