@@ -5,6 +5,7 @@ import * as messagePositions from './0003-message-positions.js';
 import * as messageOrigin from './0004-message-origin.js';
 import * as topicPresence from './0005-topic-presence.js';
 import * as replayFloors from './0006-replay-floors.js';
+import * as hiddenColumns from './0007-hidden-columns.js';
 
 /**
  * Every migration, by name, in order. Listed here rather than read from the
@@ -17,4 +18,5 @@ export const migrations: Record<string, Migration> = {
   '0004-message-origin': messageOrigin,
   '0005-topic-presence': topicPresence,
   '0006-replay-floors': replayFloors,
+  '0007-hidden-columns': hiddenColumns,
 };

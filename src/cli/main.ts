@@ -132,14 +132,16 @@ policy
   .option('--owner-column <column>', 'for owner: the column holding the sub of the row\'s owner')
   .option('--group-column <column>', 'for group: the column holding the group')
   .option('--group-claim <claim>', 'for group: the token claim (an array) listing the user\'s groups', 'groups')
+  .option('--hidden <columns>', 'columns never sent to non-admins, comma-separated', (list: string) => list.split(',').map((column) => column.trim()).filter((column) => column !== ''))
   .option('--config <file>', 'JSON config file (also ROWCAST_CONFIG)')
-  .action(async (name: string, options: { read: 'public' | 'owner' | 'group' | 'admin'; ownerColumn?: string; groupColumn?: string; groupClaim: string; config?: string }) => {
+  .action(async (name: string, options: { read: 'public' | 'owner' | 'group' | 'admin'; ownerColumn?: string; groupColumn?: string; groupClaim: string; hidden?: string[]; config?: string }) => {
     if (options.read === 'owner' && !options.ownerColumn) throw new InvalidArgumentError('--read owner needs --owner-column');
     if (options.read === 'group' && !options.groupColumn) throw new InvalidArgumentError('--read group needs --group-column');
     await withDatabase(configure(options.config), async (db) => {
-      const { read, ownerColumn, groupColumn, groupClaim } = options;
-      const row = await setPolicy(db, name, { read, ownerColumn, groupColumn, groupClaim });
-      process.stdout.write(`${row.table_schema}.${row.table_name}: read ${row.read}\n`);
+      const { read, ownerColumn, groupColumn, groupClaim, hidden } = options;
+      const row = await setPolicy(db, name, { read, ownerColumn, groupColumn, groupClaim, hiddenColumns: hidden ?? [] });
+      const hiding = row.hidden_columns.length > 0 ? `, hidden ${row.hidden_columns.join(', ')}` : '';
+      process.stdout.write(`${row.table_schema}.${row.table_name}: read ${row.read}${hiding}\n`);
     });
   });
 policy

@@ -45,6 +45,9 @@ export interface RouterHooks {
  * fan-out. Nothing here loops over subscribers, and a group whose
  * subscribers hold none of the row's partitions costs nothing.
  *
+ * Non-admin partitions get the event without its table's hidden columns
+ * ({@link Event.visible}: stripped and serialized once per event).
+ *
  * An event is delivered whole or not at all: every frame it needs is
  * serialized before the first is published. One that cannot be (a `jsonb`
  * value nested too deep for `JSON.stringify`) is marked dropped and reported
@@ -56,6 +59,8 @@ export function routeEvents(subscribe: (listener: (event: Event) => void) => voi
   // The frames of the event being routed, collected before any is published (reused: no allocation per event).
   const topics: string[] = [];
   const kinds: FrameKind[] = [];
+  // The event each frame is made of: the whole change for the admins' partition, else its visible part.
+  const views: Event[] = [];
   const groupsOf: SubscriptionGroup[] = [];
   const audiences: number[] = [];
   // A group holding several of the row's partitions is visited once per event: it is marked with the event's
@@ -72,6 +77,7 @@ export function routeEvents(subscribe: (listener: (event: Event) => void) => voi
     if (subscribers === 0) return;
     topics.push(topic);
     kinds.push(kind);
+    views.push(current!.seenFrom(partition, admin));
     groupsOf.push(group!);
     audiences.push(subscribers);
   };
@@ -90,6 +96,7 @@ export function routeEvents(subscribe: (listener: (event: Event) => void) => voi
     byTopic.set(event.topic, (byTopic.get(event.topic) ?? 0) + 1);
     topics.length = 0;
     kinds.length = 0;
+    views.length = 0;
     groupsOf.length = 0;
     audiences.length = 0;
     try {
@@ -99,7 +106,7 @@ export function routeEvents(subscribe: (listener: (event: Event) => void) => voi
       for (const partition of event.partitions) visit(partition);
       for (const partition of event.oldPartitions ?? NONE) visit(partition);
       visit(admin);
-      for (let i = 0; i < kinds.length; i++) event.frameFor(groupsOf[i]!.encoder, kinds[i]!);
+      for (let i = 0; i < kinds.length; i++) views[i]!.frameFor(groupsOf[i]!.encoder, kinds[i]!);
     } catch (error) {
       counter.dropped++;
       event.markDropped(error instanceof Error ? error.message : String(error));
@@ -112,7 +119,7 @@ export function routeEvents(subscribe: (listener: (event: Event) => void) => voi
     }
     for (let i = 0; i < topics.length; i++) {
       counter.deliveries += audiences[i]!;
-      const frame = event.frameFor(groupsOf[i]!.encoder, kinds[i]!);
+      const frame = views[i]!.frameFor(groupsOf[i]!.encoder, kinds[i]!);
       if (event.origin !== null && groupsOf[i]!.encoder.skipsOrigin === true) publishSkippingOrigin(app, topics[i]!, frame, hooks.originPort?.(event.origin));
       else app.publish(topics[i]!, frame, false);
     }

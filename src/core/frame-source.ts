@@ -18,7 +18,7 @@ export function frameSource({ topic, partitions, group }: { readonly topic: { re
     const frames: Array<[string, FrameKind]> = [];
     try {
       framesForGroup(event, group, admin, (partition, kind) => {
-        if (granted.has(partition)) frames.push([event.frameFor(encoder, kind), kind]);
+        if (granted.has(partition)) frames.push([event.seenFrom(partition, admin).frameFor(encoder, kind), kind]);
       });
     } catch (error) {
       event.markDropped(error instanceof Error ? error.message : String(error));

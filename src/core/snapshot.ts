@@ -112,10 +112,11 @@ export class Snapshots implements SnapshotService {
   async #run(session: SessionState, request: SubscribeRequest, grant: SnapshotGrant, sink: SnapshotSink, goLive: GoLive): Promise<void> {
     const { topic } = grant;
     const { pageRows } = this.#options;
+    const hidden = grant.partitions.includes(adminPartition(topic.name)) ? NONE : (topic.policy.hiddenColumns ?? NONE);
     let page: string[] = [];
     await this.#read(session, request, grant, sink, { snapshot: true }, {
       row: async (row) => {
-        page.push(rowData(topic, row));
+        page.push(rowData(topic, row, hidden));
         if (page.length < pageRows) return;
         await this.#drained(session);
         if (session.closed) return;
@@ -299,10 +300,13 @@ function readableTest({ topic: table, partitions, group }: SnapshotGrant): (row:
   };
 }
 
-/** A row as an event's `data` (JSON). */
-function rowData(topic: TableTopic, row: Row): string {
-  return JSON.stringify({ type: topic.table, id: rowId(row, topic.primaryKey), attributes: row });
+/** A row as an event's `data` (JSON), without the `hidden` columns. */
+function rowData(topic: TableTopic, row: Row, hidden: readonly string[]): string {
+  const attributes = hidden.length === 0 ? row : Object.fromEntries(Object.entries(row).filter(([column]) => !hidden.includes(column)));
+  return JSON.stringify({ type: topic.table, id: rowId(row, topic.primaryKey), attributes });
 }
+
+const NONE: readonly string[] = [];
 
 /**
  * The changes the snapshot does not contain, in stream order: a held event

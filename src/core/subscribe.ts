@@ -1,5 +1,7 @@
 import { RowcastError } from '../errors.js';
 import { parseSince } from '../events/seq.js';
+import { adminPartition } from '../policies/audience-partitions.js';
+import { visibleColumns } from '../policies/read-policy.js';
 import { compileRowFilter } from '../policies/row-filter.js';
 import type { EventKind } from '../protocol/index.js';
 import type { TableTopic } from '../topics/topic-registry.js';
@@ -82,7 +84,8 @@ function aggregateOf(context: CoreContext, session: SessionState, request: Subsc
   const table = tableGrant(context, request, grants, 'aggregate');
   const { groupBy } = request.aggregate!.spec;
   if (request.snapshot) throw new RowcastError('INVALID_ATTRIBUTES', 'aggregate and snapshot: one or the other');
-  if (groupBy !== undefined && !table.topic.columns.some((column) => column.name === groupBy)) {
+  const columns = visibleColumns(table.topic.columns, table.topic.policy, table.partitions.includes(adminPartition(table.topic.name)));
+  if (groupBy !== undefined && !columns.some((column) => column.name === groupBy)) {
     throw new RowcastError('INVALID_ATTRIBUTES', `aggregate.groupBy: ${table.topic.name} has no column ${JSON.stringify(groupBy)}`);
   }
   const counting: Grant = { ...table, group: { key: JSON.stringify(['aggregate', table.group.key, groupBy ?? null]), test: table.group.test, events: NO_EVENTS } };
@@ -198,15 +201,20 @@ function resolveGrants(context: CoreContext, session: SessionState, request: Sub
     if (topic.kind === 'custom' && (request.filter !== undefined || request.events !== undefined)) {
       throw new RowcastError('INVALID_ATTRIBUTES', `filter and events apply to table topics only, not ${topic.name}`);
     }
-    grants.push({ topic, partitions, group: topic.kind === 'table' ? groupSpec(context, topic, request) : NO_FILTER });
+    grants.push({ topic, partitions, group: topic.kind === 'table' ? groupSpec(context, topic, partitions, request) : NO_FILTER });
   }
   return grants;
 }
 
-/** How a subscription sees a table: its filter compiled for the topic's columns (within the filter limits), and its events. */
-function groupSpec(context: CoreContext, topic: TableTopic, request: SubscribeRequest): GroupSpec {
+/**
+ * How a subscription sees a table: its filter compiled for the columns it
+ * may see (a hidden column does not exist for non-admins), within the
+ * filter limits, and its events.
+ */
+function groupSpec(context: CoreContext, topic: TableTopic, partitions: readonly string[], request: SubscribeRequest): GroupSpec {
   const { filter, events } = request;
-  const compiled = filter === undefined || Object.keys(filter).length === 0 ? null : compileRowFilter(filter, topic.columns, context.limits.filter);
+  const columns = visibleColumns(topic.columns, topic.policy, partitions.includes(adminPartition(topic.name)));
+  const compiled = filter === undefined || Object.keys(filter).length === 0 ? null : compileRowFilter(filter, columns, context.limits.filter);
   const kinds = events === undefined || new Set(events).size === 3 ? null : new Set(events);
   if (compiled === null && kinds === null) return NO_FILTER;
   const key = JSON.stringify([compiled?.key ?? null, kinds ? [...kinds].sort() : null]);

@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
 import { RowcastError } from '../errors.js';
 import type { Attributes, ResponseData, TableTopicDetail, TableTopicSummary } from '../protocol/index.js';
+import { adminPartition } from '../policies/audience-partitions.js';
+import { visibleColumns } from '../policies/read-policy.js';
 import { mayAccess } from '../topics/custom-topic-access.js';
 import { isoCreatedAt, STORED_MESSAGE_COLUMNS, type StoredMessageRow } from '../log/stored-message.js';
 import { customTopicFromRow, type CustomTopic, type TableTopic } from '../topics/topic-registry.js';
@@ -30,10 +32,11 @@ export function listTopics(context: CoreContext, session: SessionState): Respons
 /** `get-topic`: one readable topic in full. */
 export function getTopic(context: CoreContext, session: SessionState, name: string): ResponseData['get-topic'] {
   const topic = topicNamed(context.registry, name);
-  if (!topic || grantOf(topic, session.principal) === null) {
+  const partitions = topic ? grantOf(topic, session.principal) : null;
+  if (!topic || partitions === null) {
     throw new RowcastError('TOPIC_NOT_FOUND', `no topic named ${JSON.stringify(name)}`);
   }
-  return topic.kind === 'table' ? describe(topic) : describeCustom(topic, context.index.stats(topic.name).subscribers);
+  return topic.kind === 'table' ? describe(topic, partitions.includes(adminPartition(topic.name))) : describeCustom(topic, context.index.stats(topic.name).subscribers);
 }
 
 /** `create-topic` (admins): stores the topic; every connection can use it at once. */
@@ -157,6 +160,8 @@ function summary(topic: TableTopic): TableTopicSummary {
   return { name: topic.name, kind: topic.kind, schema: topic.schema, table: topic.table, read: topic.policy.read };
 }
 
-function describe(topic: TableTopic): TableTopicDetail {
-  return { ...summary(topic), primaryKey: topic.primaryKey, columns: topic.columns.map(({ name, type }) => ({ name, type })) };
+/** A table topic as `get-topic` shows it: without its hidden columns to non-admins. */
+function describe(topic: TableTopic, admin: boolean): TableTopicDetail {
+  const columns = visibleColumns(topic.columns, topic.policy, admin);
+  return { ...summary(topic), primaryKey: topic.primaryKey, columns: columns.map(({ name, type }) => ({ name, type })) };
 }

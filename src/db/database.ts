@@ -10,6 +10,8 @@ export interface RowcastTables {
     owner_column: string | null;
     group_column: string | null;
     group_claim: string;
+    /** Columns never sent to non-admins. */
+    hidden_columns: string[];
   };
   'rowcast.topics': {
     name: string;

@@ -164,6 +164,7 @@ export class EventBuilder implements TransactionSink {
       unchanged,
       oldComplete: relation.replicaIdentity === 'full',
       xid: tx.xid,
+      ...(topic.policy.hiddenColumns ? { hidden: topic.policy.hiddenColumns } : {}),
     });
   }
 

@@ -35,6 +35,8 @@ export interface EventInit {
   readonly origin?: string | null;
   /** The id of the transaction that made the change (pgoutput's 32-bit xid), for snapshots' cut; absent for custom-topic messages. */
   readonly xid?: number | null;
+  /** Columns of the table non-admins never see (its policy's hidden columns); none when absent. */
+  readonly hidden?: readonly string[];
 }
 
 /**
@@ -60,6 +62,10 @@ export class Event implements EventInit {
   readonly oldComplete: boolean;
   readonly origin: string | null;
   readonly xid: number | null;
+  readonly hidden: readonly string[];
+  /** The columns this event lacks: the hidden ones in {@link visible}'s event, none in the whole one. */
+  readonly withheld: readonly string[];
+  #visible: Event | undefined = undefined;
   // Frames made of this event (see frameFor): the default encoder's (/live's) in fields, any other's in a map made
   // when first needed, so that an event nobody else encodes carries nothing more than it did before doors.
   #create: string | undefined = undefined;
@@ -85,6 +91,38 @@ export class Event implements EventInit {
     this.oldComplete = init.oldComplete;
     this.origin = init.origin ?? null;
     this.xid = init.xid ?? null;
+    this.hidden = init.hidden ?? NONE;
+    this.withheld = NONE;
+  }
+
+  /**
+   * This change as non-admins see it: without the table's hidden columns
+   * (in `row`, `old` and `unchanged`). It is this event when nothing is
+   * hidden; otherwise one made on first use, with frames of its own, so
+   * each encoder strips and serializes a change once for every non-admin
+   * partition, never per subscriber.
+   */
+  get visible(): Event {
+    if (this.hidden.length === 0) return this;
+    if (this.#visible === undefined) {
+      const hidden = this.hidden;
+      const view = new Event({
+        ...this,
+        row: this.row === null ? null : without(this.row, hidden),
+        old: this.old === null ? null : without(this.old, hidden),
+        unchanged: this.unchanged.filter((column) => !hidden.includes(column)),
+        hidden: NONE,
+      });
+      (view as { withheld: readonly string[] }).withheld = hidden;
+      if (this.#dropped !== null) view.markDropped(this.#dropped);
+      this.#visible = view;
+    }
+    return this.#visible;
+  }
+
+  /** {@link visible} for every partition but the admins' (`admin`), which sees the whole change. */
+  seenFrom(partition: string, admin: string): Event {
+    return partition === admin ? this : this.visible;
   }
 
   /**
@@ -147,6 +185,15 @@ export class Event implements EventInit {
   idOf(row: Row): string {
     return this.id ?? rowId(row, this.key);
   }
+}
+
+const NONE: readonly string[] = Object.freeze([]);
+
+/** `row` without the `hidden` columns. */
+function without(row: Row, hidden: readonly string[]): Row {
+  const copy: Row = {};
+  for (const column in row) if (!hidden.includes(column)) copy[column] = row[column];
+  return copy;
 }
 
 const KIND_SLOT: Readonly<Record<FrameKind, number>> = { create: 0, update: 1, delete: 2, 'new-message': 3 };

@@ -5,6 +5,9 @@ import { RowcastError } from '../errors.js';
 
 const text = (max: number) => z.string().min(1).max(max).refine(storable, 'must be well-formed Unicode without U+0000');
 
+/** Postgres allows 1,600 columns per table. */
+const MAX_HIDDEN_COLUMNS = 1600;
+
 /** A table's read policy as the admin API and the CLI take it. */
 export const policyInput = z
   .object({
@@ -12,6 +15,7 @@ export const policyInput = z
     ownerColumn: text(63).optional(),
     groupColumn: text(63).optional(),
     groupClaim: text(256).default('groups'),
+    hiddenColumns: z.array(text(63)).max(MAX_HIDDEN_COLUMNS).default([]),
   })
   .strict()
   .refine((p) => p.read !== 'owner' || p.ownerColumn !== undefined, { message: 'read owner needs ownerColumn', path: ['ownerColumn'] })
@@ -34,8 +38,8 @@ function tableName(name: string): { schema: string; table: string } {
 /**
  * Writes a table's read policy (`rowcast.table_policies`); the running
  * servers apply it from the replication stream. The database refuses an
- * owner or group column the table does not have; that refusal comes back as
- * `INVALID_ATTRIBUTES` with its message.
+ * owner, group or hidden column the table does not have and a hidden primary
+ * key column; that refusal comes back as `INVALID_ATTRIBUTES` with its message.
  */
 export async function setPolicy(db: Database, name: string, input: PolicyInput): Promise<PolicyRow> {
   const parsed = policyInput.safeParse(input);
@@ -52,6 +56,7 @@ export async function setPolicy(db: Database, name: string, input: PolicyInput):
     owner_column: policy.read === 'owner' ? policy.ownerColumn! : null,
     group_column: policy.read === 'group' ? policy.groupColumn! : null,
     group_claim: policy.groupClaim,
+    hidden_columns: [...new Set(policy.hiddenColumns)],
   };
   try {
     await db

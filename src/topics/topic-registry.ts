@@ -294,16 +294,20 @@ export function policyFromRow(row: {
   owner_column: string | null;
   group_column: string | null;
   group_claim: string | null;
+  /** Absent in rows written before hidden columns existed (a cluster's stream may still carry them). */
+  hidden_columns?: readonly string[] | null;
 }): ReadPolicy {
+  const hidden = row.hidden_columns ?? [];
+  const extra = hidden.length > 0 ? { hiddenColumns: Object.freeze([...hidden]) } : {};
   switch (row.read) {
     case 'public':
-      return { read: 'public' };
+      return { read: 'public', ...extra };
     case 'owner':
-      return { read: 'owner', ownerColumn: row.owner_column! };
+      return { read: 'owner', ownerColumn: row.owner_column!, ...extra };
     case 'group':
-      return { read: 'group', groupColumn: row.group_column!, groupClaim: row.group_claim ?? 'groups' };
+      return { read: 'group', groupColumn: row.group_column!, groupClaim: row.group_claim ?? 'groups', ...extra };
     default:
-      return ADMIN_ONLY;
+      return hidden.length > 0 ? { read: 'admin', ...extra } : ADMIN_ONLY;
   }
 }
 

@@ -113,7 +113,7 @@ function changeData(event: Event, kind: Exclude<FrameKind, 'new-message'>, shape
     table: shape?.table ?? event.type,
     commit_timestamp: event.ts,
     type: CHANGE_TYPE[kind],
-    columns: shape ? columnsOf(shape) : [],
+    columns: shape ? columnsOf(shape, event.withheld) : [],
     ...(kind === 'delete' ? {} : { record: data.attributes }),
     ...(old === null ? {} : { old_record: old }),
     errors: null,
@@ -158,11 +158,15 @@ export function systemFrame(vsn: Vsn, topic: string, extension: string, status: 
   return encodeMessage(vsn, { joinRef: null, ref: null, topic, event: 'system', payload: { extension, status, message, channel: topic.slice('realtime:'.length) } });
 }
 
-/** A table's `columns` as change events list them, made once per shape (the registry replaces a shape when the table changes). */
-function columnsOf(shape: TableShape): ReadonlyArray<{ name: string; type: string }> {
+/**
+ * A table's `columns` as change events list them, made once per shape (the
+ * registry replaces a shape when the table changes); without the columns
+ * `withheld` from the event (hidden from non-admins).
+ */
+function columnsOf(shape: TableShape, withheld: readonly string[]): ReadonlyArray<{ name: string; type: string }> {
   let columns = COLUMNS.get(shape);
   if (!columns) COLUMNS.set(shape, (columns = shape.columns.map((column) => ({ name: column.name, type: column.typname }))));
-  return columns;
+  return withheld.length === 0 ? columns : columns.filter((column) => !withheld.includes(column.name));
 }
 const COLUMNS = new WeakMap<TableShape, ReadonlyArray<{ name: string; type: string }>>();
 
