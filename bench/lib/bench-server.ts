@@ -85,11 +85,14 @@ export async function benchPostgres(): Promise<{ url: string; stop: () => Promis
  * then `pid`, `port` and `urls` are unset). With `followers: n`, a cluster
  * on Redis (`REDIS_URL`, default the local one): that server leads, n more
  * follow. `env` adds to (or overrides) the servers' environment, such as
- * limits a scenario wants fixed. `stop()` undoes all of it.
+ * limits a scenario wants fixed. `host` runs that script (`node --import tsx
+ * <host>`, with the same environment) instead of `rowcast serve`: an app
+ * that mounts rowcast in library mode with its hooks (bench/hook-host.ts).
+ * `stop()` undoes all of it.
  */
 export async function startBenchServer(
   setupSql: string,
-  options: { rowcast?: boolean; followers?: number; env?: Readonly<Record<string, string>> } = {},
+  options: { rowcast?: boolean; followers?: number; env?: Readonly<Record<string, string>>; host?: string } = {},
 ): Promise<BenchServer> {
   const { url: baseUrl, stop: stopPostgres } = await benchPostgres();
   const admin = new pg.Client({ connectionString: baseUrl });
@@ -129,9 +132,9 @@ export async function startBenchServer(
     ...options.env,
   };
   // In a cluster the first node started takes the leader lock; the followers read what it appends.
-  const leader = await spawnNode(env);
+  const leader = await spawnNode(env, options.host);
   const followers: Array<{ port: number; child: ChildProcess }> = [];
-  for (let i = 0; i < (options.followers ?? 0); i++) followers.push(await spawnNode(env));
+  for (let i = 0; i < (options.followers ?? 0); i++) followers.push(await spawnNode(env, options.host));
   return {
     port: leader.port,
     pid: leader.child.pid!,
@@ -158,13 +161,14 @@ export async function startBenchServer(
   };
 }
 
-/** One `rowcast serve` on a free port with `env`, once its /health answers 200. */
-async function spawnNode(env: Record<string, string>): Promise<{ port: number; child: ChildProcess }> {
+/** One `rowcast serve` (or `host`, a library-mode app) on a free port with `env`, once its /health answers 200. */
+async function spawnNode(env: Record<string, string>, host?: string): Promise<{ port: number; child: ChildProcess }> {
   const port = await freePort();
   // As many open files as the hard limit allows (20,000 in the sandbox this was written on).
   // BENCH_PROFILE_DIR: the server writes a V8 CPU profile there when it stops (bench/profile-summary.ts reads it).
   const profile = process.env['BENCH_PROFILE_DIR'] ? `--cpu-prof --cpu-prof-dir=${path.resolve(process.env['BENCH_PROFILE_DIR'])} ` : '';
-  const child: ChildProcess = spawn('bash', ['-c', `ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec node ${profile}dist/src/cli/main.js serve`], {
+  const main = host ? `--import tsx ${JSON.stringify(host)}` : 'dist/src/cli/main.js serve';
+  const child: ChildProcess = spawn('bash', ['-c', `ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec node ${profile}${main}`], {
     env: { ...process.env, ...env, PORT: String(port) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
