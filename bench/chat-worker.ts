@@ -3,7 +3,10 @@
  * `count` connections subscribed to a topic and reports publish-to-receive
  * latency samples (µs; each message carries its send time). `publish`: opens
  * `count` connections that keep `window` new-message requests in flight each
- * until told to stop, and reports how many were acknowledged.
+ * until told to stop, and reports how many were acknowledged. Told to
+ * drain, publishers send nothing more and report `drained` once every
+ * request they sent has its answer (so that the benchmark can check that
+ * every acknowledged message arrived).
  */
 import jwt from 'jsonwebtoken';
 import WebSocket from 'ws';
@@ -23,6 +26,9 @@ let received = 0;
 let acknowledged = 0;
 let failed = 0;
 let running = true;
+/** Requests sent and not answered yet, over all connections. */
+let outstanding = 0;
+let draining = false;
 
 function connect(i: number): Promise<WebSocket> {
   const token = jwt.sign({ sub: `${job.role}-${i}` }, job.secret, { algorithm: 'HS256', expiresIn: '2h' });
@@ -56,14 +62,17 @@ function publisher(socket: WebSocket): void {
   let next = 1;
   const send = () => {
     if (!running) return;
+    outstanding++;
     socket.send(JSON.stringify({ id: next++, method: 'new-message', attributes: { topicName: job.topic, message: { t: Date.now() } } }));
   };
   socket.on('message', (data) => {
     const text = data.toString();
     if (!text.startsWith('{"type":"response"')) return;
+    outstanding--;
     if (text.includes('"ok":true')) acknowledged++;
     else failed++;
     send();
+    if (draining && outstanding === 0) process.send!({ type: 'drained', samples: [], received, acknowledged, failed, cpu: process.cpuUsage() });
   });
   for (let i = 0; i < job.window; i++) send();
 }
@@ -74,6 +83,11 @@ async function main(): Promise<void> {
   process.send!({ type: 'ready' });
   process.on('message', (message: { type: string }) => {
     if (message.type === 'start' && job.role === 'publish') for (const s of sockets) publisher(s);
+    if (message.type === 'drain') {
+      running = false;
+      draining = true;
+      if (outstanding === 0) process.send!({ type: 'drained', samples: [], received, acknowledged, failed, cpu: process.cpuUsage() });
+    }
     if (message.type === 'stop') {
       running = false;
       for (const s of sockets) s.terminate();

@@ -44,6 +44,15 @@ interface Connections {
 }
 interface Chat {
   results: Array<Latency & { topic: string; messagesPerSecond: number }>;
+  /** The library-mode phases with an onMessage hook (absent from runs before them, or with --hook-ms 0). */
+  hook?: {
+    hookMs: number;
+    instant: { messagesPerSecond: number } | null;
+    hooked: { messagesPerSecond: number; messagesPerSecondPerPublisher: number; hook: { meanHookMs: number; maxInFlightPerConnection: number } | null };
+    ratioToInstant: number | null;
+    ratioToNoHook: number | null;
+    serializedCapPerPublisher: number;
+  } | null;
 }
 interface Baseline {
   ingest: { rows: number; changesPerSecond: number; writeSeconds: number; seconds: number; series?: Array<[number, number]> };
@@ -249,6 +258,22 @@ export function summaryTable(suite: SuiteResults): string {
         '—',
         `≥ ${n(target)}/s`,
         verdict(r.messagesPerSecond >= target),
+      ]);
+    }
+    const hook = chat.hook;
+    if (hook) {
+      const inFlight = hook.hooked.hook ? `; at most ${hook.hooked.hook.maxInFlightPerConnection} hook(s) in flight on a connection (mean hook ${ms(hook.hooked.hook.meanHookMs)})` : '';
+      const ephemeral = chat.results.find((r) => r.topic === 'bench-ephemeral');
+      const ceilings = [
+        ...(ephemeral && hook.ratioToNoHook !== null ? [`no hook ${n(ephemeral.messagesPerSecond)}/s: **${hook.ratioToNoHook.toFixed(2)}**`] : []),
+        ...(hook.instant && hook.ratioToInstant !== null ? [`instant hook ${n(hook.instant.messagesPerSecond)}/s: **${hook.ratioToInstant.toFixed(2)}**`] : []),
+      ];
+      rows.push([
+        `chat, ${hook.hookMs} ms onMessage hook`,
+        `${n(hook.hooked.messagesPerSecond)} messages/s (ephemeral), ${n(hook.hooked.messagesPerSecondPerPublisher)}/s per publisher against ${n(hook.serializedCapPerPublisher)}/s for hooks one at a time${inFlight}`,
+        ceilings.join('; ') || '—',
+        '(no target)',
+        '—',
       ]);
     }
   }
