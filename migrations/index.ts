@@ -6,6 +6,7 @@ import * as messageOrigin from './0004-message-origin.js';
 import * as topicPresence from './0005-topic-presence.js';
 import * as replayFloors from './0006-replay-floors.js';
 import * as hiddenColumns from './0007-hidden-columns.js';
+import * as directMessages from './0008-direct-messages.js';
 
 /**
  * Every migration, by name, in order. Listed here rather than read from the
@@ -19,4 +20,5 @@ export const migrations: Record<string, Migration> = {
   '0005-topic-presence': topicPresence,
   '0006-replay-floors': replayFloors,
   '0007-hidden-columns': hiddenColumns,
+  '0008-direct-messages': directMessages,
 };

@@ -37,6 +37,8 @@ const ROUTES: Array<[string, string, unknown?]> = [
   ['DELETE', '/admin/policies/orders'],
   ['GET', '/admin/connections'],
   ['GET', '/admin/connections/nobody'],
+  ['POST', '/admin/connections/nobody/message', { message: 'hi' }],
+  ['POST', '/admin/users/u/message', { message: 'hi' }],
   ['DELETE', '/admin/connections/nobody'],
 ];
 
@@ -49,8 +51,10 @@ test('every admin route: 401 without a token or with a bad one, 403 with a user 
     t.like(await forged(method, path, body), { status: 401, json: { error: { code: 'TOKEN_INVALID' } } }, `${method} ${path}`);
     t.like(await user(method, path, body), { status: 403, json: { error: { code: 'FORBIDDEN' } } }, `${method} ${path}`);
   }
-  const { rows } = await fixture.db.query(`SELECT name FROM rowcast.topics`);
+  const { rows } = await fixture.db.query(`SELECT name FROM rowcast.topics WHERE name <> '@me'`);
   t.is(rows.length, 0);
+  const { rows: messages } = await fixture.db.query(`SELECT id FROM rowcast.messages`);
+  t.is(messages.length, 0);
 });
 
 test('topics: create, list, publish, history, destroy; the socket sees the same, with the same codes', withServer, { sql: SCHEMA }, async (t, fixture) => {

@@ -106,6 +106,44 @@ test('onMessage: cancels (nothing stored or delivered), modifies what is stored 
   });
 });
 
+test('onMessage sees direct messages (topic @me, to) and may cancel or modify them, the host’s sendDirect included', async (t) => {
+  await withHooks(t, MODERATED, async (rowcast, connect) => {
+    const alice = await connect({ sub: 'alice' });
+    await alice.subscribe('@me');
+    const admin = await connect({ sub: 'boss', role: 'admin' });
+    t.like(errorOf(await admin.request('direct-message', { to: 'alice', message: { text: 'spam' } })), { code: 'FORBIDDEN', message: 'no spam' });
+    await admin.call('direct-message', { to: 'alice', message: { text: 'darn' } });
+    t.like(await alice.next((f) => f.type === 'direct'), { from: 'boss', message: { text: '****', by: 'boss', topic: '@me' } });
+    await rowcast.sendDirect('alice', { text: 'from the host' });
+    t.like(await alice.next((f) => f.type === 'direct' && f.from === null), { message: { text: 'from the host', by: null, topic: '@me' } });
+    await t.throwsAsync(rowcast.sendDirect('alice', { text: 'spam' }), { message: 'no spam' });
+  });
+});
+
+test('a connection’s messages run their onMessage hooks together, yet are stored and delivered in the order sent', async (t) => {
+  let running = 0;
+  let most = 0;
+  const hooks: RowcastHooks = {
+    onMessage: async (message) => {
+      running++;
+      most = Math.max(most, running);
+      // Earlier messages take longer: if they ran one at a time or were handed on as their hooks finish, the order would show it.
+      await new Promise((resolve) => setTimeout(resolve, 40 - 3 * (message as { n: number }).n));
+      running--;
+    },
+  };
+  await withHooks(t, hooks, async (_rowcast, connect) => {
+    const reader = await connect({ sub: 'reader' });
+    await reader.subscribe('chat');
+    const writer = await connect({ sub: 'writer' });
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, n) => writer.call('new-message', { topicName: 'chat', message: { n } })));
+    t.true(most > 1, `at most ${most} hook(s) ran at once`);
+    const events = await reader.events(10);
+    t.deepEqual(events.map((e) => (e.data.attributes as { message: { n: number } }).message.n), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    t.deepEqual(events.map((e) => e.seq), answers.map((a) => a.seq));
+  });
+});
+
 test('onConnect and onClose see each connection with its door, user and close code; their failures are only logged', async (t) => {
   const seen: string[] = [];
   const hooks: RowcastHooks = {

@@ -42,6 +42,10 @@ const schema = z.object({
   MAX_SUBSCRIPTIONS: int(1).default(100),
   MAX_MESSAGE_BYTES: int(1024).default(1_048_576),
   MAX_CHAT_MESSAGE_BYTES: int(1).default(65_536),
+  /** Who may send direct messages: nobody, admins (and the host app), or every signed-in user. */
+  DIRECT_MESSAGES: z.enum(['off', 'admin', 'authenticated']).default('admin'),
+  /** Direct messages kept per user in their inbox `@me`. */
+  DIRECT_HISTORY: int(1).max(100_000).default(100),
   RATE_LIMIT_PER_SECOND: int(1).default(100),
   RATE_LIMIT_BURST: int(1).default(200),
   IDLE_TIMEOUT_SECONDS: int(0).default(60),

@@ -23,6 +23,8 @@ export interface CoreContext {
   readonly maxSubscriptions: number;
   /** Largest `new-message` payload, in bytes of JSON. */
   readonly maxChatMessageBytes: number;
+  /** Who may send direct messages (`DIRECT_MESSAGES`), and how many each inbox keeps (`DIRECT_HISTORY`). */
+  readonly direct: DirectMessages;
   /** Most bytes of frames one replay may send (below what a socket may buffer). */
   readonly maxReplayBytes: number;
   /**
@@ -65,4 +67,10 @@ export interface CoreContext {
   readonly presenceStore: PresenceStore;
   readonly presence: PresenceTracking;
   readonly logger: Logger;
+}
+
+/** `DIRECT_MESSAGES` and `DIRECT_HISTORY`. */
+export interface DirectMessages {
+  readonly who: 'off' | 'admin' | 'authenticated';
+  readonly history: number;
 }

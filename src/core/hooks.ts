@@ -15,7 +15,10 @@ export interface HookConnection {
 
 /** Where a message goes, and who sends it (`connection: null`: the admin API or the host app). */
 export interface MessageContext {
+  /** The topic written to; `@me` for a direct message. */
   readonly topic: string;
+  /** A direct message's recipient (`sub`). */
+  readonly to?: string;
   readonly principal: Principal;
   readonly connection: string | null;
 }

@@ -17,7 +17,7 @@ import type { MessageWriter } from '../topics/message-writer.js';
 import type { CustomTopic, TableTopic, TopicRegistry } from '../topics/topic-registry.js';
 import { BackpressureGauge, type Pacer } from './backpressure-gauge.js';
 import type { ClientLimits } from './client-limits.js';
-import type { CoreContext } from './core-context.js';
+import type { CoreContext, DirectMessages } from './core-context.js';
 import { Deliveries } from './deliveries.js';
 import { routeEvents, type Publisher, type RouterCounters } from './event-router.js';
 import { ExpirySweep } from './expiry-sweep.js';
@@ -62,6 +62,8 @@ export interface CoreOptions {
   readonly limits: ClientLimits;
   readonly maxSubscriptions: number;
   readonly maxChatMessageBytes: number;
+  /** Who may send direct messages, and how many each inbox keeps (default: admins, 100). */
+  readonly direct?: DirectMessages;
   /** Unsent bytes per socket before it is closed as a slow consumer (`MAX_BACKPRESSURE_BYTES`). */
   readonly maxBackpressureBytes: number;
   /**
@@ -98,7 +100,7 @@ export interface ConnectionDetail extends Omit<ConnectionInfo, 'subscriptions'> 
 export type TableShape = Pick<TableTopic, 'name' | 'schema' | 'table' | 'columns' | 'primaryKey'>;
 
 /** The methods the admin API runs (same validation and errors as the socket). */
-export type AdminMethod = Extract<SessionMethod, 'list-topic' | 'get-topic' | 'create-topic' | 'destroy-topic' | 'new-message' | 'history' | 'presence'>;
+export type AdminMethod = Extract<SessionMethod, 'list-topic' | 'get-topic' | 'create-topic' | 'destroy-topic' | 'new-message' | 'direct-message' | 'history' | 'presence'>;
 
 /**
  * The core API that every door calls (docs/architecture.md, "Doors"):
@@ -140,6 +142,12 @@ export interface RowcastCore {
   connection(id: string): ConnectionDetail | undefined;
   /** Closes connection `id` with 1008; `false` when there is none. */
   closeConnection(id: string, reason: string): boolean;
+  /**
+   * Sends connection `id` a `direct` frame from `from` (kept nowhere, no
+   * `seq`): `sent`, `none` when there is no such connection, `unsupported`
+   * when its door has no direct frames. `LIMIT_EXCEEDED` past `MAX_CHAT_MESSAGE_BYTES`.
+   */
+  messageConnection(id: string, from: string | null, message: unknown): 'sent' | 'none' | 'unsupported';
   /** Closes every connection with 1012 (clients reconnect and resume with `since`). */
   disconnectAll(reason: string): void;
   /** Closes every connection with 1001 and stops the timers. */
@@ -237,6 +245,17 @@ export function createCore(options: CoreOptions): RowcastCore {
         presences: members.flatMap((member) => context.presence.of(member)),
       };
     },
+    messageConnection: (id, from, message) => {
+      const session = byId.get(id);
+      if (!session || session.closed) return 'none';
+      if (!session.port.direct) return 'unsupported';
+      const json = JSON.stringify(message);
+      if (json === undefined) throw new RowcastError('INVALID_ATTRIBUTES', 'message: a JSON value');
+      const bytes = Buffer.byteLength(json);
+      if (bytes > options.maxChatMessageBytes) throw new RowcastError('LIMIT_EXCEEDED', `message is ${bytes} bytes; at most ${options.maxChatMessageBytes}`);
+      session.port.direct({ type: 'direct', from, id: randomUUID(), seq: null, message, createdAt: new Date().toISOString() });
+      return 'sent';
+    },
     closeConnection: (id, reason) => {
       for (const session of sessions) {
         if (session.id !== id) continue;
@@ -269,6 +288,7 @@ function coreContext(options: CoreOptions, index: SubscriptionIndex, deliveries:
     limits: options.limits,
     maxSubscriptions: options.maxSubscriptions,
     maxChatMessageBytes: options.maxChatMessageBytes,
+    direct: options.direct ?? { who: 'admin', history: 100 },
     maxReplayBytes: Math.floor(options.maxBackpressureBytes / 2),
     catchUp: options.catchUp,
     streamCaughtUp: options.streamCaughtUp,

@@ -17,6 +17,7 @@ export function isSessionMethod(method: Method): method is SessionMethod {
 /** Each method's operation, typed against its attributes and its response data. */
 const OPERATIONS: { readonly [M in SessionMethod]: (session: Session, attributes: Attributes[M]) => ResponseData[M] | Promise<ResponseData[M]> } = {
   'new-message': (session, a) => session.publish(a.topicName, a.message),
+  'direct-message': (session, a) => session.directMessage(a.to, a.message),
   'create-topic': (session, a) => session.createTopic(a),
   'destroy-topic': (session, a) => session.destroyTopic(a.name),
   'list-topic': (session) => session.listTopics(),

@@ -1,6 +1,6 @@
 import type { Principal } from '../auth/principal.js';
 import type { FrameEncoder } from '../events/event.js';
-import type { AggregateSpec, CloseCode, EventKind, FilterSpec, ResponseData } from '../protocol/index.js';
+import type { AggregateSpec, CloseCode, DirectFrame, EventKind, FilterSpec, ResponseData } from '../protocol/index.js';
 import type { Row } from '../replication/transaction.js';
 import type { TableTopic } from '../topics/topic-registry.js';
 
@@ -27,6 +27,8 @@ export interface SessionPort {
   revoked(handle: SubscriptionHandle, reason: string): void;
   /** Closes the connection (the door maps the code onto its protocol). */
   close(code: CloseCode, reason: string): void;
+  /** Sends a `direct` frame to this connection alone (the admin API's and the host's message to one connection); absent on doors without one. */
+  direct?(frame: DirectFrame): void;
   /** Runs `publish` with this socket out of `uwsTopic`, so that what it publishes reaches every subscriber but this one (a message back to its sender, Supabase's `self: false`). */
   publishWithout?(uwsTopic: string, publish: () => void): void;
 }

@@ -72,6 +72,11 @@ export class Session implements SessionState {
     return topics.publish(this.#context, this, topicName, message);
   }
 
+  /** `direct-message`: to every connection of user `to`, kept in their inbox. */
+  directMessage(to: string, message: unknown): Promise<ResponseData['direct-message']> {
+    return topics.directMessage(this.#context, this, to, message);
+  }
+
   history(topicName: string, before: string | number | undefined, limit: number | undefined): Promise<ResponseData['history']> {
     return topics.history(this.#context, this, topicName, before, limit);
   }

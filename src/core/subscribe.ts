@@ -3,7 +3,7 @@ import { parseSince } from '../events/seq.js';
 import { adminPartition } from '../policies/audience-partitions.js';
 import { visibleColumns } from '../policies/read-policy.js';
 import { compileRowFilter } from '../policies/row-filter.js';
-import type { EventKind } from '../protocol/index.js';
+import { INBOX_TOPIC, type EventKind } from '../protocol/index.js';
 import type { TableTopic } from '../topics/topic-registry.js';
 import { admit, type Grant } from './admission.js';
 import type { CoreContext } from './core-context.js';
@@ -167,7 +167,11 @@ async function resumeFromMessages(context: CoreContext, session: SessionState, r
     request.topics.map((name) => {
       const topic = context.registry.custom(name);
       if (!topic) throw new RowcastError('TOPIC_NOT_FOUND', `no topic named ${JSON.stringify(name)}`);
-      return context.replay.open(topic, since);
+      if (topic.name !== INBOX_TOPIC) return context.replay.open(topic, since);
+      // The inbox: this user's direct messages only.
+      const { sub } = session.principal;
+      if (sub === null) throw new RowcastError('TOPIC_NOT_FOUND', `no topic named ${JSON.stringify(name)}`);
+      return context.replay.open(topic, since, { recipient: sub, history: context.direct.history });
     }),
   );
   const seams = opened.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { RowcastError } from '../errors.js';
-import type { Attributes, ResponseData, TableTopicDetail, TableTopicSummary } from '../protocol/index.js';
+import type { Event } from '../events/event.js';
+import { INBOX_TOPIC, type Attributes, type ResponseData, type TableTopicDetail, type TableTopicSummary } from '../protocol/index.js';
 import { adminPartition } from '../policies/audience-partitions.js';
 import { visibleColumns } from '../policies/read-policy.js';
 import { mayAccess } from '../topics/custom-topic-access.js';
@@ -22,9 +23,10 @@ export function listTopics(context: CoreContext, session: SessionState): Respons
     .list()
     .filter((topic) => grantOf(topic, session.principal) !== null)
     .map(summary);
+  // The inbox is everyone's and no one's to list: a client knows it by name.
   const custom = context.registry
     .customTopics()
-    .filter((topic) => grantOf(topic, session.principal) !== null)
+    .filter((topic) => topic.name !== INBOX_TOPIC && grantOf(topic, session.principal) !== null)
     .map((topic) => ({ name: topic.name, kind: topic.kind, description: topic.description, subscribers: context.index.stats(topic.name).subscribers }));
   return { topics: [...tables, ...custom].sort((a, b) => a.name.localeCompare(b.name)) };
 }
@@ -63,6 +65,7 @@ export async function createTopic(context: CoreContext, session: SessionState, a
 /** `destroy-topic` (admins): removes the topic and its messages; subscribers are told. */
 export async function destroyTopic(context: CoreContext, session: SessionState, name: string): Promise<ResponseData['destroy-topic']> {
   if (!session.principal.isAdmin) throw new RowcastError('FORBIDDEN', 'only admins may destroy topics');
+  if (name === INBOX_TOPIC) throw new RowcastError('FORBIDDEN', `${INBOX_TOPIC} holds every user's direct messages: it cannot be destroyed`);
   const result = await context.db.deleteFrom('rowcast.topics').where('name', '=', name).executeTakeFirst();
   if (result.numDeletedRows === 0n) throw new RowcastError('TOPIC_NOT_FOUND', `no custom topic named ${JSON.stringify(name)}`);
   context.registry.removeCustomTopic(name);
@@ -78,18 +81,28 @@ export async function publish(context: CoreContext, session: SessionState, topic
   const topic = writableTopic(context, session, topicName);
   checkSize(context, JSON.stringify(message));
   const sender = session.principal.sub;
-  // The host's moderation (library mode): before anything is stored or delivered.
-  const decided = await context.hooks.message(message, { topic: topic.name, principal: session.principal, connection: session.port.door === 'admin-api' ? null : session.id });
-  if ('refusal' in decided) throw new RowcastError(decided.refusal.code, decided.refusal.message);
-  message = decided.message;
-  const json = checkSize(context, JSON.stringify(message));
+  const turn = takeTurn(session);
+  let handed: Promise<Event> | Promise<string>;
+  try {
+    // The host's moderation (library mode): before anything is stored or delivered.
+    const decided = await context.hooks.message(message, { topic: topic.name, principal: session.principal, connection: session.port.door === 'admin-api' ? null : session.id });
+    if ('refusal' in decided) throw new RowcastError(decided.refusal.code, decided.refusal.message);
+    message = decided.message;
+    const json = checkSize(context, JSON.stringify(message));
+    await turn.previous;
+    handed = topic.history === 0
+      ? context.publishEphemeral(topic, sender, message, session.id)
+      : context.messages.write({ topic: topic.name, history: topic.history, sender, json, origin: session.id });
+  } finally {
+    turn.release();
+  }
   if (topic.history === 0) {
-    const event = await context.publishEphemeral(topic, sender, message, session.id);
+    const event = await (handed as Promise<Event>);
     return { id: event.id!, seq: event.seq }; // a message event always has its id
   }
   let id: string;
   try {
-    id = await context.messages.write({ topic: topic.name, history: topic.history, sender, json, origin: session.id });
+    id = await (handed as Promise<string>);
   } catch (error) {
     // The topic was destroyed while the message waited for its batch.
     if ((error as { code?: string }).code === '23503') throw new RowcastError('TOPIC_NOT_FOUND', `no topic named ${JSON.stringify(topicName)}`);
@@ -99,6 +112,55 @@ export async function publish(context: CoreContext, session: SessionState, topic
   const seq = await context.delivered(id);
   return { id, seq };
 }
+
+/**
+ * `direct-message`: a message to every connection of user `to`, stored in
+ * their inbox `@me` (the newest `DIRECT_HISTORY` kept) and delivered through
+ * the stream like a topic's message, so it reaches them on any node and can
+ * be resumed with `since`. Who may send is `DIRECT_MESSAGES`; the host's
+ * `onMessage` hook decides first, as for `new-message`.
+ */
+export async function directMessage(context: CoreContext, session: SessionState, to: string, message: unknown): Promise<ResponseData['direct-message']> {
+  const { principal } = session;
+  const allowed = context.direct.who === 'authenticated' ? principal.sub !== null || principal.isAdmin : context.direct.who === 'admin' && principal.isAdmin;
+  if (!allowed) {
+    throw new RowcastError('FORBIDDEN', context.direct.who === 'off' ? 'direct messages are off on this server' : 'only admins may send direct messages here');
+  }
+  if (!context.registry.custom(INBOX_TOPIC)) throw new RowcastError('TOPIC_NOT_FOUND', `no inbox topic ${INBOX_TOPIC}: run the migrations`);
+  checkSize(context, JSON.stringify(message));
+  const turn = takeTurn(session);
+  let stored: Promise<string>;
+  try {
+    const decided = await context.hooks.message(message, { topic: INBOX_TOPIC, to, principal, connection: session.port.door === 'admin-api' ? null : session.id });
+    if ('refusal' in decided) throw new RowcastError(decided.refusal.code, decided.refusal.message);
+    const json = checkSize(context, JSON.stringify(decided.message));
+    await turn.previous;
+    stored = context.messages.write({ topic: INBOX_TOPIC, history: context.direct.history, sender: principal.sub, json, origin: session.id, recipient: to });
+  } finally {
+    turn.release();
+  }
+  const id = await stored;
+  const seq = await context.delivered(id);
+  return { id, seq };
+}
+
+/**
+ * A connection's messages run together (their hooks may take a while: see
+ * RequestQueue) but are handed on in the order they came: each takes its
+ * turn as it starts, and hands its message on only after the one before it
+ * did (or failed). So a slow hook delays the messages after it, never
+ * reorders them.
+ */
+function takeTurn(session: SessionState): { readonly previous: Promise<void>; release(): void } {
+  const previous = turns.get(session) ?? DONE;
+  let resolve!: () => void;
+  const mine = new Promise<void>((r) => (resolve = r));
+  turns.set(session, mine);
+  // A message refused before its turn passes it on only once the one before it has gone.
+  return { previous, release: () => void previous.then(resolve) };
+}
+const turns = new WeakMap<SessionState, Promise<void>>();
+const DONE = Promise.resolve();
 
 /** `json` when it fits `MAX_CHAT_MESSAGE_BYTES`; `LIMIT_EXCEEDED` otherwise (or when the message has no JSON form). */
 function checkSize(context: CoreContext, json: string | undefined): string {
@@ -130,10 +192,12 @@ export async function history(
   if (before !== undefined && !/^\d{1,19}$/.test(String(before))) {
     throw new RowcastError('INVALID_ATTRIBUTES', 'before: a message id');
   }
+  // The inbox: this user's direct messages only (grantOf refused it to anyone without a sub).
+  const mine = topic.name === INBOX_TOPIC ? sql`AND recipient = ${session.principal.sub!}` : sql``;
   const { rows } = await sql<StoredMessageRow>`
     SELECT ${STORED_MESSAGE_COLUMNS}
       FROM rowcast.messages
-     WHERE topic = ${topic.name} ${before === undefined ? sql`` : sql`AND messages.id < ${String(before)}::bigint`}
+     WHERE topic = ${topic.name} ${mine} ${before === undefined ? sql`` : sql`AND messages.id < ${String(before)}::bigint`}
      ORDER BY messages.id DESC  -- the column, not the text alias
      LIMIT ${limit ?? 50}`.execute(context.db);
   return {
@@ -151,6 +215,7 @@ export async function history(
 function writableTopic(context: CoreContext, session: SessionState, name: string): CustomTopic {
   const topic = topicNamed(context.registry, name);
   if (topic?.kind === 'table') throw new RowcastError('READ_ONLY_TOPIC', `${name} is a table topic: write to the table instead`);
+  if (name === INBOX_TOPIC) throw new RowcastError('READ_ONLY_TOPIC', `${INBOX_TOPIC} is your inbox: send direct messages with direct-message`);
   if (!topic || grantOf(topic, session.principal) === null) throw new RowcastError('TOPIC_NOT_FOUND', `no topic named ${JSON.stringify(name)}`);
   if (!mayAccess(topic.writers, session.principal)) throw new RowcastError('FORBIDDEN', `you may not write to topic ${name}`);
   return topic;

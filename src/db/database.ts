@@ -44,6 +44,8 @@ export interface RowcastTables {
     committed_at: Date | null;
     /** The session id of the connection that sent it (`null` for messages from the admin API). */
     origin: string | null;
+    /** The `sub` whose inbox (`@me`) holds a direct message; `null` for a topic's message. */
+    recipient: string | null;
   };
 }
 

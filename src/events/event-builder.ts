@@ -211,7 +211,7 @@ export class EventBuilder implements TransactionSink {
       message: row['message'],
       sender: row['sender'] as string | null,
       createdAt: row['created_at'] as string,
-    }, (row['origin'] as string | null | undefined) ?? null);
+    }, (row['origin'] as string | null | undefined) ?? null, (row['recipient'] as string | null | undefined) ?? null);
     this.#options.log.append(event);
     this.#options.onStoredMessage?.(event, tx.commitLsn);
   }

@@ -5,7 +5,7 @@ import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { Database } from '../db/database.js';
 import { RowcastError } from '../errors.js';
 import { decodePathParameter, httpRoute, type Reply } from './http-route.js';
-import type { AdminMethod, ConnectionDetail, ConnectionInfo } from '../core/rowcast-core.js';
+import type { AdminMethod, ConnectionDetail, ConnectionInfo, RowcastCore } from '../core/rowcast-core.js';
 import { deletePolicy, listPolicies, setPolicy, type PolicyInput } from '../policies/policy-store.js';
 
 /** What the admin API works with. */
@@ -18,6 +18,7 @@ export interface AdminApi {
   readonly connection: (id: string) => ConnectionDetail | undefined;
   /** Closes a connection (1008, with `reason`); `false` when there is none with that id. */
   readonly closeConnection: (id: string, reason: string) => boolean;
+  readonly messageConnection: RowcastCore['messageConnection'];
   readonly maxBodyBytes: number;
   /** Bodies nested deeper are refused (`MAX_FRAME_DEPTH`). */
   readonly maxBodyDepth: number;
@@ -51,6 +52,8 @@ interface Call {
  * | `DELETE /admin/policies/:table` | remove it |
  * | `GET /admin/connections` | id, client, user, subscriptions, buffered bytes |
  * | `GET /admin/connections/:id` | its principal, each subscription (topic, filter, partitions), its presences |
+ * | `POST /admin/connections/:id/message` | `{message}`: a `direct` frame to that connection only (kept nowhere) |
+ * | `POST /admin/users/:sub/message` | `{message}`: a direct message to user `sub`, kept in their inbox `@me` |
  * | `DELETE /admin/connections/:id` | close it (1008) |
  */
 export function mountAdminRoutes(app: TemplatedApp, api: AdminApi): void {
@@ -85,6 +88,17 @@ export function mountAdminRoutes(app: TemplatedApp, api: AdminApi): void {
     if (!connection) throw new RowcastError('NOT_FOUND', `no connection ${params[0]}`);
     return connection;
   });
+  route('post', '/admin/connections/:id/message', 1, async ({ admin, params, body }) => {
+    const message = (body as { message?: unknown } | null)?.message;
+    if (message === undefined) throw new RowcastError('INVALID_ATTRIBUTES', 'message: required');
+    const sent = api.messageConnection(params[0]!, admin.sub, message);
+    if (sent === 'none') throw new RowcastError('NOT_FOUND', `no connection ${params[0]}`);
+    if (sent === 'unsupported') throw new RowcastError('INVALID_ATTRIBUTES', `connection ${params[0]} is on a door without direct frames (only /live has them)`);
+    return { sent: params[0] };
+  });
+  route('post', '/admin/users/:sub/message', 1, async ({ admin, params, body }) =>
+    api.call(admin, 'direct-message', { to: params[0], message: (body as { message?: unknown } | null)?.message }),
+  );
   route('del', '/admin/connections/:id', 1, async ({ admin, params }) => {
     if (!api.closeConnection(params[0]!, `closed by admin ${admin.sub ?? ''}`.trim())) {
       throw new RowcastError('TOPIC_NOT_FOUND', `no connection ${params[0]}`);

@@ -47,6 +47,10 @@ export interface Rowcast {
   stop(): Promise<void>;
   /** Publishes `message` to custom topic `topic`, as the host app (an admin), like the admin API. */
   publish(topic: string, message: unknown): Promise<ResponseData['new-message']>;
+  /** Sends user `to` (a `sub`) a direct message from the host (`from: null`), kept in their inbox `@me` (unless `DIRECT_MESSAGES` is `off`). */
+  sendDirect(to: string, message: unknown): Promise<ResponseData['direct-message']>;
+  /** Sends connection `id` a `direct` frame, kept nowhere; `false` when there is no such `/live` connection. */
+  messageConnection(id: string, message: unknown): boolean;
   /** Creates a custom topic, as an admin's `create-topic` does (`name`, `history`, `readers`, `writers`, `presence`, …). */
   createTopic(attributes: Attributes['create-topic']): Promise<ResponseData['create-topic']>;
   /** The topics (table and custom), as an admin's `list-topic` gives them. */
@@ -98,6 +102,8 @@ export function rowcastOf(config: Config, logger: Logger, serverOptions: ServerO
       await stopping?.close();
     },
     publish: async (topic, message) => (await running().core.call(host, 'new-message', { topicName: topic, message })) as ResponseData['new-message'],
+    sendDirect: async (to, message) => (await running().core.call(host, 'direct-message', { to, message })) as ResponseData['direct-message'],
+    messageConnection: (id, message) => running().core.messageConnection(id, null, message) === 'sent',
     createTopic: async (attributes) => (await running().core.call(host, 'create-topic', attributes)) as ResponseData['create-topic'],
     topics: async () => (await running().core.call(host, 'list-topic', {})) as ResponseData['list-topic'],
     connections: () => running().core.connections(),

@@ -1,5 +1,6 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { Database } from '../db/database.js';
+import { inboxPartition } from '../policies/audience-partitions.js';
 import type { Event } from '../events/event.js';
 import type { EventLog } from './event-log.js';
 import type { MessagePositions } from './message-positions.js';
@@ -62,7 +63,7 @@ export class MessageReplay {
    * const seam = await replay.open(topic, since);
    * for (const event of seam.finish()) ws.send(event.frame('new-message')); // and subscribe, in the same step
    */
-  async open(topic: CustomTopic, since: string): Promise<ReplaySeam> {
+  async open(topic: CustomTopic, since: string, inbox: Inbox | null = null): Promise<ReplaySeam> {
     const collected: Event[] = [];
     const collect = (event: Event) => collected.push(event);
     let collectors = this.#collectors.get(topic.name);
@@ -79,7 +80,7 @@ export class MessageReplay {
       // A message at or before `since` whose position is not written yet counts only while its row is kept: pruned, it
       // proves nothing (the messages after it may be pruned too).
       const unwritten = unrecorded.filter((e) => e.seq <= since && e.id !== undefined).map((e) => e.id!);
-      [rows, reaches] = await Promise.all([this.#after(topic.name, since), this.#reaches(topic, since, unwritten)]);
+      [rows, reaches] = await Promise.all([this.#after(topic.name, since, inbox), this.#reaches(topic, since, unwritten, inbox)]);
     } catch (error) {
       stop();
       throw error;
@@ -93,18 +94,20 @@ export class MessageReplay {
         if (!resumed) return [];
         const missed = new Map<string, Event>();
         for (const row of rows) missed.set(row.seq!, storedMessageEvent(topic.name, row as StoredMessageRow & { seq: string; ts: string }));
-        for (const event of [...unrecorded, ...collected]) if (event.seq > since) missed.set(event.seq, event);
+        // An inbox's log holds every user's messages: the recipient's only.
+        const mine = inbox === null ? null : inboxPartition(topic.name, inbox.recipient);
+        for (const event of [...unrecorded, ...collected]) if (event.seq > since && (mine === null || event.partitions.includes(mine))) missed.set(event.seq, event);
         return [...missed.values()].sort((a, b) => (a.seq < b.seq ? -1 : 1));
       },
     };
   }
 
-  /** Messages of `topic` whose written position is after `since`, at most one more than a replay sends. */
-  async #after(topic: string, since: string): Promise<StoredMessageRow[]> {
+  /** Messages of `topic` (of one `inbox`) whose written position is after `since`, at most one more than a replay sends. */
+  async #after(topic: string, since: string, inbox: Inbox | null): Promise<StoredMessageRow[]> {
     const { rows } = await sql<StoredMessageRow>`
       SELECT ${STORED_MESSAGE_COLUMNS}
         FROM rowcast.messages
-       WHERE topic = ${topic} AND seq > ${since}
+       WHERE topic = ${topic} AND ${recipientIs(inbox)} AND seq > ${since}
        ORDER BY seq
        LIMIT ${this.#options.maxMessages + 1}`.execute(this.#options.db);
     return rows;
@@ -118,13 +121,26 @@ export class MessageReplay {
    * count runs only when no such message is kept (a CASE branch's subquery
    * is evaluated only when taken), so the usual reconnect costs one index probe.
    */
-  async #reaches(topic: CustomTopic, since: string, unwritten: readonly string[]): Promise<boolean> {
+  async #reaches(topic: CustomTopic, since: string, unwritten: readonly string[], inbox: Inbox | null): Promise<boolean> {
+    const history = inbox?.history ?? topic.history;
+    const mine = recipientIs(inbox);
     const { rows } = await sql<{ reaches: boolean }>`
       SELECT CASE
-               WHEN EXISTS (SELECT 1 FROM rowcast.messages WHERE topic = ${topic.name} AND seq <= ${since}) THEN true
-               WHEN EXISTS (SELECT 1 FROM rowcast.messages WHERE topic = ${topic.name} AND id::text = ANY(${[...unwritten]}::text[])) THEN true
-               ELSE (SELECT count(*) FROM (SELECT 1 FROM rowcast.messages WHERE topic = ${topic.name} LIMIT ${topic.history}) k) < ${topic.history}
+               WHEN EXISTS (SELECT 1 FROM rowcast.messages WHERE topic = ${topic.name} AND ${mine} AND seq <= ${since}) THEN true
+               WHEN EXISTS (SELECT 1 FROM rowcast.messages WHERE topic = ${topic.name} AND ${mine} AND id::text = ANY(${[...unwritten]}::text[])) THEN true
+               ELSE (SELECT count(*) FROM (SELECT 1 FROM rowcast.messages WHERE topic = ${topic.name} AND ${mine} LIMIT ${history}) k) < ${history}
              END AS reaches`.execute(this.#options.db);
     return rows[0]!.reaches;
   }
+}
+
+/** One user's part of the inbox topic: whose messages, and how many their inbox keeps. */
+export interface Inbox {
+  readonly recipient: string;
+  readonly history: number;
+}
+
+/** The rows of `inbox` (all rows of a topic when `null`). */
+function recipientIs(inbox: Inbox | null): RawBuilder<unknown> {
+  return inbox === null ? sql`true` : sql`recipient = ${inbox.recipient}`;
 }

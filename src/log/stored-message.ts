@@ -13,6 +13,8 @@ export interface StoredMessageRow {
   readonly seq: string | null;
   /** The commit time as the stream reported it (`ts`), ISO-8601; `null` like `seq`. */
   readonly ts: string | null;
+  /** Whose inbox holds a direct message; `null` for a topic's message. */
+  readonly recipient: string | null;
 }
 
 /**
@@ -20,7 +22,7 @@ export interface StoredMessageRow {
  * the table is the same JSON as the one the stream delivered.
  */
 export const STORED_MESSAGE_COLUMNS: RawBuilder<unknown> = sql`
-  id::text AS id, sender, message, seq,
+  id::text AS id, sender, message, seq, recipient,
   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS created_at,
   to_char(committed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ts`;
 
@@ -40,5 +42,5 @@ export function isoCreatedAt(text: string): string {
 
 /** The `new-message` event of a stored message whose position is known. */
 export function storedMessageEvent(topic: string, row: StoredMessageRow & { seq: string; ts: string }): Event {
-  return messageEvent(topic, row.seq, row.ts, row.id, { message: row.message, sender: row.sender, createdAt: isoCreatedAt(row.created_at) });
+  return messageEvent(topic, row.seq, row.ts, row.id, { message: row.message, sender: row.sender, createdAt: isoCreatedAt(row.created_at) }, null, row.recipient);
 }

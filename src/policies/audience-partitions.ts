@@ -125,6 +125,11 @@ export function grantedPartitions(topic: string, policy: ReadPolicy, principal: 
 
 const NONE: readonly string[] = Object.freeze([]);
 
+/** The partition of user `sub`'s direct messages on the inbox topic `inbox` (`@me`): only they subscribe to it. */
+export function inboxPartition(inbox: string, sub: string): string {
+  return `${partsOf(inbox).prefix}u|${part(sub)}`;
+}
+
 /** The audience of a custom topic: one partition, which every reader (admins too) subscribes to. */
 export function customTopicAudience(name: string): readonly string[] {
   return partsOf(name).everyone;

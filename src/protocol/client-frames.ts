@@ -46,6 +46,8 @@ export interface Attributes {
   };
   readonly unsubscribe: { readonly topicName: string };
   readonly 'new-message': { readonly topicName: string; readonly message: unknown };
+  /** A message to every connection of user `to` (its `sub`), kept in their inbox `@me`. */
+  readonly 'direct-message': { readonly to: string; readonly message: unknown };
   readonly 'create-topic': {
     readonly name: string;
     readonly description?: string;
@@ -79,6 +81,7 @@ export const METHODS = [
   'subscribe',
   'unsubscribe',
   'new-message',
+  'direct-message',
   'create-topic',
   'destroy-topic',
   'list-topic',

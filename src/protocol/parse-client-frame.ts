@@ -52,6 +52,7 @@ const attributeSchemas = {
   }),
   unsubscribe: z.object({ topicName: topicNames }),
   'new-message': z.object({ topicName: z.string().min(1).max(1024), message: z.unknown().refine((m) => m !== undefined, 'is required') }),
+  'direct-message': z.object({ to: z.string().min(1).max(1024), message: z.unknown().refine((m) => m !== undefined, 'is required') }),
   'create-topic': z.object({
     name: z.string().max(1024),
     description: z.string().max(1024).optional(),
@@ -88,6 +89,7 @@ const schemasAgree: { readonly [M in Method]: Agrees<M> } = {
   subscribe: true,
   unsubscribe: true,
   'new-message': true,
+  'direct-message': true,
   'create-topic': true,
   'destroy-topic': true,
   'list-topic': true,

@@ -24,6 +24,8 @@ export interface ResponseData {
   readonly 'create-topic': CustomTopicDetail;
   readonly 'destroy-topic': { readonly name: string };
   readonly 'new-message': { readonly id: string; readonly seq: string | null };
+  /** The stored message's id and its `seq` in the recipient's inbox `@me` (`null` if the stream has not delivered it in time). */
+  readonly 'direct-message': { readonly id: string; readonly seq: string | null };
   readonly history: { readonly topic: string; readonly messages: StoredMessage[] };
   readonly 'refresh-token': { readonly sub: string | null; readonly role: string | null; readonly expiresAt: string | null; readonly revoked: string[] };
   /** `key`: who this presence is (the token's `sub`); `ref`: this meta's `phx_ref`. */

@@ -129,6 +129,21 @@ export interface ErrorResponseFrame {
 }
 
 /** Every frame the server sends on `/live`, as a union on `type` (and `ok` for responses). */
+/**
+ * A direct message to this user (their inbox `@me`, subscribed like a
+ * topic): `from` is the sender's `sub` (`null` from the server itself), `seq`
+ * its place in the inbox (`null` for one sent to this connection only,
+ * which is not kept).
+ */
+export interface DirectFrame {
+  readonly type: 'direct';
+  readonly from: string | null;
+  readonly id: string;
+  readonly seq: string | null;
+  readonly message: unknown;
+  readonly createdAt: string;
+}
+
 export type ServerFrame =
   | { readonly type: 'session'; readonly status: 'open'; readonly data: SessionData }
   | OkResponseFrame
@@ -138,6 +153,7 @@ export type ServerFrame =
   | PresenceFrame
   | SnapshotFrame
   | AggregateFrame
+  | DirectFrame
   | { readonly type: 'pong'; readonly id?: RequestId }
   | { readonly type: 'subscription'; readonly topic: string; readonly status: 'revoked'; readonly reason: string }
   /** A frame that was not a request at all (no valid `id`). */

@@ -1,3 +1,10 @@
+/**
+ * Each user's inbox of direct messages: a topic every signed-in user may
+ * subscribe to (with `since`) and read with `history`, each seeing only
+ * their own messages.
+ */
+export const INBOX_TOPIC = '@me';
+
 /** Who may read or write a custom topic. */
 export const TOPIC_ACCESS = ['anyone', 'authenticated', 'admin'] as const;
 

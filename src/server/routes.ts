@@ -51,6 +51,7 @@ export function mountRoutes(app: TemplatedApp, sources: RouteSources): void {
     connections: () => core.connections(),
     connection: (id) => core.connection(id),
     closeConnection: (id, reason) => core.closeConnection(id, reason),
+    messageConnection: (id, from, message) => core.messageConnection(id, from, message),
     maxBodyBytes: config.MAX_MESSAGE_BYTES,
     maxBodyDepth: config.MAX_FRAME_DEPTH,
     logger,

@@ -229,6 +229,7 @@ function coreOptions(config: Config, { database, pipeline, verifyToken, publishe
     limits: clientLimits(config),
     maxSubscriptions: config.MAX_SUBSCRIPTIONS,
     maxChatMessageBytes: Math.min(config.MAX_CHAT_MESSAGE_BYTES, config.MAX_MESSAGE_BYTES - 1024),
+    direct: { who: config.DIRECT_MESSAGES, history: config.DIRECT_HISTORY },
     maxBackpressureBytes: config.MAX_BACKPRESSURE_BYTES,
     sessions,
     gauge,

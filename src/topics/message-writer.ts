@@ -11,6 +11,8 @@ export interface PendingMessage {
   readonly json: string;
   /** The connection that sent it (so that a `self: false` subscriber on it is skipped). */
   readonly origin: string | null;
+  /** A direct message's recipient (`sub`): the topic is the inbox, pruned per recipient to `history`. */
+  readonly recipient?: string | null;
 }
 
 /** What the writer needs. */
@@ -32,7 +34,8 @@ interface Queued extends PendingMessage {
  * together in the next, so throughput is not one round trip per message.
  * One statement at a time also keeps ids in commit order. After each batch,
  * and before its messages are answered, every topic in it is pruned to its
- * `history` newest messages through the `(topic, id desc)` index, never a
+ * `history` newest messages through the `(topic, id desc)` index, and every
+ * inbox of a direct message in it through `(recipient, id desc)`, never a
  * scan.
  *
  * The message then reaches subscribers through the replication stream like
@@ -102,11 +105,11 @@ export class MessageWriter {
   async #insert(batch: Queued[]): Promise<string[]> {
     if (batch.length === 0) return [];
     const { rows } = await sql<{ id: string }>`
-      INSERT INTO rowcast.messages (topic, sender, message, origin)
-      SELECT topic, sender, message, origin
+      INSERT INTO rowcast.messages (topic, sender, message, origin, recipient)
+      SELECT topic, sender, message, origin, recipient
         FROM unnest(${batch.map((m) => m.topic)}::text[], ${batch.map((m) => m.sender)}::text[], ${batch.map((m) => m.json)}::jsonb[],
-                    ${batch.map((m) => m.origin)}::text[])
-             WITH ORDINALITY AS m(topic, sender, message, origin, position)
+                    ${batch.map((m) => m.origin)}::text[], ${batch.map((m) => m.recipient ?? null)}::text[])
+             WITH ORDINALITY AS m(topic, sender, message, origin, recipient, position)
        ORDER BY position
       RETURNING id::text`.execute(this.#options.db);
     // Ids are drawn in insertion order, which is the batch's order.
@@ -114,12 +117,25 @@ export class MessageWriter {
   }
 
   async #prune(batch: Queued[]): Promise<void> {
-    const topics = new Map(batch.map((m) => [m.topic, m.history]));
+    const topics = new Map<string, number>();
+    const inboxes = new Map<string, number>();
+    for (const m of batch) {
+      if (m.recipient != null) inboxes.set(m.recipient, m.history);
+      else topics.set(m.topic, m.history);
+    }
     for (const [topic, history] of topics) {
       await sql`
         DELETE FROM rowcast.messages
          WHERE topic = ${topic}
            AND id < (SELECT id FROM rowcast.messages WHERE topic = ${topic} ORDER BY id DESC OFFSET ${history - 1} LIMIT 1)`.execute(
+        this.#options.db,
+      );
+    }
+    for (const [recipient, history] of inboxes) {
+      await sql`
+        DELETE FROM rowcast.messages
+         WHERE recipient = ${recipient}
+           AND id < (SELECT id FROM rowcast.messages WHERE recipient = ${recipient} ORDER BY id DESC OFFSET ${history - 1} LIMIT 1)`.execute(
         this.#options.db,
       );
     }

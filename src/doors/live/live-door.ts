@@ -196,6 +196,7 @@ function start({ core, logger, limits }: LiveDoorState, ws: WebSocket<LiveConnec
   conn.queue = new RequestQueue<ClientRequest>(
     { maxRequests: core.limits.maxPendingRequests, maxBytes: core.limits.maxPendingBytes },
     (request) => runLiveRequest(ws, session, request, logger),
+    (request) => request.method === 'new-message' || request.method === 'direct-message',
   );
   logger.info({ connection: conn.id, client: conn.client, sub: conn.principal.sub }, 'connection opened');
   send(ws, {
@@ -275,8 +276,14 @@ function receive(state: LiveDoorState, ws: WebSocket<LiveConnection>, message: A
 /** How the core reaches one `/live` socket; a revoked subscription is told with a `subscription` frame. */
 function port(ws: WebSocket<LiveConnection>): SessionPort {
   const conn = ws.getUserData();
-  return socketPort('live', ws, (handle, reason) => {
+  const base = socketPort('live', ws, (handle, reason) => {
     if (conn.subscriptions.get(handle.topic) === handle) conn.subscriptions.delete(handle.topic);
     if (!conn.closed) ws.cork(() => send(ws, { type: 'subscription', topic: handle.topic, status: 'revoked', reason }));
   });
+  return {
+    ...base,
+    direct: (frame) => {
+      if (!conn.closed) ws.cork(() => send(ws, frame));
+    },
+  };
 }

@@ -1,15 +1,17 @@
 import { DEFAULT_ENCODER_SLOT, type Event, type FrameEncoder } from '../../events/event.js';
-import type { DroppedEventFrame, EventFrame, FrameKind } from '../../protocol/index.js';
+import { INBOX_TOPIC, type DirectFrame, type DroppedEventFrame, type EventFrame, type FrameKind } from '../../protocol/index.js';
 import { droppedId, eventData } from '../event-data.js';
 
 /**
  * `/live`'s event frames (docs/protocol.md, "Events"): the event's data (see
  * {@link eventData}) with its topic, kind, `seq`, `ts`, and `part` on the two
- * frames of a row that moved between audience partitions.
+ * frames of a row that moved between audience partitions. Messages of the
+ * inbox `@me` are `direct` frames.
  */
 export const liveEncoder: FrameEncoder = {
   slot: DEFAULT_ENCODER_SLOT,
   encode(event: Event, kind: FrameKind): string {
+    if (kind === 'new-message' && event.topic === INBOX_TOPIC) return directFrame(event);
     const data = eventData(event, kind);
     const part = event.part(kind);
     const frame: EventFrame =
@@ -42,3 +44,10 @@ export const liveEncoder: FrameEncoder = {
   },
 };
 
+
+/** A message of the inbox `@me` as `/live` sends it: a `direct` frame. */
+function directFrame(event: Event): string {
+  const { message, sender, createdAt } = event.row as { message: unknown; sender: string | null; createdAt: string };
+  const frame: DirectFrame = { type: 'direct', from: sender, id: event.id!, seq: event.seq, message, createdAt };
+  return JSON.stringify(frame);
+}

@@ -114,6 +114,7 @@ function open({ options }: DoorState, ws: WebSocket<PhoenixConnection>): void {
   conn.queue = new RequestQueue<PhoenixMessage>(
     { maxRequests: core.limits.maxPendingRequests, maxBytes: core.limits.maxPendingBytes },
     (message) => runPhoenixMessage(ws, session, message, logger),
+    (message) => message.event === 'new-message',
   );
   logger.info({ connection: conn.id, client: conn.client, sub: conn.principal.sub, door: 'phoenix', vsn: conn.vsn }, 'connection opened');
 }

@@ -109,6 +109,7 @@ function open({ options, context }: DoorState, ws: WebSocket<SupabaseConnection>
   conn.session = core.openSession({ id: conn.id, client: conn.client }, conn.principal, socketPort('supabase', ws, () => {}));
   conn.queue = new RequestQueue<PhoenixMessage>({ maxRequests: core.limits.maxPendingRequests, maxBytes: core.limits.maxPendingBytes }, (message) =>
     runSupabaseMessage(ws, context, message),
+    (message) => message.event === 'broadcast',
   );
   logger.info({ connection: conn.id, client: conn.client, sub: conn.principal.sub, door: 'supabase', vsn: conn.vsn }, 'connection opened');
 }
