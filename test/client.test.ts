@@ -257,3 +257,33 @@ test('liveRows with load heals after resumed: false, and events that arrive duri
   t.deepEqual([...rows.rows.entries()].map(([id, row]) => [id, row['amount']]), (await alicesRows()).map((row) => [String(row['id']), row['amount']]));
   t.is(loads, 2);
 });
+
+test('directMessages: the inbox @me live, resumed after the connection is dropped, and frames to this connection alone; sendDirect', withServer, { sql: TABLES, env: { DIRECT_MESSAGES: 'authenticated' } }, async (t, { liveUrl, server }) => {
+  const { client: alice } = open(t, { url: liveUrl, token: signToken({ sub: 'alice' }), backoff: { initialMs: 50, maxMs: 200 } });
+  const { client: bob } = open(t, { url: liveUrl, token: signToken({ sub: 'bob' }) });
+  const got: Array<{ message: unknown; from: string | null; seq: string | null }> = [];
+  const stop = alice.directMessages((m) => got.push({ message: m.message, from: m.from, seq: m.seq }));
+  await stop.ready;
+  await bob.sendDirect('alice', 'one');
+  await waitFor('the first message', () => got.length === 1);
+
+  // The server drops Alice's connection; two messages are sent while she is away.
+  const id = (alice.state as { session: { connectionId: string } }).session.connectionId;
+  const admin = { authorization: `Bearer ${signToken(ADMIN)}`, 'content-type': 'application/json' };
+  await fetch(`http://127.0.0.1:${server.port}/admin/connections/${id}`, { method: 'DELETE', headers: admin });
+  await waitFor('Alice to notice', () => alice.state.status !== 'open');
+  await bob.sendDirect('alice', 'two');
+  await bob.sendDirect('alice', 'three');
+  await opened(alice);
+  await waitFor('the missed messages', () => got.length === 3);
+  const now = (alice.state as { session: { connectionId: string } }).session.connectionId;
+  const sent = await fetch(`http://127.0.0.1:${server.port}/admin/connections/${now}/message`, { method: 'POST', headers: admin, body: JSON.stringify({ message: 'just this tab' }) });
+  t.is(sent.status, 200);
+  await waitFor('the frame to this connection', () => got.length === 4);
+  t.deepEqual(got.map((m) => m.message), ['one', 'two', 'three', 'just this tab']);
+  t.deepEqual(got.map((m) => m.from), ['bob', 'bob', 'bob', 'admin-1']);
+  t.is(got[3]!.seq, null);
+  stop();
+  const { client: carol } = open(t, { url: liveUrl, token: signToken({ sub: 'carol' }) });
+  await t.throwsAsync(carol.sendDirect('', 'x'), { instanceOf: RowcastClientError, message: /to/ });
+});

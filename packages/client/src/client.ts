@@ -7,9 +7,12 @@
  * Only types come from the server's modules (`import type`), so the built
  * client pulls in nothing of the server.
  */
-import type { AggregateFrame, AggregateSpec, ErrorCode, EventFrame, Method, RequestOf, ResponseData, ServerFrame, SessionData, SnapshotFrame } from '../../../src/protocol/index.js';
+import type { AggregateFrame, AggregateSpec, DirectFrame, ErrorCode, EventFrame, Method, RequestOf, ResponseData, ServerFrame, SessionData, SnapshotFrame } from '../../../src/protocol/index.js';
 import { AggregateTally, type AggregateCounts } from './aggregate.js';
 import { PresenceChannel, type Presence } from './presence.js';
+
+/** The inbox topic of direct messages (the server's `INBOX_TOPIC`). */
+const INBOX = '@me';
 
 /**
  * Errors only the client raises: the connection went away with the request
@@ -305,6 +308,8 @@ export class RowcastClient {
   readonly #counting = new Map<string, AggregateSubscription>();
   /** Topic → its presence, while a {@link Presence} of it is open. */
   readonly #presences = new Map<string, PresenceChannel>();
+  /** Listeners of {@link directMessages}: they also hear the frames sent to this connection alone (no `seq`). */
+  readonly #direct = new Set<(message: DirectFrame) => void>();
   #nextId = 1;
   #attempt = 0;
   /** Connections attempted: picks the URL. */
@@ -509,6 +514,29 @@ export class RowcastClient {
     return channel.open(this.subscribe(topic, {}, () => {}));
   }
 
+  /**
+   * This user's direct messages: subscribes to their inbox `@me` (resumed
+   * with `since` after a reconnect, like any topic) and calls `onMessage`
+   * with each `direct` frame, those the server sends this connection alone
+   * (`seq: null`) included. Returns the function that stops.
+   *
+   * @example
+   * const stop = client.directMessages((m) => toast(`${m.from}: ${m.message}`));
+   */
+  directMessages(onMessage: (message: DirectFrame) => void, options: Pick<SubscribeOptions, 'since' | 'onError'> = {}): Unsubscribe {
+    this.#direct.add(onMessage);
+    const unsubscribe = this.subscribe(INBOX, options, (event) => onMessage(event.data.attributes as unknown as DirectFrame));
+    return Object.assign(() => {
+      this.#direct.delete(onMessage);
+      unsubscribe();
+    }, { ready: unsubscribe.ready });
+  }
+
+  /** `direct-message`: `message` to every connection of user `to` (if the server's `DIRECT_MESSAGES` lets this user send). */
+  sendDirect(to: string, message: RequestOf<'direct-message'>['attributes']['message']): Promise<ResponseData['direct-message']> {
+    return this.#request('direct-message', { to, message });
+  }
+
   /** `new-message` on a custom topic; resolves with the message's `id` and `seq` (`seq` null while the stream is down). */
   publish(topic: string, message: RequestOf<'new-message'>['attributes']['message']): Promise<ResponseData['new-message']> {
     return this.#request('new-message', { topicName: topic, message });
@@ -664,6 +692,11 @@ export class RowcastClient {
         return;
       case 'presence':
         this.#presences.get(frame.topic)?.receive(frame);
+        return;
+      case 'direct':
+        // One kept in the inbox moves its subscription's resume point like any event; one to this connection alone has no seq.
+        if (frame.seq === null) for (const listener of [...this.#direct]) listener(frame);
+        else this.#dispatch({ type: 'event', topic: INBOX, event: 'new-message', seq: frame.seq, ts: frame.createdAt, data: { type: 'direct', id: frame.id, attributes: frame } });
         return;
       default:
     }

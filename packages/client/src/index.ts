@@ -32,6 +32,7 @@ export type {
   CloseCode,
   CustomTopicDetail,
   CustomTopicSummary,
+  DirectFrame,
   ErrorCode,
   EventData,
   EventFrame,
