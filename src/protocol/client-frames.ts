@@ -43,8 +43,15 @@ export interface Attributes {
     readonly snapshot?: boolean;
     /** One table topic: counts of the rows this user may read (`aggregate` frames) instead of its events. */
     readonly aggregate?: AggregateSpec;
+    /**
+     * One table topic: a name for this subscription on the connection, so
+     * that it can hold several of one topic (other filters, `events`,
+     * snapshots, aggregates). Its frames carry it as `as`.
+     */
+    readonly as?: string;
   };
-  readonly unsubscribe: { readonly topicName: string };
+  /** `as`: the named subscription of that one topic (without it, the unnamed one). */
+  readonly unsubscribe: { readonly topicName: string; readonly as?: string };
   readonly 'new-message': { readonly topicName: string; readonly message: unknown };
   /** A message to every connection of user `to` (its `sub`), kept in their inbox `@me`. */
   readonly 'direct-message': { readonly to: string; readonly message: unknown };

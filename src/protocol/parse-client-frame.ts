@@ -38,6 +38,9 @@ const access = z.enum(TOPIC_ACCESS);
 const none = z.object({}).passthrough();
 
 /** The attributes each method takes. */
+/** A subscription's name on its connection (`as`): short, and made of characters that need no escaping anywhere. */
+const subscriptionName = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1–64 characters of A-Z a-z 0-9 _ . : -');
+
 const attributeSchemas = {
   subscribe: z.object({
     topicName: topicNames,
@@ -49,8 +52,9 @@ const attributeSchemas = {
       .optional(),
     snapshot: z.boolean().optional(),
     aggregate: z.object({ count: z.literal(true), groupBy: z.string().min(1).max(63).optional() }).optional(),
+    as: subscriptionName.optional(),
   }),
-  unsubscribe: z.object({ topicName: topicNames }),
+  unsubscribe: z.object({ topicName: topicNames, as: subscriptionName.optional() }),
   'new-message': z.object({ topicName: z.string().min(1).max(1024), message: z.unknown().refine((m) => m !== undefined, 'is required') }),
   'direct-message': z.object({ to: z.string().min(1).max(1024), message: z.unknown().refine((m) => m !== undefined, 'is required') }),
   'create-topic': z.object({

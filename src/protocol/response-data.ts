@@ -9,6 +9,8 @@ import type { CustomTopicDetail, CustomTopicSummary, StoredMessage, TableTopicDe
 export interface ResponseData {
   readonly subscribe: {
     readonly topics: string[];
+    /** The subscription's name, when it was asked with `as`. */
+    readonly as?: string;
     /** Where the subscription starts: `since` this resumes a client that saw no event. */
     readonly seq: string;
     /** Present when the request had `since`: whether everything missed was replayed. */

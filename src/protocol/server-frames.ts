@@ -64,11 +64,14 @@ export interface EventFrame {
   /** Commit time, ISO-8601. */
   readonly ts: string;
   readonly data: EventData;
+  /** The subscription's name on this connection, when it was subscribed with `as`. */
+  readonly as?: string;
 }
 
 /** What a table topic's admins get instead of an event that could not be serialized. */
 export interface DroppedEventFrame {
   readonly type: 'error';
+  readonly as?: string;
   readonly topic: string;
   readonly seq: string;
   readonly ts: string;
@@ -92,8 +95,8 @@ export type PresenceFrame =
  * comes before it.
  */
 export type SnapshotFrame =
-  | { readonly type: 'snapshot'; readonly topic: string; readonly data: EventData[]; readonly done: false }
-  | { readonly type: 'snapshot'; readonly topic: string; readonly data: EventData[]; readonly done: true; readonly seq: string };
+  | { readonly type: 'snapshot'; readonly as?: string; readonly topic: string; readonly data: EventData[]; readonly done: false }
+  | { readonly type: 'snapshot'; readonly as?: string; readonly topic: string; readonly data: EventData[]; readonly done: true; readonly seq: string };
 
 /** One group of an {@link AggregateFrame}: the `groupBy` column's value and how many readable rows have it. */
 export interface AggregateGroup {
@@ -109,6 +112,7 @@ export interface AggregateGroup {
  */
 export interface AggregateFrame {
   readonly type: 'aggregate';
+  readonly as?: string;
   readonly topic: string;
   readonly event: 'state' | 'diff';
   readonly data: { readonly groups: AggregateGroup[]; readonly total: number };
@@ -155,6 +159,6 @@ export type ServerFrame =
   | AggregateFrame
   | DirectFrame
   | { readonly type: 'pong'; readonly id?: RequestId }
-  | { readonly type: 'subscription'; readonly topic: string; readonly status: 'revoked'; readonly reason: string }
+  | { readonly type: 'subscription'; readonly as?: string; readonly topic: string; readonly status: 'revoked'; readonly reason: string }
   /** A frame that was not a request at all (no valid `id`). */
   | { readonly type: 'error'; readonly error: ErrorBody };

@@ -195,6 +195,8 @@ interface Pending {
 interface Subscription {
   readonly key: string;
   readonly topic: string;
+  /** Its name on the connection (`as`) when the app holds several subscriptions of the topic; the first has none. */
+  readonly alias: string | undefined;
   readonly options: SubscribeOptions;
   readonly handlers: Set<Handler>;
   /**
@@ -230,6 +232,7 @@ interface Subscription {
 interface AggregateSubscription {
   readonly key: string;
   readonly topic: string;
+  readonly alias: string | undefined;
   readonly attributes: RequestOf<'subscribe'>['attributes'];
   readonly handlers: Set<AggregateHandler>;
   /** The counts: the latest `state` and the diffs after it, kept across reconnects until a fresh `state` replaces them. */
@@ -351,8 +354,6 @@ export class RowcastClient {
     const key = JSON.stringify([topic, options.filter ?? null, options.events ?? null]);
     const handler: Handler = { onEvent: onEvent as (event: LiveEvent) => void, options: options as SubscribeOptions, phase: options.snapshot ? 'pending' : 'live', seen: undefined };
     let subscription = this.#subscriptions.get(key);
-    const conflict = this.#claim(topic, subscription);
-    if (conflict) return refused(conflict, options.onError);
     let ready: Promise<SubscribeAnswer>;
     if (subscription) {
       clearTimeout(subscription.leaving);
@@ -372,6 +373,7 @@ export class RowcastClient {
       subscription = {
         key,
         topic,
+        alias: this.#nameFor(topic),
         options: options as SubscribeOptions,
         handlers: new Set([handler]),
         lastSeq: options.since,
@@ -397,8 +399,8 @@ export class RowcastClient {
         this.#subscriptions.delete(key);
         clearTimeout(owned.retry);
         const release = () => {
-          // A newer subscription to the topic has replaced this one on the server: leave it be.
-          if (owned.active && !this.#holds(topic) && this.#state.status === 'open') this.#request('unsubscribe', { topicName: topic }).catch(() => {});
+          // A newer subscription with its name has replaced this one on the server: leave it be.
+          if (owned.active && !this.#holds(topic, owned.alias) && this.#state.status === 'open') this.#request('unsubscribe', named({ topicName: topic }, owned.alias)).catch(() => {});
           owned.active = false;
         };
         if (owned.inFlight) owned.inFlight.then(release, () => {});
@@ -418,10 +420,9 @@ export class RowcastClient {
    * that joins gets the counts held. Returns the function that stops it,
    * whose `ready` resolves with the subscribe answer.
    *
-   * One connection holds one subscription per topic: an aggregate of a topic
-   * this client subscribes to otherwise (rows, events, another `groupBy` or
-   * `filter`) is refused with `INVALID_ATTRIBUTES`, and so is the other way
-   * round. Use a second client for it, or count the rows the app holds.
+   * It may be held together with the topic's rows, events or other
+   * aggregates on the same client: each is a subscription of its own on the
+   * connection (named with `as`).
    *
    * @example
    * const stop = client.aggregate('order', { groupBy: 'status' }, ({ groups, total }) => {
@@ -433,8 +434,6 @@ export class RowcastClient {
     const { groupBy, filter } = options;
     const key = JSON.stringify([topic, groupBy ?? null, filter ?? null]);
     let aggregate = this.#aggregates.get(key);
-    const conflict = this.#claim(topic, aggregate);
-    if (conflict) return refused(conflict, options.onError);
     const handler: AggregateHandler = { onChange, options };
     let ready: Promise<SubscribeAnswer>;
     if (aggregate) {
@@ -453,10 +452,12 @@ export class RowcastClient {
       }
     } else {
       const spec: AggregateSpec = groupBy === undefined ? { count: true } : { count: true, groupBy };
+      const alias = this.#nameFor(topic);
       aggregate = {
         key,
         topic,
-        attributes: { topicName: topic, aggregate: spec, ...(filter ? { filter } : {}) },
+        alias,
+        attributes: named({ topicName: topic, aggregate: spec, ...(filter ? { filter } : {}) }, alias),
         handlers: new Set([handler]),
         tally: new AggregateTally(),
         phase: 'idle',
@@ -480,7 +481,7 @@ export class RowcastClient {
         clearTimeout(owned.retry);
         // Once answered: the server holds it then (or will, once counted: the unsubscribe runs after that).
         const release = () => {
-          if (owned.phase !== 'idle' && !this.#holds(topic) && this.#state.status === 'open') this.#request('unsubscribe', { topicName: topic }).catch(() => {});
+          if (owned.phase !== 'idle' && !this.#holds(topic, owned.alias) && this.#state.status === 'open') this.#request('unsubscribe', named({ topicName: topic }, owned.alias)).catch(() => {});
           owned.phase = 'idle';
         };
         if (owned.inFlight) owned.inFlight.then(release, () => {});
@@ -688,7 +689,7 @@ export class RowcastClient {
         this.#aggregateFrame(frame);
         return;
       case 'subscription':
-        if (!this.#countingFailed(frame.topic, frame.reason)) this.#revoked(frame.topic, frame.reason);
+        if (!this.#countingFailed(frame.topic, frame.as, frame.reason)) this.#revoked(frame.topic, frame.as, frame.reason);
         return;
       case 'presence':
         this.#presences.get(frame.topic)?.receive(frame);
@@ -729,13 +730,16 @@ export class RowcastClient {
     const handlers = [...subscription.handlers];
     const snapshot = handlers.some((handler) => handler.options.snapshot);
     const fresh = handlers.some((handler) => handler.phase === 'pending');
-    return {
-      topicName: subscription.topic,
-      ...(filter ? { filter } : {}),
-      ...(events ? { events } : {}),
-      ...(subscription.lastSeq && !fresh ? { since: subscription.lastSeq } : {}),
-      ...(snapshot ? { snapshot: true } : {}),
-    };
+    return named(
+      {
+        topicName: subscription.topic,
+        ...(filter ? { filter } : {}),
+        ...(events ? { events } : {}),
+        ...(subscription.lastSeq && !fresh ? { since: subscription.lastSeq } : {}),
+        ...(snapshot ? { snapshot: true } : {}),
+      },
+      subscription.alias,
+    );
   }
 
   #sendSubscribe(subscription: Subscription): Promise<SubscribeAnswer> {
@@ -777,31 +781,36 @@ export class RowcastClient {
   }
 
   /**
-   * Makes way for a subscription to `topic` whose key is `own`'s (the app's
-   * existing one, if any): one to the topic with another key that is being
-   * dropped (a component changed its options) is forgotten, the new
-   * subscribe replaces it on the server. Returns the error when one the app
-   * still holds is in the way: one connection has one subscription per topic.
+   * The name on the connection (`as`) of a new subscription or aggregate of
+   * `topic`. One that is being dropped (a component changed its options)
+   * hands its name on: the new subscribe replaces it on the server in one
+   * step. Otherwise the first of a topic has no name, and each other one
+   * held at the same time gets one of its own (`s1`, `s2`, …), so one
+   * connection serves them all, each frame going to the one it names.
    */
-  #claim(topic: string, own: Subscription | AggregateSubscription | undefined): RowcastClientError | undefined {
+  #nameFor(topic: string): string | undefined {
+    const taken = new Set<string | undefined>();
+    let leavingName: { alias: string | undefined } | undefined;
     for (const holders of [this.#subscriptions, this.#aggregates] as const) {
       for (const [key, other] of holders) {
-        if (other.topic !== topic || other === own) continue;
-        if (other.leaving) {
+        if (other.topic !== topic) continue;
+        if (other.leaving && !leavingName) {
           clearTimeout(other.leaving);
           holders.delete(key);
+          leavingName = { alias: other.alias };
           continue;
         }
-        const what = 'tally' in other ? 'an aggregate' : 'a subscription';
-        return new RowcastClientError('INVALID_ATTRIBUTES', `${topic} has ${what} with other options on this client, and one connection has one subscription per topic: use a second client for one of them`);
+        taken.add(other.alias);
       }
     }
-    return undefined;
+    if (leavingName && !taken.has(leavingName.alias)) return leavingName.alias;
+    if (!taken.has(undefined)) return undefined;
+    for (let n = 1; ; n++) if (!taken.has(`s${n}`)) return `s${n}`;
   }
 
-  /** Whether the app holds a subscription or an aggregate of `topic`. */
-  #holds(topic: string): boolean {
-    return [...this.#subscriptions.values(), ...this.#aggregates.values()].some((other) => other.topic === topic);
+  /** Whether the app holds a subscription or an aggregate of `topic` with the name `alias`. */
+  #holds(topic: string, alias: string | undefined): boolean {
+    return [...this.#subscriptions.values(), ...this.#aggregates.values()].some((other) => other.topic === topic && other.alias === alias);
   }
 
   #sendAggregate(aggregate: AggregateSubscription): Promise<SubscribeAnswer> {
@@ -824,7 +833,7 @@ export class RowcastClient {
         answered();
         aggregate.phase = 'counting';
         aggregate.answer = data;
-        this.#counting.set(aggregate.topic, aggregate);
+        this.#counting.set(identity(aggregate.topic, aggregate.alias), aggregate);
       });
     } catch (error) {
       aggregate.phase = 'idle';
@@ -833,7 +842,7 @@ export class RowcastClient {
       if (clientError.code !== 'CONNECTION_LOST' && clientError.code !== 'TIMEOUT' && clientError.code !== 'CLOSED') {
         if (this.#aggregates.get(aggregate.key) === aggregate) this.#aggregates.delete(aggregate.key);
         // One this was to replace (a dropped aggregate or subscription of the topic) is still on the server: end it.
-        if (!this.#holds(aggregate.topic) && this.#state.status === 'open') this.#request('unsubscribe', { topicName: aggregate.topic }).catch(() => {});
+        if (!this.#holds(aggregate.topic, aggregate.alias) && this.#state.status === 'open') this.#request('unsubscribe', named({ topicName: aggregate.topic }, aggregate.alias)).catch(() => {});
         for (const handler of [...aggregate.handlers]) handler.options.onError?.(clientError);
       }
       throw error;
@@ -848,13 +857,13 @@ export class RowcastClient {
   #aggregateFrame(frame: AggregateFrame): void {
     let aggregate: AggregateSubscription | undefined;
     if (frame.event === 'state') {
-      aggregate = this.#counting.get(frame.topic);
-      this.#counting.delete(frame.topic);
+      aggregate = this.#counting.get(identity(frame.topic, frame.as));
+      this.#counting.delete(identity(frame.topic, frame.as));
       if (!aggregate || aggregate.phase !== 'counting') return;
       aggregate.phase = 'live';
       aggregate.failures = 0;
     } else {
-      aggregate = [...this.#aggregates.values()].find((held) => held.topic === frame.topic && held.phase === 'live');
+      aggregate = [...this.#aggregates.values()].find((held) => held.topic === frame.topic && held.alias === frame.as && held.phase === 'live');
     }
     if (!aggregate || this.#aggregates.get(aggregate.key) !== aggregate || !aggregate.tally.apply(frame)) return;
     const counts = aggregate.tally.counts!;
@@ -868,10 +877,10 @@ export class RowcastClient {
    * aggregate of the topic was being counted (the frame is for the topic's
    * live subscription).
    */
-  #countingFailed(topic: string, reason: string): boolean {
-    const aggregate = this.#counting.get(topic);
+  #countingFailed(topic: string, alias: string | undefined, reason: string): boolean {
+    const aggregate = this.#counting.get(identity(topic, alias));
     if (!aggregate) return false;
-    this.#counting.delete(topic);
+    this.#counting.delete(identity(topic, alias));
     if (aggregate.phase !== 'counting' || this.#aggregates.get(aggregate.key) !== aggregate) return true;
     aggregate.phase = 'idle';
     if (aggregate.failures++ < SNAPSHOT_RETRIES) {
@@ -927,7 +936,7 @@ export class RowcastClient {
   #dispatch(event: EventFrame): void {
     const seq = event.part ? `${event.seq}/${event.part}` : event.seq;
     for (const subscription of this.#subscriptions.values()) {
-      if (subscription.topic !== event.topic) continue;
+      if (subscription.topic !== event.topic || subscription.alias !== event.as) continue;
       // seqs sort in stream order. After a snapshot, the changes committed while it was read may sort before its last page's seq, which stays the resume point.
       if (!subscription.snapshot && (subscription.lastSeq === undefined || seq > subscription.lastSeq)) subscription.lastSeq = seq;
       if (subscription.lastEvent === undefined || seq > subscription.lastEvent) subscription.lastEvent = seq;
@@ -944,7 +953,7 @@ export class RowcastClient {
   #snapshotPage(frame: SnapshotFrame): void {
     for (const subscription of this.#subscriptions.values()) {
       const { snapshot } = subscription;
-      if (subscription.topic !== frame.topic || !snapshot) continue;
+      if (subscription.topic !== frame.topic || subscription.alias !== frame.as || !snapshot) continue;
       const receivers = [...subscription.handlers].filter((handler) => handler.phase === 'receiving');
       const page = { rows: frame.data as SnapshotPage['rows'], first: snapshot.pages++ === 0, done: frame.done };
       if (frame.done) {
@@ -990,9 +999,9 @@ export class RowcastClient {
     this.#fail(subscription, error, (handler) => handler.phase === 'pending');
   }
 
-  #revoked(topic: string, reason: string): void {
+  #revoked(topic: string, alias: string | undefined, reason: string): void {
     for (const [key, aggregate] of this.#aggregates) {
-      if (aggregate.topic !== topic || aggregate.phase !== 'live') continue;
+      if (aggregate.topic !== topic || aggregate.alias !== alias || aggregate.phase !== 'live') continue;
       this.#aggregates.delete(key);
       aggregate.phase = 'idle';
       clearTimeout(aggregate.retry);
@@ -1000,7 +1009,7 @@ export class RowcastClient {
       for (const handler of [...aggregate.handlers]) handler.options.onError?.(error);
     }
     for (const [key, subscription] of this.#subscriptions) {
-      if (subscription.topic !== topic) continue;
+      if (subscription.topic !== topic || subscription.alias !== alias) continue;
       if (subscription.snapshot) {
         this.#snapshotFailed(subscription, reason);
         continue;
@@ -1059,12 +1068,14 @@ export class RowcastClient {
   }
 }
 
-/** What `subscribe` and `aggregate` return when the client refuses at once: `ready` rejects with `error`, which reaches `onError` too (once the caller has the return value). */
-function refused(error: RowcastClientError, onError: ((error: RowcastClientError) => void) | undefined): Unsubscribe {
-  const unsubscribe = Object.assign(() => {}, { ready: Promise.reject(error) as Promise<SubscribeAnswer> });
-  unsubscribe.ready.catch(() => {});
-  if (onError) queueMicrotask(() => onError(error));
-  return unsubscribe;
+/** `attributes` with the subscription's name (`as`) when it has one. */
+function named<A extends { readonly topicName: string }>(attributes: A, alias: string | undefined): A & { readonly as?: string } {
+  return alias === undefined ? attributes : { ...attributes, as: alias };
+}
+
+/** Where the connection keeps a subscription: its topic and name, as one key. */
+function identity(topic: string, alias: string | undefined): string {
+  return alias === undefined ? topic : `${alias}\u0000${topic}`;
 }
 
 /** The `exp` of a JWT in ms, read without verifying (the server verifies); undefined when it has none. */

@@ -13,7 +13,7 @@ import { RequestQueue } from '../request-queue.js';
 import { credentials } from './credentials.js';
 import type { LiveConnection } from './live-connection.js';
 import { answerFailure, refusalFrame, send } from './live-frames.js';
-import { runLiveRequest } from './live-requests.js';
+import { nameOfKey, runLiveRequest } from './live-requests.js';
 
 /** What the `/live` door needs besides the core. */
 export interface LiveDoorOptions extends UpgradeLimits {
@@ -277,8 +277,14 @@ function receive(state: LiveDoorState, ws: WebSocket<LiveConnection>, message: A
 function port(ws: WebSocket<LiveConnection>): SessionPort {
   const conn = ws.getUserData();
   const base = socketPort('live', ws, (handle, reason) => {
-    if (conn.subscriptions.get(handle.topic) === handle) conn.subscriptions.delete(handle.topic);
-    if (!conn.closed) ws.cork(() => send(ws, { type: 'subscription', topic: handle.topic, status: 'revoked', reason }));
+    let as: string | undefined;
+    for (const [key, held] of conn.subscriptions) {
+      if (held !== handle) continue;
+      conn.subscriptions.delete(key);
+      as = nameOfKey(key);
+      break;
+    }
+    if (!conn.closed) ws.cork(() => send(ws, { type: 'subscription', ...(as !== undefined ? { as } : {}), topic: handle.topic, status: 'revoked', reason }));
   });
   return {
     ...base,

@@ -1,4 +1,4 @@
-import { DEFAULT_ENCODER_SLOT, type Event, type FrameEncoder } from '../../events/event.js';
+import { DEFAULT_ENCODER_SLOT, encoderSlot, type Event, type FrameEncoder } from '../../events/event.js';
 import { INBOX_TOPIC, type DirectFrame, type DroppedEventFrame, type EventFrame, type FrameKind } from '../../protocol/index.js';
 import { droppedId, eventData } from '../event-data.js';
 
@@ -51,3 +51,35 @@ function directFrame(event: Event): string {
   const frame: DirectFrame = { type: 'direct', from: sender, id: event.id!, seq: event.seq, message, createdAt };
   return JSON.stringify(frame);
 }
+
+/**
+ * The frames of subscriptions named `as` (a connection's second
+ * subscription to a topic, with other options): `/live`'s own, with
+ * `"as":"<name>"` after their `type`. Spliced into the frame every `/live`
+ * subscriber shares, so a name costs a string copy per frame, not a
+ * serialization. Subscriptions with one name and one filter share a group
+ * (the encoder is the same object for the name).
+ */
+export function namedEncoder(as: string): FrameEncoder {
+  let encoder = NAMED.get(as);
+  if (encoder) return encoder;
+  // Names are the client's: a bounded memo (a name made again after a clear gets a new encoder, and groups of its own).
+  if (NAMED.size >= MAX_NAMED_ENCODERS) NAMED.clear();
+  const tag = `,"as":${JSON.stringify(as)}`;
+  const named = (frame: string): string => {
+    const afterType = frame.indexOf(',');
+    return frame.slice(0, afterType) + tag + frame.slice(afterType);
+  };
+  encoder = {
+    slot: encoderSlot(),
+    encode: (event, kind) => named(event.frameFor(liveEncoder, kind)),
+    encodeDropped: (event) => named(liveEncoder.encodeDropped(event)),
+    encodeSnapshot: (topic, rows, seq) => named(liveEncoder.encodeSnapshot!(topic, rows, seq)),
+    encodeAggregate: (topic, event, payload) => named(liveEncoder.encodeAggregate!(topic, event, payload)),
+  };
+  NAMED.set(as, encoder);
+  return encoder;
+}
+
+const NAMED = new Map<string, FrameEncoder>();
+const MAX_NAMED_ENCODERS = 10_000;

@@ -5,7 +5,8 @@ import type { Session } from '../../core/session.js';
 import { isSessionMethod, runSessionMethod, type SessionMethod } from '../../core/session-methods.js';
 import type { ClientRequest, RequestOf, ResponseData } from '../../protocol/index.js';
 import type { LiveConnection } from './live-connection.js';
-import { liveEncoder } from './live-encoder.js';
+import { RowcastError } from '../../errors.js';
+import { liveEncoder, namedEncoder } from './live-encoder.js';
 import { answerFailure, okFrame, send } from './live-frames.js';
 
 /**
@@ -24,9 +25,10 @@ export function runLiveRequest(ws: WebSocket<LiveConnection>, session: Session, 
         return subscribe(ws, session, request).catch((error: unknown) => answerFailure(ws, request, error, logger));
       case 'unsubscribe': {
         const removed = splitNames(request.attributes.topicName).filter((name) => {
-          const handle = conn.subscriptions.get(name);
+          const key = subscriptionKey(name, request.attributes.as);
+          const handle = conn.subscriptions.get(key);
           if (!handle) return false;
-          conn.subscriptions.delete(name);
+          conn.subscriptions.delete(key);
           return session.unsubscribe(handle);
         });
         answer(ws, request, { topics: removed }, logger);
@@ -59,23 +61,27 @@ export function runLiveRequest(ws: WebSocket<LiveConnection>, session: Session, 
  */
 function subscribe(ws: WebSocket<LiveConnection>, session: Session, request: RequestOf<'subscribe'>): Promise<void> {
   const conn = ws.getUserData();
-  const { filter, events, since, snapshot, aggregate } = request.attributes;
+  const { filter, events, since, snapshot, aggregate, as } = request.attributes;
+  const topics = splitNames(request.attributes.topicName);
+  if (as !== undefined && topics.length !== 1) return Promise.reject(new RowcastError('INVALID_ATTRIBUTES', 'as: names a subscription of one table topic'));
   return session.subscribe(
     {
-      topics: splitNames(request.attributes.topicName),
+      topics,
+      // A named subscription is of one table topic (a custom topic's presence frames carry no name).
+      ...(as !== undefined ? { kind: 'table' as const } : {}),
       ...(filter !== undefined ? { filter } : {}),
       ...(events !== undefined ? { events } : {}),
       ...(since !== undefined ? { since } : {}),
-      encoder: liveEncoder,
-      replaces: (topic) => conn.subscriptions.get(topic),
+      encoder: as === undefined ? liveEncoder : namedEncoder(as),
+      replaces: (topic) => conn.subscriptions.get(subscriptionKey(topic, as)),
       ...(snapshot === true ? { snapshot: subscribeSink(ws, request) } : {}),
       ...(aggregate !== undefined ? { aggregate: { spec: aggregate, sink: subscribeSink(ws, request) } } : {}),
     },
     ({ handles, answer: data, replay }) => {
-      for (const handle of handles) conn.subscriptions.set(handle.topic, handle);
+      for (const handle of handles) conn.subscriptions.set(subscriptionKey(handle.topic, as), handle);
       if (conn.closed) return;
       ws.cork(() => {
-        if (data !== null) send(ws, okFrame(request, data));
+        if (data !== null) send(ws, okFrame(request, named(data, as)));
         for (const frame of replay) ws.send(frame, false);
         for (const handle of handles) {
           const state = session.presenceSnapshot(handle.topic);
@@ -91,15 +97,35 @@ function subscribeSink(ws: WebSocket<LiveConnection>, request: RequestOf<'subscr
   const conn = ws.getUserData();
   return {
     answered: (data) => {
-      if (!conn.closed) ws.cork(() => send(ws, okFrame(request, data)));
+      if (!conn.closed) ws.cork(() => send(ws, okFrame(request, named(data, request.attributes.as))));
     },
     page: (frame) => {
       if (!conn.closed) ws.cork(() => ws.send(frame, false));
     },
     failed: (topic, reason) => {
-      if (!conn.closed) ws.cork(() => send(ws, { type: 'subscription', topic, status: 'revoked', reason }));
+      const { as } = request.attributes;
+      if (!conn.closed) ws.cork(() => send(ws, { type: 'subscription', ...(as !== undefined ? { as } : {}), topic, status: 'revoked', reason }));
     },
   };
+}
+
+/**
+ * Where a connection keeps a subscription: by topic, and by its name for a
+ * named one (`as`), so that one connection may hold several of a topic.
+ */
+export function subscriptionKey(topic: string, as: string | undefined): string {
+  return as === undefined ? topic : `${as}\u0000${topic}`;
+}
+
+/** The name (`as`) of the subscription kept under `key`, if it has one. */
+export function nameOfKey(key: string): string | undefined {
+  const at = key.indexOf('\u0000');
+  return at < 0 ? undefined : key.slice(0, at);
+}
+
+/** The subscribe answer, with the subscription's name when it has one. */
+function named(data: ResponseData['subscribe'], as: string | undefined): ResponseData['subscribe'] {
+  return as === undefined ? data : { ...data, as };
 }
 
 /** Answers a request with its data (skipped on a closed socket); data that cannot be serialized is answered `INTERNAL`. */
