@@ -1,10 +1,8 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
-import jwt from 'jsonwebtoken';
 import { randomUUID } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
-import { devSecret } from '../auth/dev-secret.js';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -14,33 +12,23 @@ import { createDatabase, type Database } from '../db/database.js';
 import { startEmbeddedPostgres, type RunningPostgres } from '../db/embedded-postgres.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { listPolicies, setPolicy } from '../policies/policy-store.js';
-import { loadConfig, readConfigFile, type Config } from '../config/config.js';
+import type { Config } from '../config/config.js';
 import { RowcastError, StartupError } from '../errors.js';
 import { uwsEngine } from '../server/uws-engine.js';
 import { rowcastOf, type RowcastStarted } from '../library/create-rowcast.js';
 import { VERSION } from '../version.js';
+import { configure, mint } from './token-command.js';
 
 const program = new Command('rowcast')
   .description('Postgres row changes as live, permission-aware WebSocket topics')
   .version(VERSION);
-
-/**
- * The configuration: `.env` in the working directory (its values never
- * override the environment), then the environment over the JSON config file
- * of `--config` or `ROWCAST_CONFIG`.
- */
-function configure(configFile: string | undefined): Config {
-  if (existsSync('.env')) process.loadEnvFile('.env');
-  const file = configFile ?? process.env['ROWCAST_CONFIG'];
-  return loadConfig(process.env, file ? readConfigFile(file) : {});
-}
 
 program
   .command('serve')
   .description('run the server (embedded Postgres when DATABASE_URL is unset)')
   .option('--config <file>', 'JSON config file with the keys of the environment (also ROWCAST_CONFIG)')
   .action(async (options: { config?: string }) => {
-    const config = configure(options.config);
+    const { config } = configure(options.config);
     // Synchronous writes: a log line written before a crash is never lost. Pretty on a terminal, JSON lines otherwise.
     const destination = process.stdout.isTTY ? pretty({ sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) : pino.destination({ dest: 1, sync: true });
     const logger = pino({ level: config.LOG_LEVEL }, destination);
@@ -72,17 +60,18 @@ program
 
 program
   .command('token')
-  .description('mint a development token with the configured secret (JWT_SECRET or the embedded default)')
+  .description("mint a development token signed as the server checks it: JWT_SECRET, else the server's development secret (never creates one)")
   .requiredOption('--sub <sub>', 'the user id (sub claim)')
   .option('--role <role>', 'role claim, e.g. admin')
   .option('--groups <groups>', 'comma-separated groups claim', (v: string) => v.split(',').filter(Boolean))
   .option('--ttl <ttl>', 'lifetime such as 1h, 30m, 7d', '1h')
+  .option('--dir <folder>', "the server's folder, when not run there: its .env and its data dir (DATA_DIR, default .rowcast) with jwt-secret")
   .option('--config <file>', 'JSON config file (also ROWCAST_CONFIG)')
-  .action((options: { sub: string; role?: string; groups?: string[]; ttl: string; config?: string }) => {
-    const config = configure(options.config);
+  .action((options: { sub: string; role?: string; groups?: string[]; ttl: string; dir?: string; config?: string }) => {
+    const cli = configure(options.config, options.dir);
     const claims: Record<string, unknown> = { sub: options.sub };
     if (options.groups) claims['groups'] = options.groups;
-    process.stdout.write(`${mint(config, claims, options.role, options.ttl)}\n`);
+    process.stdout.write(`${mint(cli, claims, options.role, options.ttl, { command: 'token' })}\n`);
   });
 
 /**
@@ -115,7 +104,7 @@ program
   .description('run the database migrations (the rowcast schema) and exit; serve runs them too')
   .option('--config <file>', 'JSON config file (also ROWCAST_CONFIG)')
   .action(async (options: { config?: string }) => {
-    await withDatabase(configure(options.config), async (db) => {
+    await withDatabase(configure(options.config).config, async (db) => {
       await migrateToLatest(db);
       process.stdout.write('migrations are up to date\n');
     });
@@ -137,7 +126,7 @@ policy
   .action(async (name: string, options: { read: 'public' | 'owner' | 'group' | 'admin'; ownerColumn?: string; groupColumn?: string; groupClaim: string; hidden?: string[]; config?: string }) => {
     if (options.read === 'owner' && !options.ownerColumn) throw new InvalidArgumentError('--read owner needs --owner-column');
     if (options.read === 'group' && !options.groupColumn) throw new InvalidArgumentError('--read group needs --group-column');
-    await withDatabase(configure(options.config), async (db) => {
+    await withDatabase(configure(options.config).config, async (db) => {
       const { read, ownerColumn, groupColumn, groupClaim, hidden } = options;
       const row = await setPolicy(db, name, { read, ownerColumn, groupColumn, groupClaim, hiddenColumns: hidden ?? [] });
       const hiding = row.hidden_columns.length > 0 ? `, hidden ${row.hidden_columns.join(', ')}` : '';
@@ -149,7 +138,7 @@ policy
   .description('print every table policy, one JSON object per line')
   .option('--config <file>', 'JSON config file (also ROWCAST_CONFIG)')
   .action(async (options: { config?: string }) => {
-    await withDatabase(configure(options.config), async (db) => {
+    await withDatabase(configure(options.config).config, async (db) => {
       for (const row of await listPolicies(db)) process.stdout.write(`${JSON.stringify(row)}\n`);
     });
   });
@@ -165,11 +154,13 @@ program
     }
   })
   .option('--url <url>', 'the /live endpoint (default ws://127.0.0.1:PORT/live)')
-  .option('--token <jwt>', 'a token (default: an admin token minted with the configured secret)')
+  .option('--token <jwt>', "a token (default: an admin token signed as rowcast token signs, with JWT_SECRET or the server's development secret)")
+  .option('--dir <folder>', "the server's folder, when not run there (as for rowcast token)")
   .option('--config <file>', 'JSON config file (also ROWCAST_CONFIG)')
-  .action(async (topic: string, options: { filter?: unknown; url?: string; token?: string; config?: string }) => {
-    const config = configure(options.config);
-    const token = options.token ?? mint(config, { sub: 'rowcast-tail' }, 'admin', '12h');
+  .action(async (topic: string, options: { filter?: unknown; url?: string; token?: string; dir?: string; config?: string }) => {
+    const cli = configure(options.config, options.dir);
+    const { config } = cli;
+    const token = options.token ?? mint(cli, { sub: 'rowcast-tail' }, 'admin', '12h', { command: 'tail' });
     const url = options.url ?? `ws://127.0.0.1:${config.PORT}/live`;
     await tail(`${url}?client=rowcast-tail`, token, topic, options.filter);
   });
@@ -226,14 +217,6 @@ function tail(url: string, token: string, topic: string, filter: unknown): Promi
   });
 }
 
-/** A token signed with the configured secret (JWT_SECRET or the embedded development secret). */
-function mint(config: Config, claims: Record<string, unknown>, role: string | undefined, ttl: string): string {
-  const secret = config.JWT_SECRET ?? devSecret(config.DATA_DIR);
-  const all = { ...claims };
-  if (role) setPath(all, config.ROLE_CLAIM, role);
-  return jwt.sign(all, secret, { algorithm: 'HS256', expiresIn: parseTtl(ttl) });
-}
-
 function banner(config: Config, server: RowcastStarted): string {
   const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
   const engine = uwsEngine === 'native' ? 'native uWebSockets.js' : 'JavaScript fallback of uWebSockets.js (slow!)';
@@ -258,20 +241,6 @@ function maskPassword(url: string): string {
   const parsed = new URL(url);
   if (parsed.password) parsed.password = '***';
   return parsed.toString();
-}
-
-function parseTtl(ttl: string): number {
-  const match = /^(\d+)([smhd])$/.exec(ttl);
-  if (!match) throw new InvalidArgumentError(`--ttl ${ttl}: use a number and s, m, h or d, e.g. 1h`);
-  const unit = { s: 1, m: 60, h: 3600, d: 86400 }[match[2] as 's' | 'm' | 'h' | 'd'];
-  return Number(match[1]) * unit;
-}
-
-function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
-  const keys = path.split('.');
-  let node = target;
-  for (const key of keys.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
-  node[keys.at(-1)!] = value;
 }
 
 program.parseAsync().catch((error: unknown) => {
