@@ -1,23 +1,24 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import { randomUUID } from 'node:crypto';
-import { pino, type Logger } from 'pino';
-import pretty from 'pino-pretty';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import WebSocket from 'ws';
-import { createDatabase, type Database } from '../db/database.js';
-import { startEmbeddedPostgres, type RunningPostgres } from '../db/embedded-postgres.js';
-import { migrateToLatest } from '../db/migrate.js';
-import { listPolicies, setPolicy } from '../policies/policy-store.js';
+import type { Logger } from 'pino';
+import type { Database } from '../db/database.js';
+import type { RunningPostgres } from '../db/embedded-postgres.js';
 import type { Config } from '../config/config.js';
 import { RowcastError, StartupError } from '../errors.js';
-import { uwsEngine } from '../server/uws-engine.js';
-import { rowcastOf, type RowcastStarted } from '../library/create-rowcast.js';
+import type { RowcastStarted } from '../library/create-rowcast.js';
 import { VERSION } from '../version.js';
 import { configure, mint } from './token-command.js';
+
+/*
+ * The server (uWebSockets.js, Postgres, kysely, pino, ...) is imported only
+ * inside the commands that run it, with import(): `rowcast token` loads
+ * commander, jsonwebtoken and the configuration alone, and starts at once.
+ */
 
 const program = new Command('rowcast')
   .description('Postgres row changes as live, permission-aware WebSocket topics')
@@ -29,12 +30,14 @@ program
   .option('--config <file>', 'JSON config file with the keys of the environment (also ROWCAST_CONFIG)')
   .action(async (options: { config?: string }) => {
     const { config } = configure(options.config);
+    const [{ pino }, { rowcastOf }, { uwsEngine }] = await Promise.all([import('pino'), import('../library/create-rowcast.js'), import('../server/uws-engine.js')]);
+    const pretty = process.stdout.isTTY ? (await import('pino-pretty')).default : null;
     // Synchronous writes: a log line written before a crash is never lost. Pretty on a terminal, JSON lines otherwise.
-    const destination = process.stdout.isTTY ? pretty({ sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) : pino.destination({ dest: 1, sync: true });
+    const destination = pretty ? pretty({ sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) : pino.destination({ dest: 1, sync: true });
     const logger = pino({ level: config.LOG_LEVEL }, destination);
     const rowcast = rowcastOf(config, logger);
     guardProcess(logger, () => rowcast.stop());
-    process.stdout.write(banner(config, await rowcast.start()));
+    process.stdout.write(banner(config, await rowcast.start(), uwsEngine));
     let closing = false;
     const shutdown = (signal: string) => {
       if (closing) return;
@@ -104,6 +107,7 @@ program
   .description('run the database migrations (the rowcast schema) and exit; serve runs them too')
   .option('--config <file>', 'JSON config file (also ROWCAST_CONFIG)')
   .action(async (options: { config?: string }) => {
+    const { migrateToLatest } = await import('../db/migrate.js');
     await withDatabase(configure(options.config).config, async (db) => {
       await migrateToLatest(db);
       process.stdout.write('migrations are up to date\n');
@@ -126,6 +130,7 @@ policy
   .action(async (name: string, options: { read: 'public' | 'owner' | 'group' | 'admin'; ownerColumn?: string; groupColumn?: string; groupClaim: string; hidden?: string[]; config?: string }) => {
     if (options.read === 'owner' && !options.ownerColumn) throw new InvalidArgumentError('--read owner needs --owner-column');
     if (options.read === 'group' && !options.groupColumn) throw new InvalidArgumentError('--read group needs --group-column');
+    const { setPolicy } = await import('../policies/policy-store.js');
     await withDatabase(configure(options.config).config, async (db) => {
       const { read, ownerColumn, groupColumn, groupClaim, hidden } = options;
       const row = await setPolicy(db, name, { read, ownerColumn, groupColumn, groupClaim, hiddenColumns: hidden ?? [] });
@@ -138,6 +143,7 @@ policy
   .description('print every table policy, one JSON object per line')
   .option('--config <file>', 'JSON config file (also ROWCAST_CONFIG)')
   .action(async (options: { config?: string }) => {
+    const { listPolicies } = await import('../policies/policy-store.js');
     await withDatabase(configure(options.config).config, async (db) => {
       for (const row of await listPolicies(db)) process.stdout.write(`${JSON.stringify(row)}\n`);
     });
@@ -178,9 +184,11 @@ program
 
 /** Runs `fn` on the configured database (the embedded one when DATABASE_URL is unset, started if needed). */
 async function withDatabase(config: Config, fn: (db: Database) => Promise<void>): Promise<void> {
+  const { createDatabase } = await import('../db/database.js');
   let embedded: RunningPostgres | null = null;
   let url = config.DATABASE_URL;
   if (url === undefined) {
+    const { startEmbeddedPostgres } = await import('../db/embedded-postgres.js');
     embedded = await startEmbeddedPostgres({ dataDir: path.join(config.DATA_DIR, 'pgdata'), port: config.EMBEDDED_PG_PORT });
     url = embedded.url;
   }
@@ -194,7 +202,8 @@ async function withDatabase(config: Config, fn: (db: Database) => Promise<void>)
 }
 
 /** Subscribes and prints each event frame as one line until the connection ends (the token in a header, never in the URL). */
-function tail(url: string, token: string, topic: string, filter: unknown): Promise<void> {
+async function tail(url: string, token: string, topic: string, filter: unknown): Promise<void> {
+  const { default: WebSocket } = await import('ws');
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
     socket.once('error', reject);
@@ -217,7 +226,7 @@ function tail(url: string, token: string, topic: string, filter: unknown): Promi
   });
 }
 
-function banner(config: Config, server: RowcastStarted): string {
+function banner(config: Config, server: RowcastStarted, uwsEngine: 'native' | 'javascript-fallback'): string {
   const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
   const engine = uwsEngine === 'native' ? 'native uWebSockets.js' : 'JavaScript fallback of uWebSockets.js (slow!)';
   const database = server.embedded
