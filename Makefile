@@ -13,7 +13,7 @@ test:
 bench:
 	npm run bench
 
-# A development token for user 42 with the admin role (embedded default secret or JWT_SECRET).
+# A development token for user 42 with the admin role (JWT_SECRET, or the secret the server made in .rowcast/ on its first start).
 token:
 	@npx rowcast token --sub 42 --role admin
 
