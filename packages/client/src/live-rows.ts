@@ -1,19 +1,27 @@
 import type { LiveEvent, RowcastClient, SubscribeOptions } from './client.js';
 
-/** A row as events carry it: its `id` and its attributes. */
+/** A row as events carry it: its attributes (the default row type of {@link liveRows}). */
 export type Row = Record<string, unknown>;
 
-/** Rows by id, as a snapshot gives them. */
-export type Snapshot = Iterable<readonly [string, Row]>;
+/**
+ * Rows by id, as a snapshot gives them. `R` is the row's type as the app
+ * knows it: any object type, an `interface` too.
+ */
+export type Snapshot<R extends object = Row> = Iterable<readonly [string, R]>;
 
-export interface LiveRowsOptions {
+/**
+ * Options of {@link liveRows}. `R` is the type of a row's attributes as the
+ * app knows them (an `interface` or a `type`), typed as the server sends
+ * them (docs/protocol.md, values); nothing checks it at run time.
+ */
+export interface LiveRowsOptions<R extends object = Row> {
   readonly filter?: SubscribeOptions['filter'];
   /**
    * Rows the app has already (by id), e.g. from a REST call made before
    * subscribing or a server-rendered page; default: none. With the server's
    * snapshot they are shown until its rows replace them.
    */
-  readonly snapshot?: Snapshot;
+  readonly snapshot?: Snapshot<R>;
   /**
    * Loads the current rows (e.g. a REST call) instead of the server's
    * snapshot. Given, it is called once the subscription is live, and again
@@ -22,7 +30,7 @@ export interface LiveRowsOptions {
    * returns, in order, so nothing committed after the subscription is lost
    * and nothing older wins.
    */
-  readonly load?: () => Promise<Snapshot>;
+  readonly load?: () => Promise<Snapshot<R>>;
   /**
    * Start from the server's snapshot (`subscribe` with `snapshot: true`):
    * the rows this token may read with `filter`, then the changes after
@@ -33,7 +41,7 @@ export interface LiveRowsOptions {
    */
   readonly serverSnapshot?: boolean;
   /** Called after each change with the current rows. */
-  readonly onChange?: (rows: ReadonlyMap<string, Row>) => void;
+  readonly onChange?: (rows: ReadonlyMap<string, R>) => void;
   /**
    * The server could not replay what was missed while disconnected. Without
    * `load` or the server's snapshot (which heal the rows themselves, and
@@ -45,15 +53,15 @@ export interface LiveRowsOptions {
 }
 
 /** A table's rows kept current from its events. */
-export interface LiveRows {
+export interface LiveRows<R extends object = Row> {
   /** The current rows by id. The same `Map` is updated in place; `version` tells changes apart. */
-  readonly rows: ReadonlyMap<string, Row>;
+  readonly rows: ReadonlyMap<string, R>;
   /** Incremented on every change. */
   readonly version: number;
   /** Resolves once the subscription is live and its rows are there: the server's snapshot or the first `load` applied. Rejects with the subscription's error. */
   readonly ready: Promise<unknown>;
   /** Replaces the rows (after a refetch). */
-  reset(snapshot: Snapshot): void;
+  reset(snapshot: Snapshot<R>): void;
   /** Unsubscribes. */
   close(): void;
 }
@@ -71,22 +79,22 @@ export interface LiveRows {
  *   onChange: (rows) => render([...rows.values()]),
  * });
  */
-export function liveRows(client: RowcastClient, table: string, options: LiveRowsOptions = {}): LiveRows {
+export function liveRows<R extends object = Row>(client: RowcastClient, table: string, options: LiveRowsOptions<R> = {}): LiveRows<R> {
   if (options.load && options.serverSnapshot) throw new TypeError('liveRows: `load` replaces the server snapshot; give one of `load` and `serverSnapshot: true`');
   const fromServer = options.serverSnapshot ?? !options.load;
-  const rows = new Map<string, Row>(options.snapshot ?? []);
+  const rows = new Map<string, R>(options.snapshot ?? []);
   /** Events held while a load runs; null when none runs. */
-  let held: Array<LiveEvent<Row>> | null = null;
+  let held: Array<LiveEvent<R>> | null = null;
   let closed = false;
   const changed = () => {
     state.version++;
     options.onChange?.(rows);
   };
-  const put = (event: LiveEvent<Row>) => {
+  const put = (event: LiveEvent<R>) => {
     if (event.event === 'delete') rows.delete(event.data.id);
     else rows.set(event.data.id, event.data.attributes);
   };
-  const reset = (snapshot: Snapshot) => {
+  const reset = (snapshot: Snapshot<R>) => {
     rows.clear();
     for (const [id, row] of snapshot) rows.set(id, row);
   };
@@ -105,7 +113,7 @@ export function liveRows(client: RowcastClient, table: string, options: LiveRows
     }
   };
   /** The server snapshot's rows so far, while one is on its way; they replace the rows at its last page. */
-  let pages: Array<[string, Row]> | null = null;
+  let pages: Array<[string, R]> | null = null;
   let snapshotApplied = () => {};
   let snapshotFailed = (_error: unknown) => {};
   const firstSnapshot = new Promise<void>((resolve, reject) => {
@@ -113,7 +121,7 @@ export function liveRows(client: RowcastClient, table: string, options: LiveRows
     snapshotFailed = reject;
   });
   firstSnapshot.catch(() => {});
-  const unsubscribe = client.subscribe<Row>(
+  const unsubscribe = client.subscribe<R>(
     table,
     {
       ...(options.filter ? { filter: options.filter } : {}),
@@ -154,7 +162,7 @@ export function liveRows(client: RowcastClient, table: string, options: LiveRows
     rows,
     version: 0,
     ready: fromServer ? unsubscribe.ready.then(() => firstSnapshot) : unsubscribe.ready.then(load),
-    reset(snapshot: Snapshot) {
+    reset(snapshot: Snapshot<R>) {
       reset(snapshot);
       changed();
     },

@@ -69,6 +69,18 @@ export interface UseTopicOptions {
  * Subscribes to a topic while the component is mounted and returns its
  * latest events (oldest first) and the subscription's status. Options are
  * compared by value, so an inline `{filter: …}` does not resubscribe.
+ *
+ * A refused subscription is `status: 'error'` with `error`, a
+ * {@link RowcastClientError}: `TOPIC_NOT_FOUND` when no such topic exists
+ * or this token may not read it (a custom topic is created by an admin:
+ * `create-topic`, `POST /admin/topics`), `TOPIC_FULL`, `INVALID_ATTRIBUTES`,
+ * `LIMIT_EXCEEDED`; a revoked one (`FORBIDDEN`) too. A refusal is final:
+ * nothing subscribes again until the topic or options change or the
+ * component mounts anew.
+ *
+ * @example
+ * const { events, status, error } = useTopic<{ message: { text: string }; sender: string | null }>('lobby');
+ * if (status === 'error') return <p>{error?.code}</p>; // TOPIC_NOT_FOUND: create the topic
  */
 export function useTopic<A = Record<string, unknown>>(topic: string, options: UseTopicOptions = {}): SubscriptionStatus & { readonly events: ReadonlyArray<LiveEvent<A>> } {
   const client = useRowcast();
@@ -98,17 +110,18 @@ export function useTopic<A = Record<string, unknown>>(topic: string, options: Us
   return { ...status, events };
 }
 
-export interface UseLiveRowsOptions {
+/** Options of {@link useLiveRows}; `R` is the row type, as there. */
+export interface UseLiveRowsOptions<R extends object = Row> {
   readonly filter?: SubscribeOptions['filter'];
   /** Rows the app already has (e.g. from a fetch or the server-rendered page), by id; read when the subscription starts, shown until the server's snapshot replaces them. */
-  readonly snapshot?: Snapshot;
+  readonly snapshot?: Snapshot<R>;
   /**
    * Loads the current rows once the subscription is live, and again after
    * every reconnect the server could not replay (see `liveRows`), instead of
    * the server's snapshot. The latest function is used; a new one does not
    * resubscribe.
    */
-  readonly load?: () => Promise<Snapshot>;
+  readonly load?: () => Promise<Snapshot<R>>;
   /** The server's snapshot gives the rows (see `liveRows`): by default, unless `load` is given. `false`: `snapshot` (or none), then the events. */
   readonly serverSnapshot?: boolean;
 }
@@ -118,8 +131,18 @@ export interface UseLiveRowsOptions {
  * mounted: `rows` (in arrival order) and `byId`. Without `load` the rows
  * come from the server's snapshot: `status` is `live` once they are there.
  * The component re-renders only when a row changes.
+ *
+ * `R` is the type of a row's attributes as the app knows them: an
+ * `interface` or a `type`, typed as the server sends them (docs/protocol.md,
+ * values: `int8` a number or, past 2^53, a string; `numeric` a string;
+ * `timestamptz` an ISO string). Nothing checks it at run time. A row's id
+ * (the keys of `byId`) is always a string.
+ *
+ * @example
+ * interface Order { id: number | string; amount: string | null; status: string | null }
+ * const { rows, status, error } = useLiveRows<Order>('order', { filter: { status: { eq: 'paid' } } });
  */
-export function useLiveRows<R extends Row = Row>(table: string, options: UseLiveRowsOptions = {}): SubscriptionStatus & { readonly rows: readonly R[]; readonly byId: ReadonlyMap<string, R> } {
+export function useLiveRows<R extends object = Row>(table: string, options: UseLiveRowsOptions<R> = {}): SubscriptionStatus & { readonly rows: readonly R[]; readonly byId: ReadonlyMap<string, R> } {
   const client = useRowcast();
   const key = JSON.stringify(options.filter ?? null);
   const { serverSnapshot } = options;
@@ -132,12 +155,12 @@ export function useLiveRows<R extends Row = Row>(table: string, options: UseLive
   const [status, setStatus] = useState<SubscriptionStatus>({ status: 'subscribing', resyncs: 0 });
   useEffect(() => {
     const filter = JSON.parse(key) as SubscribeOptions['filter'] | null;
-    const publish = (rows: ReadonlyMap<string, Row>) => {
-      store.view = { rows: [...rows.values()] as R[], byId: new Map(rows) as ReadonlyMap<string, R> };
+    const publish = (rows: ReadonlyMap<string, R>) => {
+      store.view = { rows: [...rows.values()], byId: new Map(rows) };
       for (const listener of [...store.listeners]) listener();
     };
     setStatus({ status: 'subscribing', resyncs: 0 });
-    const live = liveRows(client, table, {
+    const live = liveRows<R>(client, table, {
       ...(filter ? { filter } : {}),
       ...(snapshot.current ? { snapshot: snapshot.current } : {}),
       ...(load.current ? { load: () => load.current!() } : {}),
@@ -242,10 +265,31 @@ export function useAggregate(table: string, options: UseAggregateOptions = {}): 
 
 type Message = Parameters<RowcastClient['publish']>[1];
 
-/** A function that publishes to a custom topic (`new-message`), resolving with the message's `id` and `seq`. */
-export function usePublish(topic: string): (message: Message) => ReturnType<RowcastClient['publish']> {
+/**
+ * What {@link usePublish} returns: publishes `message` (any JSON) to the
+ * topic. It resolves with the message's `id` and `seq`, and rejects with a
+ * {@link RowcastClientError} (never anything else) whose `code` says why:
+ * `TOPIC_NOT_FOUND` (no such custom topic, or not readable), `FORBIDDEN`
+ * (this user is not one of its `writers`), `READ_ONLY_TOPIC` (a table),
+ * `LIMIT_EXCEEDED` (over `MAX_CHAT_MESSAGE_BYTES`), `RATE_LIMIT_EXCEEDED`
+ * (`retryAfter`: ms to wait), `CONNECTION_LOST` (the connection closed with
+ * it in flight: it may or may not have been stored), `TIMEOUT`, `CLOSED`.
+ * Only a message JSON cannot encode (a cycle, a `BigInt`) rejects with
+ * `JSON.stringify`'s `TypeError` instead; it never throws. Handle the
+ * rejection (`.catch`, or `try`/`await`): an unhandled one is an unhandled
+ * promise rejection.
+ *
+ * @example
+ * const publish = usePublish('lobby');
+ * publish({ text }).catch((error: RowcastClientError) => setProblem(error.code));
+ */
+export type Publish = (message: Message) => ReturnType<RowcastClient['publish']>;
+
+/** A function that publishes to a custom topic (`new-message`); see {@link Publish} for its answer and its rejections. */
+export function usePublish(topic: string): Publish {
   const client = useRowcast();
-  return useCallback((message: Message) => client.publish(topic, message), [client, topic]);
+  // async: even a message that cannot be encoded (thrown by the client at once) is a rejection, not a throw in the caller.
+  return useCallback(async (message: Message) => client.publish(topic, message), [client, topic]);
 }
 
 /** One key present on a topic (a user, by the token's `sub`), with a meta per connection (tab) that tracks it. */
