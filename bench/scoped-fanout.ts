@@ -9,17 +9,28 @@
  *                                 # (19,800: a process here may hold 20,000 files at most)
  *   npm run bench:scoped -- --quick      # 500 / 1,500 connections, 500 changes/s, 2 s each
  *
+ * With `--hidden 0,2` it measures what hidden columns cost instead
+ * (bench/lib/hidden-columns.ts; the suite's hidden-columns scenario): one
+ * table per hidden count, each with the same `--text-columns` (default: the
+ * largest count) filled text columns, whose policy hides that many of them
+ * from the non-admin subscribers; phases alternate between the tables in one
+ * run (`--rounds`, `--seconds` per variant in all), and each variant's server
+ * CPU per change and latency are reported with their ratio to the first's.
+ *
+ *   npx tsx bench/scoped-fanout.ts --connections 1000 --rate 1000 --seconds 20 --hidden 0,2 --rounds 10
+ *
  * Load generators are separate processes (bench/client-worker.ts); their CPU
  * is reported beside the server's. Runs against the embedded Postgres unless
  * DATABASE_URL is set. Results go to bench/results/scoped-fanout.json (or the
  * name given with `--out`: the suite runs it as its latency scenario too).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import type pg from 'pg';
 import { rssMiB, startBenchServer } from './lib/bench-server.js';
 import { ClientFleet } from './lib/client-fleet.js';
+import { printHiddenTables, runHiddenColumns } from './lib/hidden-columns.js';
 import { measureWindow, paceScopedInserts } from './lib/measure.js';
 
 const { values: args } = parseArgs({
@@ -30,6 +41,9 @@ const { values: args } = parseArgs({
     seconds: { type: 'string' },
     'latency-at': { type: 'string' },
     out: { type: 'string' },
+    hidden: { type: 'string' },
+    'text-columns': { type: 'string' },
+    rounds: { type: 'string' },
   },
 });
 const CONNECTIONS = (args.connections ?? (args.quick ? '500,1500' : '1000,5000,19800')).split(',').map(Number);
@@ -37,7 +51,31 @@ const RATE = Number(args.rate ?? (args.quick ? 500 : 2000));
 const SECONDS = Number(args.seconds ?? (args.quick ? 2 : 20));
 const LATENCY_AT = Number(args['latency-at'] ?? (args.quick ? 1500 : 5000));
 
+/** `--hidden`: the hidden-columns comparison instead of the scoped fan-out. */
+async function hiddenMain(): Promise<void> {
+  const hidden = args.hidden!.split(',').map(Number);
+  // Other load on the machine moves these numbers (the ratio is only as good as the rounds agree): recorded with them.
+  const loadBefore = loadavg();
+  const report = await runHiddenColumns({
+    connections: CONNECTIONS,
+    rate: RATE,
+    seconds: SECONDS,
+    rounds: Number(args.rounds ?? (args.quick ? 2 : 10)),
+    hidden,
+    textColumns: Number(args['text-columns'] ?? Math.max(...hidden)),
+  });
+  printHiddenTables(report);
+  mkdirSync('bench/results', { recursive: true });
+  writeFileSync(
+    `bench/results/${args.out ?? 'hidden-columns'}.json`,
+    JSON.stringify({ date: new Date().toISOString(), cores: cpus().length, loadAverage: { before: loadBefore, after: loadavg() }, ...report }, null, 2),
+  );
+  const problems = report['problems'] as string[];
+  if (problems.length > 0) console.error(`\nproblems: ${problems.join('; ')}`);
+}
+
 async function main(): Promise<void> {
+  if (args.hidden !== undefined) return hiddenMain();
   console.log(`scoped fan-out: connections ${CONNECTIONS.join(' / ')}, ${RATE} changes/s for ${SECONDS} s each, ${cpus().length} cores`);
   const bench = await startBenchServer(`
     CREATE TABLE bench_orders (id bigserial PRIMARY KEY, owner_id int NOT NULL, amount int, written_at double precision NOT NULL);
