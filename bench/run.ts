@@ -57,6 +57,13 @@ const SCENARIOS: ReadonlyArray<{ name: string; script: string; full: string[]; q
     full: ['--connections', '1000', '--rate', '1000', '--seconds', '20', '--latency-at', '1000', '--out', 'latency'],
     quick: ['--connections', '1000', '--rate', '1000', '--seconds', '2', '--latency-at', '1000', '--out', 'latency'],
   },
+  {
+    // The latency scenario with hidden columns off and on (2 of 2 text columns hidden), phases alternating in one run.
+    name: 'hidden-columns',
+    script: 'bench/scoped-fanout.ts',
+    full: ['--connections', '1000', '--rate', '1000', '--seconds', '20', '--hidden', '0,2', '--rounds', '10', '--out', 'hidden-columns'],
+    quick: ['--connections', '1000', '--rate', '1000', '--seconds', '2', '--hidden', '0,2', '--rounds', '2', '--out', 'hidden-columns'],
+  },
   { name: 'fanout', script: 'bench/fanout.ts', full: [], quick: ['--quick'] },
   { name: 'scoped-fanout', script: 'bench/scoped-fanout.ts', full: [], quick: ['--quick'] },
   { name: 'connections', script: 'bench/connections.ts', full: [], quick: ['--quick'] },
