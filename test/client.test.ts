@@ -287,3 +287,18 @@ test('directMessages: the inbox @me live, resumed after the connection is droppe
   const { client: carol } = open(t, { url: liveUrl, token: signToken({ sub: 'carol' }) });
   await t.throwsAsync(carol.sendDirect('', 'x'), { instanceOf: RowcastClientError, message: /to/ });
 });
+
+test('two subscriptions to one topic with different filters on one client each deliver exactly their rows, moves included', withServer, { sql: TABLES }, async (t, { liveUrl, db }) => {
+  const { client } = open(t, { url: liveUrl, token: signToken({ sub: 'alice' }) });
+  const small: string[] = [];
+  const large: string[] = [];
+  const label = (event: LiveEvent) => `${event.event}:${event.data.id}`;
+  await client.subscribe('orders', { filter: { amount: { lt: 100 } } }, (event) => small.push(label(event))).ready;
+  await client.subscribe('orders', { filter: { amount: { gte: 100 } } }, (event) => large.push(label(event))).ready;
+  await db.query(`INSERT INTO orders VALUES (1, 'alice', 10), (2, 'alice', 500), (3, 'bob', 20)`);
+  await db.query(`UPDATE orders SET amount = 200 WHERE id = 1`);
+  await db.query(`DELETE FROM orders WHERE id = 2`);
+  await waitFor('both', () => small.length === 2 && large.length === 3);
+  t.deepEqual(small, ['create:1', 'delete:1']);
+  t.deepEqual(large, ['create:2', 'create:1', 'delete:2']);
+});
