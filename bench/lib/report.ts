@@ -164,6 +164,7 @@ export interface SuiteResults {
     doors: Doors;
     presence: Presence;
     snapshot: Snapshot;
+    'hidden-columns': HiddenColumns;
   }>;
 }
 
@@ -355,6 +356,8 @@ export function summaryTable(suite: SuiteResults): string {
   if (presence) rows.push(...presenceRows(presence));
   const snapshot = suite.results.snapshot;
   if (snapshot) rows.push(...snapshotRows(snapshot));
+  const hidden = suite.results['hidden-columns'];
+  if (hidden) rows.push(...hiddenRows(hidden));
   const header = '| scenario | rowcast | ceiling / baseline, same run | target | |\n|---|---|---|---|---|';
   return `${header}\n${rows.map((row) => `| ${row.join(' | ')} |`).join('\n')}\n`;
 }
@@ -487,4 +490,31 @@ export function charts(suite: SuiteResults): Record<string, string> {
     });
   }
   return out;
+}
+
+/** What bench/lib/hidden-columns.ts reports (the parts the summary reads). */
+interface HiddenColumns {
+  readonly textColumns: number;
+  readonly results: ReadonlyArray<{
+    readonly connections: number;
+    readonly variants: ReadonlyArray<{ readonly hidden: number; readonly serverCpuUsPerChange: number; readonly p50Ms: number; readonly p99Ms: number }>;
+    readonly ratios: ReadonlyArray<{ readonly hidden: number; readonly against: number; readonly cpu: number; readonly p50: number; readonly p99: number }>;
+  }>;
+}
+
+/** The hidden-columns rows: server CPU per change with columns hidden against the same table without, in one run. */
+function hiddenRows(hidden: HiddenColumns): string[][] {
+  return hidden.results.flatMap((result) =>
+    result.ratios.map((ratio) => {
+      const on = result.variants.find((v) => v.hidden === ratio.hidden)!;
+      const off = result.variants.find((v) => v.hidden === ratio.against)!;
+      return [
+        `hidden columns: ${ratio.hidden} of ${hidden.textColumns} hidden`,
+        `${n(result.connections)} subscribers: ${on.serverCpuUsPerChange.toFixed(1)} µs server CPU per change; p50 ${ms(on.p50Ms)}, p99 ${ms(on.p99Ms)}`,
+        `${ratio.against} hidden: ${off.serverCpuUsPerChange.toFixed(1)} µs; **${ratio.cpu.toFixed(2)}×** (p50 ${ratio.p50.toFixed(2)}×, p99 ${ratio.p99.toFixed(2)}×)`,
+        '≤ 1.1× CPU per change',
+        verdict(ratio.cpu <= 1.1),
+      ];
+    }),
+  );
 }
