@@ -10,6 +10,7 @@ import test from 'ava';
 import { errorOf, isOk, LiveClient, type ServerFrame } from './helpers/live-client.js';
 import { clusterNodes } from './helpers/cluster-nodes.js';
 import { Collected, join, phoenixSocket } from './helpers/phoenix-client.js';
+import { Inbox, realtimeClient, subscribed } from './helpers/supabase-client.js';
 import { operatorHeaders } from './helpers/tokens.js';
 import { waitFor } from './helpers/wait-for.js';
 import { signToken, withServer } from './helpers/with-server.js';
@@ -109,6 +110,23 @@ test('a Phoenix client gets its direct messages on the channel topic:@me', withS
   } finally {
     socket.disconnect();
   }
+});
+
+test('a realtime-js client gets its direct messages as broadcasts on the private channel @me, and cannot send on it', withServer, {}, async (t, { connect, server, token }) => {
+  const alice = realtimeClient(server.port, token({ sub: 'alice' }));
+  t.teardown(() => void alice.disconnect());
+  const got = new Inbox<{ event: string; payload: unknown }>();
+  const inbox = alice.channel('@me', { config: { private: true, broadcast: { ack: true } } }).on('broadcast', { event: '*' }, got.add);
+  await subscribed(inbox);
+  const admin = await connect({ sub: 'root', role: 'admin' });
+  await admin.call('direct-message', { to: 'bob', message: 'not for alice' });
+  await admin.call('direct-message', { to: 'alice', message: { event: 'ping', payload: { n: 1 } } });
+  await admin.call('direct-message', { to: 'alice', message: 'plain' });
+  const [first, second] = await got.atLeast(2);
+  t.like(first, { event: 'ping', payload: { n: 1 } });
+  t.like(second, { event: 'message', payload: 'plain' });
+  t.is(got.items.length, 2);
+  t.is(await inbox.send({ type: 'broadcast', event: 'x', payload: {} }), 'error');
 });
 
 test('the admin API: a direct frame to one connection (kept nowhere), and a direct message to a user', withServer, {}, async (t, { connect, server }) => {
