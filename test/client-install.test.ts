@@ -8,40 +8,15 @@
  * packages and React, nothing of the server (which once brought 84 packages
  * and 200 MB into a frontend), and plain Node imports both from the app.
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
+import { run as runIn, tempDir } from './helpers/npm-run.js';
 import { readmeCommand, ROOT } from './helpers/readme.js';
 
 /** npm may fetch React from the registry: generous, but a hang still fails. */
 const COMMAND_TIMEOUT_MS = 180_000;
-
-/** This process's environment without the `npm_*` variables an enclosing `npm test` sets (they would point npm at this repository). */
-const ENV: NodeJS.ProcessEnv = {
-  ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key) && key !== 'INIT_CWD')),
-  NPM_CONFIG_UPDATE_NOTIFIER: 'false',
-  NPM_CONFIG_AUDIT: 'false',
-  NPM_CONFIG_FUND: 'false',
-};
-
-/** Runs a command in `cwd`; resolves with its stdout, rejects with all its output when it fails or hangs. */
-function run(command: string, args: readonly string[], cwd: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(command, args, { cwd, env: ENV, timeout: COMMAND_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${command} ${args.join(' ')} (in ${cwd}) failed: ${error.message}\n${stdout}\n${stderr}`));
-      else resolve(stdout);
-    });
-  });
-}
-
-/** A new empty folder outside the repository, removed when the test ends. */
-async function tempDir(t: ExecutionContext, prefix: string): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), prefix));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+const run = (command: string, args: readonly string[], cwd: string) => runIn(command, args, cwd, COMMAND_TIMEOUT_MS);
 
 /** The newest modification time of the files under `root`. */
 async function newest(root: string): Promise<number> {

