@@ -117,27 +117,18 @@ export class MessageWriter {
   }
 
   async #prune(batch: Queued[]): Promise<void> {
-    const topics = new Map<string, number>();
-    const inboxes = new Map<string, number>();
+    // A topic's messages by topic; an inbox's (direct messages) by recipient, whose own index serves it.
+    const scopes = new Map<string, { readonly column: 'topic' | 'recipient'; readonly value: string; readonly history: number }>();
     for (const m of batch) {
-      if (m.recipient != null) inboxes.set(m.recipient, m.history);
-      else topics.set(m.topic, m.history);
+      const scope = m.recipient != null ? ({ column: 'recipient', value: m.recipient, history: m.history } as const) : ({ column: 'topic', value: m.topic, history: m.history } as const);
+      scopes.set(`${scope.column}:${scope.value}`, scope);
     }
-    for (const [topic, history] of topics) {
+    for (const { column, value, history } of scopes.values()) {
+      const of = sql.ref(column);
       await sql`
         DELETE FROM rowcast.messages
-         WHERE topic = ${topic}
-           AND id < (SELECT id FROM rowcast.messages WHERE topic = ${topic} ORDER BY id DESC OFFSET ${history - 1} LIMIT 1)`.execute(
-        this.#options.db,
-      );
-    }
-    for (const [recipient, history] of inboxes) {
-      await sql`
-        DELETE FROM rowcast.messages
-         WHERE recipient = ${recipient}
-           AND id < (SELECT id FROM rowcast.messages WHERE recipient = ${recipient} ORDER BY id DESC OFFSET ${history - 1} LIMIT 1)`.execute(
-        this.#options.db,
-      );
+         WHERE ${of} = ${value}
+           AND id < (SELECT id FROM rowcast.messages WHERE ${of} = ${value} ORDER BY id DESC OFFSET ${history - 1} LIMIT 1)`.execute(this.#options.db);
     }
   }
 }
