@@ -83,6 +83,7 @@ const MODERATED: RowcastHooks = {
     if (text === 'slow') await NEVER;
     if (text === 'throw') throw new Error('moderation is down');
     if (text === 'bad') return { modify: undefined };
+    if (text === 'nul') return { modify: { text: 'a\u0000b' } };
     return { modify: { text: text.replaceAll('darn', '****'), by: principal.sub, topic } };
   },
 };
@@ -103,6 +104,9 @@ test('onMessage: cancels (nothing stored or delivered), modifies what is stored 
     t.deepEqual(history.messages.map((m) => m.message), [{ text: '**** it', by: 'writer', topic: 'chat' }]);
     // The host's own messages go through it too.
     await t.throwsAsync(rowcast.publish('chat', { text: 'spam from the host' }), { message: 'no spam' });
+    // Text Postgres cannot store is refused before anything is stored, whether sent or made by the hook.
+    await t.throwsAsync(rowcast.publish('chat', { text: 'x\u0000' }), { message: /U\+0000/ });
+    t.is(errorOf(await writer.request('new-message', { topicName: 'chat', message: { text: 'nul' } })).code, 'INVALID_ATTRIBUTES');
   });
 });
 
