@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { RowcastError } from '../errors.js';
-import { rowId, type Event } from '../events/event.js';
+import { rowId, without, type Event } from '../events/event.js';
 import { seqLsn } from '../events/seq.js';
 import { visibleAtCut, type OpenSnapshot, type SnapshotCut, type SnapshotQuery } from '../events/snapshot-reader.js';
 import type { EventLog } from '../log/event-log.js';
@@ -302,7 +302,7 @@ function readableTest({ topic: table, partitions, group }: SnapshotGrant): (row:
 
 /** A row as an event's `data` (JSON), without the `hidden` columns. */
 function rowData(topic: TableTopic, row: Row, hidden: readonly string[]): string {
-  const attributes = hidden.length === 0 ? row : Object.fromEntries(Object.entries(row).filter(([column]) => !hidden.includes(column)));
+  const attributes = hidden.length === 0 ? row : without(row, hidden);
   return JSON.stringify({ type: topic.table, id: rowId(row, topic.primaryKey), attributes });
 }
 

@@ -189,8 +189,8 @@ export class Event implements EventInit {
 
 const NONE: readonly string[] = Object.freeze([]);
 
-/** `row` without the `hidden` columns. */
-function without(row: Row, hidden: readonly string[]): Row {
+/** `row` without the `hidden` columns (a table's hidden columns, for non-admins). */
+export function without(row: Row, hidden: readonly string[]): Row {
   const copy: Row = {};
   for (const column in row) if (!hidden.includes(column)) copy[column] = row[column];
   return copy;
