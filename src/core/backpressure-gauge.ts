@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { CLOSE_CODES } from '../protocol/index.js';
+import type { Publisher } from './event-router.js';
 import type { SessionState } from './session-types.js';
 
 /** Tells the replication stream whether to wait for sockets to drain. */
@@ -47,6 +48,14 @@ export interface BackpressureGaugeOptions {
  * often still, so that it never takes more than `sweepCpuShare` of a core
  * (at 20,000 sockets every 20 ms it had taken about 10%, which doubled the
  * CPU per change of the scoped fan-out benchmark).
+ *
+ * That CPU share is measured in wall time, so it does not bound what a
+ * socket gains between two sweeps: a sweep that was descheduled looks slow
+ * and postpones the next one by 100 times as long, and a burst in that gap
+ * can carry a socket past uWS's hard cap, which cuts it with 1006 instead of
+ * our 1013. So once half of `maxBytes` has been published (through
+ * {@link metered}) since the last sweep, the next `congested()` after
+ * `sweepIntervalMs` sweeps, however slow the last sweep seemed.
  */
 export class BackpressureGauge implements Pacer {
   readonly #sessions: ReadonlySet<SessionState>;
@@ -55,6 +64,8 @@ export class BackpressureGauge implements Pacer {
   #nextSweepAfterMs: number;
   #congested = false;
   #slowClosed = 0;
+  /** Bytes (string length for text) published since the last sweep. */
+  #published = 0;
 
   constructor(sessions: ReadonlySet<SessionState>, options: BackpressureGaugeOptions) {
     this.#sessions = sessions;
@@ -67,10 +78,24 @@ export class BackpressureGauge implements Pacer {
     return this.#slowClosed;
   }
 
+  /** `publisher`, counting what it publishes towards the next sweep (see the class). */
+  metered(publisher: Publisher): Publisher {
+    return {
+      publish: (topic, message, isBinary) => {
+        this.#published += typeof message === 'string' ? message.length : message.byteLength;
+        return publisher.publish(topic, message, isBinary);
+      },
+      numSubscribers: (topic) => publisher.numSubscribers(topic),
+    };
+  }
+
   congested(): boolean {
     const now = Date.now();
-    if (now - this.#lastSweep < this.#nextSweepAfterMs) return this.#congested;
+    const sinceSweep = now - this.#lastSweep;
+    if (sinceSweep < this.#options.sweepIntervalMs) return this.#congested;
+    if (sinceSweep < this.#nextSweepAfterMs && this.#published < this.#options.maxBytes / 2) return this.#congested;
     this.#lastSweep = now;
+    this.#published = 0;
     const started = performance.now();
     const { highWaterBytes, graceMs } = this.#options;
     // While the stream is held, a socket that does not drain has stopped reading.
