@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { RowcastError } from '../errors.js';
 import type { Event } from '../events/event.js';
-import { storableJson } from '../protocol/storable-text.js';
+import { unstorableText } from '../protocol/storable-text.js';
 import { INBOX_TOPIC, type Attributes, type ResponseData, type TableTopicDetail, type TableTopicSummary } from '../protocol/index.js';
 import { adminPartition } from '../policies/audience-partitions.js';
 import { visibleColumns } from '../policies/read-policy.js';
@@ -80,7 +80,7 @@ export async function destroyTopic(context: CoreContext, session: SessionState, 
  */
 export async function publish(context: CoreContext, session: SessionState, topicName: string, message: unknown): Promise<ResponseData['new-message']> {
   const topic = writableTopic(context, session, topicName);
-  checkSize(context, JSON.stringify(message), message);
+  checkMessage(context, message);
   const sender = session.principal.sub;
   const turn = takeTurn(session);
   let handed: Promise<Event> | Promise<string>;
@@ -89,7 +89,7 @@ export async function publish(context: CoreContext, session: SessionState, topic
     const decided = await context.hooks.message(message, { topic: topic.name, principal: session.principal, connection: session.port.door === 'admin-api' ? null : session.id });
     if ('refusal' in decided) throw new RowcastError(decided.refusal.code, decided.refusal.message);
     message = decided.message;
-    const json = checkSize(context, JSON.stringify(message), message);
+    const json = checkMessage(context, message);
     await turn.previous;
     handed = topic.history === 0
       ? context.publishEphemeral(topic, sender, message, session.id)
@@ -128,13 +128,13 @@ export async function directMessage(context: CoreContext, session: SessionState,
     throw new RowcastError('FORBIDDEN', context.direct.who === 'off' ? 'direct messages are off on this server' : 'only admins may send direct messages here');
   }
   if (!context.registry.custom(INBOX_TOPIC)) throw new RowcastError('TOPIC_NOT_FOUND', `no inbox topic ${INBOX_TOPIC}: run the migrations`);
-  checkSize(context, JSON.stringify(message), message);
+  checkMessage(context, message);
   const turn = takeTurn(session);
   let stored: Promise<string>;
   try {
     const decided = await context.hooks.message(message, { topic: INBOX_TOPIC, to, principal, connection: session.port.door === 'admin-api' ? null : session.id });
     if ('refusal' in decided) throw new RowcastError(decided.refusal.code, decided.refusal.message);
-    const json = checkSize(context, JSON.stringify(decided.message), decided.message);
+    const json = checkMessage(context, decided.message);
     await turn.previous;
     stored = context.messages.write({ topic: INBOX_TOPIC, history: context.direct.history, sender: principal.sub, json, origin: session.id, recipient: to });
   } finally {
@@ -163,14 +163,21 @@ function takeTurn(session: SessionState): { readonly previous: Promise<void>; re
 const turns = new WeakMap<SessionState, Promise<void>>();
 const DONE = Promise.resolve();
 
-/** `json` when it fits `MAX_CHAT_MESSAGE_BYTES`; `LIMIT_EXCEEDED` otherwise (or when the message has no JSON form). */
-function checkSize(context: CoreContext, json: string | undefined, message?: unknown): string {
+/**
+ * `message` as JSON, when it has a JSON form that fits
+ * `MAX_CHAT_MESSAGE_BYTES` (`LIMIT_EXCEEDED`) and Postgres can store (no
+ * U+0000, no lone surrogate: `INVALID_ATTRIBUTES`). Checked as sent and
+ * again after a modifying hook; the size first, so the walk is bounded.
+ */
+function checkMessage(context: CoreContext, message: unknown): string {
+  const json = JSON.stringify(message) as string | undefined;
   if (json === undefined) throw new RowcastError('INVALID_ATTRIBUTES', 'message: a JSON value');
-  if (message !== undefined && !storableJson(message)) throw new RowcastError('INVALID_ATTRIBUTES', 'message: text must be well-formed Unicode without U+0000');
   const bytes = Buffer.byteLength(json);
   if (bytes > context.maxChatMessageBytes) {
     throw new RowcastError('LIMIT_EXCEEDED', `message is ${bytes} bytes; at most ${context.maxChatMessageBytes}`);
   }
+  const unstorable = unstorableText(message, 'message');
+  if (unstorable !== null) throw new RowcastError('INVALID_ATTRIBUTES', `${unstorable}: text must be well-formed Unicode without U+0000 (Postgres cannot store it)`);
   return json;
 }
 

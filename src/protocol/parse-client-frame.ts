@@ -8,7 +8,7 @@ import { z } from 'zod';
 import type { Attributes, ClientRequest, Method, RequestId } from './client-frames.js';
 import type { ErrorCode } from './error-codes.js';
 import { exceedsDepth } from './json-depth.js';
-import { storableText } from './storable-text.js';
+import { unstorableText } from './storable-text.js';
 import { TOPIC_ACCESS } from './topics.js';
 
 /** `since`: a seq, optionally followed by `/` and the part of the frame. */
@@ -184,7 +184,7 @@ export function parseRequest(method: string, id: RequestId | undefined, attribut
   if (!Object.hasOwn(attributeSchemas, method)) {
     return invalid(request, 'UNKNOWN_METHOD', `unknown method ${JSON.stringify(method.slice(0, 64))}`);
   }
-  const unstorable = unstorableText(attributes);
+  const unstorable = unstorableText(attributes, 'attributes');
   if (unstorable !== null) {
     return invalid(request, 'INVALID_ATTRIBUTES', `${unstorable}: text must be well-formed Unicode without U+0000 (Postgres cannot store it)`);
   }
@@ -208,29 +208,6 @@ export function requestIdOf(text: string): RequestHead | null {
   } catch {
     return null;
   }
-}
-
-/**
- * The path of the first string (or key) in `value` that Postgres cannot
- * store — one with U+0000 or a lone surrogate — or `null`. Iterative, so
- * deep nesting cannot exhaust the stack.
- */
-function unstorableText(value: unknown): string | null {
-  const stack: Array<[unknown, string]> = [[value, 'attributes']];
-  while (stack.length > 0) {
-    const [item, path] = stack.pop()!;
-    if (typeof item === 'string') {
-      if (!storableText(item)) return path;
-    } else if (Array.isArray(item)) {
-      for (let i = 0; i < item.length; i++) stack.push([item[i], `${path}[${i}]`]);
-    } else if (item !== null && typeof item === 'object') {
-      for (const [key, child] of Object.entries(item)) {
-        if (!storableText(key)) return `${path} (a key)`;
-        stack.push([child, `${path}.${key}`]);
-      }
-    }
-  }
-  return null;
 }
 
 function invalid(request: RequestHead | null, code: ErrorCode, message: string): ParsedFrame {

@@ -12,13 +12,24 @@ export function storableText(text: string): boolean {
 }
 
 /**
- * Whether every string in `value` (keys included) is {@link storableText}:
- * what a `jsonb` column accepts (it refuses `\u0000` and lone surrogates).
- * Walks what `JSON.parse` or a hook made, so its depth is already bounded.
+ * The path (from `root`) of the first string or key in `value` that is not
+ * {@link storableText}, or `null`: what a `jsonb` column would refuse.
+ * Iterative, so deep nesting cannot exhaust the stack.
  */
-export function storableJson(value: unknown): boolean {
-  if (typeof value === 'string') return storableText(value);
-  if (value === null || typeof value !== 'object') return true;
-  if (Array.isArray(value)) return value.every(storableJson);
-  return Object.entries(value).every(([key, item]) => storableText(key) && storableJson(item));
+export function unstorableText(value: unknown, root: string): string | null {
+  const stack: Array<[unknown, string]> = [[value, root]];
+  while (stack.length > 0) {
+    const [item, path] = stack.pop()!;
+    if (typeof item === 'string') {
+      if (!storableText(item)) return path;
+    } else if (Array.isArray(item)) {
+      for (let i = 0; i < item.length; i++) stack.push([item[i], `${path}[${i}]`]);
+    } else if (item !== null && typeof item === 'object') {
+      for (const [key, child] of Object.entries(item)) {
+        if (!storableText(key)) return `${path} (a key)`;
+        stack.push([child, `${path}.${key}`]);
+      }
+    }
+  }
+  return null;
 }
